@@ -1,0 +1,9 @@
+//! sweep: a hyperparameter sweep scheduler.
+//!
+//! It reads HyperDrive sweep configs (and Azure ML v2 sweep jobs), samples candidates by
+//! grid, random, Sobol or Bayesian optimisation, runs them on compute targets and stops
+//! the ones that fall behind. The `sweep` binary is a thin layer over this library.
+#![warn(missing_docs)]
+
+pub mod space;
+pub mod spec;

@@ -1,0 +1,343 @@
+//! The search space: named parameters over [`Domain`]s, possibly conditional on a parent
+//! `choice` (the v2 format's nested spaces), with the unit-cube map every sampler works
+//! through and the deterministic grid enumeration.
+//!
+//! Every sampler proposes points in `[0, 1]^d`, one coordinate per parameter (active or
+//! not), and [`SearchSpace::from_unit`] turns a point into concrete [`Params`]. This keeps
+//! the distribution semantics in one place: random sampling of a uniform point gives exactly
+//! each expression's documented distribution.
+
+mod domain;
+mod value;
+
+pub use domain::{inverse_normal_cdf, normal_cdf, q_round, Domain};
+pub use value::{format_float, Value};
+
+/// A parameter of the space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// The name as written in the config (`--lr`, `lr`, or `model.lr` inside a nested choice).
+    pub name: String,
+    /// Its domain.
+    pub domain: Domain,
+    /// `Some((parent, option))`: the parameter exists only when the `choice` parameter at
+    /// index `parent` took its option number `option`.
+    pub condition: Option<(usize, usize)>,
+}
+
+/// Concrete parameter values of one candidate, in parameter-space order, active ones only.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Params(pub Vec<(String, Value)>);
+
+impl Params {
+    /// The value of parameter `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Iterates over `(name, value)` pairs in parameter-space order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// The JSON object form (`SWEEP_PARAMS`), keys in parameter-space order.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (n, v) in &self.0 {
+            m.insert(n.clone(), v.to_json());
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// Number of parameters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An ordered set of parameters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchSpace {
+    params: Vec<Param>,
+}
+
+impl SearchSpace {
+    /// Builds a space. Conditions must point at an earlier `choice` parameter and one of its
+    /// options; names must be unique (the config validator reports both with locations, so
+    /// here they are programming errors).
+    pub fn new(params: Vec<Param>) -> SearchSpace {
+        for (i, p) in params.iter().enumerate() {
+            if let Some((parent, opt)) = p.condition {
+                assert!(parent < i, "condition must point at an earlier parameter");
+                match &params[parent].domain {
+                    Domain::Choice { options } => assert!(opt < options.len()),
+                    _ => panic!("condition must point at a choice parameter"),
+                }
+            }
+        }
+        SearchSpace { params }
+    }
+
+    /// The parameters, in order.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// The dimension of the unit cube: one coordinate per parameter.
+    pub fn dim(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Whether some parameter is conditional.
+    pub fn is_conditional(&self) -> bool {
+        self.params.iter().any(|p| p.condition.is_some())
+    }
+
+    /// Which parameters are active for a given list of per-parameter choices, where
+    /// `chosen[i]` is the option index of parameter `i` if it is an active choice.
+    fn active_mask(&self, chosen: &[Option<usize>]) -> Vec<bool> {
+        let mut active = vec![false; self.params.len()];
+        for (i, p) in self.params.iter().enumerate() {
+            active[i] = match p.condition {
+                None => true,
+                Some((parent, opt)) => active[parent] && chosen[parent] == Some(opt),
+            };
+        }
+        active
+    }
+
+    /// Decodes a point of the unit cube (length [`SearchSpace::dim`]) into parameters.
+    /// Coordinates of inactive parameters are ignored.
+    pub fn from_unit(&self, u: &[f64]) -> Params {
+        assert_eq!(
+            u.len(),
+            self.params.len(),
+            "unit point has the wrong dimension"
+        );
+        let mut out = Vec::with_capacity(self.params.len());
+        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
+        let mut active = vec![false; self.params.len()];
+        for (i, p) in self.params.iter().enumerate() {
+            active[i] = match p.condition {
+                None => true,
+                Some((parent, opt)) => active[parent] && chosen[parent] == Some(opt),
+            };
+            if !active[i] {
+                continue;
+            }
+            let v = p.domain.from_unit(u[i]);
+            if let Domain::Choice { options } = &p.domain {
+                chosen[i] = options.iter().position(|o| *o == v);
+            }
+            out.push((p.name.clone(), v));
+        }
+        Params(out)
+    }
+
+    /// Encodes parameters into the unit cube; inactive or missing parameters get 0.5.
+    /// `None` if a present value does not fit its parameter's domain kind.
+    pub fn to_unit(&self, params: &Params) -> Option<Vec<f64>> {
+        let mut u = vec![0.5; self.params.len()];
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(v) = params.get(&p.name) {
+                u[i] = p.domain.to_unit(v)?;
+            }
+        }
+        Some(u)
+    }
+
+    /// Whether every parameter of `params` exists, is active and lies in its domain, and
+    /// every active parameter is present.
+    pub fn contains(&self, params: &Params) -> bool {
+        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
+        for (i, p) in self.params.iter().enumerate() {
+            if let (Domain::Choice { options }, Some(v)) = (&p.domain, params.get(&p.name)) {
+                chosen[i] = options.iter().position(|o| o == v);
+            }
+        }
+        let active = self.active_mask(&chosen);
+        let expected = active.iter().filter(|a| **a).count();
+        expected == params.len()
+            && self
+                .params
+                .iter()
+                .zip(&active)
+                .all(|(p, a)| match params.get(&p.name) {
+                    Some(v) => *a && p.domain.contains(v),
+                    None => !*a,
+                })
+    }
+
+    /// The parameters that a grid cannot enumerate (continuous, or unbounded q-expressions).
+    pub fn non_gridable(&self) -> Vec<&Param> {
+        self.params
+            .iter()
+            .filter(|p| p.domain.grid_len().is_none())
+            .collect()
+    }
+
+    /// The number of grid points, `None` if some parameter cannot be enumerated; saturates
+    /// at `u64::MAX`.
+    pub fn grid_size(&self) -> Option<u64> {
+        if !self.non_gridable().is_empty() {
+            return None;
+        }
+        Some(self.block_size(&self.roots()))
+    }
+
+    /// The grid point at `index` (`0 <= index < grid_size`), `None` past the end.
+    ///
+    /// Order: the Cartesian product with the last parameter varying fastest, options in the
+    /// order written (what Python's `itertools.product` gives). A conditional parameter's
+    /// values vary fastest within the option that enables it.
+    pub fn grid_point(&self, index: u64) -> Option<Params> {
+        let size = self.grid_size()?;
+        if index >= size {
+            return None;
+        }
+        let mut picks: Vec<Option<Value>> = vec![None; self.params.len()];
+        self.decode_block(&self.roots(), index, &mut picks);
+        Some(Params(
+            self.params
+                .iter()
+                .zip(picks)
+                .filter_map(|(p, v)| v.map(|v| (p.name.clone(), v)))
+                .collect(),
+        ))
+    }
+
+    fn roots(&self) -> Vec<usize> {
+        (0..self.params.len())
+            .filter(|&i| self.params[i].condition.is_none())
+            .collect()
+    }
+
+    fn children(&self, parent: usize, option: usize) -> Vec<usize> {
+        (0..self.params.len())
+            .filter(|&i| self.params[i].condition == Some((parent, option)))
+            .collect()
+    }
+
+    /// Grid points contributed by one parameter, counting its conditional children.
+    fn param_size(&self, i: usize) -> u64 {
+        match &self.params[i].domain {
+            Domain::Choice { options } => (0..options.len())
+                .map(|o| self.block_size(&self.children(i, o)))
+                .fold(0u64, u64::saturating_add),
+            d => d.grid_len().unwrap_or(0),
+        }
+    }
+
+    fn block_size(&self, block: &[usize]) -> u64 {
+        block
+            .iter()
+            .map(|&i| self.param_size(i))
+            .fold(1u64, u64::saturating_mul)
+    }
+
+    fn decode_block(&self, block: &[usize], mut index: u64, picks: &mut [Option<Value>]) {
+        // Mixed radix with the last parameter least significant.
+        for &i in block.iter().rev() {
+            let radix = self.param_size(i);
+            self.decode_param(i, index % radix, picks);
+            index /= radix;
+        }
+    }
+
+    fn decode_param(&self, i: usize, mut index: u64, picks: &mut [Option<Value>]) {
+        match &self.params[i].domain {
+            Domain::Choice { options } => {
+                for (o, opt) in options.iter().enumerate() {
+                    let kids = self.children(i, o);
+                    let n = self.block_size(&kids);
+                    if index < n {
+                        picks[i] = Some(opt.clone());
+                        self.decode_block(&kids, index, picks);
+                        return;
+                    }
+                    index -= n;
+                }
+            }
+            d => {
+                picks[i] = d
+                    .grid_values()
+                    .and_then(|v| v.into_iter().nth(index as usize));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat() -> SearchSpace {
+        SearchSpace::new(vec![
+            Param {
+                name: "a".into(),
+                domain: Domain::Choice {
+                    options: vec![Value::Int(1), Value::Int(2)],
+                },
+                condition: None,
+            },
+            Param {
+                name: "b".into(),
+                domain: Domain::RandInt { upper: 3 },
+                condition: None,
+            },
+        ])
+    }
+
+    #[test]
+    fn grid_order_last_fastest() {
+        let s = flat();
+        assert_eq!(s.grid_size(), Some(6));
+        let pts: Vec<String> = (0..6)
+            .map(|i| {
+                let p = s.grid_point(i).unwrap();
+                format!("{}{}", p.get("a").unwrap(), p.get("b").unwrap())
+            })
+            .collect();
+        assert_eq!(pts, ["10", "11", "12", "20", "21", "22"]);
+        assert!(s.grid_point(6).is_none());
+    }
+
+    #[test]
+    fn conditional_grid_and_decode() {
+        let s = SearchSpace::new(vec![
+            Param {
+                name: "model".into(),
+                domain: Domain::Choice {
+                    options: vec![Value::Int(0), Value::Int(1)],
+                },
+                condition: None,
+            },
+            Param {
+                name: "model.c".into(),
+                domain: Domain::Choice {
+                    options: vec![Value::Int(10), Value::Int(20), Value::Int(30)],
+                },
+                condition: Some((0, 0)),
+            },
+            Param {
+                name: "model.depth".into(),
+                domain: Domain::RandInt { upper: 2 },
+                condition: Some((0, 1)),
+            },
+        ]);
+        assert_eq!(s.grid_size(), Some(5));
+        let p = s.grid_point(4).unwrap();
+        assert_eq!(p.get("model"), Some(&Value::Int(1)));
+        assert_eq!(p.get("model.depth"), Some(&Value::Int(1)));
+        assert!(p.get("model.c").is_none());
+        assert!(s.contains(&p));
+        let q = s.from_unit(&[0.1, 0.9, 0.9]);
+        assert_eq!(q.len(), 2);
+        assert!(s.contains(&q));
+    }
+}

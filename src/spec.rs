@@ -1,0 +1,190 @@
+//! The validated sweep specification: what every config format compiles into and what the
+//! samplers, policies and engine consume. No parsing and no file positions live here.
+
+use crate::space::SearchSpace;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Whether the primary metric is to be maximised or minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Goal {
+    /// Larger is better.
+    Maximize,
+    /// Smaller is better.
+    Minimize,
+}
+
+impl Goal {
+    /// Whether `a` is strictly better than `b` under this goal.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Goal::Maximize => a > b,
+            Goal::Minimize => a < b,
+        }
+    }
+
+    /// The lower-case name (`maximize`/`minimize`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Maximize => "maximize",
+            Goal::Minimize => "minimize",
+        }
+    }
+}
+
+/// How random sampling draws its unit-cube points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RandomRule {
+    /// Independent uniform draws from a seeded ChaCha stream.
+    Plain,
+    /// Owen-scrambled Sobol points, seeded.
+    Sobol,
+}
+
+/// The sampling algorithm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampling {
+    /// The Cartesian product of every parameter's values.
+    Grid,
+    /// Random (or Sobol) sampling.
+    Random {
+        /// Plain or Sobol.
+        rule: RandomRule,
+    },
+    /// Gaussian-process Bayesian optimisation.
+    Bayesian,
+}
+
+impl Sampling {
+    /// The name as HyperDrive spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sampling::Grid => "grid",
+            Sampling::Random {
+                rule: RandomRule::Plain,
+            } => "random",
+            Sampling::Random {
+                rule: RandomRule::Sobol,
+            } => "random (sobol)",
+            Sampling::Bayesian => "bayesian",
+        }
+    }
+}
+
+/// An early-termination policy with its parameters (semantics in DESIGN §5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyKind {
+    /// Never terminate a run early.
+    NoTermination,
+    /// Terminate runs whose best value falls more than a slack behind the best run.
+    Bandit {
+        /// Relative slack `f` (exclusive with `slack_amount`).
+        slack_factor: Option<f64>,
+        /// Absolute slack `a` (exclusive with `slack_factor`).
+        slack_amount: Option<f64>,
+    },
+    /// Terminate runs worse than the median of running averages.
+    MedianStopping,
+    /// Terminate the lowest `truncation_percentage` percent of runs at each evaluation.
+    TruncationSelection {
+        /// Percentage in 1..=99.
+        truncation_percentage: u32,
+    },
+}
+
+/// A policy and its evaluation schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Which policy.
+    pub kind: PolicyKind,
+    /// Evaluate at intervals `s` with `s % evaluation_interval == 0`.
+    pub evaluation_interval: u32,
+    /// ... and `s >= delay_evaluation`.
+    pub delay_evaluation: u32,
+}
+
+impl Policy {
+    /// The policy that never terminates.
+    pub fn none() -> Policy {
+        Policy {
+            kind: PolicyKind::NoTermination,
+            evaluation_interval: 1,
+            delay_evaluation: 0,
+        }
+    }
+
+    /// Whether the policy evaluates runs at interval `s` (1-based).
+    pub fn evaluates_at(&self, s: u32) -> bool {
+        s >= 1 && s % self.evaluation_interval.max(1) == 0 && s >= self.delay_evaluation
+    }
+
+    /// The policy's name as recorded in a cancel reason (`policy:<name>`).
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            PolicyKind::NoTermination => "none",
+            PolicyKind::Bandit { .. } => "bandit",
+            PolicyKind::MedianStopping => "median_stopping",
+            PolicyKind::TruncationSelection { .. } => "truncation_selection",
+        }
+    }
+}
+
+/// Budget of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Total runs to launch.
+    pub max_total_runs: u64,
+    /// Runs alive at once.
+    pub max_concurrent_runs: u64,
+    /// Wall-clock budget of the whole sweep, in minutes.
+    pub max_duration_minutes: f64,
+    /// Per-run time limit in seconds (`maxRunDurationSeconds` / v2 `trial_timeout`).
+    pub max_run_duration_seconds: Option<f64>,
+}
+
+/// How a run is started: the program and its fixed arguments (DESIGN §4.2).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunSpec {
+    /// Interpreter, if the run is a script (`python3`, or `interpreterPath`).
+    pub interpreter: Option<String>,
+    /// The script path, relative to the source directory, for script runs.
+    pub script: Option<String>,
+    /// Fixed arguments before the parameters (runconfig `arguments`), or, for `command`
+    /// runs and the v2 format, the full argument vector (with `${{search_space.x}}`
+    /// placeholders left in for the launcher to substitute).
+    pub arguments: Vec<String>,
+    /// Whether `arguments` is a full command (v2 / runconfig `command:`) with placeholders,
+    /// rather than a script's fixed arguments followed by `--name value` pairs.
+    pub is_command: bool,
+    /// Extra environment variables for the run.
+    pub environment: BTreeMap<String, String>,
+    /// The source directory (snapshot root).
+    pub source_dir: PathBuf,
+    /// The compute target's name (`local` by default).
+    pub target: String,
+    /// Number of nodes requested (Slurm).
+    pub node_count: u32,
+}
+
+/// Everything a sweep needs, validated.
+#[derive(Debug, Clone)]
+pub struct SweepSpec {
+    /// The search space.
+    pub space: SearchSpace,
+    /// The sampling algorithm.
+    pub sampling: Sampling,
+    /// Seed for random/Sobol/Bayesian sampling (`None`: chosen at start and recorded).
+    pub seed: Option<u64>,
+    /// The early-termination policy.
+    pub policy: Policy,
+    /// The primary metric's name.
+    pub primary_metric: String,
+    /// Its goal.
+    pub goal: Goal,
+    /// The budget.
+    pub limits: Limits,
+    /// How runs are launched.
+    pub run: RunSpec,
+    /// Earlier sweeps to warm-start from.
+    pub resume_from: Vec<String>,
+}
