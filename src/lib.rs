@@ -5,5 +5,6 @@
 //! the ones that fall behind. The `sweep` binary is a thin layer over this library.
 #![warn(missing_docs)]
 
+pub mod sampler;
 pub mod space;
 pub mod spec;
