@@ -5,6 +5,8 @@
 //! the ones that fall behind. The `sweep` binary is a thin layer over this library.
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod config;
 pub mod sampler;
 pub mod space;
 pub mod spec;

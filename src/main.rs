@@ -1,1 +1,12 @@
-fn main() {}
+//! The `sweep` binary: parse the command line, run the subcommand, map errors to the exit
+//! codes documented in the README.
+
+fn main() {
+    if let Err(e) = sweep::cli::run() {
+        let msg = e.to_string();
+        if !msg.is_empty() {
+            eprintln!("{}", msg.trim_end());
+        }
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,99 @@
+//! The `sweep` command line (DESIGN §4.1): argument definitions and dispatch to one module
+//! per subcommand. Every subcommand returns a [`CliError`] mapped to a documented exit code.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub mod validate;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a runtime failure (a sweep that could not run, an I/O error).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code: bad input (an invalid config, an unknown sweep, wrong arguments).
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code: interrupted by Ctrl-C / SIGTERM (the sweep can be resumed).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// An error that ends a subcommand, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input: the message is already rendered (diagnostics, a hint).
+    #[error("{0}")]
+    BadInput(String),
+    /// A runtime failure.
+    #[error("{0}")]
+    Failure(String),
+    /// Interrupted; the message says how to resume.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::BadInput(_) => EXIT_BAD_INPUT,
+            CliError::Failure(_) => EXIT_FAILURE,
+            CliError::Interrupted(_) => EXIT_INTERRUPTED,
+        }
+    }
+}
+
+/// The result of a subcommand.
+pub type CliResult = Result<(), CliError>;
+
+/// A hyperparameter sweep scheduler for HyperDrive configs.
+#[derive(Debug, Parser)]
+#[command(name = "sweep", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// The workspace directory [default: $SWEEP_WORKSPACE, else ./.sweep].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+impl Common {
+    /// The workspace directory to use: `--workspace`, then `$SWEEP_WORKSPACE`, then `./.sweep`.
+    pub fn workspace_dir(&self) -> PathBuf {
+        self.workspace
+            .clone()
+            .or_else(|| std::env::var_os("SWEEP_WORKSPACE").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".sweep"))
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a sweep config (and runconfig): every problem at once, or a summary.
+    Validate(ValidateArgs),
+}
+
+/// `sweep validate HDCONFIG [-c RUNCONFIG]`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The sweep config: a HyperDrive `hdconfig.yml` or an Azure ML v2 sweep job.
+    pub hdconfig: PathBuf,
+    /// The run configuration (`*.runconfig`).
+    #[arg(short = 'c', long = "run-configuration", value_name = "RUNCONFIG")]
+    pub runconfig: Option<PathBuf>,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Parses the process arguments and runs the subcommand.
+pub fn run() -> CliResult {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+    }
+}
