@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod sampler;
 pub mod space;
 pub mod spec;
