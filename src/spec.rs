@@ -188,3 +188,102 @@ pub struct SweepSpec {
     /// Earlier sweeps to warm-start from.
     pub resume_from: Vec<String>,
 }
+
+/// The command-line flag for a parameter: names without leading dashes get `--`
+/// (HyperDrive's samples rely on it), names with dashes are kept.
+pub fn arg_name(name: &str) -> String {
+    if name.starts_with('-') {
+        name.to_string()
+    } else {
+        format!("--{name}")
+    }
+}
+
+/// Replaces every `${{search_space.x}}` in `s` with the value of parameter `x` (inactive
+/// parameters of a nested space become the empty string).
+pub fn substitute(s: &str, params: &crate::space::Params) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        match after.find("}}") {
+            Some(end) => {
+                let inner = after[..end].trim();
+                match inner.strip_prefix("search_space.") {
+                    Some(name) => {
+                        if let Some(v) = params.get(name) {
+                            out.push_str(&v.to_string());
+                        }
+                    }
+                    None => out.push_str(&rest[start..start + 3 + end + 2]),
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl RunSpec {
+    /// The argument vector of a run with these parameters (DESIGN §4.2): for script runs
+    /// `[interpreter] script arguments… name value…` in parameter-space order; for command
+    /// runs the command with `${{search_space.x}}` substituted.
+    pub fn argv(&self, params: &crate::space::Params) -> Vec<String> {
+        if self.is_command {
+            return self
+                .arguments
+                .iter()
+                .map(|a| substitute(a, params))
+                .collect();
+        }
+        let mut argv = Vec::with_capacity(2 + self.arguments.len() + 2 * params.len());
+        argv.extend(self.interpreter.iter().cloned());
+        argv.extend(self.script.iter().cloned());
+        argv.extend(self.arguments.iter().cloned());
+        for (name, value) in params.iter() {
+            argv.push(arg_name(name));
+            argv.push(value.to_string());
+        }
+        argv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::{Params, Value};
+
+    #[test]
+    fn argv_per_design() {
+        let params = Params(vec![
+            ("--lr".into(), Value::Float(0.01)),
+            ("batch".into(), Value::Int(32)),
+        ]);
+        let run = RunSpec {
+            interpreter: Some("python3".into()),
+            script: Some("train.py".into()),
+            arguments: vec!["--epochs".into(), "3".into()],
+            ..RunSpec::default()
+        };
+        assert_eq!(
+            run.argv(&params),
+            ["python3", "train.py", "--epochs", "3", "--lr", "0.01", "--batch", "32"]
+        );
+        let cmd = RunSpec {
+            arguments: vec![
+                "prog".into(),
+                "--x=${{search_space.batch}}".into(),
+                "${{search_space.--lr}}".into(),
+            ],
+            is_command: true,
+            ..RunSpec::default()
+        };
+        assert_eq!(cmd.argv(&params), ["prog", "--x=32", "0.01"]);
+    }
+}

@@ -90,6 +90,21 @@ pub struct ValidateArgs {
     pub common: Common,
 }
 
+/// Resolves `-c RUNCONFIG` the way `az ml` does: a path if it exists, else a name looked up
+/// as `.azureml/NAME.runconfig`, `aml_config/NAME.runconfig` or `NAME.runconfig`.
+pub fn resolve_runconfig(given: &std::path::Path) -> PathBuf {
+    if given.exists() {
+        return given.to_path_buf();
+    }
+    let name = given.to_string_lossy();
+    let name = name.trim_end_matches(".runconfig");
+    [".azureml", "aml_config", "."]
+        .iter()
+        .map(|d| std::path::Path::new(d).join(format!("{name}.runconfig")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| given.to_path_buf())
+}
+
 /// Parses the process arguments and runs the subcommand.
 pub fn run() -> CliResult {
     let cli = Cli::parse();

@@ -278,7 +278,8 @@ impl Domain {
 
     /// A one-line human description: `uniform(0.05, 0.1)`, `choice(16, 32, 64)`.
     pub fn describe(&self) -> String {
-        let f = super::value::format_float;
+        // Integral bounds read as written (`4`, not `4.0`).
+        let f = |x: f64| super::value::Value::integral_or_float(x).to_string();
         match self {
             Domain::Choice { options } => {
                 let opts: Vec<String> = options

@@ -68,8 +68,9 @@ pub struct SearchSpace {
 
 impl SearchSpace {
     /// Builds a space. Conditions must point at an earlier `choice` parameter and one of its
-    /// options; names must be unique (the config validator reports both with locations, so
-    /// here they are programming errors).
+    /// options (violations are programming errors: the config validator reports problems
+    /// with locations). Names are unique among parameters that can be active together; a
+    /// nested space may reuse a name under different options of one choice.
     pub fn new(params: Vec<Param>) -> SearchSpace {
         for (i, p) in params.iter().enumerate() {
             if let Some((parent, opt)) = p.condition {
@@ -142,13 +143,34 @@ impl SearchSpace {
     /// Encodes parameters into the unit cube; inactive or missing parameters get 0.5.
     /// `None` if a present value does not fit its parameter's domain kind.
     pub fn to_unit(&self, params: &Params) -> Option<Vec<f64>> {
+        let active = self.active_mask(&self.chosen(params));
         let mut u = vec![0.5; self.params.len()];
         for (i, p) in self.params.iter().enumerate() {
-            if let Some(v) = params.get(&p.name) {
+            if let (true, Some(v)) = (active[i], params.get(&p.name)) {
                 u[i] = p.domain.to_unit(v)?;
             }
         }
         Some(u)
+    }
+
+    /// The option index each active choice parameter took in `params`.
+    fn chosen(&self, params: &Params) -> Vec<Option<usize>> {
+        // Walk in order so that a nested parameter reused under several options (`lr` in two
+        // branches) is matched only under the branch that is active.
+        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
+        let mut active = vec![false; self.params.len()];
+        for (i, p) in self.params.iter().enumerate() {
+            active[i] = match p.condition {
+                None => true,
+                Some((parent, opt)) => active[parent] && chosen[parent] == Some(opt),
+            };
+            if let (true, Domain::Choice { options }, Some(v)) =
+                (active[i], &p.domain, params.get(&p.name))
+            {
+                chosen[i] = options.iter().position(|o| o == v);
+            }
+        }
+        chosen
     }
 
     /// Whether every parameter of `params` exists, is active and lies in its domain, and

@@ -1,0 +1,261 @@
+//! Reading a YAML mapping as a set of known fields: duplicate keys, unknown keys (with a
+//! "did you mean"), Azure keys that are legal but have no effect here, and typed getters
+//! that report a wrong type at the value's position. Every check reports and carries on, so
+//! one pass finds every problem.
+
+use super::diag::{did_you_mean, Sink};
+use super::yaml::{Kind, Node, Span};
+
+/// The fields of one mapping.
+pub struct Fields<'a> {
+    entries: Vec<(&'a Node, &'a Node)>,
+    /// Where the mapping is (for "missing key" errors).
+    pub span: Span,
+    /// What the mapping is called in messages (`sampling`, `the runconfig`).
+    pub what: String,
+}
+
+/// Reads `node` as a mapping called `what`, with `known` keys and `inert` keys (legal in
+/// Azure ML, accepted with a note that they have no effect). Returns `None` (after reporting)
+/// when `node` is not a mapping.
+pub fn fields<'a>(
+    sink: &mut Sink,
+    node: &'a Node,
+    what: &str,
+    known: &[&str],
+    inert: &[&str],
+) -> Option<Fields<'a>> {
+    let Kind::Map(map) = &node.kind else {
+        if node.is_null() {
+            return Some(Fields {
+                entries: Vec::new(),
+                span: node.span,
+                what: what.to_string(),
+            });
+        }
+        sink.error(
+            node.span,
+            format!(
+                "`{what}` should be a mapping of keys to values, found {}",
+                node.type_name()
+            ),
+            None,
+        );
+        return None;
+    };
+    let mut entries: Vec<(&Node, &Node)> = Vec::new();
+    for (k, v) in map {
+        let Some(key) = k.as_text() else {
+            sink.error(
+                k.span,
+                format!("keys of `{what}` must be names, found {}", k.type_name()),
+                None,
+            );
+            continue;
+        };
+        if let Some((first, _)) = entries
+            .iter()
+            .find(|(f, _)| f.as_text().as_deref() == Some(&key))
+        {
+            sink.error(
+                k.span,
+                format!("duplicate key `{key}` in `{what}`"),
+                Some(format!(
+                    "it is already set at line {}; keep one",
+                    first.span.line
+                )),
+            );
+            continue;
+        }
+        if known.contains(&key.as_str()) {
+            entries.push((k, v));
+        } else if inert.contains(&key.as_str()) {
+            if !v.is_null() {
+                sink.note(
+                    k.span,
+                    format!("`{key}` is an Azure ML setting with no effect in sweep"),
+                    None,
+                );
+            }
+        } else {
+            let hint = match did_you_mean(&key, known) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => format!("known keys: {}", known.join(", ")),
+            };
+            sink.error(
+                k.span,
+                format!("unknown key `{key}` in `{what}`"),
+                Some(hint),
+            );
+        }
+    }
+    Some(Fields {
+        entries,
+        span: node.span,
+        what: what.to_string(),
+    })
+}
+
+impl<'a> Fields<'a> {
+    /// The value of `key`, if present and not null.
+    pub fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_text().as_deref() == Some(key))
+            .map(|(_, v)| *v)
+            .filter(|v| !v.is_null())
+    }
+
+    /// The key node of `key`, for pointing at a key rather than its value.
+    pub fn key_node(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_text().as_deref() == Some(key))
+            .map(|(k, _)| *k)
+    }
+
+    /// Whether `key` is present (even as null).
+    pub fn has(&self, key: &str) -> bool {
+        self.key_node(key).is_some()
+    }
+
+    /// Reports a required key that is missing.
+    pub fn require(&self, sink: &mut Sink, key: &str, hint: Option<String>) -> Option<&'a Node> {
+        let v = self.get(key);
+        if v.is_none() {
+            let span = self.key_node(key).map_or(self.span, |k| k.span);
+            sink.error(span, format!("`{}` needs `{key}`", self.what), hint);
+        }
+        v
+    }
+
+    /// A string field (numbers and booleans are not strings here).
+    pub fn string(&self, sink: &mut Sink, key: &str) -> Option<(String, Span)> {
+        let v = self.get(key)?;
+        match v.as_str() {
+            Some(s) => Some((s.to_string(), v.span)),
+            None => {
+                sink.error(
+                    v.span,
+                    format!("`{key}` should be a string, found {}", v.type_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A scalar field read as text whatever its type (`arguments: [1, --x]`).
+    pub fn text(&self, sink: &mut Sink, key: &str) -> Option<(String, Span)> {
+        let v = self.get(key)?;
+        match v.as_text() {
+            Some(s) => Some((s, v.span)),
+            None => {
+                sink.error(
+                    v.span,
+                    format!("`{key}` should be a single value, found {}", v.type_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A number field.
+    pub fn number(&self, sink: &mut Sink, key: &str) -> Option<(f64, Span)> {
+        let v = self.get(key)?;
+        match v.as_f64() {
+            Some(x) => Some((x, v.span)),
+            None => {
+                sink.error(
+                    v.span,
+                    format!("`{key}` should be a number, found {}", v.type_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer field.
+    pub fn integer(&self, sink: &mut Sink, key: &str) -> Option<(i64, Span)> {
+        let v = self.get(key)?;
+        match v.as_i64() {
+            Some(x) => Some((x, v.span)),
+            None => {
+                sink.error(
+                    v.span,
+                    format!("`{key}` should be a whole number, found {}", describe(v)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A positive integer field (limits): zero and negatives are errors.
+    pub fn positive(&self, sink: &mut Sink, key: &str) -> Option<(u64, Span)> {
+        let (x, span) = self.integer(sink, key)?;
+        if x <= 0 {
+            sink.error(span, format!("`{key}` must be at least 1, got {x}"), None);
+            return None;
+        }
+        Some((x as u64, span))
+    }
+
+    /// A boolean field.
+    pub fn boolean(&self, sink: &mut Sink, key: &str) -> Option<(bool, Span)> {
+        let v = self.get(key)?;
+        match v.as_bool() {
+            Some(b) => Some((b, v.span)),
+            None => {
+                let hint = matches!(v.as_str(), Some("yes" | "no" | "on" | "off")).then(|| {
+                    "YAML 1.2 reads `yes`/`no`/`on`/`off` as strings: write `true` or `false`"
+                        .to_string()
+                });
+                sink.error(
+                    v.span,
+                    format!("`{key}` should be true or false, found {}", describe(v)),
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of scalars read as text.
+    pub fn text_list(&self, sink: &mut Sink, key: &str) -> Option<Vec<(String, Span)>> {
+        let v = self.get(key)?;
+        let Some(items) = v.as_seq() else {
+            sink.error(
+                v.span,
+                format!("`{key}` should be a list, found {}", v.type_name()),
+                None,
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for it in items {
+            match it.as_text() {
+                Some(s) => out.push((s, it.span)),
+                None => sink.error(
+                    it.span,
+                    format!(
+                        "items of `{key}` should be single values, found {}",
+                        it.type_name()
+                    ),
+                    None,
+                ),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// `a string "abc"`, `a float 1.5`: a value and its type, for messages.
+pub fn describe(v: &Node) -> String {
+    match v.raw() {
+        Some(raw) if !v.is_null() => format!("{} `{raw}`", v.type_name()),
+        _ => v.type_name().to_string(),
+    }
+}

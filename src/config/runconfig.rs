@@ -1,0 +1,324 @@
+//! The run configuration (`*.runconfig`, the YAML `az ml folder attach` writes): what to run
+//! and how. Azure keys that mean nothing on sweep's targets are accepted with a note; keys
+//! nobody knows are errors with a "did you mean".
+
+use super::diag::Sink;
+use super::fields::fields;
+use super::yaml::{Node, Span};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a runconfig contributes.
+#[derive(Debug, Default)]
+pub struct RunPart {
+    /// `script`, with its position.
+    pub script: Option<(String, Span)>,
+    /// `arguments`, each with its position.
+    pub arguments: Vec<(String, Span)>,
+    /// `command` (extension): a full argument vector for non-Python programs.
+    pub command: Option<Vec<(String, Span)>>,
+    /// `environment.python.interpreterPath`.
+    pub interpreter: Option<(String, Span)>,
+    /// `environment.environmentVariables`.
+    pub environment: BTreeMap<String, String>,
+    /// `target`.
+    pub target: Option<String>,
+    /// `nodeCount`.
+    pub node_count: Option<u32>,
+    /// `maxRunDurationSeconds`.
+    pub max_run_seconds: Option<f64>,
+    /// The source directory (see [`source_dir_for`]).
+    pub source_dir: PathBuf,
+}
+
+const TOP: &[&str] = &[
+    "script",
+    "arguments",
+    "command",
+    "target",
+    "framework",
+    "maxRunDurationSeconds",
+    "nodeCount",
+    "environment",
+    "history",
+    "sourceDirectory",
+];
+const TOP_INERT: &[&str] = &[
+    "communicator",
+    "autoPrepareEnvironment",
+    "spark",
+    "hdi",
+    "tensorflow",
+    "mpi",
+    "pyTorch",
+    "paralleltask",
+    "dataReferences",
+    "data",
+    "outputData",
+    "datacaches",
+    "sourceDirectoryDataStore",
+    "amlcompute",
+    "kubernetescompute",
+    "credentialPassthrough",
+    "priority",
+    "instanceTypes",
+    "services",
+    "identity",
+    "jobName",
+    "docker",
+    "aiSuperComputer",
+    "globalJobDispatcher",
+    "cmAksCompute",
+    "commandReturnCodeConfig",
+    "environmentVariables",
+    "applicationEndpoints",
+    "parameters",
+];
+
+/// The source directory of a runconfig: `sourceDirectory` if given (relative to the file);
+/// else the project folder when the file sits in `.azureml/` or `aml_config/` (where Azure
+/// keeps it); else the file's own folder.
+pub fn source_dir_for(runconfig: &Path) -> PathBuf {
+    let dir = runconfig
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some(".azureml" | "aml_config") => dir.parent().map_or(PathBuf::from("."), |p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        }),
+        _ => dir,
+    }
+}
+
+/// Reads a runconfig document found at `path`.
+pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
+    let mut part = RunPart {
+        source_dir: source_dir_for(path),
+        ..RunPart::default()
+    };
+    let Some(top) = fields(sink, root, "runconfig", TOP, TOP_INERT) else {
+        return part;
+    };
+    if let Some((dir, span)) = top.string(sink, "sourceDirectory") {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let d = base.join(&dir);
+        if !d.is_dir() {
+            sink.error(
+                span,
+                format!("source directory `{}` does not exist", d.display()),
+                None,
+            );
+        }
+        part.source_dir = d;
+    }
+    part.script = top.string(sink, "script");
+    part.arguments = top.text_list(sink, "arguments").unwrap_or_default();
+    if let Some(c) = top.get("command") {
+        part.command = if c.as_seq().is_some() {
+            top.text_list(sink, "command")
+        } else if let Some(s) = c.as_str() {
+            match super::v2::split_command(s) {
+                Ok(words) => Some(words.into_iter().map(|w| (w, c.span)).collect()),
+                Err(e) => {
+                    sink.error(
+                        c.span,
+                        format!("cannot split `command`: {e}"),
+                        Some("or write it as a list of arguments".into()),
+                    );
+                    None
+                }
+            }
+        } else {
+            sink.error(
+                c.span,
+                format!(
+                    "`command` should be a list of arguments, found {}",
+                    c.type_name()
+                ),
+                None,
+            );
+            None
+        };
+    }
+    match (&part.script, &part.command, top.key_node("command")) {
+        (Some(_), Some(_), Some(k)) => {
+            sink.error(
+                k.span,
+                "a runconfig has either `script` or `command`, not both",
+                Some("use `script` for Python, `command` for anything else".into()),
+            );
+        }
+        (Some(_), None, _) | (None, Some(_), _) => {}
+        _ => {
+            if !top.has("command") && !top.has("script") {
+                sink.error(
+                    top.span,
+                    "the runconfig needs `script` (or `command`)",
+                    Some("e.g. `script: train.py`".into()),
+                );
+            }
+        }
+    }
+    if part.command.is_some() && !part.arguments.is_empty() {
+        if let Some(k) = top.key_node("arguments") {
+            sink.error(
+                k.span,
+                "`arguments` goes with `script`; with `command`, put them in the command",
+                None,
+            );
+        }
+    }
+    part.target = top.string(sink, "target").map(|t| t.0);
+    if let Some((fw, span)) = top.string(sink, "framework") {
+        if !fw.eq_ignore_ascii_case("python") {
+            sink.note(
+                span,
+                format!(
+                    "framework `{fw}` has no effect in sweep; the script runs with the interpreter"
+                ),
+                None,
+            );
+        }
+    }
+    if let Some((s, span)) = top.number(sink, "maxRunDurationSeconds") {
+        if s <= 0.0 {
+            sink.error(
+                span,
+                format!("`maxRunDurationSeconds` must be greater than 0, got {s}"),
+                Some("leave it empty for no limit".into()),
+            );
+        } else {
+            part.max_run_seconds = Some(s);
+        }
+    }
+    if let Some((n, span)) = top.positive(sink, "nodeCount") {
+        part.node_count = u32::try_from(n).ok();
+        if n > 1 && part.target.as_deref().is_none_or(|t| t == "local") {
+            sink.warn(
+                span,
+                format!("`nodeCount: {n}` has no effect on the local target"),
+                None,
+            );
+        }
+    }
+    if let Some(env) = top.get("environment") {
+        read_environment(sink, env, &mut part);
+    }
+    if let Some(h) = top.get("history") {
+        if let Some(hf) = fields(
+            sink,
+            h,
+            "history",
+            &["outputCollection", "snapshotProject", "directoriesToWatch"],
+            &[],
+        ) {
+            let _ = hf.boolean(sink, "outputCollection");
+            if let Some((false, span)) = hf.boolean(sink, "snapshotProject") {
+                sink.note(span, "sweep always snapshots the source directory so that concurrent runs never share files", None);
+            }
+            let _ = hf.text_list(sink, "directoriesToWatch");
+        }
+    }
+    part
+}
+
+fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart) {
+    let Some(e) = fields(
+        sink,
+        env,
+        "environment",
+        &["environmentVariables", "python", "docker"],
+        &[
+            "name",
+            "version",
+            "spark",
+            "databricks",
+            "r",
+            "inferencingStackVersion",
+            "assetId",
+        ],
+    ) else {
+        return;
+    };
+    if let Some(vars) = e.get("environmentVariables") {
+        match vars.as_map() {
+            Some(entries) => {
+                for (k, v) in entries {
+                    let (Some(k), val) = (k.as_text(), v.as_text()) else {
+                        sink.error(
+                            k.span,
+                            "environment variable names must be plain names",
+                            None,
+                        );
+                        continue;
+                    };
+                    if part.environment.contains_key(&k) {
+                        sink.error(
+                            v.span,
+                            format!("environment variable `{k}` is set twice"),
+                            None,
+                        );
+                    }
+                    part.environment.insert(k, val.unwrap_or_default());
+                }
+            }
+            None => sink.error(
+                vars.span,
+                format!(
+                    "`environmentVariables` should be a mapping, found {}",
+                    vars.type_name()
+                ),
+                None,
+            ),
+        }
+    }
+    if let Some(py) = e.get("python") {
+        if let Some(p) = fields(
+            sink,
+            py,
+            "python",
+            &[
+                "userManagedDependencies",
+                "interpreterPath",
+                "condaDependenciesFile",
+            ],
+            &["baseCondaEnvironment"],
+        ) {
+            part.interpreter = p.string(sink, "interpreterPath");
+            let managed = p.boolean(sink, "userManagedDependencies");
+            if let Some((false, span)) = managed {
+                if p.get("condaDependenciesFile").is_some() {
+                    sink.warn(
+                        span,
+                        "sweep does not build environments from `condaDependenciesFile` yet; runs use `interpreterPath` as it is",
+                        Some("install the dependencies into that interpreter, or set `userManagedDependencies: true`".into()),
+                    );
+                }
+            }
+            let _ = p.string(sink, "condaDependenciesFile");
+        }
+    }
+    if let Some(d) = e.get("docker") {
+        if let Some(map) = d.as_map() {
+            for (k, v) in map {
+                if k.as_text().as_deref() == Some("enabled") && v.as_bool() == Some(true) {
+                    sink.warn(
+                        v.span,
+                        "docker is not used: runs execute on the target's host",
+                        None,
+                    );
+                }
+            }
+        }
+    }
+}
