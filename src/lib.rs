@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod sampler;
 pub mod space;
 pub mod spec;
+pub mod store;

@@ -1,0 +1,576 @@
+//! The run history (DESIGN §4.4): an SQLite database in the workspace (`sweep.db`, WAL)
+//! holding sweeps, runs, parameters, metrics and events.
+//!
+//! All writes go through one writer thread ([`Store`]) that groups whatever is queued into
+//! one transaction, so a run printing a million metric lines costs a few hundred commits, not
+//! a million. State changes are sent with [`Store::commit`], which resolves only once the
+//! transaction holding them is committed: the engine writes a state change *before* it acts
+//! on it. Reads use separate connections ([`Reader`]); WAL lets them run beside the writer.
+//!
+//! The schema is versioned with `PRAGMA user_version` (see [`SCHEMA_VERSION`]). NaN metric
+//! values are stored as SQL `NULL` (SQLite has no NaN); infinities are stored as such.
+
+mod read;
+mod schema;
+
+pub use read::{BestOutcome, MetricRecord, Reader, RunRecord, SweepRecord};
+pub use schema::SCHEMA_VERSION;
+
+use rusqlite::{params, Connection};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+/// The database file name inside the workspace.
+pub const DB_FILE: &str = "sweep.db";
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An SQLite error.
+    #[error("run history: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A file-system error.
+    #[error("run history: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database was written by a newer `sweep`.
+    #[error("run history {path}: schema version {found} is newer than this sweep understands ({SCHEMA_VERSION}); upgrade sweep")]
+    TooNew {
+        /// The database path.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+    },
+    /// The writer thread is gone (a previous write failed fatally).
+    #[error("run history writer stopped: {0}")]
+    WriterGone(String),
+    /// No such sweep.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// The state of a run (the run state machine lives in the engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// Proposed and recorded, not yet launched.
+    Queued,
+    /// Being launched on the target.
+    Starting,
+    /// Alive on the target.
+    Running,
+    /// Exited with status 0.
+    Completed,
+    /// Exited with a non-zero status, a signal, or failed to launch.
+    Failed,
+    /// Stopped by sweep (timeout, policy, user, sweep limit).
+    Canceled,
+}
+
+impl RunState {
+    /// The lower-case name stored in the database and shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Starting => "starting",
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+            RunState::Canceled => "canceled",
+        }
+    }
+
+    /// Parses [`RunState::as_str`].
+    pub fn parse(s: &str) -> Option<RunState> {
+        Some(match s {
+            "queued" => RunState::Queued,
+            "starting" => RunState::Starting,
+            "running" => RunState::Running,
+            "completed" => RunState::Completed,
+            "failed" => RunState::Failed,
+            "canceled" => RunState::Canceled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the state is terminal.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunState::Completed | RunState::Failed | RunState::Canceled
+        )
+    }
+
+    /// All states, in lifecycle order.
+    pub const ALL: [RunState; 6] = [
+        RunState::Queued,
+        RunState::Starting,
+        RunState::Running,
+        RunState::Completed,
+        RunState::Failed,
+        RunState::Canceled,
+    ];
+}
+
+/// The state of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SweepState {
+    /// Launching and watching runs.
+    Running,
+    /// Finished its budget or its search space.
+    Completed,
+    /// Stopped by an error (for example, the first runs all failed the same way).
+    Failed,
+    /// Stopped by the user or its duration limit.
+    Canceled,
+}
+
+impl SweepState {
+    /// The lower-case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepState::Running => "running",
+            SweepState::Completed => "completed",
+            SweepState::Failed => "failed",
+            SweepState::Canceled => "canceled",
+        }
+    }
+}
+
+/// A new sweep's row.
+#[derive(Debug, Clone, Default)]
+pub struct NewSweep {
+    /// The sweep id.
+    pub id: String,
+    /// The user-facing name.
+    pub name: String,
+    /// The experiment name.
+    pub experiment: Option<String>,
+    /// Creation time, Unix seconds.
+    pub created: f64,
+    /// The primary metric.
+    pub primary_metric: String,
+    /// `maximize` / `minimize`.
+    pub goal: String,
+    /// The sampling seed actually used.
+    pub seed: u64,
+    /// The sampling algorithm's name.
+    pub sampling: String,
+    /// The policy's name.
+    pub policy: String,
+    /// `max_total_runs`.
+    pub max_total_runs: u64,
+    /// `max_concurrent_runs`.
+    pub max_concurrent_runs: u64,
+    /// `max_duration_minutes`.
+    pub max_duration_minutes: f64,
+    /// Per-run limit, seconds.
+    pub max_run_duration_seconds: Option<f64>,
+    /// The source directory.
+    pub source_dir: String,
+    /// The source directory's git commit, if it is a git repository.
+    pub git_commit: Option<String>,
+    /// Whether the git work tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// The compute target's name.
+    pub target: String,
+    /// The command line that started the sweep (for resume hints).
+    pub invocation: Vec<String>,
+}
+
+/// A new run's row.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The run id.
+    pub id: String,
+    /// The sweep it belongs to.
+    pub sweep_id: String,
+    /// 0-based proposal order.
+    pub seq: u64,
+    /// When it was queued, Unix seconds.
+    pub queued: f64,
+    /// Parameters in parameter-space order, values in their JSON form.
+    pub params: Vec<(String, serde_json::Value)>,
+    /// The argument vector it is launched with.
+    pub argv: Vec<String>,
+    /// Its working directory.
+    pub workdir: String,
+    /// Its run directory (logs, metrics file, outputs).
+    pub run_dir: String,
+}
+
+/// A change of a run's state.
+#[derive(Debug, Clone)]
+pub struct RunUpdate {
+    /// The run id.
+    pub run_id: String,
+    /// The new state.
+    pub state: RunState,
+    /// When, Unix seconds.
+    pub time: f64,
+    /// Why (required for terminal states).
+    pub reason: Option<String>,
+    /// The exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if any.
+    pub signal: Option<i32>,
+    /// The target's persisted handle (set when it starts running).
+    pub handle: Option<String>,
+    /// The last lines of output (set on failure).
+    pub last_output: Option<String>,
+}
+
+impl RunUpdate {
+    /// An update with only a state and a time.
+    pub fn new(run_id: &str, state: RunState, time: f64) -> RunUpdate {
+        RunUpdate {
+            run_id: run_id.to_string(),
+            state,
+            time,
+            reason: None,
+            exit_code: None,
+            signal: None,
+            handle: None,
+            last_output: None,
+        }
+    }
+}
+
+/// One metric value to record.
+#[derive(Debug, Clone)]
+pub struct MetricRow {
+    /// The run id.
+    pub run_id: String,
+    /// The metric name.
+    pub name: String,
+    /// 1-based count of this metric's reports in the run (the *interval*).
+    pub interval: u64,
+    /// The step the run attached.
+    pub step: Option<i64>,
+    /// The value.
+    pub value: f64,
+    /// When it was read, Unix seconds.
+    pub time: f64,
+}
+
+/// A write to the history.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Record a new sweep.
+    Sweep(Box<NewSweep>),
+    /// Change a sweep's state (terminal states set its end time).
+    SweepState {
+        /// The sweep id.
+        id: String,
+        /// The new state.
+        state: SweepState,
+        /// Why.
+        reason: Option<String>,
+        /// When.
+        time: f64,
+    },
+    /// Record a new (queued) run with its parameters.
+    Run(Box<NewRun>),
+    /// Change a run's state.
+    RunState(Box<RunUpdate>),
+    /// Record metric values.
+    Metrics(Vec<MetricRow>),
+    /// Record an event.
+    Event {
+        /// The sweep id.
+        sweep_id: String,
+        /// The run, if the event is about one.
+        run_id: Option<String>,
+        /// When.
+        time: f64,
+        /// A short kind (`run-state`, `warning`, `sweep-state`, ...).
+        kind: String,
+        /// Human-readable text.
+        message: String,
+    },
+}
+
+enum Cmd {
+    Write(
+        Write,
+        Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    ),
+    Stop,
+}
+
+/// The handle to the writer thread. Dropping it flushes and stops the thread.
+pub struct Store {
+    tx: mpsc::Sender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Most writes grouped into one transaction; bounds the latency of an acknowledged write.
+const MAX_BATCH: usize = 50_000;
+
+impl Store {
+    /// Opens (creating if needed) the history in `workspace`, migrating its schema.
+    pub fn open(workspace: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(workspace)?;
+        let path = workspace.join(DB_FILE);
+        let conn = schema::open_rw(&path)?;
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let thread = std::thread::Builder::new()
+            .name("sweep-store".into())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok(Store {
+            tx,
+            thread: Some(thread),
+            path,
+        })
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens a read connection to the same database.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Reader::open_db(&self.path)
+    }
+
+    /// Queues a write without waiting (metrics, events).
+    pub fn send(&self, w: Write) {
+        // A gone writer already logged why; the next `commit` reports it.
+        let _ = self.tx.send(Cmd::Write(w, None));
+    }
+
+    /// Queues a write and waits until the transaction holding it is committed.
+    pub async fn commit(&self, w: Write) -> Result<(), StoreError> {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Cmd::Write(w, Some(ack)))
+            .map_err(|_| StoreError::WriterGone("thread exited".into()))?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::WriterGone(e)),
+            Err(_) => Err(StoreError::WriterGone("thread exited".into())),
+        }
+    }
+
+    /// Like [`Store::commit`], for synchronous callers (not from inside an async task).
+    pub fn commit_blocking(&self, w: Write) -> Result<(), StoreError> {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Cmd::Write(w, Some(ack)))
+            .map_err(|_| StoreError::WriterGone("thread exited".into()))?;
+        match rx.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::WriterGone(e)),
+            Err(_) => Err(StoreError::WriterGone("thread exited".into())),
+        }
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.commit(Write::Metrics(Vec::new())).await
+    }
+
+    /// Flushes and stops the writer thread.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.tx.send(Cmd::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
+    let mut batch: Vec<Cmd> = Vec::new();
+    let mut stop = false;
+    while !stop {
+        match rx.recv() {
+            Ok(c) => batch.push(c),
+            Err(_) => break,
+        }
+        // Group whatever else is already queued into the same transaction.
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let result = apply_batch(&mut conn, &batch).map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!("run history write failed: {e}");
+        }
+        for cmd in batch.drain(..) {
+            match cmd {
+                Cmd::Write(_, Some(ack)) => {
+                    let _ = ack.send(result.clone());
+                }
+                Cmd::Write(_, None) => {}
+                Cmd::Stop => stop = true,
+            }
+        }
+    }
+    // Best effort: fold the WAL back so the database file alone is complete.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+}
+
+fn apply_batch(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for cmd in batch {
+        if let Cmd::Write(w, _) = cmd {
+            apply(&tx, w)?;
+        }
+    }
+    tx.commit()
+}
+
+fn nan_as_null(v: f64) -> Option<f64> {
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Sweep(s) => {
+            tx.prepare_cached(
+                "INSERT INTO sweeps (id, name, experiment, created, state, primary_metric, goal, seed, sampling, policy,
+                  max_total_runs, max_concurrent_runs, max_duration_minutes, max_run_duration_seconds,
+                  source_dir, git_commit, git_dirty, target, invocation)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )?
+            .execute(params![
+                s.id,
+                s.name,
+                s.experiment,
+                s.created,
+                s.primary_metric,
+                s.goal,
+                s.seed as i64,
+                s.sampling,
+                s.policy,
+                s.max_total_runs as i64,
+                s.max_concurrent_runs as i64,
+                s.max_duration_minutes,
+                s.max_run_duration_seconds,
+                s.source_dir,
+                s.git_commit,
+                s.git_dirty,
+                s.target,
+                serde_json::to_string(&s.invocation).unwrap_or_default(),
+            ])?;
+        }
+        Write::SweepState {
+            id,
+            state,
+            reason,
+            time,
+        } => {
+            let ended = (*state != SweepState::Running).then_some(*time);
+            tx.prepare_cached(
+                "UPDATE sweeps SET state = ?2, reason = ?3, ended = COALESCE(?4, ended) WHERE id = ?1",
+            )?
+            .execute(params![id, state.as_str(), reason, ended])?;
+        }
+        Write::Run(r) => {
+            tx.prepare_cached(
+                "INSERT INTO runs (id, sweep_id, seq, state, queued, argv, workdir, run_dir, params)
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                r.id,
+                r.sweep_id,
+                r.seq as i64,
+                r.queued,
+                serde_json::to_string(&r.argv).unwrap_or_default(),
+                r.workdir,
+                r.run_dir,
+                serde_json::Value::Object(r.params.iter().cloned().collect()).to_string(),
+            ])?;
+            let mut st = tx.prepare_cached(
+                "INSERT INTO params (run_id, idx, name, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (i, (n, v)) in r.params.iter().enumerate() {
+                st.execute(params![r.id, i as i64, n, v.to_string()])?;
+            }
+        }
+        Write::RunState(u) => {
+            let started = (u.state == RunState::Running).then_some(u.time);
+            let ended = u.state.is_terminal().then_some(u.time);
+            tx.prepare_cached(
+                "UPDATE runs SET state = ?2, reason = COALESCE(?3, reason),
+                   exit_code = COALESCE(?4, exit_code), signal = COALESCE(?5, signal),
+                   handle = COALESCE(?6, handle), last_output = COALESCE(?7, last_output),
+                   started = COALESCE(?8, started), ended = COALESCE(?9, ended)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                u.run_id,
+                u.state.as_str(),
+                u.reason,
+                u.exit_code,
+                u.signal,
+                u.handle,
+                u.last_output,
+                started,
+                ended
+            ])?;
+        }
+        Write::Metrics(rows) => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO metrics (run_id, name, interval, step, value, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for m in rows {
+                st.execute(params![
+                    m.run_id,
+                    m.name,
+                    m.interval as i64,
+                    m.step,
+                    nan_as_null(m.value),
+                    m.time
+                ])?;
+            }
+        }
+        Write::Event {
+            sweep_id,
+            run_id,
+            time,
+            kind,
+            message,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO events (sweep_id, run_id, time, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![sweep_id, run_id, time, kind, message])?;
+        }
+    }
+    Ok(())
+}
+
+/// The current time as Unix seconds.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests;

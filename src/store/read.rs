@@ -1,0 +1,385 @@
+//! Reading the history: sweeps by id, name or `latest`, runs with their parameters and best
+//! primary value, metrics, and the best run (or why there is none).
+
+use super::schema::open_ro;
+use super::{RunState, StoreError, DB_FILE};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+
+/// A recorded sweep.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepRecord {
+    /// The sweep id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The experiment name.
+    pub experiment: Option<String>,
+    /// Creation time, Unix seconds.
+    pub created: f64,
+    /// End time, if it ended.
+    pub ended: Option<f64>,
+    /// `running`, `completed`, `failed` or `canceled`.
+    pub state: String,
+    /// Why it ended that way.
+    pub reason: Option<String>,
+    /// The primary metric.
+    pub primary_metric: String,
+    /// `maximize` or `minimize`.
+    pub goal: String,
+    /// The sampling seed.
+    pub seed: Option<i64>,
+    /// The sampling algorithm.
+    pub sampling: Option<String>,
+    /// The early-termination policy.
+    pub policy: Option<String>,
+    /// `max_total_runs`.
+    pub max_total_runs: Option<i64>,
+    /// `max_concurrent_runs`.
+    pub max_concurrent_runs: Option<i64>,
+    /// `max_duration_minutes`.
+    pub max_duration_minutes: Option<f64>,
+    /// Per-run limit in seconds.
+    pub max_run_duration_seconds: Option<f64>,
+    /// The source directory.
+    pub source_dir: Option<String>,
+    /// Its git commit.
+    pub git_commit: Option<String>,
+    /// Whether its work tree was dirty.
+    pub git_dirty: Option<bool>,
+    /// The compute target.
+    pub target: Option<String>,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    /// The run id.
+    pub id: String,
+    /// 0-based proposal order.
+    pub seq: i64,
+    /// The state name.
+    pub state: String,
+    /// Why it ended.
+    pub reason: Option<String>,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Terminating signal.
+    pub signal: Option<i32>,
+    /// Queue time.
+    pub queued: f64,
+    /// Start time.
+    pub started: Option<f64>,
+    /// End time.
+    pub ended: Option<f64>,
+    /// The argument vector.
+    pub argv: Vec<String>,
+    /// The working directory.
+    pub workdir: String,
+    /// The run directory.
+    pub run_dir: String,
+    /// The target's handle.
+    pub handle: Option<String>,
+    /// Parameters in order, JSON values.
+    pub params: Vec<(String, serde_json::Value)>,
+    /// Last lines of output (failed runs).
+    pub last_output: Option<String>,
+    /// Best finite primary-metric value.
+    pub best: Option<f64>,
+    /// Number of primary-metric reports (intervals).
+    pub intervals: i64,
+}
+
+impl RunRecord {
+    /// The parsed state.
+    pub fn run_state(&self) -> Option<RunState> {
+        RunState::parse(&self.state)
+    }
+
+    /// The parameters as a JSON object (order kept).
+    pub fn params_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.params.iter().cloned().collect())
+    }
+}
+
+/// A recorded metric value.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricRecord {
+    /// The run id.
+    pub run_id: String,
+    /// Metric name.
+    pub name: String,
+    /// 1-based interval.
+    pub interval: i64,
+    /// Step, if the run gave one.
+    pub step: Option<i64>,
+    /// The value (`NaN` when stored as NULL).
+    pub value: f64,
+    /// Time, Unix seconds.
+    pub time: f64,
+}
+
+/// The answer to "which run is best?": a run, or the reason there is none.
+#[derive(Debug, Clone)]
+pub enum BestOutcome {
+    /// The best run and its best value.
+    Best {
+        /// The run.
+        run: Box<RunRecord>,
+        /// Its best value.
+        value: f64,
+    },
+    /// No run qualifies; the text says why.
+    None(String),
+}
+
+/// A read connection to the history.
+pub struct Reader {
+    conn: Connection,
+}
+
+const FINITE: &str =
+    "value IS NOT NULL AND value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+
+fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
+    Ok(SweepRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        experiment: r.get(2)?,
+        created: r.get(3)?,
+        ended: r.get(4)?,
+        state: r.get(5)?,
+        reason: r.get(6)?,
+        primary_metric: r.get(7)?,
+        goal: r.get(8)?,
+        seed: r.get(9)?,
+        sampling: r.get(10)?,
+        policy: r.get(11)?,
+        max_total_runs: r.get(12)?,
+        max_concurrent_runs: r.get(13)?,
+        max_duration_minutes: r.get(14)?,
+        max_run_duration_seconds: r.get(15)?,
+        source_dir: r.get(16)?,
+        git_commit: r.get(17)?,
+        git_dirty: r.get(18)?,
+        target: r.get(19)?,
+    })
+}
+
+const SWEEP_COLS: &str = "id, name, experiment, created, ended, state, reason, primary_metric, goal, seed, sampling, policy, max_total_runs, max_concurrent_runs, max_duration_minutes, max_run_duration_seconds, source_dir, git_commit, git_dirty, target";
+
+impl Reader {
+    /// Opens the history of a workspace.
+    pub fn open(workspace: &Path) -> Result<Reader, StoreError> {
+        Reader::open_db(&workspace.join(DB_FILE))
+    }
+
+    /// Opens a database file.
+    pub fn open_db(path: &Path) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: open_ro(path)?,
+        })
+    }
+
+    /// Every sweep, newest first.
+    pub fn sweeps(&self) -> Result<Vec<SweepRecord>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {SWEEP_COLS} FROM sweeps ORDER BY created DESC, rowid DESC"
+        ))?;
+        let rows = st.query_map([], sweep_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Finds a sweep by id, by name (the newest of that name) or `latest`.
+    pub fn resolve(&self, key: &str) -> Result<SweepRecord, StoreError> {
+        let q = if key == "latest" {
+            format!("SELECT {SWEEP_COLS} FROM sweeps ORDER BY created DESC, rowid DESC LIMIT 1")
+        } else {
+            format!("SELECT {SWEEP_COLS} FROM sweeps WHERE id = ?1 OR name = ?1 ORDER BY (id = ?1) DESC, created DESC, rowid DESC LIMIT 1")
+        };
+        let found = if key == "latest" {
+            self.conn.query_row(&q, [], sweep_from_row).optional()?
+        } else {
+            self.conn.query_row(&q, [key], sweep_from_row).optional()?
+        };
+        found.ok_or_else(|| {
+            if key == "latest" {
+                StoreError::NotFound("no sweeps recorded in this workspace yet".into())
+            } else {
+                StoreError::NotFound(format!(
+                    "no sweep with id or name {key:?} (see `sweep status` for the list)"
+                ))
+            }
+        })
+    }
+
+    /// The runs of a sweep in proposal order, with parameters and primary-metric summaries.
+    pub fn runs(&self, sweep: &SweepRecord) -> Result<Vec<RunRecord>, StoreError> {
+        let agg = if sweep.goal == "minimize" {
+            "MIN"
+        } else {
+            "MAX"
+        };
+        let mut st = self.conn.prepare(&format!(
+            "SELECT r.id, r.seq, r.state, r.reason, r.exit_code, r.signal, r.queued, r.started, r.ended,
+                    r.argv, r.workdir, r.run_dir, r.handle, r.params, r.last_output,
+                    (SELECT {agg}(value) FROM metrics m WHERE m.run_id = r.id AND m.name = ?2 AND {FINITE}),
+                    (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.id AND m.name = ?2)
+             FROM runs r WHERE r.sweep_id = ?1 ORDER BY r.seq"
+        ))?;
+        let rows = st.query_map(params![sweep.id, sweep.primary_metric], |r| {
+            let argv: String = r.get(9)?;
+            let params: String = r.get(13)?;
+            Ok(RunRecord {
+                id: r.get(0)?,
+                seq: r.get(1)?,
+                state: r.get(2)?,
+                reason: r.get(3)?,
+                exit_code: r.get(4)?,
+                signal: r.get(5)?,
+                queued: r.get(6)?,
+                started: r.get(7)?,
+                ended: r.get(8)?,
+                argv: serde_json::from_str(&argv).unwrap_or_default(),
+                workdir: r.get(10)?,
+                run_dir: r.get(11)?,
+                handle: r.get(12)?,
+                params: match serde_json::from_str::<serde_json::Value>(&params) {
+                    Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+                    _ => Vec::new(),
+                },
+                last_output: r.get(14)?,
+                best: r.get(15)?,
+                intervals: r.get(16)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every metric value of a sweep, by run then name then interval.
+    pub fn metrics(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT m.run_id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+             JOIN runs r ON r.id = m.run_id WHERE r.sweep_id = ?1
+             ORDER BY r.seq, m.name, m.interval",
+        )?;
+        let rows = st.query_map([&sweep.id], |r| {
+            Ok(MetricRecord {
+                run_id: r.get(0)?,
+                name: r.get(1)?,
+                interval: r.get(2)?,
+                step: r.get(3)?,
+                value: r.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
+                time: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The distinct metric names reported in a sweep.
+    pub fn metric_names(&self, sweep: &SweepRecord) -> Result<Vec<String>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT DISTINCT m.name FROM metrics m JOIN runs r ON r.id = m.run_id
+             WHERE r.sweep_id = ?1 ORDER BY m.name",
+        )?;
+        let rows = st.query_map([&sweep.id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Count of runs by state name.
+    pub fn counts(&self, sweep: &SweepRecord) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM runs WHERE sweep_id = ?1 GROUP BY state")?;
+        let rows = st.query_map([&sweep.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The events of a sweep in order: `(time, run, kind, message)`.
+    pub fn events(
+        &self,
+        sweep: &SweepRecord,
+    ) -> Result<Vec<(f64, Option<String>, String, String)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT time, run_id, kind, message FROM events WHERE sweep_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([&sweep.id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The best run: the best finite primary value among runs that did not fail (a run a
+    /// policy canceled counts). Ties go to the earlier run. Otherwise, why there is none.
+    pub fn best(&self, sweep: &SweepRecord) -> Result<BestOutcome, StoreError> {
+        let runs = self.runs(sweep)?;
+        Ok(best_of(sweep, runs, self.metric_names(sweep)?))
+    }
+}
+
+/// Picks the best run of `runs` or explains why there is none.
+pub(crate) fn best_of(
+    sweep: &SweepRecord,
+    runs: Vec<RunRecord>,
+    reported: Vec<String>,
+) -> BestOutcome {
+    let minimize = sweep.goal == "minimize";
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in runs.iter().enumerate() {
+        if r.state == RunState::Failed.as_str() {
+            continue;
+        }
+        if let Some(v) = r.best {
+            let better = match best {
+                None => true,
+                Some((_, b)) => {
+                    if minimize {
+                        v < b
+                    } else {
+                        v > b
+                    }
+                }
+            };
+            if better {
+                best = Some((i, v));
+            }
+        }
+    }
+    if let Some((i, value)) = best {
+        let run = runs.into_iter().nth(i).expect("index from the same list");
+        return BestOutcome::Best {
+            run: Box::new(run),
+            value,
+        };
+    }
+    let m = &sweep.primary_metric;
+    let why = if runs.is_empty() {
+        "no runs have been launched yet".to_string()
+    } else if runs.iter().all(|r| r.state == RunState::Failed.as_str()) {
+        let codes: Vec<String> = runs
+            .iter()
+            .map(|r| r.reason.clone().unwrap_or_else(|| "failed".into()))
+            .take(3)
+            .collect();
+        format!(
+            "all {} runs failed (e.g. {}); see `sweep runs {}`",
+            runs.len(),
+            codes.join("; "),
+            sweep.id
+        )
+    } else if runs.iter().any(|r| r.intervals > 0 && r.state != "failed") {
+        format!("runs reported the primary metric {m:?} but only NaN or infinite values, which never count as best")
+    } else if runs.iter().any(|r| r.intervals > 0) {
+        format!("only failed runs reported the primary metric {m:?}; failed runs are never best")
+    } else if reported.is_empty() {
+        format!(
+            "no run reported any metric; the primary metric is {m:?} (print `@sweep {{\"metric\":\"{m}\",\"value\":...}}` or `{m}=...`)"
+        )
+    } else {
+        format!(
+            "no run reported the primary metric {m:?}; the runs reported: {}",
+            reported.join(", ")
+        )
+    };
+    BestOutcome::None(why)
+}

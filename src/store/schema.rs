@@ -1,0 +1,131 @@
+//! The history's schema and its `PRAGMA user_version` migrations.
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// The schema version this build writes. Version 0 is an empty database.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE sweeps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    experiment TEXT,
+    created REAL NOT NULL,
+    ended REAL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    primary_metric TEXT NOT NULL,
+    goal TEXT NOT NULL,
+    seed INTEGER,
+    sampling TEXT,
+    policy TEXT,
+    max_total_runs INTEGER,
+    max_concurrent_runs INTEGER,
+    max_duration_minutes REAL,
+    max_run_duration_seconds REAL,
+    source_dir TEXT,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    target TEXT,
+    invocation TEXT
+);
+CREATE INDEX sweeps_name ON sweeps(name);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    sweep_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    exit_code INTEGER,
+    signal INTEGER,
+    queued REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    argv TEXT NOT NULL,
+    workdir TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    handle TEXT,
+    params TEXT NOT NULL,
+    last_output TEXT
+);
+CREATE INDEX runs_sweep ON runs(sweep_id, seq);
+CREATE TABLE params (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE metrics (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    interval INTEGER NOT NULL,
+    step INTEGER,
+    value REAL,
+    time REAL NOT NULL
+);
+CREATE INDEX metrics_run ON metrics(run_id, name, interval);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sweep_id TEXT NOT NULL,
+    run_id TEXT,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX events_sweep ON events(sweep_id, id);
+"#];
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // NORMAL in WAL mode: a commit survives a crash of sweep (not of the machine), at a
+    // fraction of FULL's cost; that is the durability the resume story needs.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+}
+
+/// Opens the database for writing, creating and migrating it.
+pub(crate) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path)?;
+    configure(&conn)?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    for (v, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        // Each step and its version bump commit together, so a crash leaves a whole version.
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (v + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(conn)
+}
+
+/// Opens the database for reading; it must exist and not be newer than this build.
+pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::NotFound(format!(
+            "no run history at {} (no sweep has run in this workspace; pass --workspace DIR?)",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    Ok(conn)
+}

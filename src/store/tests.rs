@@ -1,0 +1,147 @@
+use super::*;
+
+fn sweep(id: &str, goal: &str) -> NewSweep {
+    NewSweep {
+        id: id.into(),
+        name: "demo".into(),
+        created: now(),
+        primary_metric: "acc".into(),
+        goal: goal.into(),
+        max_total_runs: 4,
+        max_concurrent_runs: 2,
+        ..Default::default()
+    }
+}
+
+fn run(sweep: &str, seq: u64) -> NewRun {
+    NewRun {
+        id: format!("{sweep}_{seq}"),
+        sweep_id: sweep.into(),
+        seq,
+        queued: now(),
+        params: vec![("--lr".into(), serde_json::json!(0.1 * seq as f64))],
+        argv: vec!["python3".into(), "train.py".into()],
+        workdir: "/w".into(),
+        run_dir: "/r".into(),
+    }
+}
+
+fn metric(run: &str, interval: u64, value: f64) -> MetricRow {
+    MetricRow {
+        run_id: run.into(),
+        name: "acc".into(),
+        interval,
+        step: None,
+        value,
+        time: now(),
+    }
+}
+
+fn finish(store: &Store, run: &str, state: RunState) {
+    let mut u = RunUpdate::new(run, state, now());
+    u.reason = Some("exit code 0".into());
+    store.commit_blocking(Write::RunState(Box::new(u))).unwrap();
+}
+
+#[test]
+fn best_ignores_nan_inf_and_failed_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
+        .unwrap();
+    for i in 0..3 {
+        store.send(Write::Run(Box::new(run("s1", i))));
+    }
+    store.send(Write::Metrics(vec![
+        metric("s1_0", 1, 0.5),
+        metric("s1_0", 2, f64::NAN),
+        metric("s1_1", 1, f64::INFINITY),
+        metric("s1_1", 2, 0.4),
+        metric("s1_2", 1, 0.9),
+    ]));
+    finish(&store, "s1_0", RunState::Completed);
+    finish(&store, "s1_1", RunState::Completed);
+    finish(&store, "s1_2", RunState::Failed);
+    let r = store.reader().unwrap();
+    let s = r.resolve("latest").unwrap();
+    match r.best(&s).unwrap() {
+        BestOutcome::Best { run, value } => {
+            assert_eq!(run.id, "s1_0");
+            assert_eq!(value, 0.5);
+            assert_eq!(run.params[0].0, "--lr");
+        }
+        BestOutcome::None(why) => panic!("{why}"),
+    }
+    let m = r.metrics(&s).unwrap();
+    assert!(m.iter().any(|m| m.value.is_nan()));
+    assert!(m.iter().any(|m| m.value == f64::INFINITY));
+    let runs = r.runs(&s).unwrap();
+    assert_eq!(runs[1].best, Some(0.4));
+    assert_eq!(runs[1].intervals, 2);
+}
+
+#[test]
+fn no_best_says_which_metrics_were_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s2", "minimize"))))
+        .unwrap();
+    store.send(Write::Run(Box::new(run("s2", 0))));
+    let mut m = metric("s2_0", 1, 0.3);
+    m.name = "loss".into();
+    store.send(Write::Metrics(vec![m]));
+    finish(&store, "s2_0", RunState::Completed);
+    let r = Reader::open(dir.path()).unwrap();
+    let s = r.resolve("demo").unwrap();
+    match r.best(&s).unwrap() {
+        BestOutcome::None(why) => {
+            assert!(why.contains("\"acc\"") && why.contains("loss"), "{why}")
+        }
+        BestOutcome::Best { .. } => panic!("no run reported acc"),
+    }
+}
+
+#[test]
+fn newer_schema_is_refused_and_reopen_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .commit_blocking(Write::Sweep(Box::new(sweep("s3", "maximize"))))
+            .unwrap();
+    }
+    // Reopening migrates nothing and keeps the row.
+    drop(Store::open(dir.path()).unwrap());
+    assert_eq!(
+        Reader::open(dir.path())
+            .unwrap()
+            .resolve("s3")
+            .unwrap()
+            .name,
+        "demo"
+    );
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::TooNew { .. })
+    ));
+    assert!(matches!(
+        Reader::open(dir.path()),
+        Err(StoreError::TooNew { .. })
+    ));
+}
+
+#[test]
+fn unknown_sweep_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let r = Reader::open(dir.path()).unwrap();
+    let e = r.resolve("nope").unwrap_err().to_string();
+    assert!(e.contains("nope"), "{e}");
+    assert!(r.resolve("latest").is_err());
+}
