@@ -123,6 +123,11 @@ impl Sink {
         }
     }
 
+    /// The file's name as shown.
+    pub fn name(&self) -> &str {
+        &self.source.name
+    }
+
     /// The file's text.
     pub fn text(&self) -> &str {
         &self.source.text

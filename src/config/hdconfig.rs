@@ -64,6 +64,7 @@ pub fn read(sink: &mut Sink, root: &Node) -> SweepPart {
         );
     }
     part.max_total = top.positive(sink, "max_total_runs");
+    part.max_total_given = top.has("max_total_runs");
     part.max_concurrent = top.positive(sink, "max_concurrent_runs");
     if let Some((m, span)) = top.number(sink, "max_duration_minutes") {
         if m <= 0.0 {

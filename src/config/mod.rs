@@ -57,6 +57,8 @@ pub struct SweepPart {
     pub goal: Option<(Goal, Span)>,
     /// `max_total_runs`.
     pub max_total: Option<(u64, Span)>,
+    /// Whether the total-runs key was written (even if its value was rejected).
+    pub max_total_given: bool,
     /// `max_concurrent_runs`.
     pub max_concurrent: Option<(u64, Span)>,
     /// `max_duration_minutes`.
@@ -253,7 +255,7 @@ fn compile(
             if let Some(p) = part.params.iter().find(|p| arg_name(&p.name) == flag) {
                 rs.error(
                     *span,
-                    format!("`{flag}` is both a fixed argument here and a parameter of the sweep (line {} of {})", p.name_span.line, sink_name(sink)),
+                    format!("`{flag}` is both a fixed argument here and a parameter of the sweep (line {} of {})", p.name_span.line, sink.name()),
                     Some("remove it from one of the two: the sweep passes each parameter as `name value`".into()),
                 );
             }
@@ -289,7 +291,7 @@ fn compile(
         (Some((n, _)), _) => Some(n),
         (None, true) => grid_size,
         (None, false) => {
-            if sampling.is_some() {
+            if sampling.is_some() && !part.max_total_given {
                 let span = sampling.as_ref().map(|s| s.1).unwrap_or_default();
                 sink.error(
                     span,
@@ -359,13 +361,6 @@ fn compile(
         run: run_spec.0,
         resume_from: part.resume_from,
     })
-}
-
-fn sink_name(sink: &Sink) -> String {
-    sink.diags
-        .first()
-        .map(|d| d.source.name.clone())
-        .unwrap_or_else(|| "the sweep config".into())
 }
 
 /// Builds the run spec; returns it with the runconfig's per-run time limit.
@@ -529,7 +524,7 @@ fn check_placeholders(sink: &mut Sink, words: &[String], span: Span, space: Opti
                 q.condition
                     .is_some_and(|(parent, _)| space.params()[parent].name == p.name)
             });
-            if !is_nested_parent && !used.iter().any(|u| *u == p.name) {
+            if !is_nested_parent && !used.contains(&p.name) {
                 sink.warn(
                     span,
                     format!("parameter `{}` is not used in the command", p.name),

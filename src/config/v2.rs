@@ -142,6 +142,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
             &[],
         ) {
             part.max_total = f.positive(sink, "max_total_trials");
+            part.max_total_given = f.has("max_total_trials");
             part.max_concurrent = f.positive(sink, "max_concurrent_trials");
             if let Some((t, span)) = f.number(sink, "timeout") {
                 if t <= 0.0 {
