@@ -12,3 +12,4 @@ pub mod sampler;
 pub mod space;
 pub mod spec;
 pub mod store;
+pub mod target;

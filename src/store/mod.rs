@@ -13,7 +13,7 @@
 mod read;
 mod schema;
 
-pub use read::{BestOutcome, MetricRecord, Reader, RunRecord, SweepRecord};
+pub use read::{BestOutcome, EventRecord, MetricRecord, Reader, RunRecord, SweepRecord};
 pub use schema::SCHEMA_VERSION;
 
 use rusqlite::{params, Connection};

@@ -133,6 +133,9 @@ pub enum BestOutcome {
     None(String),
 }
 
+/// A recorded event: `(time, run, kind, message)`.
+pub type EventRecord = (f64, Option<String>, String, String);
+
 /// A read connection to the history.
 pub struct Reader {
     conn: Connection,
@@ -296,10 +299,7 @@ impl Reader {
     }
 
     /// The events of a sweep in order: `(time, run, kind, message)`.
-    pub fn events(
-        &self,
-        sweep: &SweepRecord,
-    ) -> Result<Vec<(f64, Option<String>, String, String)>, StoreError> {
+    pub fn events(&self, sweep: &SweepRecord) -> Result<Vec<EventRecord>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT time, run_id, kind, message FROM events WHERE sweep_id = ?1 ORDER BY id",
         )?;

@@ -1,0 +1,540 @@
+//! The local target: each run is a process on this machine (DESIGN §4.2).
+//!
+//! - The argument vector is executed directly, never through a shell.
+//! - The working directory is a fresh copy of the sweep's source snapshot
+//!   (`<run_dir>/work`), so two runs never share one.
+//! - The run gets the `SWEEP_*` variables, the run configuration's variables and
+//!   `PYTHONUNBUFFERED=1` (unless set), so a Python script's metric lines reach sweep while
+//!   it runs rather than when its stdout buffer fills.
+//! - It runs in its own process group: a Ctrl-C at the terminal reaches `sweep`, not the runs,
+//!   and stopping a run can signal everything it started.
+//! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
+//!   the death of `sweep`; a watcher thread tails that file and `<run_dir>/metrics.jsonl`.
+//! - When the run's main process exits, whatever it left behind in its process group is
+//!   killed: a run is over when its main process is, and nothing it started outlives it.
+
+use super::{
+    ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
+};
+use crate::metrics::{self, Line, LineSplitter, Report};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// File names inside a run directory.
+pub const OUTPUT_LOG: &str = "output.log";
+/// The metrics file (`SWEEP_METRICS_FILE`).
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The stop file (`SWEEP_STOP_FILE`).
+pub const STOP_FILE: &str = "stop";
+/// The outputs directory (`SWEEP_OUTPUT_DIR`).
+pub const OUTPUTS_DIR: &str = "outputs";
+/// The file the watcher writes the exit status to (`exit_code N` / `signal N`).
+pub const EXIT_FILE: &str = "exit_status";
+
+/// How many trailing output lines are kept for failure reports.
+const TAIL_LINES: usize = 20;
+/// Longest tail line kept, in bytes.
+const TAIL_LINE_MAX: usize = 1024;
+/// How often an idle watcher looks at the files again.
+const POLL: Duration = Duration::from_millis(20);
+/// Most reports batched into one event.
+const BATCH: usize = 4096;
+
+/// Runs processes on this machine.
+#[derive(Debug, Default, Clone)]
+pub struct LocalTarget;
+
+impl LocalTarget {
+    /// The local target.
+    pub fn new() -> LocalTarget {
+        LocalTarget
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Handle {
+    pid: i32,
+    pgid: i32,
+    run_dir: PathBuf,
+}
+
+impl Handle {
+    fn encode(&self) -> RunHandle {
+        RunHandle(
+            serde_json::json!({"kind": "local", "pid": self.pid, "pgid": self.pgid, "run_dir": self.run_dir})
+                .to_string(),
+        )
+    }
+
+    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
+        let bad = || TargetError::BadHandle(h.0.clone());
+        if v.get("kind").and_then(|k| k.as_str()) != Some("local") {
+            return Err(bad());
+        }
+        Ok(Handle {
+            pid: v.get("pid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
+            pgid: v.get("pgid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
+            run_dir: PathBuf::from(v.get("run_dir").and_then(|p| p.as_str()).ok_or_else(bad)?),
+        })
+    }
+}
+
+fn group_alive(pgid: i32) -> bool {
+    killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+impl ComputeTarget for LocalTarget {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError> {
+        let workdir = req.workdir();
+        std::fs::create_dir_all(req.run_dir.join(OUTPUTS_DIR))?;
+        if req.snapshot.is_dir() {
+            super::snapshot::copy_tree(&req.snapshot, &workdir)?;
+        } else {
+            std::fs::create_dir_all(&workdir)?;
+        }
+        let run_dir = absolute(&req.run_dir)?;
+        let workdir = absolute(&workdir)?;
+        let log = File::create(run_dir.join(OUTPUT_LOG))?;
+        File::create(run_dir.join(METRICS_FILE))?;
+        let Some(program) = req.argv.first() else {
+            return Err(TargetError::Launch("empty argument vector".into()));
+        };
+        // A relative program path with a slash means "in the working directory"; make it
+        // absolute because where `exec` resolves it after `chdir` is platform-specific.
+        let program = if program.contains('/') && Path::new(program).is_relative() {
+            workdir.join(program).into_os_string()
+        } else {
+            program.into()
+        };
+        let mut cmd = Command::new(&program);
+        cmd.args(&req.argv[1..])
+            .current_dir(&workdir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+            cmd.env("PYTHONUNBUFFERED", "1");
+        }
+        for (k, v) in &req.env {
+            cmd.env(k, v);
+        }
+        cmd.env("SWEEP_RUN_ID", &req.run_id)
+            .env("SWEEP_SWEEP_ID", &req.sweep_id)
+            .env("SWEEP_PARAMS", &req.params_json)
+            .env("SWEEP_METRICS_FILE", run_dir.join(METRICS_FILE))
+            .env("SWEEP_OUTPUT_DIR", run_dir.join(OUTPUTS_DIR))
+            .env("SWEEP_STOP_FILE", run_dir.join(STOP_FILE));
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
+        let pid = child.id() as i32;
+        let handle = Handle {
+            pid,
+            pgid: pid,
+            run_dir: run_dir.clone(),
+        };
+        let (exit_tx, exit_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("wait-{}", req.run_id))
+            .spawn(move || {
+                let status = match child.wait() {
+                    Ok(s) => match (s.code(), s.signal()) {
+                        (Some(c), _) => ExitStatus::Code(c),
+                        (None, Some(sig)) => ExitStatus::Signal(sig),
+                        _ => ExitStatus::Unknown("no code and no signal".into()),
+                    },
+                    Err(e) => ExitStatus::Unknown(e.to_string()),
+                };
+                let _ = exit_tx.send(status);
+            })?;
+        spawn_watcher(req, handle.clone(), Exit::Child(exit_rx), events)?;
+        Ok(handle.encode())
+    }
+
+    fn stop(&self, handle: &RunHandle, grace: Duration) {
+        let Ok(h) = Handle::decode(handle) else {
+            return;
+        };
+        // The stop file first: a run that checks it can save and exit cleanly.
+        let _ = File::create(h.run_dir.join(STOP_FILE));
+        let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGTERM);
+        let _ = std::thread::Builder::new()
+            .name("stop-grace".into())
+            .spawn(move || {
+                let deadline = std::time::Instant::now() + grace;
+                while std::time::Instant::now() < deadline {
+                    if !group_alive(h.pgid) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
+            });
+    }
+
+    fn kill(&self, handle: &RunHandle) {
+        if let Ok(h) = Handle::decode(handle) {
+            let _ = File::create(h.run_dir.join(STOP_FILE));
+            let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
+        }
+    }
+
+    fn adopt(
+        &self,
+        handle: &RunHandle,
+        req: &LaunchRequest,
+        events: EventSender,
+    ) -> Result<(), TargetError> {
+        let h = Handle::decode(handle)?;
+        spawn_watcher(req, h, Exit::Poll, events)
+    }
+}
+
+fn absolute(p: &Path) -> std::io::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+/// How the watcher learns that the run ended.
+enum Exit {
+    /// From the thread that waits on our child.
+    Child(mpsc::Receiver<ExitStatus>),
+    /// By polling the process (a re-adopted run is not our child).
+    Poll,
+}
+
+struct Tail {
+    file: Option<File>,
+    path: PathBuf,
+    splitter: LineSplitter,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Tail {
+        Tail {
+            file: None,
+            path,
+            splitter: LineSplitter::new(),
+        }
+    }
+}
+
+struct Watch {
+    run_id: String,
+    primary: String,
+    events: EventSender,
+    batch: Vec<Report>,
+    malformed: u64,
+    tail: VecDeque<String>,
+}
+
+impl Watch {
+    fn malformed(&mut self, why: String, source: &str) {
+        self.malformed += 1;
+        if self.malformed == 1 {
+            self.flush();
+            let _ = self.events.send(TargetEvent::Malformed {
+                run_id: self.run_id.clone(),
+                message: format!("{source}: {why}"),
+            });
+        }
+    }
+
+    fn push(&mut self, r: Report) {
+        self.batch.push(r);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let reports = std::mem::take(&mut self.batch);
+            let _ = self.events.send(TargetEvent::Metrics {
+                run_id: self.run_id.clone(),
+                reports,
+            });
+        }
+    }
+
+    fn output_line(&mut self, bytes: &[u8], truncated: bool) {
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        let keep = &bytes[..bytes.len().min(TAIL_LINE_MAX)];
+        self.tail
+            .push_back(String::from_utf8_lossy(keep).into_owned());
+        if truncated {
+            if bytes
+                .trim_ascii_start()
+                .starts_with(metrics::PREFIX.as_bytes())
+            {
+                self.malformed(
+                    format!("line longer than {} bytes", metrics::MAX_LINE),
+                    "output",
+                );
+            }
+            return;
+        }
+        match metrics::parse_output_line(bytes, &self.primary) {
+            Line::Plain => {}
+            Line::Metric(r) => self.push(r),
+            Line::Malformed(why) => self.malformed(why, "output"),
+        }
+    }
+
+    fn file_line(&mut self, bytes: &[u8], truncated: bool) {
+        if truncated {
+            self.malformed(
+                format!("line longer than {} bytes", metrics::MAX_LINE),
+                "metrics file",
+            );
+            return;
+        }
+        match metrics::parse_file_line(bytes) {
+            Line::Plain => {}
+            Line::Metric(r) => self.push(r),
+            Line::Malformed(why) => self.malformed(why, "metrics file"),
+        }
+    }
+}
+
+/// Reads what is new in both files; returns whether anything was read.
+fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8]) -> bool {
+    let mut any = false;
+    for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
+        if t.file.is_none() {
+            t.file = File::open(&t.path).ok();
+        }
+        let Some(f) = t.file.as_mut() else { continue };
+        let n = metrics::pump(f, chunk, &mut t.splitter, |l| {
+            if is_output {
+                w.output_line(l.bytes, l.truncated)
+            } else {
+                w.file_line(l.bytes, l.truncated)
+            }
+        })
+        .unwrap_or(0);
+        any |= n > 0;
+    }
+    any
+}
+
+fn spawn_watcher(
+    req: &LaunchRequest,
+    h: Handle,
+    exit: Exit,
+    events: EventSender,
+) -> Result<(), TargetError> {
+    let mut w = Watch {
+        run_id: req.run_id.clone(),
+        primary: req.primary_metric.clone(),
+        events,
+        batch: Vec::new(),
+        malformed: 0,
+        tail: VecDeque::new(),
+    };
+    let mut out = Tail::new(h.run_dir.join(OUTPUT_LOG));
+    let mut mf = Tail::new(h.run_dir.join(METRICS_FILE));
+    std::thread::Builder::new()
+        .name(format!("watch-{}", req.run_id))
+        .spawn(move || {
+            let mut chunk = vec![0u8; 256 * 1024];
+            let status = loop {
+                let any = drain(&mut w, &mut out, &mut mf, &mut chunk);
+                w.flush();
+                match &exit {
+                    Exit::Child(rx) => {
+                        let got = if any {
+                            rx.try_recv()
+                                .map_err(|e| e == mpsc::TryRecvError::Disconnected)
+                        } else {
+                            rx.recv_timeout(POLL)
+                                .map_err(|e| e == mpsc::RecvTimeoutError::Disconnected)
+                        };
+                        match got {
+                            Ok(s) => break s,
+                            Err(true) => break ExitStatus::Unknown("waiter thread ended".into()),
+                            Err(false) => {}
+                        }
+                    }
+                    Exit::Poll => {
+                        if nix::sys::signal::kill(Pid::from_raw(h.pid), None).is_err() {
+                            break read_exit_file(&h.run_dir).unwrap_or_else(|| {
+                                ExitStatus::Unknown(
+                                    "the run ended while no sweep was watching it".into(),
+                                )
+                            });
+                        }
+                        if !any {
+                            std::thread::sleep(POLL);
+                        }
+                    }
+                }
+            };
+            // Nothing the run started may outlive it (and keep writing to its log).
+            let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
+            while drain(&mut w, &mut out, &mut mf, &mut chunk) {}
+            let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
+            out.splitter.finish(&mut emit);
+            mf.splitter.finish(|l| w.file_line(l.bytes, l.truncated));
+            w.flush();
+            let _ = std::fs::write(
+                h.run_dir.join(EXIT_FILE),
+                match &status {
+                    ExitStatus::Code(c) => format!("exit_code {c}\n"),
+                    ExitStatus::Signal(s) => format!("signal {s}\n"),
+                    ExitStatus::Unknown(why) => format!("unknown {why}\n"),
+                },
+            );
+            let _ = w.events.send(TargetEvent::Exited {
+                run_id: w.run_id.clone(),
+                status,
+                tail: w.tail.drain(..).collect(),
+                malformed: w.malformed,
+            });
+        })?;
+    Ok(())
+}
+
+fn read_exit_file(run_dir: &Path) -> Option<ExitStatus> {
+    let s = std::fs::read_to_string(run_dir.join(EXIT_FILE)).ok()?;
+    let (k, v) = s.trim().split_once(' ')?;
+    match k {
+        "exit_code" => v.parse().ok().map(ExitStatus::Code),
+        "signal" => v.parse().ok().map(ExitStatus::Signal),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(dir: &Path, argv: &[&str]) -> LaunchRequest {
+        LaunchRequest {
+            sweep_id: "s".into(),
+            run_id: "s_0".into(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: vec![("MY_VAR".into(), "x y".into())],
+            params_json: r#"{"--lr":0.1}"#.into(),
+            snapshot: dir.join("snap"),
+            run_dir: dir.join("run"),
+            primary_metric: "acc".into(),
+        }
+    }
+
+    async fn collect(
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<TargetEvent>,
+    ) -> (Vec<Report>, Vec<String>, ExitStatus, Vec<String>) {
+        let mut reports = Vec::new();
+        let mut malformed = Vec::new();
+        while let Some(e) = rx.recv().await {
+            match e {
+                TargetEvent::Metrics { reports: r, .. } => reports.extend(r),
+                TargetEvent::Malformed { message, .. } => malformed.push(message),
+                TargetEvent::Exited { status, tail, .. } => {
+                    return (reports, malformed, status, tail)
+                }
+            }
+        }
+        panic!("no exit event");
+    }
+
+    #[tokio::test]
+    async fn runs_reads_metrics_from_both_channels_and_reports_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("snap")).unwrap();
+        std::fs::write(dir.path().join("snap/data.txt"), "hi\n").unwrap();
+        let script = r#"
+cat data.txt
+echo "@sweep {\"metric\":\"acc\",\"value\":0.5,\"step\":1}"
+echo "acc=0.75" 1>&2
+echo '{"metric":"loss","value":2}' >> "$SWEEP_METRICS_FILE"
+echo "@sweep {bad"
+echo "@sweep {worse"
+echo "$MY_VAR|$SWEEP_RUN_ID|$SWEEP_PARAMS"
+exit 3
+"#;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = req(dir.path(), &["sh", "-c", script]);
+        LocalTarget.launch(&r, tx).unwrap();
+        let (reports, malformed, status, tail) = collect(rx).await;
+        assert_eq!(status, ExitStatus::Code(3));
+        let names: Vec<(&str, f64)> = reports.iter().map(|r| (r.name.as_str(), r.value)).collect();
+        assert!(
+            names.contains(&("acc", 0.5)) && names.contains(&("acc", 0.75)),
+            "{names:?} {tail:?}"
+        );
+        assert!(names.contains(&("loss", 2.0)));
+        assert_eq!(malformed.len(), 1, "warned once: {malformed:?}");
+        assert_eq!(tail.first().map(String::as_str), Some("hi"));
+        assert_eq!(tail.last().unwrap(), r#"x y|s_0|{"--lr":0.1}"#);
+        assert!(dir.path().join("run/work/data.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn stop_kills_a_grandchild_that_ignores_sigterm() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"sh -c 'trap "" TERM; echo $$ > gc.pid; while true; do sleep 0.05; done' &
+while [ ! -s gc.pid ]; do sleep 0.01; done
+echo started
+wait"#;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = req(dir.path(), &["sh", "-c", script]);
+        let h = LocalTarget.launch(&r, tx).unwrap();
+        let log = dir.path().join("run/output.log");
+        while !std::fs::read_to_string(&log).unwrap().contains("started") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let gc: i32 = std::fs::read_to_string(dir.path().join("run/work/gc.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        LocalTarget.stop(&h, Duration::from_millis(300));
+        let status = loop {
+            if let Some(TargetEvent::Exited { status, .. }) = rx.recv().await {
+                break status;
+            }
+        };
+        assert!(matches!(status, ExitStatus::Signal(_)), "{status:?}");
+        assert!(dir.path().join("run/stop").exists());
+        // The group is killed before Exited is sent; the grandchild may linger as a zombie
+        // of init for an instant, so wait on the kernel, not on a clock assumption.
+        for _ in 0..200 {
+            if nix::sys::signal::kill(Pid::from_raw(gc), None).is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("grandchild {gc} survived");
+    }
+
+    #[tokio::test]
+    async fn launch_failure_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let e = LocalTarget
+            .launch(&req(dir.path(), &["/nonexistent/program"]), tx)
+            .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/program"), "{e}");
+    }
+}

@@ -1,0 +1,159 @@
+//! Compute targets: where runs execute. The [`ComputeTarget`] trait is what the engine
+//! drives (launch, stop, kill, re-adopt by a persisted handle); [`local`] runs processes on
+//! this machine, [`fake`] is a scripted target for engine tests, and [`snapshot`] builds the
+//! sweep's source snapshot every run's working directory is copied from.
+//!
+//! A target reports back through a channel of [`TargetEvent`]s: metric reports read while
+//! the run is alive, a malformed-line warning (once per run), and finally `Exited`, sent
+//! only after the run's output has been read to the end, so no metric arrives after it.
+
+pub mod fake;
+pub mod local;
+pub mod snapshot;
+
+use crate::metrics::Report;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a target needs to start one run.
+#[derive(Debug, Clone)]
+pub struct LaunchRequest {
+    /// The sweep id (`SWEEP_SWEEP_ID`).
+    pub sweep_id: String,
+    /// The run id (`SWEEP_RUN_ID`).
+    pub run_id: String,
+    /// The argument vector; `argv[0]` is the program.
+    pub argv: Vec<String>,
+    /// Extra environment variables from the run configuration. Their values are secrets as
+    /// far as sweep is concerned: never logged, never stored.
+    pub env: Vec<(String, String)>,
+    /// The parameters as a JSON object (`SWEEP_PARAMS`).
+    pub params_json: String,
+    /// The sweep's source snapshot, copied into the run's working directory.
+    pub snapshot: PathBuf,
+    /// The run's directory (`.sweep/sweeps/<sweep>/runs/<run>/`).
+    pub run_dir: PathBuf,
+    /// The primary metric's name, for plain `name=value` lines.
+    pub primary_metric: String,
+}
+
+impl LaunchRequest {
+    /// The working directory a run gets inside its run directory.
+    pub fn workdir(&self) -> PathBuf {
+        self.run_dir.join("work")
+    }
+}
+
+/// An opaque, persisted identity of a launched run, enough to stop or re-adopt it later
+/// (from another `sweep` process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHandle(pub String);
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// It was ended by this signal.
+    Signal(i32),
+    /// The status could not be observed (a re-adopted run); the text says why.
+    Unknown(String),
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exit code {c}"),
+            ExitStatus::Signal(s) => write!(f, "signal {s} ({})", signal_name(*s)),
+            ExitStatus::Unknown(why) => write!(f, "exit status unknown: {why}"),
+        }
+    }
+}
+
+/// The conventional name of a signal number.
+pub fn signal_name(s: i32) -> &'static str {
+    match s {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// What a target tells the engine about a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetEvent {
+    /// Metric reports, in the order the run made them.
+    Metrics {
+        /// The run.
+        run_id: String,
+        /// The reports.
+        reports: Vec<Report>,
+    },
+    /// The first malformed metric line of a run (later ones are only counted).
+    Malformed {
+        /// The run.
+        run_id: String,
+        /// Why the line is malformed, and where it was.
+        message: String,
+    },
+    /// The run ended and its output has been read to the end.
+    Exited {
+        /// The run.
+        run_id: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// The last lines of its output (for failure reports).
+        tail: Vec<String>,
+        /// How many malformed metric lines it printed in all.
+        malformed: u64,
+    },
+}
+
+/// The sending side of a target's event channel.
+pub type EventSender = tokio::sync::mpsc::UnboundedSender<TargetEvent>;
+
+/// A target error (launch failures, unknown handles).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The run could not be started.
+    #[error("could not launch: {0}")]
+    Launch(String),
+    /// The handle is not one this target understands.
+    #[error("bad run handle: {0}")]
+    BadHandle(String),
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A place runs execute. Methods may block briefly (copying a working directory, spawning a
+/// process); the engine calls them off its dispatcher thread.
+pub trait ComputeTarget: Send + Sync {
+    /// The target's name (`local`, `ssh:<host>`, ...).
+    fn name(&self) -> &str;
+
+    /// Starts a run. Returns its handle once it is alive; from then on events arrive on
+    /// `events`, ending with exactly one [`TargetEvent::Exited`].
+    fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError>;
+
+    /// Asks a run to stop (DESIGN §4.3: stop file, SIGTERM to its process group, SIGKILL
+    /// after `grace`). Returns at once; the run's `Exited` event follows.
+    fn stop(&self, handle: &RunHandle, grace: Duration);
+
+    /// Kills a run and everything it started, now.
+    fn kill(&self, handle: &RunHandle);
+
+    /// Watches a run launched earlier (possibly by another `sweep` process) by its persisted
+    /// handle, sending its events as for a launched run.
+    fn adopt(
+        &self,
+        handle: &RunHandle,
+        req: &LaunchRequest,
+        events: EventSender,
+    ) -> Result<(), TargetError>;
+}
