@@ -557,3 +557,34 @@ fn locate(sink: &Sink, needle: &str, from: Span) -> Span {
     }
     from
 }
+
+/// Makes `argv` (from `sweep run HDCONFIG -- PROGRAM ARGS...`) the program of every run: the
+/// parameters are appended to it as `--name value`. Errors if a parameter is also among the
+/// fixed arguments, or if the config already names its program (a runconfig or a v2 trial).
+pub fn apply_command_line(spec: &mut SweepSpec, argv: &[String]) -> Result<(), String> {
+    if argv.is_empty() {
+        return Err(
+            "`--` must be followed by the program to run, e.g. `-- python3 train.py`".into(),
+        );
+    }
+    if spec.run.script.is_some() || !spec.run.arguments.is_empty() {
+        return Err("the config already says what to run (a runconfig `script`/`command` or a v2 `trial.command`); drop the `-- PROGRAM` part or the runconfig".into());
+    }
+    for a in argv {
+        let flag = a.split_once('=').map_or(a.as_str(), |(f, _)| f);
+        if let Some(p) = spec
+            .space
+            .params()
+            .iter()
+            .find(|p| arg_name(&p.name) == flag)
+        {
+            return Err(format!(
+                "`{flag}` is both a fixed argument on the command line and the sweep parameter `{}`; remove one of the two",
+                p.name
+            ));
+        }
+    }
+    spec.run.arguments = argv.to_vec();
+    spec.run.is_command = false;
+    Ok(())
+}

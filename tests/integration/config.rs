@@ -295,3 +295,32 @@ fn missing_file_is_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("cannot read sweep config `no/such/file.yml`"));
 }
+
+#[test]
+fn command_line_program_takes_the_parameters() {
+    let cfg = root().join("configs/no-termination.yml");
+    let mut spec = config::load(&cfg, None).unwrap().spec;
+    assert!(spec.run.script.is_none() && spec.run.arguments.is_empty());
+    let argv: Vec<String> = ["python3", "train.py", "--epochs", "3"]
+        .map(String::from)
+        .to_vec();
+    config::apply_command_line(&mut spec, &argv).unwrap();
+    let p = spec.space.from_unit(&[0.0, 0.0]);
+    assert_eq!(
+        spec.run.argv(&p),
+        [
+            "python3",
+            "train.py",
+            "--epochs",
+            "3",
+            "--learning_rate",
+            "0.05",
+            "--optimizer",
+            "sgd"
+        ]
+    );
+    let mut spec = config::load(&cfg, None).unwrap().spec;
+    let clash: Vec<String> = ["prog", "--optimizer=adam"].map(String::from).to_vec();
+    let err = config::apply_command_line(&mut spec, &clash).unwrap_err();
+    assert!(err.contains("--optimizer"), "{err}");
+}
