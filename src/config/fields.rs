@@ -203,6 +203,20 @@ impl<'a> Fields<'a> {
         Some((x as u64, span))
     }
 
+    /// A number that must be greater than zero (durations); `unit` names it in the message.
+    pub fn positive_number(&self, sink: &mut Sink, key: &str, unit: &str) -> Option<(f64, Span)> {
+        let (x, span) = self.number(sink, key)?;
+        if x <= 0.0 {
+            sink.error(
+                span,
+                format!("`{key}` must be greater than 0{unit}, got {x}"),
+                None,
+            );
+            return None;
+        }
+        Some((x, span))
+    }
+
     /// A boolean field.
     pub fn boolean(&self, sink: &mut Sink, key: &str) -> Option<(bool, Span)> {
         let v = self.get(key)?;

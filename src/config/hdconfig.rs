@@ -66,17 +66,7 @@ pub fn read(sink: &mut Sink, root: &Node) -> SweepPart {
     part.max_total = top.positive(sink, "max_total_runs");
     part.max_total_given = top.has("max_total_runs");
     part.max_concurrent = top.positive(sink, "max_concurrent_runs");
-    if let Some((m, span)) = top.number(sink, "max_duration_minutes") {
-        if m <= 0.0 {
-            sink.error(
-                span,
-                format!("`max_duration_minutes` must be greater than 0, got {m}"),
-                None,
-            );
-        } else {
-            part.max_minutes = Some((m, span));
-        }
-    }
+    part.max_minutes = top.positive_number(sink, "max_duration_minutes", "");
     part.resume_from = read_resume_from(sink, &top);
     part
 }

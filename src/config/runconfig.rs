@@ -190,17 +190,9 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
             );
         }
     }
-    if let Some((s, span)) = top.number(sink, "maxRunDurationSeconds") {
-        if s <= 0.0 {
-            sink.error(
-                span,
-                format!("`maxRunDurationSeconds` must be greater than 0, got {s}"),
-                Some("leave it empty for no limit".into()),
-            );
-        } else {
-            part.max_run_seconds = Some(s);
-        }
-    }
+    part.max_run_seconds = top
+        .positive_number(sink, "maxRunDurationSeconds", " seconds")
+        .map(|s| s.0);
     if let Some((n, span)) = top.positive(sink, "nodeCount") {
         part.node_count = u32::try_from(n).ok();
         if n > 1 && part.target.as_deref().is_none_or(|t| t == "local") {

@@ -144,28 +144,12 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
             part.max_total = f.positive(sink, "max_total_trials");
             part.max_total_given = f.has("max_total_trials");
             part.max_concurrent = f.positive(sink, "max_concurrent_trials");
-            if let Some((t, span)) = f.number(sink, "timeout") {
-                if t <= 0.0 {
-                    sink.error(
-                        span,
-                        format!("`timeout` must be greater than 0 seconds, got {t}"),
-                        None,
-                    );
-                } else {
-                    part.max_minutes = Some((t / 60.0, span));
-                }
-            }
-            if let Some((t, span)) = f.number(sink, "trial_timeout") {
-                if t <= 0.0 {
-                    sink.error(
-                        span,
-                        format!("`trial_timeout` must be greater than 0 seconds, got {t}"),
-                        None,
-                    );
-                } else {
-                    part.trial_timeout = Some(t);
-                }
-            }
+            part.max_minutes = f
+                .positive_number(sink, "timeout", " seconds")
+                .map(|(t, span)| (t / 60.0, span));
+            part.trial_timeout = f
+                .positive_number(sink, "trial_timeout", " seconds")
+                .map(|t| t.0);
         }
     }
     if let Some(e) = top.get("early_termination") {
@@ -357,31 +341,24 @@ fn read_param(
     if !ok {
         return false;
     }
-    if e != "choice" {
-        let Some(domain) = expr::numeric(sink, name, e, &args) else {
+    let domain = if e != "choice" {
+        expr::numeric(sink, name, e, &args)
+    } else {
+        let list = args[0];
+        let Some(items) = list.as_seq() else {
+            sink.error(
+                list.span,
+                format!(
+                    "`values` of `{name}` should be a list, found {}",
+                    list.type_name()
+                ),
+                None,
+            );
             return false;
         };
-        part.params.push(ParamDraft {
-            name: name.to_string(),
-            name_span,
-            domain,
-            condition,
-        });
-        return true;
-    }
-    let list = args[0];
-    let Some(items) = list.as_seq() else {
-        sink.error(
-            list.span,
-            format!(
-                "`values` of `{name}` should be a list, found {}",
-                list.type_name()
-            ),
-            None,
-        );
-        return false;
-    };
-    if items.iter().all(|i| i.as_map().is_none()) {
+        if items.iter().any(|i| i.as_map().is_some()) {
+            return read_nested(sink, name, name_span, items, list.span, condition, part);
+        }
         let mut opts = Vec::new();
         for it in items {
             match expr::choice_value(sink, it, name) {
@@ -392,23 +369,35 @@ fn read_param(
         if !ok {
             return false;
         }
-        let Some(domain) = expr::finish_choice(sink, name, opts, list.span) else {
-            return false;
-        };
-        part.params.push(ParamDraft {
-            name: name.to_string(),
-            name_span,
-            domain,
-            condition,
-        });
-        return true;
-    }
-    // Nested: each option is a mapping of constants and expressions; the choice itself takes
-    // the option's index, and the option's keys become `name.key` parameters that exist only
-    // when that option is drawn.
+        expr::finish_choice(sink, name, opts, list.span)
+    };
+    let Some(domain) = domain else {
+        return false;
+    };
+    part.params.push(ParamDraft {
+        name: name.to_string(),
+        name_span,
+        domain,
+        condition,
+    });
+    true
+}
+
+/// A choice whose options are mappings: the choice itself takes the option's index, and the
+/// option's keys become `name.key` parameters that exist only when that option is drawn.
+fn read_nested(
+    sink: &mut Sink,
+    name: &str,
+    name_span: Span,
+    items: &[Node],
+    list_span: Span,
+    condition: Option<(usize, usize)>,
+    part: &mut SweepPart,
+) -> bool {
+    let mut ok = true;
     if items.is_empty() {
         sink.error(
-            list.span,
+            list_span,
             format!("`choice` for `{name}` has no options"),
             None,
         );

@@ -99,17 +99,34 @@ impl SearchSpace {
         self.params.iter().any(|p| p.condition.is_some())
     }
 
-    /// Which parameters are active for a given list of per-parameter choices, where
-    /// `chosen[i]` is the option index of parameter `i` if it is an active choice.
-    fn active_mask(&self, chosen: &[Option<usize>]) -> Vec<bool> {
+    /// Walks the parameters in order, asking `value_of` for the value of each active one,
+    /// and returns the active ones with their values. A parameter is active when it has no
+    /// condition, or its parent choice is active and took the option it depends on; walking
+    /// in order resolves nested conditions, and a name reused under several options (`lr` in
+    /// two branches) is only asked for under the active branch.
+    fn walk(
+        &self,
+        mut value_of: impl FnMut(usize, &Param) -> Option<Value>,
+    ) -> Vec<(usize, Value)> {
+        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
         let mut active = vec![false; self.params.len()];
+        let mut out = Vec::with_capacity(self.params.len());
         for (i, p) in self.params.iter().enumerate() {
             active[i] = match p.condition {
                 None => true,
                 Some((parent, opt)) => active[parent] && chosen[parent] == Some(opt),
             };
+            if !active[i] {
+                continue;
+            }
+            if let Some(v) = value_of(i, p) {
+                if let Domain::Choice { options } = &p.domain {
+                    chosen[i] = options.iter().position(|o| *o == v);
+                }
+                out.push((i, v));
+            }
         }
-        active
+        out
     }
 
     /// Decodes a point of the unit cube (length [`SearchSpace::dim`]) into parameters.
@@ -120,79 +137,38 @@ impl SearchSpace {
             self.params.len(),
             "unit point has the wrong dimension"
         );
-        let mut out = Vec::with_capacity(self.params.len());
-        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
-        let mut active = vec![false; self.params.len()];
-        for (i, p) in self.params.iter().enumerate() {
-            active[i] = match p.condition {
-                None => true,
-                Some((parent, opt)) => active[parent] && chosen[parent] == Some(opt),
-            };
-            if !active[i] {
-                continue;
-            }
-            let v = p.domain.from_unit(u[i]);
-            if let Domain::Choice { options } = &p.domain {
-                chosen[i] = options.iter().position(|o| *o == v);
-            }
-            out.push((p.name.clone(), v));
-        }
-        Params(out)
+        Params(
+            self.walk(|i, p| Some(p.domain.from_unit(u[i])))
+                .into_iter()
+                .map(|(i, v)| (self.params[i].name.clone(), v))
+                .collect(),
+        )
     }
 
     /// Encodes parameters into the unit cube; inactive or missing parameters get 0.5.
     /// `None` if a present value does not fit its parameter's domain kind.
     pub fn to_unit(&self, params: &Params) -> Option<Vec<f64>> {
-        let active = self.active_mask(&self.chosen(params));
         let mut u = vec![0.5; self.params.len()];
-        for (i, p) in self.params.iter().enumerate() {
-            if let (true, Some(v)) = (active[i], params.get(&p.name)) {
-                u[i] = p.domain.to_unit(v)?;
-            }
+        for (i, v) in self.walk(|_, p| params.get(&p.name).cloned()) {
+            u[i] = self.params[i].domain.to_unit(&v)?;
         }
         Some(u)
-    }
-
-    /// The option index each active choice parameter took in `params`.
-    fn chosen(&self, params: &Params) -> Vec<Option<usize>> {
-        // Walk in order so that a nested parameter reused under several options (`lr` in two
-        // branches) is matched only under the branch that is active.
-        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
-        let mut active = vec![false; self.params.len()];
-        for (i, p) in self.params.iter().enumerate() {
-            active[i] = match p.condition {
-                None => true,
-                Some((parent, opt)) => active[parent] && chosen[parent] == Some(opt),
-            };
-            if let (true, Domain::Choice { options }, Some(v)) =
-                (active[i], &p.domain, params.get(&p.name))
-            {
-                chosen[i] = options.iter().position(|o| o == v);
-            }
-        }
-        chosen
     }
 
     /// Whether every parameter of `params` exists, is active and lies in its domain, and
     /// every active parameter is present.
     pub fn contains(&self, params: &Params) -> bool {
-        let mut chosen: Vec<Option<usize>> = vec![None; self.params.len()];
-        for (i, p) in self.params.iter().enumerate() {
-            if let (Domain::Choice { options }, Some(v)) = (&p.domain, params.get(&p.name)) {
-                chosen[i] = options.iter().position(|o| o == v);
-            }
-        }
-        let active = self.active_mask(&chosen);
-        let expected = active.iter().filter(|a| **a).count();
-        expected == params.len()
-            && self
-                .params
+        let mut all_present = true;
+        let active = self.walk(|_, p| {
+            let v = params.get(&p.name).cloned();
+            all_present &= v.is_some();
+            v
+        });
+        all_present
+            && active.len() == params.len()
+            && active
                 .iter()
-                .zip(&active)
-                .all(|(p, a)| match params.get(&p.name) {
-                    Some(v) => *a && p.domain.contains(v),
-                    None => !*a,
-                })
+                .all(|(i, v)| self.params[*i].domain.contains(v))
     }
 
     /// The parameters that a grid cannot enumerate (continuous, or unbounded q-expressions).

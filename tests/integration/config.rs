@@ -324,3 +324,28 @@ fn command_line_program_takes_the_parameters() {
     let err = config::apply_command_line(&mut spec, &clash).unwrap_err();
     assert!(err.contains("--optimizer"), "{err}");
 }
+
+#[test]
+fn runconfig_command_form_runs_any_program() {
+    let spec = config::load(
+        &root().join("configs/no-termination.yml"),
+        Some(&root().join("configs/command.runconfig")),
+    )
+    .unwrap()
+    .spec;
+    let p = spec.space.from_unit(&[1.0, 1.0]);
+    assert_eq!(
+        spec.run.argv(&p),
+        [
+            "python3",
+            "-u",
+            "train.py",
+            "--epochs",
+            "5",
+            "--learning_rate",
+            "0.5",
+            "--optimizer",
+            "adagrad"
+        ]
+    );
+}
