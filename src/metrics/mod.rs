@@ -409,7 +409,10 @@ mod tests {
 
     #[test]
     fn plain_primary_lines() {
-        assert_eq!(parse_output_line(b"acc=0.5", "acc"), metric("acc", 0.5, None));
+        assert_eq!(
+            parse_output_line(b"acc=0.5", "acc"),
+            metric("acc", 0.5, None)
+        );
         assert_eq!(
             parse_output_line(b"  acc: 1e-3 ", "acc"),
             metric("acc", 0.001, None)
@@ -445,7 +448,9 @@ mod tests {
     fn splitter_handles_a_long_line_ending_in_the_same_chunk() {
         let mut s = LineSplitter::with_cap(3);
         let mut got = Vec::new();
-        s.feed(b"abcdef\nok\n", |l| got.push((l.bytes.to_vec(), l.truncated)));
+        s.feed(b"abcdef\nok\n", |l| {
+            got.push((l.bytes.to_vec(), l.truncated))
+        });
         assert_eq!(got, vec![(b"abc".to_vec(), true), (b"ok".to_vec(), false)]);
     }
 
