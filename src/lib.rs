@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod policy;
 pub mod sampler;
 pub mod space;
 pub mod spec;
