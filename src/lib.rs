@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod policy;
+pub mod report;
 pub mod sampler;
 pub mod space;
 pub mod spec;

@@ -4,6 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod best;
+pub mod export;
+pub mod run;
+pub mod runs;
+pub mod status;
 pub mod validate;
 
 /// Exit code: success.
@@ -75,6 +80,18 @@ impl Common {
 pub enum Command {
     /// Check a sweep config (and runconfig): every problem at once, or a summary.
     Validate(ValidateArgs),
+    /// Run a sweep on local processes.
+    Run(Box<run::RunArgs>),
+    /// Run a sweep, spelled like `az ml run submit-hyperdrive`.
+    SubmitHyperdrive(Box<run::SubmitArgs>),
+    /// List a sweep's runs.
+    Runs(runs::RunsArgs),
+    /// Show a sweep's best run and the command that reproduces it.
+    Best(best::BestArgs),
+    /// Export a sweep's history.
+    Export(export::ExportArgs),
+    /// Show one sweep's progress, or list every sweep.
+    Status(status::StatusArgs),
 }
 
 /// `sweep validate HDCONFIG [-c RUNCONFIG]`.
@@ -110,5 +127,11 @@ pub fn run() -> CliResult {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Run(args) => run::run(*args),
+        Command::SubmitHyperdrive(args) => run::run(args.into_run()),
+        Command::Runs(args) => runs::run(&args),
+        Command::Best(args) => best::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Status(args) => status::run(&args),
     }
 }

@@ -502,7 +502,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 serde_json::to_string(&r.argv).unwrap_or_default(),
                 r.workdir,
                 r.run_dir,
-                serde_json::Value::Object(r.params.iter().cloned().collect()).to_string(),
+                serde_json::to_string(&r.params).unwrap_or_default(),
             ])?;
             let mut st = tx.prepare_cached(
                 "INSERT INTO params (run_id, idx, name, value) VALUES (?1, ?2, ?3, ?4)",

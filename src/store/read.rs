@@ -247,10 +247,8 @@ impl Reader {
                 workdir: r.get(10)?,
                 run_dir: r.get(11)?,
                 handle: r.get(12)?,
-                params: match serde_json::from_str::<serde_json::Value>(&params) {
-                    Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
-                    _ => Vec::new(),
-                },
+                // An array of `[name, value]` pairs: the parameter-space order is kept.
+                params: serde_json::from_str(&params).unwrap_or_default(),
                 last_output: r.get(14)?,
                 best: r.get(15)?,
                 intervals: r.get(16)?,

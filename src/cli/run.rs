@@ -1,0 +1,334 @@
+//! `sweep run` (and its `submit-hyperdrive` spelling): load the config, start the engine on
+//! the local target, show progress, handle Ctrl-C (once: stop gracefully; twice: kill),
+//! and end with a summary naming the best run and the command that reproduces it.
+
+use super::{CliError, CliResult, Common};
+use crate::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome, Progress};
+use crate::report::{format_params, ProgressView};
+use crate::store::{Store, SweepState};
+use crate::target::local::LocalTarget;
+use clap::Args;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The sweep config: a HyperDrive `hdconfig.yml` or an Azure ML v2 sweep job.
+    pub hdconfig: PathBuf,
+    /// The run configuration (`*.runconfig`).
+    #[arg(short = 'c', long = "run-configuration", value_name = "RUNCONFIG")]
+    pub runconfig: Option<PathBuf>,
+    /// The experiment name (recorded with the sweep).
+    #[arg(short = 'e', long = "experiment-name", value_name = "EXPERIMENT")]
+    pub experiment: Option<String>,
+    /// The sweep's name [default: the config file's stem].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The sampling seed (overrides the config's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The compute target (overrides the runconfig's); only `local` is available.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Run in the background (not available yet).
+    #[arg(long)]
+    pub detach: bool,
+    /// Print only the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// The program to run and its fixed arguments (without a runconfig).
+    #[arg(last = true, value_name = "SCRIPT")]
+    pub program: Vec<String>,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `sweep submit-hyperdrive -e EXP -c RUNCONFIG --hyperdrive-configuration-name HDCONFIG`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The experiment name.
+    #[arg(short = 'e', long = "experiment-name", value_name = "EXP")]
+    pub experiment: String,
+    /// The run configuration.
+    #[arg(short = 'c', long = "run-configuration", value_name = "RUNCONFIG")]
+    pub runconfig: PathBuf,
+    /// The sweep config.
+    #[arg(long = "hyperdrive-configuration-name", value_name = "HDCONFIG")]
+    pub hdconfig: PathBuf,
+    /// Print only the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// A script and arguments overriding the runconfig's (as `az ml` accepts them).
+    #[arg(value_name = "SCRIPT")]
+    pub script: Vec<String>,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl SubmitArgs {
+    /// The same request in `sweep run` form.
+    pub fn into_run(self) -> RunArgs {
+        RunArgs {
+            hdconfig: self.hdconfig,
+            runconfig: Some(self.runconfig),
+            experiment: Some(self.experiment),
+            name: None,
+            seed: None,
+            target: None,
+            detach: false,
+            quiet: self.quiet,
+            program: self.script,
+            common: self.common,
+        }
+    }
+}
+
+/// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default.
+fn stop_grace() -> Duration {
+    std::env::var("SWEEP_STOP_GRACE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(engine::DEFAULT_STOP_GRACE)
+}
+
+/// Runs `sweep run`.
+pub fn run(args: RunArgs) -> CliResult {
+    if args.detach {
+        return Err(CliError::BadInput(
+            "--detach is not available yet; run `sweep run` under nohup or a terminal multiplexer"
+                .into(),
+        ));
+    }
+    let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
+    let loaded = crate::config::load(&args.hdconfig, runconfig.as_deref())
+        .map_err(|p| CliError::BadInput(p.rendered.trim_end().to_string()))?;
+    for w in &loaded.warnings {
+        eprintln!("{}", w.trim_end());
+    }
+    let mut spec = loaded.spec;
+    if !args.program.is_empty() {
+        crate::config::apply_command_line(&mut spec, &args.program).map_err(CliError::BadInput)?;
+    }
+    if spec.run.script.is_none() && spec.run.arguments.is_empty() {
+        return Err(CliError::BadInput(
+            "nothing to run: give a runconfig (`-c RUNCONFIG`) or the program after `--`".into(),
+        ));
+    }
+    // Recorded and shown in the reproduce command, so it must not depend on the cwd.
+    if let Ok(abs) = spec.run.source_dir.canonicalize() {
+        spec.run.source_dir = abs;
+    }
+    if let Some(t) = &args.target {
+        spec.run.target = t.clone();
+    }
+    if !(spec.run.target.is_empty() || spec.run.target == "local") {
+        return Err(CliError::BadInput(format!(
+            "compute target {:?} is not available; only `local` is",
+            spec.run.target
+        )));
+    }
+    if let Some(s) = args.seed {
+        spec.seed = Some(s);
+    }
+    let seed = spec.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        t.as_nanos() as u64 ^ u64::from(std::process::id())
+    });
+    if !matches!(spec.policy.kind, crate::spec::PolicyKind::NoTermination) {
+        eprintln!(
+            "note: early termination ({}) is not wired into the engine yet; runs are not stopped early",
+            spec.policy.name()
+        );
+    }
+    let workspace = args.common.workspace_dir();
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.hdconfig
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sweep".into())
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
+    let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+    let sampler = crate::sampler::build(&spec.sampling, &spec.space, spec.goal, seed);
+    let sweep = engine::Sweep {
+        setup: engine::SweepSetup {
+            id: engine::new_sweep_id(),
+            name,
+            experiment: args.experiment.clone(),
+            workspace: workspace.clone(),
+            seed,
+            invocation: std::env::args().collect(),
+        },
+        target: Arc::new(LocalTarget::new()),
+        sampler,
+        policy: None,
+        options: EngineOptions {
+            stop_grace: stop_grace(),
+            ..EngineOptions::default()
+        },
+        spec,
+    };
+    let source_dir = sweep.spec.run.source_dir.clone();
+    let view = ProgressView::new(
+        &sweep.spec.primary_metric,
+        sweep.spec.limits.max_total_runs,
+        sweep.spec.limits.max_concurrent_runs,
+        sweep.spec.limits.max_duration_minutes,
+    );
+    let metric = sweep.spec.primary_metric.clone();
+    let quiet = args.quiet;
+    let result = rt.block_on(async move {
+        let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (p_tx, p_rx) = tokio::sync::mpsc::unbounded_channel();
+        let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        spawn_signal_handler(ctl_tx, interrupted.clone(), quiet)?;
+        let viewer = tokio::spawn(show_progress(view, p_rx, quiet));
+        let out = engine::run(sweep, store.clone(), ctl_rx, Some(p_tx)).await;
+        let _ = viewer.await;
+        let _ = store.flush().await;
+        Ok::<_, CliError>((out, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
+    });
+    let (out, interrupted) = result?;
+    let out = out.map_err(|e| CliError::Failure(e.to_string()))?;
+    print_summary(&out, &metric, &source_dir, &workspace);
+    if interrupted {
+        return Err(CliError::Interrupted(format!(
+            "interrupted: live runs were stopped and everything is recorded; resume with `sweep resume {} --workspace {}`",
+            out.sweep_id,
+            workspace.display()
+        )));
+    }
+    if out.state == SweepState::Failed {
+        return Err(CliError::Failure(format!("sweep failed: {}", out.reason)));
+    }
+    Ok(())
+}
+
+fn spawn_signal_handler(
+    ctl: tokio::sync::mpsc::UnboundedSender<Control>,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+    quiet: bool,
+) -> Result<(), CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let err = |e: std::io::Error| CliError::Failure(format!("cannot install signal handlers: {e}"));
+    let mut int = signal(SignalKind::interrupt()).map_err(err)?;
+    let mut term = signal(SignalKind::terminate()).map_err(err)?;
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            count += 1;
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            if count == 1 {
+                if !quiet {
+                    eprintln!("\nstopping: no new runs; asking live runs to stop (interrupt again to kill them now)");
+                }
+                let _ = ctl.send(Control::Interrupt);
+            } else {
+                if !quiet {
+                    eprintln!("\nkilling live runs now");
+                }
+                let _ = ctl.send(Control::Kill);
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn show_progress(
+    mut view: ProgressView,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
+    quiet: bool,
+) {
+    let tty = std::io::stdout().is_terminal();
+    let mut drawn = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            p = rx.recv() => {
+                let Some(p) = p else { break };
+                let line = view.apply(&p);
+                if quiet {
+                    continue;
+                }
+                if tty {
+                    // Warnings also scroll above the live block so they are not lost.
+                    if let (Progress::Warning(_) | Progress::Stopping(_), Some(l)) = (&p, line) {
+                        drawn = redraw(&view, drawn, Some(&l));
+                    }
+                } else if let Some(l) = line {
+                    println!("{l}");
+                }
+            }
+            _ = tick.tick(), if tty && !quiet => {
+                drawn = redraw(&view, drawn, None);
+            }
+        }
+    }
+    if tty && !quiet {
+        redraw(&view, drawn, None);
+    }
+}
+
+/// Redraws the live block (erasing the previous one), with an optional line printed above.
+fn redraw(view: &ProgressView, drawn: usize, above: Option<&str>) -> usize {
+    let mut out = std::io::stdout().lock();
+    for _ in 0..drawn {
+        let _ = write!(out, "\x1b[1A\x1b[2K");
+    }
+    if let Some(l) = above {
+        let _ = writeln!(out, "{l}");
+    }
+    let lines = view.render();
+    for l in &lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
+    lines.len()
+}
+
+fn print_summary(out: &Outcome, metric: &str, source_dir: &Path, workspace: &Path) {
+    println!(
+        "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
+        out.sweep_id,
+        out.state.as_str(),
+        out.reason,
+        out.runs,
+        out.completed,
+        out.failed,
+        out.canceled
+    );
+    match &out.best {
+        Some(b) => {
+            println!("best run {}: {metric}={}", b.run_id, b.value);
+            println!("  params: {}", format_params(&b.params));
+            println!(
+                "  reproduce: {}",
+                reproduce_command(&source_dir.display().to_string(), &b.argv)
+            );
+        }
+        None => {
+            println!(
+                "no best run: see `sweep best {} --workspace {}` for why",
+                out.sweep_id,
+                workspace.display()
+            );
+        }
+    }
+}
