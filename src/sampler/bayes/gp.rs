@@ -17,13 +17,15 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use std::cell::RefCell;
 
-/// The noise variance floor in standardised units: it keeps the kernel matrix well
-/// conditioned when points nearly coincide.
-pub const MIN_NOISE: f64 = 1e-6;
+/// The noise variance floor in standardised units. Low, because hyperparameter
+/// objectives are often deterministic and a higher floor blurs the model exactly where
+/// precision matters (near the optimum); the Cholesky facade adds jitter when nearly
+/// coincident points make the kernel matrix singular.
+pub const MIN_NOISE: f64 = 1e-8;
 
-/// Bounds on every log-parameter: far beyond anything the priors favour, they only stop
-/// the line search from wandering into overflow.
-const THETA_BOUND: f64 = 12.0;
+/// Bounds on every log-parameter: wide enough for the noise to reach its floor, they
+/// only stop the line search from wandering into overflow.
+const THETA_BOUND: f64 = 20.0;
 
 /// The default starting point of the hyperparameter search for `d` inputs.
 pub fn default_theta(d: usize) -> Vec<f64> {

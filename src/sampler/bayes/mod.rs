@@ -315,7 +315,13 @@ impl Sampler for BayesSampler {
                 let Some(g) = gp.as_ref() else { break };
                 let acq = Acquisition { gp: g, best };
                 let xs = optimize::candidates(&self.enc, &anchors, &mut rng);
-                let ranked = optimize::ranked(&acq, &self.enc, xs);
+                let ranked = optimize::ranked(
+                    &acq,
+                    &self.enc,
+                    xs,
+                    anchors.first().map(|a| a.as_slice()),
+                    &mut rng,
+                );
                 let pick = ranked
                     .iter()
                     .map(|(_, x)| self.enc.decode(x))

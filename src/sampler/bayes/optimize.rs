@@ -1,7 +1,7 @@
 //! Maximising the acquisition: score many quasi-random (Sobol) candidates plus
-//! perturbations of the best observed points, then refine the best few with a bounded
-//! local optimiser (projected gradient ascent with Barzilai–Borwein steps and an Armijo
-//! backtracking line search, clamped to the unit box).
+//! perturbations of the best observed points, then refine the best few (and the best
+//! observed point) with a bounded local optimiser (argmin's L-BFGS on the problem clamped
+//! to the unit box).
 //!
 //! Candidates are scored at the point that would really be evaluated: when the space has
 //! discrete parameters, a relaxed point is decoded (one-hot by argmax, integers and
@@ -11,21 +11,25 @@ use super::acquisition::log_ei;
 use super::encode::Encoder;
 use super::gp::Gp;
 use crate::sampler::{mix64, sobol_coord};
+use argmin::core::{CostFunction, Error, Executor, Gradient};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
 use rand::Rng;
 use rand_chacha::ChaCha12Rng;
+use std::cell::RefCell;
 
 /// Sobol candidates scored per proposal.
-pub const SOBOL_CANDIDATES: usize = 1024;
+pub const SOBOL_CANDIDATES: usize = 2048;
 /// Observed points whose neighbourhoods are searched.
 pub const ANCHORS: usize = 5;
 /// Perturbations per anchor (Gaussian, scales cycling from 0.5% to 20% of the box).
-pub const PERTURBATIONS: usize = 32;
-/// Best candidates refined by the local optimiser.
+pub const PERTURBATIONS: usize = 36;
+/// Best candidates refined by the local optimiser (besides the best observed point).
 pub const REFINED: usize = 5;
 /// Iterations of the local optimiser per start.
-pub const LOCAL_ITERS: usize = 40;
+pub const LOCAL_ITERS: u64 = 100;
 
-const SCALES: [f64; 4] = [0.005, 0.02, 0.08, 0.2];
+const SCALES: [f64; 6] = [0.0002, 0.001, 0.005, 0.02, 0.08, 0.2];
 
 /// The acquisition problem of one pick: a GP and the incumbent (best standardised value).
 pub struct Acquisition<'a> {
@@ -60,65 +64,110 @@ impl Acquisition<'_> {
     }
 }
 
-/// Projected gradient ascent from `x0` within `[0, 1]^D`; returns the end point.
-pub fn local_ascent(acq: &Acquisition<'_>, x0: &[f64], iters: usize) -> Vec<f64> {
-    let clamp = |v: f64| v.clamp(0.0, 1.0);
-    let mut x = x0.to_vec();
-    let (mut f, mut g) = acq.value_grad(&x);
-    let gmax = g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    if !f.is_finite() || gmax == 0.0 || !gmax.is_finite() {
-        return x;
-    }
-    // First step moves at most 5% of the box along the steepest coordinate.
-    let mut step = 0.05 / gmax;
-    for _ in 0..iters {
-        let mut accepted = None;
-        let mut a = step;
-        for _ in 0..12 {
-            let xn: Vec<f64> = x
-                .iter()
-                .zip(&g)
-                .map(|(xi, gi)| clamp(xi + a * gi))
-                .collect();
-            let dir: f64 = xn
-                .iter()
-                .zip(&x)
-                .zip(&g)
-                .map(|((n, o), gi)| (n - o) * gi)
-                .sum();
-            if dir <= 0.0 {
-                break;
-            }
-            let (fn_, gn) = acq.value_grad(&xn);
-            if fn_.is_finite() && fn_ >= f + 1e-4 * dir {
-                accepted = Some((xn, fn_, gn));
-                break;
-            }
-            a *= 0.25;
+/// Maximises log EI from `x0` within `[0, 1]^D` with argmin's L-BFGS on the clamped
+/// problem: the objective is evaluated at the clamped point, and a coordinate beyond a
+/// bound has zero gradient (the clamped function is flat there), so the search stays
+/// inside the box in effect. Returns the clamped end point, or `x0` if no step improved.
+///
+/// The search runs in `z = x / ℓ` (ℓ the kernel's length scales), where the acquisition
+/// varies about equally fast along every coordinate; in `x` a short length scale would
+/// make the problem badly conditioned.
+pub fn local_ascent(acq: &Acquisition<'_>, x0: &[f64], iters: u64) -> Vec<f64> {
+    let scale: Vec<f64> = acq
+        .gp
+        .kernel()
+        .inv_sq_lengthscales
+        .iter()
+        .map(|l| 1.0 / l.sqrt())
+        .collect();
+    let z0: Vec<f64> = x0.iter().zip(&scale).map(|(x, l)| x / l).collect();
+    let problem = Clamped {
+        acq,
+        scale,
+        best: RefCell::new(None),
+        last: RefCell::new(None),
+    };
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 6)
+        .with_tolerance_grad(1e-8)
+        .and_then(|s| s.with_tolerance_cost(1e-12));
+    let found = {
+        let p = &problem;
+        if let Ok(solver) = solver {
+            let _ = Executor::new(p, solver)
+                .configure(|state| state.param(z0).max_iters(iters))
+                .run();
         }
-        let Some((xn, fn_, gn)) = accepted else { break };
-        // Barzilai–Borwein step for the next iteration (for ascent: s·s / −s·Δg).
-        let s: Vec<f64> = xn.iter().zip(&x).map(|(n, o)| n - o).collect();
-        let ss: f64 = s.iter().map(|v| v * v).sum();
-        let sy: f64 = s
+        p.best.borrow().clone()
+    };
+    match found {
+        Some((_, x)) => x,
+        None => x0.to_vec(),
+    }
+}
+
+/// The negated acquisition over the clamped box, remembering the best point evaluated.
+/// Like the hyperparameter objective, it memoises the last point because L-BFGS asks for
+/// the cost and the gradient of the same point separately.
+struct Clamped<'a, 'b> {
+    acq: &'a Acquisition<'b>,
+    /// Length scales: the point is `x = z · ℓ`.
+    scale: Vec<f64>,
+    best: RefCell<Option<(f64, Vec<f64>)>>,
+    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+}
+
+impl Clamped<'_, '_> {
+    fn eval(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((q, v, g)) = &*self.last.borrow() {
+            if q.as_slice() == p {
+                return (*v, g.clone());
+            }
+        }
+        let r = self.eval_fresh(p);
+        *self.last.borrow_mut() = Some((p.to_vec(), r.0, r.1.clone()));
+        r
+    }
+
+    fn eval_fresh(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        let raw: Vec<f64> = p.iter().zip(&self.scale).map(|(z, l)| z * l).collect();
+        let x: Vec<f64> = raw.iter().map(|v| v.clamp(0.0, 1.0)).collect();
+        let (v, g) = self.acq.value_grad(&x);
+        if !v.is_finite() {
+            return (f64::MAX / 4.0, vec![0.0; p.len()]);
+        }
+        let mut best = self.best.borrow_mut();
+        if best.as_ref().is_none_or(|(b, _)| v > *b) {
+            *best = Some((v, x));
+        }
+        let g = raw
             .iter()
-            .zip(gn.iter().zip(&g))
-            .map(|(si, (a, b))| si * (a - b))
-            .sum();
-        step = if sy < 0.0 {
-            (ss / -sy).min(1e3)
-        } else {
-            a * 2.0
-        };
-        let moved = ss.sqrt();
-        x = xn;
-        f = fn_;
-        g = gn;
-        if moved < 1e-9 {
-            break;
-        }
+            .zip(g.iter().zip(&self.scale))
+            .map(|(xi, (gi, l))| {
+                if (0.0..=1.0).contains(xi) {
+                    -gi * l
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        (-v, g)
     }
-    x
+}
+
+impl CostFunction for &Clamped<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> Result<f64, Error> {
+        Ok(self.eval(p).0)
+    }
+}
+
+impl Gradient for &Clamped<'_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, Error> {
+        Ok(self.eval(p).1)
+    }
 }
 
 /// Candidate points (row-major, width `enc.width()`): Sobol points scrambled by `rng`,
@@ -152,8 +201,15 @@ fn standard_normal(rng: &mut ChaCha12Rng) -> f64 {
 }
 
 /// Ranks candidates by log EI after projecting them onto evaluable points and refining
-/// the best few. Returns `(log EI, projected point)` pairs, best first.
-pub fn ranked(acq: &Acquisition<'_>, enc: &Encoder, mut xs: Vec<f64>) -> Vec<(f64, Vec<f64>)> {
+/// the best few, plus `incumbent` (the best observed point) when given. Returns
+/// `(log EI, projected point)` pairs, best first.
+pub fn ranked(
+    acq: &Acquisition<'_>,
+    enc: &Encoder,
+    mut xs: Vec<f64>,
+    incumbent: Option<&[f64]>,
+    rng: &mut ChaCha12Rng,
+) -> Vec<(f64, Vec<f64>)> {
     let w = enc.width();
     if enc.needs_projection() {
         for c in xs.chunks_mut(w) {
@@ -168,8 +224,33 @@ pub fn ranked(acq: &Acquisition<'_>, enc: &Encoder, mut xs: Vec<f64>) -> Vec<(f6
         .iter()
         .map(|&i| (scores[i], xs[i * w..i * w + w].to_vec()))
         .collect();
+    // Starts: the best candidate, then others drawn with probability ∝ EI (a roulette, so
+    // that several promising basins get refined rather than one basin several times).
+    let mut starts: Vec<&[f64]> = Vec::with_capacity(REFINED + 1);
+    if let Some((best, x)) = out.first() {
+        starts.push(x);
+        let mut weights: Vec<f64> = out[1..].iter().map(|(v, _)| (v - best).exp()).collect();
+        for _ in 1..REFINED {
+            let total: f64 = weights.iter().sum();
+            if !(total > 0.0) {
+                break;
+            }
+            let mut r = rng.random::<f64>() * total;
+            let mut k = weights.len() - 1;
+            for (i, wt) in weights.iter().enumerate() {
+                if r < *wt {
+                    k = i;
+                    break;
+                }
+                r -= wt;
+            }
+            weights[k] = 0.0;
+            starts.push(&out[k + 1].1);
+        }
+    }
+    starts.extend(incumbent);
     let mut refined = Vec::new();
-    for (_, x0) in out.iter().take(REFINED) {
+    for x0 in starts {
         let x = local_ascent(acq, x0, LOCAL_ITERS);
         let x = if enc.needs_projection() {
             enc.project(&x)

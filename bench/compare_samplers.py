@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Compare sweep's samplers with Optuna's GPSampler and TPESampler on the same problems.
+
+Runs Branin (2-D), Hartmann6 (6-D), Rosenbrock (5-D on [-2, 2]), Levy (6-D on [-10, 10])
+and Ackley (10-D on [-32.768, 32.768]) for a number of trials and seeds, one trial at a
+time, and prints one table: median and interquartile range of the simple regret (best
+found minus the known optimum) per sampler, the ratio of sweep's Bayesian median regret to
+Optuna's, and the mean sampler time per run.
+
+sweep's side comes from `cargo run --release --example compare_samplers -- --json`
+(or a file it wrote, with --sweep-json). Optuna runs single-threaded (torch threads = 1)
+so that both sides use one core.
+
+    python3 bench/compare_samplers.py [--trials 100] [--seeds 10]
+        [--optuna-json out.jsonl] [--sweep-json in.jsonl] [--problems branin,...]
+"""
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def branin(x):
+    x1, x2 = x
+    b = 5.1 / (4 * math.pi**2)
+    c = 5 / math.pi
+    t = 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+P = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+]
+ALPHA = [1.0, 1.2, 3.0, 3.2]
+
+
+def hartmann6(x):
+    return -sum(ALPHA[i] * math.exp(-sum(A[i][j] * (x[j] - P[i][j]) ** 2 for j in range(6))) for i in range(4))
+
+
+def rosenbrock(x):
+    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+
+
+def levy(x):
+    w = [1 + (v - 1) / 4 for v in x]
+    s = math.sin(math.pi * w[0]) ** 2
+    for wi in w[:-1]:
+        s += (wi - 1) ** 2 * (1 + 10 * math.sin(math.pi * wi + 1) ** 2)
+    return s + (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2)
+
+
+def ackley(x):
+    d = len(x)
+    sq = sum(v * v for v in x) / d
+    cs = sum(math.cos(2 * math.pi * v) for v in x) / d
+    return -20 * math.exp(-0.2 * math.sqrt(sq)) - math.exp(cs) + 20 + math.e
+
+
+PROBLEMS = {
+    "branin": (branin, [(-5, 10), (0, 15)], 0.397887357729738),
+    "hartmann6": (hartmann6, [(0, 1)] * 6, -3.322368011391339),
+    "rosenbrock": (rosenbrock, [(-2, 2)] * 5, 0.0),
+    "levy": (levy, [(-10, 10)] * 6, 0.0),
+    "ackley": (ackley, [(-32.768, 32.768)] * 10, 0.0),
+}
+
+
+def run_optuna(problem, sampler_name, seed, trials):
+    import optuna
+
+    f, bounds, optimum = PROBLEMS[problem]
+    sampler = {
+        "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "optuna-tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+    }[sampler_name]()
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    objective_time = 0.0
+
+    def objective(trial):
+        nonlocal objective_time
+        x = [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
+        t = time.perf_counter()
+        v = f(x)
+        objective_time += time.perf_counter() - t
+        return v
+
+    t = time.perf_counter()
+    study.optimize(objective, n_trials=trials)
+    total = time.perf_counter() - t
+    # Everything but the objective itself: sampling plus Optuna's bookkeeping.
+    return max(study.best_value - optimum, 0.0), total - objective_time
+
+
+def summarize(rows):
+    table = {}
+    for r in rows:
+        table.setdefault((r["problem"], r["sampler"]), []).append(r)
+    return table
+
+
+def stats(rs):
+    v = np.array(sorted(r["regret"] for r in rs))
+    t = statistics.mean(r["sampler_seconds"] for r in rs)
+    return float(np.median(v)), float(np.percentile(v, 25)), float(np.percentile(v, 75)), t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--problems", default=",".join(PROBLEMS))
+    ap.add_argument("--optuna-samplers", default="optuna-gp,optuna-tpe")
+    ap.add_argument("--optuna-json", help="read Optuna results from this JSON-lines file if it exists, else write them there")
+    ap.add_argument("--sweep-json", help="read sweep's results from this JSON-lines file instead of running cargo")
+    args = ap.parse_args()
+    problems = args.problems.split(",")
+
+    rows = []
+    if args.optuna_json and _exists(args.optuna_json):
+        rows += _read(args.optuna_json)
+    else:
+        import optuna
+        import torch
+
+        torch.set_num_threads(1)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        print(f"optuna {optuna.__version__}, torch {torch.__version__}", file=sys.stderr)
+        out = open(args.optuna_json, "w") if args.optuna_json else None
+        for p in problems:
+            for s in args.optuna_samplers.split(","):
+                for seed in range(args.seeds):
+                    regret, secs = run_optuna(p, s, seed, args.trials)
+                    row = dict(problem=p, sampler=s, seed=seed, trials=args.trials, regret=regret, sampler_seconds=secs)
+                    rows.append(row)
+                    if out:
+                        out.write(json.dumps(row) + "\n")
+                        out.flush()
+                    print(f"{p} {s} seed {seed}: regret {regret:.4g}, {secs:.1f} s", file=sys.stderr)
+
+    if args.sweep_json:
+        rows += _read(args.sweep_json)
+    else:
+        cmd = ["cargo", "run", "--release", "--quiet", "--example", "compare_samplers", "--",
+               "--json", "--trials", str(args.trials), "--seeds", str(args.seeds), "--problems", args.problems]
+        res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+        rows += [json.loads(l) for l in res.stdout.splitlines() if l.strip()]
+
+    table = summarize(rows)
+    samplers = []
+    for r in rows:
+        if r["sampler"] not in samplers:
+            samplers.append(r["sampler"])
+    print(f"\nmedian simple regret [q25, q75] over {args.seeds} seeds, {args.trials} trials; "
+          "mean sampler seconds per run in parentheses\n")
+    header = ["problem"] + samplers + ["bayes/gp", "bayes/tpe", "batch4/bayes"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for p in problems:
+        cells = [p]
+        med = {}
+        for s in samplers:
+            rs = table.get((p, s))
+            if not rs:
+                cells.append("")
+                continue
+            m, q1, q3, t = stats(rs)
+            med[s] = m
+            cells.append(f"{m:.3g} [{q1:.3g}, {q3:.3g}] ({t:.2f} s)")
+
+        def ratio(a, b):
+            if a in med and b in med and med[b] > 0:
+                return f"{med[a] / med[b]:.2f}"
+            return ""
+
+        cells += [ratio("bayes", "optuna-gp"), ratio("bayes", "optuna-tpe"), ratio("bayes-batch4", "bayes")]
+        print("| " + " | ".join(cells) + " |")
+    tot = {s: sum(r["sampler_seconds"] for r in rows if r["sampler"] == s) for s in samplers}
+    print("\ntotal sampler seconds: " + ", ".join(f"{s} {t:.1f}" for s, t in tot.items()))
+    if tot.get("bayes") and tot.get("optuna-gp"):
+        print(f"optuna-gp / bayes sampler time: {tot['optuna-gp'] / tot['bayes']:.1f}x")
+
+
+def _exists(path):
+    try:
+        open(path).close()
+        return True
+    except OSError:
+        return False
+
+
+def _read(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+//! Quality comparison of sweep's samplers on standard minimisation problems.
+//!
+//! Runs Branin (2-D), Hartmann6 (6-D), Rosenbrock (5-D on [-2, 2]), Levy (6-D on
+//! [-10, 10]) and Ackley (10-D on [-32.768, 32.768]) with the random, Sobol and Bayesian
+//! samplers (the latter also in batches of 4 candidates told together), and reports the
+//! simple regret (best found − known optimum) and the time spent inside the sampler.
+//!
+//! ```text
+//! cargo run --release --example compare_samplers -- [--trials 100] [--seeds 10]
+//!     [--problems branin,hartmann6,...] [--samplers random,sobol,bayes,bayes-batch4]
+//!     [--json]
+//! ```
+//!
+//! With `--json` one JSON object per (problem, sampler, seed) run is printed on stdout
+//! (what `bench/compare_samplers.py` reads); the summary table always goes to stderr.
+
+use std::f64::consts::{E, PI};
+use std::time::Instant;
+use sweep::sampler::{self, Observation, Proposal};
+use sweep::space::{Domain, Param, Params, SearchSpace};
+use sweep::spec::{Goal, RandomRule, Sampling};
+
+struct Problem {
+    name: &'static str,
+    dim: usize,
+    low: f64,
+    high: f64,
+    optimum: f64,
+    f: fn(&[f64]) -> f64,
+}
+
+fn branin(x: &[f64]) -> f64 {
+    let (x1, x2) = (x[0], x[1]);
+    let b = 5.1 / (4.0 * PI * PI);
+    let c = 5.0 / PI;
+    let t = 1.0 / (8.0 * PI);
+    (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+}
+
+fn hartmann6(x: &[f64]) -> f64 {
+    const A: [[f64; 6]; 4] = [
+        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+    ];
+    const P: [[f64; 6]; 4] = [
+        [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+    ];
+    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    -(0..4)
+        .map(|i| {
+            let s: f64 = (0..6).map(|j| A[i][j] * (x[j] - P[i][j]).powi(2)).sum();
+            ALPHA[i] * (-s).exp()
+        })
+        .sum::<f64>()
+}
+
+fn rosenbrock(x: &[f64]) -> f64 {
+    x.windows(2)
+        .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+        .sum()
+}
+
+fn levy(x: &[f64]) -> f64 {
+    let w: Vec<f64> = x.iter().map(|v| 1.0 + (v - 1.0) / 4.0).collect();
+    let d = w.len();
+    let mut s = (PI * w[0]).sin().powi(2);
+    for wi in &w[..d - 1] {
+        s += (wi - 1.0).powi(2) * (1.0 + 10.0 * (PI * wi + 1.0).sin().powi(2));
+    }
+    s + (w[d - 1] - 1.0).powi(2) * (1.0 + (2.0 * PI * w[d - 1]).sin().powi(2))
+}
+
+fn ackley(x: &[f64]) -> f64 {
+    let d = x.len() as f64;
+    let sq = x.iter().map(|v| v * v).sum::<f64>() / d;
+    let cs = x.iter().map(|v| (2.0 * PI * v).cos()).sum::<f64>() / d;
+    -20.0 * (-0.2 * sq.sqrt()).exp() - cs.exp() + 20.0 + E
+}
+
+const PROBLEMS: [Problem; 5] = [
+    Problem {
+        name: "branin",
+        dim: 2,
+        low: f64::NAN, // per-dimension bounds, see `space`
+        high: f64::NAN,
+        optimum: 0.397_887_357_729_738,
+        f: branin,
+    },
+    Problem {
+        name: "hartmann6",
+        dim: 6,
+        low: 0.0,
+        high: 1.0,
+        optimum: -3.322_368_011_391_339,
+        f: hartmann6,
+    },
+    Problem {
+        name: "rosenbrock",
+        dim: 5,
+        low: -2.0,
+        high: 2.0,
+        optimum: 0.0,
+        f: rosenbrock,
+    },
+    Problem {
+        name: "levy",
+        dim: 6,
+        low: -10.0,
+        high: 10.0,
+        optimum: 0.0,
+        f: levy,
+    },
+    Problem {
+        name: "ackley",
+        dim: 10,
+        low: -32.768,
+        high: 32.768,
+        optimum: 0.0,
+        f: ackley,
+    },
+];
+
+fn space(p: &Problem) -> SearchSpace {
+    let bounds: Vec<(f64, f64)> = if p.name == "branin" {
+        vec![(-5.0, 10.0), (0.0, 15.0)]
+    } else {
+        vec![(p.low, p.high); p.dim]
+    };
+    SearchSpace::new(
+        bounds
+            .iter()
+            .enumerate()
+            .map(|(i, (low, high))| Param {
+                name: format!("x{i}"),
+                domain: Domain::Uniform {
+                    low: *low,
+                    high: *high,
+                },
+                condition: None,
+            })
+            .collect(),
+    )
+}
+
+fn point(p: &Params) -> Vec<f64> {
+    p.iter()
+        .map(|(_, v)| v.as_f64().expect("numeric"))
+        .collect()
+}
+
+fn sampling(name: &str) -> (Sampling, usize) {
+    match name {
+        "random" => (
+            Sampling::Random {
+                rule: RandomRule::Plain,
+            },
+            1,
+        ),
+        "sobol" => (
+            Sampling::Random {
+                rule: RandomRule::Sobol,
+            },
+            1,
+        ),
+        "bayes" => (Sampling::Bayesian, 1),
+        "bayes-batch4" => (Sampling::Bayesian, 4),
+        other => panic!("unknown sampler {other}"),
+    }
+}
+
+/// One optimisation run: returns (regret, seconds spent proposing).
+fn run(problem: &Problem, sampler_name: &str, seed: u64, trials: usize) -> (f64, f64) {
+    let sp = space(problem);
+    let (sampling, batch) = sampling(sampler_name);
+    let mut s = sampler::build(&sampling, &sp, Goal::Minimize, seed);
+    let mut hist: Vec<Observation> = Vec::with_capacity(trials);
+    let mut spent = 0.0;
+    while hist.len() < trials {
+        let n = batch.min(trials - hist.len());
+        let t = Instant::now();
+        let proposal = s.propose(&hist, &[], n);
+        spent += t.elapsed().as_secs_f64();
+        let Proposal::Candidates(c) = proposal else {
+            panic!("{sampler_name} stopped proposing on {}", problem.name)
+        };
+        for params in c {
+            let v = (problem.f)(&point(&params));
+            hist.push(Observation {
+                params,
+                value: Some(v),
+            });
+        }
+    }
+    let best = hist
+        .iter()
+        .filter_map(|o| o.value)
+        .fold(f64::INFINITY, f64::min);
+    ((best - problem.optimum).max(0.0), spent)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    // Linear interpolation between order statistics (numpy's default).
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let trials: usize = get("--trials").map_or(100, |v| v.parse().expect("--trials N"));
+    let seeds: u64 = get("--seeds").map_or(10, |v| v.parse().expect("--seeds N"));
+    let problems =
+        get("--problems").unwrap_or_else(|| "branin,hartmann6,rosenbrock,levy,ackley".into());
+    let samplers = get("--samplers").unwrap_or_else(|| "random,sobol,bayes,bayes-batch4".into());
+    let json = args.iter().any(|a| a == "--json");
+
+    eprintln!(
+        "{:<11} {:<13} {:>12} {:>12} {:>12} {:>10}",
+        "problem", "sampler", "median", "q25", "q75", "time/run s"
+    );
+    for pname in problems.split(',') {
+        let problem = PROBLEMS
+            .iter()
+            .find(|p| p.name == pname)
+            .unwrap_or_else(|| panic!("unknown problem {pname}"));
+        for sname in samplers.split(',') {
+            let mut regrets = Vec::new();
+            let mut times = Vec::new();
+            for seed in 0..seeds {
+                let (regret, secs) = run(problem, sname, seed, trials);
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "problem": pname, "sampler": sname, "seed": seed,
+                            "trials": trials, "regret": regret, "sampler_seconds": secs,
+                        })
+                    );
+                }
+                regrets.push(regret);
+                times.push(secs);
+            }
+            regrets.sort_by(f64::total_cmp);
+            eprintln!(
+                "{:<11} {:<13} {:>12.4e} {:>12.4e} {:>12.4e} {:>10.3}",
+                pname,
+                sname,
+                quantile(&regrets, 0.5),
+                quantile(&regrets, 0.25),
+                quantile(&regrets, 0.75),
+                times.iter().sum::<f64>() / times.len() as f64
+            );
+        }
+    }
+}
