@@ -1,4 +1,5 @@
 //! The integration tests: one binary, one module per area.
 
 mod config;
+mod local_runs;
 mod space_props;
