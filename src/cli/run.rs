@@ -143,12 +143,14 @@ pub fn run(args: RunArgs) -> CliResult {
             .unwrap_or_default();
         t.as_nanos() as u64 ^ u64::from(std::process::id())
     });
-    if !matches!(spec.policy.kind, crate::spec::PolicyKind::NoTermination) {
-        eprintln!(
-            "note: early termination ({}) is not wired into the engine yet; runs are not stopped early",
-            spec.policy.name()
-        );
-    }
+    let policy: Option<Box<dyn engine::EarlyStop>> =
+        if matches!(spec.policy.kind, crate::spec::PolicyKind::NoTermination) {
+            None
+        } else {
+            let e = crate::policy::Evaluator::new(&spec.policy, spec.goal)
+                .map_err(|e| CliError::BadInput(format!("early termination policy: {e}")))?;
+            Some(Box::new(e))
+        };
     let workspace = args.common.workspace_dir();
     let name = args.name.clone().unwrap_or_else(|| {
         args.hdconfig
@@ -174,7 +176,7 @@ pub fn run(args: RunArgs) -> CliResult {
         },
         target: Arc::new(LocalTarget::new()),
         sampler,
-        policy: None,
+        policy,
         options: EngineOptions {
             stop_grace: stop_grace(),
             ..EngineOptions::default()

@@ -491,12 +491,9 @@ impl Dispatcher {
                     }
                 }
                 if let Some(p) = self.policy.as_mut() {
+                    let stop = p.observe(&s.id, s.primary, r.value);
                     // Metrics can arrive before the launch result: a starting run counts.
-                    if !s.state.is_terminal()
-                        && s.stop.is_none()
-                        && self.spec.policy.evaluates_at(s.primary)
-                        && p.observe(&s.id, s.primary, r.value)
-                    {
+                    if stop && !s.state.is_terminal() && s.stop.is_none() {
                         stop_policy = true;
                     }
                 }

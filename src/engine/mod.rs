@@ -16,6 +16,7 @@
 
 pub mod argv;
 mod dispatch;
+mod policy;
 
 use crate::sampler::Sampler;
 use crate::space::Params;
@@ -38,8 +39,9 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 pub trait EarlyStop: Send {
     /// The policy's name, recorded in the cancel reason.
     fn name(&self) -> &str;
-    /// Run `run_id` reported its `interval`-th value (1-based) of the primary metric;
-    /// returns whether the run should be stopped now.
+    /// Run `run_id` reported its `interval`-th value (1-based) of the primary metric (every
+    /// report is passed, including a stopping run's, so the pool stays complete); returns
+    /// whether the run should be stopped now.
     fn observe(&mut self, run_id: &str, interval: u32, value: f64) -> bool;
     /// Run `run_id` ended (its values stay in the pool).
     fn finished(&mut self, _run_id: &str) {}
