@@ -313,8 +313,8 @@ pub fn fit(x: &[f64], d: usize, y: &[f64], starts: &[Vec<f64>], max_iters: u64) 
             best: &found,
         };
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
-            .with_tolerance_grad(1e-5)
-            .and_then(|s| s.with_tolerance_cost(1e-9));
+            .with_tolerance_grad(1e-3)
+            .and_then(|s| s.with_tolerance_cost(1e-7));
         if let Ok(solver) = solver {
             // A line-search failure ends the run early; the best point seen still counts.
             let _ = Executor::new(obj, solver)

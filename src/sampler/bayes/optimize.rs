@@ -105,6 +105,9 @@ pub fn local_ascent(acq: &Acquisition<'_>, x0: &[f64], iters: u64) -> Vec<f64> {
     }
 }
 
+/// A point with its cost and gradient.
+type Memo = (Vec<f64>, f64, Vec<f64>);
+
 /// The negated acquisition over the clamped box, remembering the best point evaluated.
 /// Like the hyperparameter objective, it memoises the last point because L-BFGS asks for
 /// the cost and the gradient of the same point separately.
@@ -113,7 +116,7 @@ struct Clamped<'a, 'b> {
     /// Length scales: the point is `x = z · ℓ`.
     scale: Vec<f64>,
     best: RefCell<Option<(f64, Vec<f64>)>>,
-    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: RefCell<Option<Memo>>,
 }
 
 impl Clamped<'_, '_> {
@@ -232,7 +235,7 @@ pub fn ranked(
         let mut weights: Vec<f64> = out[1..].iter().map(|(v, _)| (v - best).exp()).collect();
         for _ in 1..REFINED {
             let total: f64 = weights.iter().sum();
-            if !(total > 0.0) {
+            if total.is_nan() || total <= 0.0 {
                 break;
             }
             let mut r = rng.random::<f64>() * total;
