@@ -401,7 +401,10 @@ impl Dispatcher {
             Ok(handle) => {
                 let mut u = RunUpdate::new(&self.slots[idx].id, RunState::Running, now());
                 u.handle = Some(handle.0.clone());
-                self.store.commit(Write::RunState(Box::new(u))).await?;
+                // Queued, not awaited: `Running` records a fact sweep does not act on (the
+                // run is alive either way), and the writer keeps the order, so the terminal
+                // state, which is awaited, lands after it. Saves a round trip per run.
+                self.store.send(Write::RunState(Box::new(u)));
                 let deadline = self
                     .spec
                     .limits

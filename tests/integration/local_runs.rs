@@ -149,8 +149,8 @@ fn params_reach_the_script_exactly_and_runs_never_share_a_directory() {
         assert_eq!(
             seen["argv"],
             r["argv"].as_array().unwrap()[1..]
-                .to_vec()
-                .into_iter()
+                .iter()
+                .cloned()
                 .collect::<serde_json::Value>()
         );
         assert_eq!(seen["run"], r["id"]);
