@@ -62,13 +62,13 @@ owned_pid() {
 # stop_pid NAME PID: SIGTERM, wait up to 10 s, then SIGKILL. Only ever called
 # with a PID that owned_pid returned.
 stop_pid() {
-  local name=$1 pid=$2 i
+  local name=$1 pid=$2 _
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 100); do alive "$pid" || return 0; sleep 0.1; done
+  for _ in $(seq 100); do alive "$pid" || return 0; sleep 0.1; done
   log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 30); do alive "$pid" || return 0; sleep 0.1; done
+  for _ in $(seq 30); do alive "$pid" || return 0; sleep 0.1; done
   return 1
 }
 

@@ -284,6 +284,7 @@ log "node $NODE is $(node_state) after $(elapsed) s"
 
 # ---------------------------------------------------------------- verify with a real job
 cd "$SMOKE"
+# shellcheck disable=SC2016  # $SLURM_JOB_ID is for the job's shell
 jid=$(timeout 20 sbatch --parsable -J sweep-env-check -p "$PART" -o "$SMOKE/check-%j.out" --wrap 'echo ok-$SLURM_JOB_ID') ||
   fail "sbatch failed"
 jid=${jid%%;*}
