@@ -17,6 +17,7 @@
 //! - an empty pool never terminates anything.
 
 pub mod bandit;
+pub mod hook;
 pub mod median;
 pub mod ordstat;
 pub mod table;
@@ -27,6 +28,7 @@ mod tests;
 
 use crate::spec::{Goal, Policy, PolicyKind};
 pub use bandit::Slack;
+pub use hook::PolicyHook;
 use table::score;
 pub use table::{MetricTable, RunKey};
 

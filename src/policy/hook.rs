@@ -1,0 +1,112 @@
+//! The adapter that plugs an [`Evaluator`] into the engine's [`EarlyStop`] hook, keeping the
+//! last [`Decision`] so the engine can record its numbers next to the `policy:<name>` reason.
+
+use super::{Decision, Evaluator, PolicyError};
+use crate::engine::EarlyStop;
+use crate::spec::{Goal, Policy};
+
+/// An [`EarlyStop`] hook backed by an incremental [`Evaluator`].
+///
+/// Exact DESIGN §5 semantics need every report of the primary metric (Y and the running
+/// averages cover all intervals `1..=s`, not only evaluated ones), including reports of runs
+/// that are already being stopped (their metrics still count): the caller should pass them
+/// all to [`EarlyStop::observe`]; the evaluator itself decides when to judge.
+#[derive(Debug, Clone)]
+pub struct PolicyHook {
+    ev: Evaluator,
+    last: Option<Decision>,
+}
+
+impl PolicyHook {
+    /// A hook for `policy` on a metric with `goal`; fails on invalid parameters.
+    pub fn new(policy: &Policy, goal: Goal) -> Result<PolicyHook, PolicyError> {
+        Ok(PolicyHook {
+            ev: Evaluator::new(policy, goal)?,
+            last: None,
+        })
+    }
+
+    /// The evaluator (read access to the table and pools).
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.ev
+    }
+
+    /// The evaluator, for warm starts ([`Evaluator::preload`]) before the sweep runs.
+    pub fn evaluator_mut(&mut self) -> &mut Evaluator {
+        &mut self.ev
+    }
+
+    /// The decision behind the last `true` from [`EarlyStop::observe`], taken once.
+    pub fn take_decision(&mut self) -> Option<Decision> {
+        self.last.take()
+    }
+}
+
+impl EarlyStop for PolicyHook {
+    fn name(&self) -> &str {
+        self.ev.policy().name()
+    }
+
+    fn observe(&mut self, run_id: &str, interval: u32, value: f64) -> bool {
+        let k = self.ev.register(run_id);
+        let have = self.ev.table().intervals(k);
+        if interval <= have {
+            // A repeated interval number: the value is already accounted for.
+            return false;
+        }
+        // Intervals the caller did not pass are recorded as unknown (NaN: counted as
+        // intervals, never as values) so interval numbers stay aligned with the engine's.
+        for _ in have + 1..interval {
+            self.ev.record(k, f64::NAN);
+        }
+        match self.ev.on_report(k, value) {
+            Some(d) => {
+                self.last = Some(d);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn finished(&mut self, run_id: &str) {
+        let k = self.ev.register(run_id);
+        self.ev.mark_stopped(k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::PolicyKind;
+
+    #[test]
+    fn hook_reports_decisions_and_finished_runs_stay_in_pools() {
+        let p = Policy {
+            kind: PolicyKind::Bandit {
+                slack_factor: None,
+                slack_amount: Some(0.1),
+            },
+            evaluation_interval: 2,
+            delay_evaluation: 0,
+        };
+        let mut h = PolicyHook::new(&p, Goal::Maximize).unwrap();
+        assert_eq!(h.name(), "bandit");
+        assert!(!h.observe("a", 1, 0.9));
+        assert!(!h.observe("a", 2, 0.9));
+        h.finished("a");
+        assert!(!h.observe("b", 1, 0.5));
+        assert!(h.observe("b", 2, 0.5));
+        let d = h.take_decision().unwrap();
+        assert_eq!((d.interval, d.reason().as_str()), (2, "policy:bandit"));
+        assert!(h.take_decision().is_none());
+        // A skipped interval is recorded as unknown: c's interval 2 is judged on 0.85 alone.
+        assert!(!h.observe("c", 2, 0.85));
+        assert_eq!(
+            h.evaluator()
+                .table()
+                .intervals(h.evaluator().key("c").unwrap()),
+            2
+        );
+        assert!(!h.observe("c", 2, 0.0), "a repeated interval is ignored");
+    }
+}
