@@ -1,0 +1,144 @@
+//! Sampler latency: one proposal from the grid, random, Sobol and Bayesian samplers.
+//!
+//! The Bayesian cases use a 6-parameter space (Hartmann6 on the unit cube) with 200 and
+//! 1,000 finished runs. "warm" is the steady state of a sweep: the hyperparameters for the
+//! current run count are already fitted (they are refitted on a schedule, see
+//! `sampler::bayes`), so a proposal conditions the GP and maximises the acquisition.
+//! "refit" includes the hyperparameter fit, which happens once every few runs.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use std::time::Duration;
+use sweep::sampler::bayes::BayesSampler;
+use sweep::sampler::grid::GridSampler;
+use sweep::sampler::random::{RandomSampler, Rule};
+use sweep::sampler::{Observation, Sampler};
+use sweep::space::{Domain, Param, Params, SearchSpace, Value};
+use sweep::spec::Goal;
+
+fn unit_space(d: usize) -> SearchSpace {
+    SearchSpace::new(
+        (0..d)
+            .map(|i| Param {
+                name: format!("x{i}"),
+                domain: Domain::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                },
+                condition: None,
+            })
+            .collect(),
+    )
+}
+
+fn grid_space() -> SearchSpace {
+    SearchSpace::new(
+        (0..6)
+            .map(|i| Param {
+                name: format!("g{i}"),
+                domain: Domain::Choice {
+                    options: (0..10).map(Value::Int).collect(),
+                },
+                condition: None,
+            })
+            .collect(),
+    )
+}
+
+fn hartmann6(x: &[f64]) -> f64 {
+    const A: [[f64; 6]; 4] = [
+        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+    ];
+    const P: [[f64; 6]; 4] = [
+        [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+    ];
+    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    -(0..4)
+        .map(|i| {
+            let s: f64 = (0..6).map(|j| A[i][j] * (x[j] - P[i][j]).powi(2)).sum();
+            ALPHA[i] * (-s).exp()
+        })
+        .sum::<f64>()
+}
+
+/// `n` finished runs at random points of the 6-D cube, valued by Hartmann6.
+fn history(space: &SearchSpace, n: usize) -> Vec<Observation> {
+    let mut r = RandomSampler::new(space.clone(), Rule::Plain, 99);
+    let pts = match r.propose(&[], &[], n) {
+        sweep::sampler::Proposal::Candidates(c) => c,
+        other => panic!("{other:?}"),
+    };
+    pts.into_iter()
+        .map(|p: Params| {
+            let x: Vec<f64> = p.iter().map(|(_, v)| v.as_f64().unwrap()).collect();
+            Observation {
+                value: Some(hartmann6(&x)),
+                params: p,
+            }
+        })
+        .collect()
+}
+
+fn cheap(c: &mut Criterion) {
+    let mut g = c.benchmark_group("propose1");
+    let grid = GridSampler::new(grid_space());
+    g.bench_function("grid_6x10", |b| {
+        b.iter_batched_ref(
+            || grid.clone(),
+            |s| black_box(s.propose(&[], &[], 1)),
+            BatchSize::SmallInput,
+        )
+    });
+    for (name, rule) in [("random_6d", Rule::Plain), ("sobol_6d", Rule::Sobol)] {
+        let mut s = RandomSampler::new(unit_space(6), rule, 1);
+        g.bench_function(name, |b| b.iter(|| black_box(s.propose(&[], &[], 1))));
+    }
+    // No-repeat bookkeeping in a finite space of a million points, 10,000 already drawn
+    // (cloned per batch so the space never fills up during measurement).
+    let mut s = RandomSampler::new(grid_space(), Rule::Plain, 1);
+    let _ = s.propose(&[], &[], 10_000);
+    g.bench_function("random_discrete_6x10", |b| {
+        b.iter_batched_ref(
+            || s.clone(),
+            |s| black_box(s.propose(&[], &[], 1)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn bayes(c: &mut Criterion) {
+    let space = unit_space(6);
+    let mut g = c.benchmark_group("bayes_propose1_6d");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    for n in [200usize, 1000] {
+        let hist = history(&space, n);
+        let mut warm = BayesSampler::new(space.clone(), Goal::Minimize, 7);
+        // Fits the hyperparameters for this run count once; later proposals reuse them.
+        let _ = warm.propose(&hist, &[], 1);
+        g.bench_function(format!("warm_{n}"), |b| {
+            b.iter_batched_ref(
+                || warm.clone(),
+                |s| black_box(s.propose(&hist, &[], 1)),
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(format!("refit_{n}"), |b| {
+            b.iter_batched_ref(
+                || BayesSampler::new(space.clone(), Goal::Minimize, 7),
+                |s| black_box(s.propose(&hist, &[], 1)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cheap, bayes);
+criterion_main!(benches);
