@@ -398,6 +398,7 @@ impl Drop for Store {
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
     let mut batch: Vec<Cmd> = Vec::new();
+    let mut keys = RunKeys::default();
     let mut stop = false;
     while !stop {
         match rx.recv() {
@@ -411,7 +412,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
                 Err(_) => break,
             }
         }
-        let result = apply_batch(&mut conn, &batch).map_err(|e| e.to_string());
+        let result = apply_batch(&mut conn, &batch, &mut keys).map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!("run history write failed: {e}");
         }
@@ -429,11 +430,41 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
 }
 
-fn apply_batch(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
+/// Run ids to the integer keys metric rows refer to: a small integer index is what keeps a
+/// million inserts cheap (a text index on every row costs several times more).
+#[derive(Default)]
+struct RunKeys {
+    last: Option<(String, i64)>,
+    map: std::collections::HashMap<String, i64>,
+}
+
+impl RunKeys {
+    fn get(&mut self, tx: &rusqlite::Transaction<'_>, run_id: &str) -> rusqlite::Result<i64> {
+        if let Some((id, k)) = &self.last {
+            if id == run_id {
+                return Ok(*k);
+            }
+        }
+        let k = match self.map.get(run_id) {
+            Some(k) => *k,
+            None => {
+                let k: i64 = tx
+                    .prepare_cached("SELECT rowid FROM runs WHERE id = ?1")?
+                    .query_row([run_id], |r| r.get(0))?;
+                self.map.insert(run_id.to_string(), k);
+                k
+            }
+        };
+        self.last = Some((run_id.to_string(), k));
+        Ok(k)
+    }
+}
+
+fn apply_batch(conn: &mut Connection, batch: &[Cmd], keys: &mut RunKeys) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     for cmd in batch {
         if let Cmd::Write(w, _) = cmd {
-            apply(&tx, w)?;
+            apply(&tx, w, keys)?;
         }
     }
     tx.commit()
@@ -447,7 +478,7 @@ fn nan_as_null(v: f64) -> Option<f64> {
     }
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
+fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusqlite::Result<()> {
     match w {
         Write::Sweep(s) => {
             tx.prepare_cached(
@@ -535,11 +566,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         }
         Write::Metrics(rows) => {
             let mut st = tx.prepare_cached(
-                "INSERT INTO metrics (run_id, name, interval, step, value, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO metrics (run, name, interval, step, value, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for m in rows {
+                let run = keys.get(tx, &m.run_id)?;
                 st.execute(params![
-                    m.run_id,
+                    run,
                     m.name,
                     m.interval as i64,
                     m.step,

@@ -226,8 +226,8 @@ impl Reader {
         let mut st = self.conn.prepare(&format!(
             "SELECT r.id, r.seq, r.state, r.reason, r.exit_code, r.signal, r.queued, r.started, r.ended,
                     r.argv, r.workdir, r.run_dir, r.handle, r.params, r.last_output,
-                    (SELECT {agg}(value) FROM metrics m WHERE m.run_id = r.id AND m.name = ?2 AND {FINITE}),
-                    (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.id AND m.name = ?2)
+                    (SELECT {agg}(value) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2 AND {FINITE}),
+                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2)
              FROM runs r WHERE r.sweep_id = ?1 ORDER BY r.seq"
         ))?;
         let rows = st.query_map(params![sweep.id, sweep.primary_metric], |r| {
@@ -260,8 +260,8 @@ impl Reader {
     /// Every metric value of a sweep, by run then name then interval.
     pub fn metrics(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT m.run_id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
-             JOIN runs r ON r.id = m.run_id WHERE r.sweep_id = ?1
+            "SELECT r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1
              ORDER BY r.seq, m.name, m.interval",
         )?;
         let rows = st.query_map([&sweep.id], |r| {
@@ -280,7 +280,7 @@ impl Reader {
     /// The distinct metric names reported in a sweep.
     pub fn metric_names(&self, sweep: &SweepRecord) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT DISTINCT m.name FROM metrics m JOIN runs r ON r.id = m.run_id
+            "SELECT DISTINCT m.name FROM metrics m JOIN runs r ON r.rowid = m.run
              WHERE r.sweep_id = ?1 ORDER BY m.name",
         )?;
         let rows = st.query_map([&sweep.id], |r| r.get(0))?;

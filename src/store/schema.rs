@@ -60,14 +60,14 @@ CREATE TABLE params (
     PRIMARY KEY (run_id, idx)
 );
 CREATE TABLE metrics (
-    run_id TEXT NOT NULL,
+    run INTEGER NOT NULL,
     name TEXT NOT NULL,
     interval INTEGER NOT NULL,
     step INTEGER,
     value REAL,
     time REAL NOT NULL
 );
-CREATE INDEX metrics_run ON metrics(run_id, name, interval);
+CREATE INDEX metrics_run ON metrics(run);
 CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sweep_id TEXT NOT NULL,
@@ -83,7 +83,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // NORMAL in WAL mode: a commit survives a crash of sweep (not of the machine), at a
     // fraction of FULL's cost; that is the durability the resume story needs.
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;",
+    )
 }
 
 /// Opens the database for writing, creating and migrating it.
