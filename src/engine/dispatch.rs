@@ -444,6 +444,9 @@ impl Dispatcher {
             TargetEvent::Metrics { run_id, reports } => {
                 if let Some(&idx) = self.index.get(&run_id) {
                     self.on_metrics(idx, reports);
+                } else {
+                    // Never stored: release them from the in-flight budget.
+                    crate::metrics::committed(reports.len());
                 }
             }
             TargetEvent::Malformed { run_id, message } => {

@@ -339,6 +339,35 @@ pub fn pump(
     }
 }
 
+/// Metric reports read from runs but not yet committed to the store, in this process. Readers
+/// wait while it is above [`MAX_IN_FLIGHT`], so a run printing metrics faster than the store
+/// can write them fills its log file on disk, not sweep's memory.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Most metric reports queued between the readers and the store.
+pub const MAX_IN_FLIGHT: usize = 100_000;
+
+/// Counts `n` reports handed to the engine.
+pub fn produced(n: usize) {
+    IN_FLIGHT.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Counts `n` reports committed (or dropped) by the store.
+pub fn committed(n: usize) {
+    let _ = IN_FLIGHT.fetch_update(
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+        |v| Some(v.saturating_sub(n)),
+    );
+}
+
+/// Blocks the calling (reader) thread while too many reports are in flight.
+pub fn wait_for_room() {
+    while IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) > MAX_IN_FLIGHT {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Whether `v` can be a best value (finite).
 pub fn is_rankable(v: f64) -> bool {
     v.is_finite()

@@ -413,6 +413,15 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
             }
         }
         let result = apply_batch(&mut conn, &batch, &mut keys).map_err(|e| e.to_string());
+        let rows: usize = batch
+            .iter()
+            .map(|c| match c {
+                Cmd::Write(Write::Metrics(m), _) => m.len(),
+                _ => 0,
+            })
+            .sum();
+        // Even on failure: the rows are gone either way, and readers must not stall.
+        crate::metrics::committed(rows);
         if let Err(e) = &result {
             tracing::error!("run history write failed: {e}");
         }

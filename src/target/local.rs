@@ -267,10 +267,13 @@ impl Watch {
     fn flush(&mut self) {
         if !self.batch.is_empty() {
             let reports = std::mem::take(&mut self.batch);
+            metrics::produced(reports.len());
             let _ = self.events.send(TargetEvent::Metrics {
                 run_id: self.run_id.clone(),
                 reports,
             });
+            // Backpressure: the run's output waits on disk, not in memory.
+            metrics::wait_for_room();
         }
     }
 
