@@ -147,7 +147,7 @@ pub fn run(args: RunArgs) -> CliResult {
         if matches!(spec.policy.kind, crate::spec::PolicyKind::NoTermination) {
             None
         } else {
-            let e = crate::policy::Evaluator::new(&spec.policy, spec.goal)
+            let e = crate::policy::PolicyHook::new(&spec.policy, spec.goal)
                 .map_err(|e| CliError::BadInput(format!("early termination policy: {e}")))?;
             Some(Box::new(e))
         };

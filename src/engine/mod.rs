@@ -16,7 +16,6 @@
 
 pub mod argv;
 mod dispatch;
-mod policy;
 
 use crate::sampler::Sampler;
 use crate::space::Params;
