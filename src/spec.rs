@@ -244,7 +244,15 @@ impl RunSpec {
         }
         let mut argv = Vec::with_capacity(2 + self.arguments.len() + 2 * params.len());
         argv.extend(self.interpreter.iter().cloned());
-        argv.extend(self.script.iter().cloned());
+        if let Some(script) = &self.script {
+            if self.interpreter.is_none() && !script.contains('/') {
+                // Executed directly, a bare name would be looked up on PATH, not in the
+                // run's working directory.
+                argv.push(format!("./{script}"));
+            } else {
+                argv.push(script.clone());
+            }
+        }
         argv.extend(self.arguments.iter().cloned());
         for (name, value) in params.iter() {
             argv.push(arg_name(name));

@@ -138,16 +138,7 @@ fn sample_params(spec: &SweepSpec) -> Params {
 /// the printed line can be pasted to reproduce the run.
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
+        .map(|a| crate::engine::argv::shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
 }

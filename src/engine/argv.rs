@@ -4,66 +4,10 @@
 use crate::space::Params;
 use crate::spec::RunSpec;
 
-/// The argument vector of a run: `[interpreter] script arguments… name value…` in
-/// parameter-space order (names without leading dashes get `--`), or, for command runs,
-/// `arguments` with every `${{search_space.x}}` replaced by the value of `x`.
+/// The argument vector of a run: [`RunSpec::argv`] (DESIGN §4.2), the one place that
+/// builds it, so `sweep validate`, the launcher and the reproduce command always agree.
 pub fn build_argv(run: &RunSpec, params: &Params) -> Vec<String> {
-    if run.is_command {
-        return run
-            .arguments
-            .iter()
-            .map(|a| substitute(a, params))
-            .collect();
-    }
-    let mut argv = Vec::new();
-    if let Some(i) = &run.interpreter {
-        argv.push(i.clone());
-    }
-    if let Some(s) = &run.script {
-        if run.interpreter.is_none() && !s.contains('/') {
-            // Executed directly, a bare name would be looked up on PATH, not in the
-            // working directory.
-            argv.push(format!("./{s}"));
-        } else {
-            argv.push(s.clone());
-        }
-    }
-    argv.extend(run.arguments.iter().cloned());
-    for (name, value) in params.iter() {
-        if name.starts_with('-') {
-            argv.push(name.to_string());
-        } else {
-            argv.push(format!("--{name}"));
-        }
-        argv.push(value.to_string());
-    }
-    argv
-}
-
-/// Replaces `${{search_space.x}}` (spaces inside the braces allowed) by `x`'s value; an
-/// unknown name is left as written (the validator reports it).
-pub fn substitute(arg: &str, params: &Params) -> String {
-    let mut out = String::with_capacity(arg.len());
-    let mut rest = arg;
-    while let Some(start) = rest.find("${{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 3..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let inner = after[..end].trim();
-        match inner
-            .strip_prefix("search_space.")
-            .and_then(|n| params.get(n.trim()))
-        {
-            Some(v) => out.push_str(&v.to_string()),
-            None => out.push_str(&rest[start..start + 3 + end + 2]),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
+    run.argv(params)
 }
 
 /// Quotes one word for a POSIX shell (only when needed).
@@ -134,7 +78,8 @@ mod tests {
         };
         assert_eq!(
             build_argv(&run, &params()),
-            ["python", "t.py", "--b=64", "adam", "${{search_space.nope}}"]
+            // A name with no value (an inactive nested parameter) becomes the empty string.
+            ["python", "t.py", "--b=64", "adam", ""]
         );
     }
 
