@@ -342,20 +342,22 @@ fn domain_from_values(
     expr::numeric(sink, name, e, &args)
 }
 
+/// The keys of a policy section, the same in both formats.
+pub const POLICY_KEYS: &[&str] = &[
+    "type",
+    "evaluation_interval",
+    "delay_evaluation",
+    "slack_factor",
+    "slack_amount",
+    "truncation_percentage",
+];
+
 fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
-    let keys = [
-        "type",
-        "evaluation_interval",
-        "delay_evaluation",
-        "slack_factor",
-        "slack_amount",
-        "truncation_percentage",
-    ];
     let Some(p) = fields(
         sink,
         node,
         "policy",
-        &keys,
+        POLICY_KEYS,
         &["properties", "exclude_finished_jobs"],
     ) else {
         return;

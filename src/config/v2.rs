@@ -6,7 +6,9 @@
 use super::diag::{did_you_mean, Sink};
 use super::expr;
 use super::fields::{fields, Fields};
-use super::hdconfig::{read_goal, read_policy_fields, read_resume_from, read_seed, sampling_type};
+use super::hdconfig::{
+    read_goal, read_policy_fields, read_resume_from, read_seed, sampling_type, POLICY_KEYS,
+};
 use super::yaml::{Node, Span};
 use super::{ParamDraft, SweepPart};
 use crate::space::{Domain, Value};
@@ -168,15 +170,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
 }
 
 fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
-    let keys = [
-        "type",
-        "evaluation_interval",
-        "delay_evaluation",
-        "slack_factor",
-        "slack_amount",
-        "truncation_percentage",
-    ];
-    let Some(f) = fields(sink, node, "early_termination", &keys, &[]) else {
+    let Some(f) = fields(sink, node, "early_termination", POLICY_KEYS, &[]) else {
         return;
     };
     let Some((t, span)) = f.string(sink, "type") else {
