@@ -9,6 +9,7 @@ pub mod export;
 pub mod run;
 pub mod runs;
 pub mod status;
+pub mod targets;
 pub mod validate;
 
 /// Exit code: success.
@@ -80,7 +81,7 @@ impl Common {
 pub enum Command {
     /// Check a sweep config (and runconfig): every problem at once, or a summary.
     Validate(ValidateArgs),
-    /// Run a sweep on local processes.
+    /// Run a sweep (on local processes, or on a named compute target).
     Run(Box<run::RunArgs>),
     /// Run a sweep, spelled like `az ml run submit-hyperdrive`.
     SubmitHyperdrive(Box<run::SubmitArgs>),
@@ -92,6 +93,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Show one sweep's progress, or list every sweep.
     Status(status::StatusArgs),
+    /// List the compute targets, or check one.
+    Targets(targets::TargetsArgs),
 }
 
 /// `sweep validate HDCONFIG [-c RUNCONFIG]`.
@@ -133,5 +136,6 @@ pub fn run() -> CliResult {
         Command::Best(args) => best::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Targets(args) => targets::run(&args),
     }
 }

@@ -6,7 +6,6 @@ use super::{CliError, CliResult, Common};
 use crate::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome, Progress};
 use crate::report::{format_params, ProgressView};
 use crate::store::{Store, SweepState};
-use crate::target::local::LocalTarget;
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -30,9 +29,14 @@ pub struct RunArgs {
     /// The sampling seed (overrides the config's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// The compute target (overrides the runconfig's); only `local` is available.
+    /// The compute target (overrides the runconfig's `target`): `local`, or a name from
+    /// the targets file.
     #[arg(long)]
     pub target: Option<String>,
+    /// The targets file [default: $SWEEP_TARGETS, else `targets.yml` beside the sweep
+    /// config, in the current directory, or in the workspace].
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
     /// Run in the background (not available yet).
     #[arg(long)]
     pub detach: bool,
@@ -80,6 +84,7 @@ impl SubmitArgs {
             name: None,
             seed: None,
             target: None,
+            targets: None,
             detach: false,
             quiet: self.quiet,
             program: self.script,
@@ -128,11 +133,18 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(t) = &args.target {
         spec.run.target = t.clone();
     }
-    if !(spec.run.target.is_empty() || spec.run.target == "local") {
-        return Err(CliError::BadInput(format!(
-            "compute target {:?} is not available; only `local` is",
-            spec.run.target
-        )));
+    let workspace = args.common.workspace_dir();
+    let built = build_target(&spec.run.target, &args, &workspace)?;
+    if let Some(cap) = built.capacity {
+        if cap < spec.limits.max_concurrent_runs {
+            if !args.quiet {
+                eprintln!(
+                    "note: target {} takes {cap} run(s) at once; at most {cap} run(s) will be live (max_concurrent_runs is {})",
+                    spec.run.target, spec.limits.max_concurrent_runs
+                );
+            }
+            spec.limits.max_concurrent_runs = cap;
+        }
     }
     if let Some(s) = args.seed {
         spec.seed = Some(s);
@@ -151,7 +163,6 @@ pub fn run(args: RunArgs) -> CliResult {
                 .map_err(|e| CliError::BadInput(format!("early termination policy: {e}")))?;
             Some(Box::new(e))
         };
-    let workspace = args.common.workspace_dir();
     let name = args.name.clone().unwrap_or_else(|| {
         args.hdconfig
             .file_stem()
@@ -174,7 +185,7 @@ pub fn run(args: RunArgs) -> CliResult {
             seed,
             invocation: std::env::args().collect(),
         },
-        target: Arc::new(LocalTarget::new()),
+        target: built.target,
         sampler,
         policy,
         options: EngineOptions {
@@ -217,6 +228,39 @@ pub fn run(args: RunArgs) -> CliResult {
         return Err(CliError::Failure(format!("sweep failed: {}", out.reason)));
     }
     Ok(())
+}
+
+/// The target a sweep runs on: `local`, or a name from the targets file (`--targets`,
+/// `$SWEEP_TARGETS`, `targets.yml` beside the sweep config, in the current directory, or
+/// in the workspace).
+fn build_target(
+    name: &str,
+    args: &RunArgs,
+    workspace: &Path,
+) -> Result<crate::target::registry::Built, CliError> {
+    use crate::target::registry;
+    if name.is_empty() || name == "local" {
+        return registry::build(name, None).map_err(|e| CliError::BadInput(e.to_string()));
+    }
+    let beside = args
+        .hdconfig
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let dirs = [beside, PathBuf::from("."), workspace.to_path_buf()];
+    let file = registry::load_file(args.targets.as_deref(), &dirs)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    registry::build(name, file.as_ref()).map_err(|e| match e {
+        registry::RegistryError::Setup(m) => CliError::Failure(m),
+        e => CliError::BadInput(e.to_string()),
+    })
 }
 
 fn spawn_signal_handler(

@@ -12,6 +12,7 @@ mod expr;
 mod fields;
 pub mod hdconfig;
 pub mod runconfig;
+pub mod targets;
 pub mod v2;
 pub mod yaml;
 

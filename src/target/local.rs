@@ -236,16 +236,29 @@ impl Tail {
     }
 }
 
-struct Watch {
-    run_id: String,
+/// Turns a run's output and metrics-file lines into events (shared with the remote targets,
+/// which feed it what they fetch).
+pub(super) struct Watch {
+    pub(super) run_id: String,
     primary: String,
-    events: EventSender,
+    pub(super) events: EventSender,
     batch: Vec<Report>,
-    malformed: u64,
-    tail: VecDeque<String>,
+    pub(super) malformed: u64,
+    pub(super) tail: VecDeque<String>,
 }
 
 impl Watch {
+    pub(super) fn new(run_id: &str, primary: &str, events: EventSender) -> Watch {
+        Watch {
+            run_id: run_id.to_string(),
+            primary: primary.to_string(),
+            events,
+            batch: Vec::new(),
+            malformed: 0,
+            tail: VecDeque::new(),
+        }
+    }
+
     fn malformed(&mut self, why: String, source: &str) {
         self.malformed += 1;
         if self.malformed == 1 {
@@ -264,7 +277,7 @@ impl Watch {
         }
     }
 
-    fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         if !self.batch.is_empty() {
             let reports = std::mem::take(&mut self.batch);
             metrics::produced(reports.len());
@@ -277,7 +290,7 @@ impl Watch {
         }
     }
 
-    fn output_line(&mut self, bytes: &[u8], truncated: bool) {
+    pub(super) fn output_line(&mut self, bytes: &[u8], truncated: bool) {
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
@@ -303,7 +316,7 @@ impl Watch {
         }
     }
 
-    fn file_line(&mut self, bytes: &[u8], truncated: bool) {
+    pub(super) fn file_line(&mut self, bytes: &[u8], truncated: bool) {
         if truncated {
             self.malformed(
                 format!("line longer than {} bytes", metrics::MAX_LINE),

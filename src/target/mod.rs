@@ -1,7 +1,9 @@
 //! Compute targets: where runs execute. The [`ComputeTarget`] trait is what the engine
 //! drives (launch, stop, kill, re-adopt by a persisted handle); [`local`] runs processes on
-//! this machine, [`fake`] is a scripted target for engine tests, and [`snapshot`] builds the
-//! sweep's source snapshot every run's working directory is copied from.
+//! this machine, [`ssh`] on SSH hosts, [`slurm`] as jobs of a Slurm cluster, [`fake`] is a
+//! scripted target for engine tests, [`registry`] builds a target from its name (the
+//! targets file), and [`snapshot`] builds the sweep's source snapshot every run's working
+//! directory is copied from.
 //!
 //! A target reports back through a channel of [`TargetEvent`]s: metric reports read while
 //! the run is alive, a malformed-line warning (once per run), and finally `Exited`, sent
@@ -9,7 +11,11 @@
 
 pub mod fake;
 pub mod local;
+pub mod registry;
+mod remote;
+pub mod shell;
 pub mod snapshot;
+pub mod ssh;
 
 use crate::metrics::Report;
 use std::path::PathBuf;
@@ -65,8 +71,29 @@ impl std::fmt::Display for ExitStatus {
         match self {
             ExitStatus::Code(c) => write!(f, "exit code {c}"),
             ExitStatus::Signal(s) => write!(f, "signal {s} ({})", signal_name(*s)),
+            // A reason the target gave itself (`lost: …`, `slurm: TIMEOUT …`) is the reason.
+            ExitStatus::Unknown(why) if TARGET_REASONS.iter().any(|p| why.starts_with(p)) => {
+                f.write_str(why)
+            }
             ExitStatus::Unknown(why) => write!(f, "exit status unknown: {why}"),
         }
+    }
+}
+
+/// Prefixes of [`ExitStatus::Unknown`] texts that are a target's own verdict on a run, shown
+/// as the run's reason as they are.
+pub const TARGET_REASONS: &[&str] = &["lost: ", "slurm: "];
+
+impl ExitStatus {
+    /// A run whose host stopped answering: reason `lost: <why>`.
+    pub fn lost(why: &str) -> ExitStatus {
+        ExitStatus::Unknown(format!("lost: {why}"))
+    }
+
+    /// A run the Slurm controller ended for its own reason (time limit, node failure):
+    /// reason `slurm: <why>`.
+    pub fn slurm(why: &str) -> ExitStatus {
+        ExitStatus::Unknown(format!("slurm: {why}"))
     }
 }
 

@@ -1,0 +1,86 @@
+//! Building a target from its name: `local` is built in, other names come from the targets
+//! file ([`crate::config::targets`]). `sweep run`, `sweep targets` and `sweep resume` (which
+//! re-adopts live runs through the target recorded with the sweep) all go through here.
+
+use super::local::LocalTarget;
+use super::ssh::SshTarget;
+use super::ComputeTarget;
+use crate::config::targets::{self, TargetDef, TargetKind, TargetsFile};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a run needs from its target beyond the trait: its capacity.
+pub struct Built {
+    /// The target.
+    pub target: Arc<dyn ComputeTarget>,
+    /// Runs it takes at once (`None`: no limit of its own), already bounded by `max_runs`.
+    pub capacity: Option<u64>,
+}
+
+/// Why a target could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The targets file is broken (rendered diagnostics).
+    #[error("{0}")]
+    File(String),
+    /// No target of that name; the text has a hint.
+    #[error("{0}")]
+    Unknown(String),
+    /// The target could not be set up (I/O).
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Finds and loads the targets file: `explicit` (`--targets`), `$SWEEP_TARGETS`, or the
+/// first `targets.yml` in `dirs`. `Ok(None)` when there is none.
+pub fn load_file(
+    explicit: Option<&Path>,
+    dirs: &[PathBuf],
+) -> Result<Option<TargetsFile>, RegistryError> {
+    match targets::locate(explicit, dirs) {
+        None => Ok(None),
+        Some(p) => targets::load(&p)
+            .map(Some)
+            .map_err(|e| RegistryError::File(e.rendered.trim_end().to_string())),
+    }
+}
+
+/// Builds target `name` (`local`, or one defined in `file`).
+pub fn build(name: &str, file: Option<&TargetsFile>) -> Result<Built, RegistryError> {
+    if name.is_empty() || name == "local" {
+        return Ok(Built {
+            target: Arc::new(LocalTarget::new()),
+            capacity: None,
+        });
+    }
+    let def = file.and_then(|f| f.get(name)).ok_or_else(|| {
+        RegistryError::Unknown(format!(
+            "unknown compute target `{name}`\n  = hint: {}",
+            targets::unknown_target_hint(file, name)
+        ))
+    })?;
+    build_def(def)
+}
+
+/// Builds a target from its definition.
+pub fn build_def(def: &TargetDef) -> Result<Built, RegistryError> {
+    let (target, own): (Arc<dyn ComputeTarget>, Option<u64>) = match &def.kind {
+        TargetKind::Ssh(cfg) => {
+            let t = SshTarget::new(&def.name, cfg.clone())
+                .map_err(|e| RegistryError::Setup(format!("target {}: {e}", def.name)))?;
+            let cap = t.capacity();
+            (Arc::new(t), Some(cap))
+        }
+        TargetKind::Slurm(_) => {
+            return Err(RegistryError::Setup(format!(
+                "target {}: Slurm targets are not available yet",
+                def.name
+            )))
+        }
+    };
+    let capacity = match (own, def.max_runs) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(Built { target, capacity })
+}

@@ -1,0 +1,1069 @@
+//! The SSH target: runs on a list of hosts reached with the system `ssh`.
+//!
+//! - **Connections.** Every command goes through `ssh` with connection sharing
+//!   (`ControlMaster=auto`, a `ControlPath` socket in a private directory under `/tmp`,
+//!   `ControlPersist=60`), so after the first login a command costs a channel, not a
+//!   handshake. `BatchMode=yes` unless the host uses a password (then `SSH_ASKPASS` with
+//!   `SSH_ASKPASS_REQUIRE=force` points at a tiny script that prints the named environment
+//!   variable or file: the password never passes through sweep, its command lines or disk).
+//! - **Quoting.** Scripts are sent on ssh's standard input to `sh -s` (so the environment's
+//!   values never appear in a command line, local or remote); every value in them is quoted
+//!   with [`super::shell::quote`].
+//! - **Snapshot.** The sweep's source snapshot is copied once per host per sweep (`tar` over
+//!   ssh) to `<remote_dir>/<sweep>/snapshot`; each run's working directory is a copy of it.
+//! - **Detached runs.** A run starts under a wrapper in its own session (`setsid`), which
+//!   starts the program in a session and process group of its own, waits for it, kills what
+//!   it left behind and writes `exit_status`. Output goes to files in the remote run
+//!   directory, so a dropped connection (or a dead `sweep`) does not end the run, and
+//!   [`ComputeTarget::adopt`] picks it up again from its handle.
+//! - **Streaming.** One poller thread per host fetches, every [`POLL`], the new bytes of
+//!   every live run's `output.log` and `metrics.jsonl` in one multiplexed ssh command, feeds
+//!   them to the metric protocol code and mirrors them into the local run directory.
+//! - **Stop.** Stop file, then SIGTERM to the run's process group, then SIGKILL after the
+//!   grace period; the grace timer runs on the host, so it holds even if the connection drops.
+//! - **Host loss.** A host that does not answer for `lost_after` seconds has its live runs
+//!   end with reason `lost: …` and is out of rotation until a probe succeeds again; then the
+//!   lost runs, if still alive there, are killed (their results were already given up).
+
+use super::remote::{parse_exit, Feed};
+use super::shell::quote;
+use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
+use crate::config::targets::{PasswordSource, SshConfig, SshHost};
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// How often a host's live runs are polled for output and exit.
+pub const POLL: Duration = Duration::from_millis(200);
+/// How often a host that is down is probed.
+const PROBE: Duration = Duration::from_secs(1);
+/// Most bytes of one file fetched per poll (the rest comes with the next poll).
+const CHUNK: u64 = 1 << 20;
+/// How long a launch waits for a free slot before it fails.
+const SLOT_WAIT: Duration = Duration::from_secs(120);
+
+/// What the wrapper runs as: `sh -c WRAPPER sweep-run RUN_DIR ARGV...`.
+const WRAPPER: &str = r#"RUN=$1; shift
+trap '' HUP
+echo $$ > "$RUN/wrapper_pid"
+setsid "$@" &
+child=$!
+echo "$child" > "$RUN/pgid.tmp" && mv "$RUN/pgid.tmp" "$RUN/pgid"
+trap ':' TERM INT
+while :; do
+  wait "$child"; code=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+kill -KILL -"$child" 2>/dev/null
+if [ "$code" -gt 128 ] && [ "$code" -lt 160 ]; then s="signal $((code - 128))"; else s="exit_code $code"; fi
+echo "$s" > "$RUN/exit_status.tmp" && mv "$RUN/exit_status.tmp" "$RUN/exit_status"
+"#;
+
+/// The shell functions of the poll command (see [`poll_script`]).
+const POLL_FUNCS: &str = r#"em() {
+  [ -f "$3" ] || return 0
+  s=$(wc -c < "$3"); n=$((s - $4))
+  [ "$n" -gt 0 ] || return 0
+  [ "$n" -le CHUNK ] || n=CHUNK
+  printf 'D %s %s %s\n' "$1" "$2" "$n"
+  tail -c +$(($4 + 1)) "$3" | head -c "$n"
+}
+rn() {
+  if [ -f "$2/exit_status" ]; then e="exit $(cat "$2/exit_status")"
+  elif [ ! -d "$2" ]; then e=missing
+  elif [ -f "$2/wrapper_pid" ] && kill -0 "$(cat "$2/wrapper_pid")" 2>/dev/null; then e=running
+  else e=gone; fi
+  em "$1" o "$2/output.log" "$3"
+  em "$1" m "$2/metrics.jsonl" "$4"
+  printf 'S %s %s\n' "$1" "$e"
+}
+"#;
+
+/// Runs on SSH hosts.
+pub struct SshTarget {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    cfg: SshConfig,
+    /// Private directory for ControlMaster sockets and askpass scripts.
+    control_dir: PathBuf,
+    askpass: Vec<Option<PathBuf>>,
+    state: Mutex<Vec<HostState>>,
+    changed: Condvar,
+    copy_locks: Vec<Mutex<()>>,
+}
+
+#[derive(Default)]
+struct HostState {
+    up: bool,
+    why_down: String,
+    /// Slots taken: runs starting, running or being watched.
+    live: u32,
+    /// Runs handed to the poller, not yet picked up by it.
+    incoming: Vec<Watched>,
+    poller: bool,
+    snapshots: HashSet<String>,
+    /// Run directories of runs given up as lost, to kill when the host answers again.
+    lost: Vec<String>,
+}
+
+struct Watched {
+    feed: Feed,
+    dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Handle {
+    host: String,
+    address: String,
+    port: u16,
+    user: Option<String>,
+    dir: String,
+    pgid: i32,
+}
+
+impl Handle {
+    fn encode(&self, target: &str) -> RunHandle {
+        RunHandle(
+            serde_json::json!({
+                "kind": "ssh", "target": target, "host": self.host, "address": self.address,
+                "port": self.port, "user": self.user, "run_dir": self.dir, "pgid": self.pgid,
+            })
+            .to_string(),
+        )
+    }
+
+    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
+        let bad = || TargetError::BadHandle(h.0.clone());
+        if v.get("kind").and_then(|k| k.as_str()) != Some("ssh") {
+            return Err(bad());
+        }
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        Ok(Handle {
+            host: s("host").ok_or_else(bad)?,
+            address: s("address").ok_or_else(bad)?,
+            port: v
+                .get("port")
+                .and_then(|p| p.as_u64())
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(bad)?,
+            user: s("user"),
+            dir: s("run_dir").ok_or_else(bad)?,
+            pgid: v.get("pgid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
+        })
+    }
+}
+
+/// What `sweep targets check` learns about one host.
+#[derive(Debug, Clone)]
+pub struct HostCheck {
+    /// The host's label.
+    pub host: String,
+    /// Its slots.
+    pub slots: u32,
+    /// `Ok(description)` (system, CPUs, login time) or what is wrong.
+    pub result: Result<String, String>,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl SshTarget {
+    /// A target called `name` over the configured hosts. Fails only when the private
+    /// socket directory cannot be made.
+    pub fn new(name: &str, cfg: SshConfig) -> std::io::Result<SshTarget> {
+        let control_dir = control_dir()?;
+        let mut askpass = Vec::new();
+        for (i, h) in cfg.hosts.iter().enumerate() {
+            askpass.push(match &h.password {
+                None => None,
+                Some(src) => Some(write_askpass(&control_dir, name, i, src)?),
+            });
+        }
+        let hosts = cfg
+            .hosts
+            .iter()
+            .map(|_| HostState {
+                up: true,
+                ..HostState::default()
+            })
+            .collect();
+        let copy_locks = cfg.hosts.iter().map(|_| Mutex::new(())).collect();
+        Ok(SshTarget {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                cfg,
+                control_dir,
+                askpass,
+                state: Mutex::new(hosts),
+                changed: Condvar::new(),
+                copy_locks,
+            }),
+        })
+    }
+
+    /// Runs at once: the sum of the hosts' slots.
+    pub fn capacity(&self) -> u64 {
+        self.inner
+            .cfg
+            .hosts
+            .iter()
+            .map(|h| u64::from(h.slots))
+            .sum()
+    }
+
+    /// Logs in to every host (in parallel), runs a trivial command and reports what it found.
+    pub fn check(&self) -> Vec<HostCheck> {
+        let handles: Vec<_> = (0..self.inner.cfg.hosts.len())
+            .map(|i| {
+                let inner = self.inner.clone();
+                std::thread::spawn(move || inner.check_host(i))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                h.join().unwrap_or_else(|_| HostCheck {
+                    host: self.inner.cfg.hosts[i].name.clone(),
+                    slots: self.inner.cfg.hosts[i].slots,
+                    result: Err("the check panicked".into()),
+                    hint: None,
+                })
+            })
+            .collect()
+    }
+
+    /// The `ssh` command line (without the remote command) for host `i`, as run; for
+    /// `sweep targets check` and the docs.
+    pub fn ssh_command_line(&self, i: usize) -> Vec<String> {
+        let c = self.inner.ssh(i);
+        std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+/// `/tmp/sweep-ssh-<uid>`: short, because a ControlPath socket's whole path must fit in
+/// 108 bytes, and private (0700), because anyone who can open a master socket can use it.
+fn control_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = PathBuf::from(format!("/tmp/sweep-ssh-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let m = std::fs::symlink_metadata(&dir)?;
+    if !m.is_dir() || m.uid() != uid {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory owned by this user; remove it",
+            dir.display()
+        )));
+    }
+    if m.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
+/// The askpass helper for a host: prints the password from where the targets file says it
+/// is, at the moment ssh asks. The script holds the variable's name or the file's path,
+/// never the password.
+fn write_askpass(
+    dir: &Path,
+    target: &str,
+    host: usize,
+    src: &PasswordSource,
+) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let body = match src {
+        PasswordSource::Env(var) => format!("printf '%s\\n' \"${{{var}}}\"\n"),
+        PasswordSource::File(p) => format!("exec head -n 1 -- {}\n", quote(&p.to_string_lossy())),
+    };
+    let path = dir.join(format!("askpass-{}-{host}-{}", target, std::process::id()));
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(&tmp)?;
+    f.write_all(format!("#!/bin/sh\n{body}").as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The last non-empty line of ssh's stderr, for messages.
+fn last_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// A hint for an ssh failure, from its message.
+pub fn hint_for(msg: &str, host: &SshHost) -> Option<String> {
+    let m = msg.to_ascii_lowercase();
+    let at = format!("{}:{}", host.address, host.port);
+    Some(if m.contains("connection refused") {
+        format!(
+            "nothing accepts ssh connections on {at}: is sshd running there, and is `port` right?"
+        )
+    } else if m.contains("permission denied") {
+        format!(
+            "{at} refused the login: check `user` ({}) and `identity_file` (or the keys in your ssh agent: `ssh-add -l`)",
+            host.user.as_deref().unwrap_or("ssh's default")
+        )
+    } else if m.contains("could not resolve") || m.contains("name or service not known") {
+        format!("`{}` does not resolve: check `address`", host.address)
+    } else if m.contains("timed out") || m.contains("no route") || m.contains("unreachable") {
+        format!("{at} does not answer: check `address`, `port` and firewalls (or raise `connect_timeout`)")
+    } else if m.contains("host key verification failed") || m.contains("remote host identification")
+    {
+        "the host's key is unknown or changed: add it to `known_hosts_file` (`ssh-keyscan`), or set `strict_host_key_checking: accept-new`".to_string()
+    } else if m.contains("identity file") || m.contains("no such identity") {
+        "check `identity_file`: the file must exist and be readable".to_string()
+    } else {
+        return None;
+    })
+}
+
+impl Inner {
+    /// `ssh` with this target's options for host `i`, no remote command yet.
+    fn ssh(&self, i: usize) -> Command {
+        let h = &self.cfg.hosts[i];
+        let mut c = Command::new("ssh");
+        if let Some(f) = &self.cfg.ssh_config {
+            c.arg("-F").arg(f);
+        }
+        let password = self.askpass[i].as_ref();
+        let o = |c: &mut Command, s: String| {
+            c.arg("-o").arg(s);
+        };
+        o(
+            &mut c,
+            format!(
+                "BatchMode={}",
+                if password.is_some() { "no" } else { "yes" }
+            ),
+        );
+        o(&mut c, "ControlMaster=auto".into());
+        o(
+            &mut c,
+            format!("ControlPath={}/%C", self.control_dir.display()),
+        );
+        o(&mut c, "ControlPersist=60".into());
+        o(
+            &mut c,
+            format!("ConnectTimeout={}", self.cfg.connect_timeout),
+        );
+        o(&mut c, "ServerAliveInterval=5".into());
+        o(&mut c, "ServerAliveCountMax=3".into());
+        o(&mut c, "LogLevel=ERROR".into());
+        if let Some(k) = &h.identity_file {
+            c.arg("-i").arg(k);
+            o(&mut c, "IdentitiesOnly=yes".into());
+        }
+        if let Some(k) = &self.cfg.known_hosts_file {
+            o(&mut c, format!("UserKnownHostsFile={}", k.display()));
+        }
+        if let Some(s) = &self.cfg.strict_host_key_checking {
+            o(&mut c, format!("StrictHostKeyChecking={s}"));
+        }
+        for extra in &self.cfg.ssh_options {
+            o(&mut c, extra.clone());
+        }
+        if let Some(u) = &h.user {
+            c.arg("-l").arg(u);
+        }
+        c.arg("-p").arg(h.port.to_string());
+        if let Some(a) = password {
+            c.env("SSH_ASKPASS", a).env("SSH_ASKPASS_REQUIRE", "force");
+            o(&mut c, "NumberOfPasswordPrompts=1".into());
+        }
+        c.arg(&h.address);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs `script` with `sh -s` on host `i`, the script on standard input.
+    fn run_script(&self, i: usize, script: &str) -> std::io::Result<Output> {
+        let mut c = self.ssh(i);
+        c.arg("sh -s").stdin(Stdio::piped());
+        let mut child = c.spawn()?;
+        let mut stdin = child.stdin.take().expect("piped");
+        // Written from another thread: a large script could otherwise fill both pipes.
+        let script = script.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&script);
+        });
+        let out = child.wait_with_output();
+        let _ = writer.join();
+        out
+    }
+
+    fn host_index(&self, h: &Handle) -> Option<usize> {
+        self.cfg
+            .hosts
+            .iter()
+            .position(|x| x.address == h.address && x.port == h.port && x.user == h.user)
+    }
+
+    /// Takes a slot on the host with the most free slots, waiting for one.
+    fn reserve(&self) -> Result<usize, TargetError> {
+        let deadline = Instant::now() + SLOT_WAIT;
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let best = st
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| h.up && h.live < self.cfg.hosts[*i].slots)
+                .max_by_key(|(i, h)| (self.cfg.hosts[*i].slots - h.live, usize::MAX - i))
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                st[i].live += 1;
+                return Ok(i);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let why: Vec<String> = st
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| {
+                        let name = &self.cfg.hosts[i].name;
+                        if h.up {
+                            format!("{name} full ({}/{})", h.live, self.cfg.hosts[i].slots)
+                        } else {
+                            format!("{name} down ({})", h.why_down)
+                        }
+                    })
+                    .collect();
+                return Err(TargetError::Launch(format!(
+                    "no host of target {} had a free slot for {}s: {}",
+                    self.name,
+                    SLOT_WAIT.as_secs(),
+                    why.join(", ")
+                )));
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn release(&self, i: usize) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st[i].live = st[i].live.saturating_sub(1);
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    /// The remote base directory as a shell expression (relative paths are under $HOME).
+    fn base_expr(&self) -> String {
+        let d = &self.cfg.remote_dir;
+        if let Some(rest) = d.strip_prefix("~/") {
+            format!("\"$HOME\"/{}", quote(rest))
+        } else if d.starts_with('/') {
+            quote(d)
+        } else {
+            format!("\"$HOME\"/{}", quote(d))
+        }
+    }
+
+    /// Copies the sweep's snapshot to host `i`, once per sweep.
+    fn ensure_snapshot(&self, i: usize, sweep: &str, snapshot: &Path) -> Result<(), TargetError> {
+        if !snapshot.is_dir() {
+            return Ok(());
+        }
+        let _copy = self.copy_locks[i].lock().unwrap_or_else(|e| e.into_inner());
+        if self.state.lock().unwrap_or_else(|e| e.into_inner())[i]
+            .snapshots
+            .contains(sweep)
+        {
+            return Ok(());
+        }
+        let dir = format!("{}/{}/snapshot", self.base_expr(), quote(sweep));
+        // Extracted beside, then renamed: a half-copied snapshot is never used.
+        let script = format!(
+            "set -e; d={dir}; if [ -d \"$d\" ]; then exit 0; fi; t=\"$d.tmp.$$\"; mkdir -p \"$t\"; tar -xf - -C \"$t\"; mv \"$t\" \"$d\""
+        );
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(snapshot)
+            .args(["-cf", "-", "."])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| TargetError::Launch(format!("cannot run tar: {e}")))?;
+        let tar_out = tar.stdout.take().expect("piped");
+        let mut c = self.ssh(i);
+        c.arg(format!("sh -c {}", quote(&script))).stdin(tar_out);
+        let out = c
+            .output()
+            .map_err(|e| TargetError::Launch(format!("cannot run ssh: {e}")))?;
+        let mut tar_err = String::new();
+        if let Some(mut e) = tar.stderr.take() {
+            let _ = e.read_to_string(&mut tar_err);
+        }
+        let tar_ok = tar.wait().map(|s| s.success()).unwrap_or(false);
+        if !out.status.success() {
+            return Err(TargetError::Launch(format!(
+                "copying the source snapshot to {} failed: {}",
+                self.cfg.hosts[i].name,
+                last_line(&out.stderr)
+            )));
+        }
+        if !tar_ok {
+            return Err(TargetError::Launch(format!(
+                "packing the source snapshot failed: {}",
+                tar_err.trim()
+            )));
+        }
+        self.state.lock().unwrap_or_else(|e| e.into_inner())[i]
+            .snapshots
+            .insert(sweep.to_string());
+        Ok(())
+    }
+
+    fn launch_script(&self, req: &LaunchRequest) -> Result<String, TargetError> {
+        let mut s = String::new();
+        s.push_str("set -e\ncd\n");
+        s.push_str(&format!("BASE={}\n", self.base_expr()));
+        s.push_str(&format!(
+            "SNAP=\"$BASE\"/{}/snapshot\nRUN=\"$BASE\"/{}/runs/{}\n",
+            quote(&req.sweep_id),
+            quote(&req.sweep_id),
+            quote(&req.run_id)
+        ));
+        s.push_str("case $RUN in /*) ;; *) RUN=\"$(pwd -P)/$RUN\" ;; esac\n");
+        s.push_str("mkdir -p \"$RUN/work\" \"$RUN/outputs\"\n");
+        s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/work/\"; fi\n");
+        s.push_str("rm -f \"$RUN/exit_status\" \"$RUN/stop\" \"$RUN/pgid\" \"$RUN/wrapper_pid\"\n");
+        s.push_str(": > \"$RUN/output.log\"; : > \"$RUN/metrics.jsonl\"\n");
+        for (k, v) in &req.env {
+            if !crate::config::targets::is_env_name(k) {
+                return Err(TargetError::Launch(format!(
+                    "environment variable name {k:?} cannot be set in a shell"
+                )));
+            }
+            s.push_str(&format!("export {k}={}\n", quote(v)));
+        }
+        s.push_str("[ -n \"${PYTHONUNBUFFERED+x}\" ] || export PYTHONUNBUFFERED=1\n");
+        s.push_str(&format!(
+            "export SWEEP_RUN_ID={} SWEEP_SWEEP_ID={} SWEEP_PARAMS={}\n",
+            quote(&req.run_id),
+            quote(&req.sweep_id),
+            quote(&req.params_json)
+        ));
+        s.push_str("export SWEEP_METRICS_FILE=\"$RUN/metrics.jsonl\" SWEEP_OUTPUT_DIR=\"$RUN/outputs\" SWEEP_STOP_FILE=\"$RUN/stop\"\n");
+        s.push_str("cd \"$RUN/work\"\n");
+        let argv: Vec<String> = req.argv.iter().map(|a| quote(a)).collect();
+        s.push_str(&format!(
+            "setsid sh -c {} sweep-run \"$RUN\" {} </dev/null >>\"$RUN/output.log\" 2>&1 &\n",
+            quote(WRAPPER),
+            argv.join(" ")
+        ));
+        s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ $i -gt 1000 ]; then echo 'the run wrapper did not start' >&2; exit 1; fi; sleep 0.01; done\n");
+        s.push_str("printf 'started %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n");
+        Ok(s)
+    }
+
+    /// Hands a run to host `i`'s poller, starting it if needed.
+    fn watch(self: &Arc<Self>, i: usize, w: Watched) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st[i].incoming.push(w);
+        if !st[i].poller {
+            st[i].poller = true;
+            let weak = Arc::downgrade(self);
+            let _ = std::thread::Builder::new()
+                .name(format!("ssh-poll-{}", self.cfg.hosts[i].name))
+                .spawn(move || poll_host(weak, i));
+        }
+    }
+
+    /// Sends `script` to the run's host in the background (stop and kill return at once).
+    fn signal(self: &Arc<Self>, handle: &RunHandle, script: impl Fn(&str, i32) -> String) {
+        let Ok(h) = Handle::decode(handle) else {
+            return;
+        };
+        let Some(i) = self.host_index(&h) else {
+            return;
+        };
+        let s = script(&quote(&h.dir), h.pgid);
+        let me = self.clone();
+        let _ = std::thread::Builder::new()
+            .name("ssh-signal".into())
+            .spawn(move || {
+                if let Ok(o) = me.run_script(i, &s) {
+                    if !o.status.success() {
+                        tracing::warn!(
+                            "signalling a run on {}: {}",
+                            me.cfg.hosts[i].name,
+                            last_line(&o.stderr)
+                        );
+                    }
+                }
+            });
+    }
+
+    fn check_host(&self, i: usize) -> HostCheck {
+        let h = &self.cfg.hosts[i];
+        let mut out = HostCheck {
+            host: h.name.clone(),
+            slots: h.slots,
+            result: Err(String::new()),
+            hint: None,
+        };
+        if let Some(k) = &h.identity_file {
+            if !k.is_file() {
+                out.result = Err(format!("identity_file {} does not exist", k.display()));
+                out.hint =
+                    Some("check the path (relative paths are relative to the targets file)".into());
+                return out;
+            }
+        }
+        if let Some(PasswordSource::Env(v)) = &h.password {
+            if std::env::var_os(v).is_none() {
+                out.result = Err(format!("password_env names ${v}, which is not set"));
+                out.hint = Some(format!("export {v}=... before running sweep"));
+                return out;
+            }
+        }
+        let t0 = Instant::now();
+        let script = "echo sweep-check-ok; uname -sm; (nproc || getconf _NPROCESSORS_ONLN) 2>/dev/null | head -n1; for t in setsid tar tail head; do command -v $t >/dev/null 2>&1 || echo \"missing $t\"; done\n";
+        match self.run_script(i, script) {
+            Err(e) => {
+                out.result = Err(format!("cannot run ssh: {e}"));
+                out.hint = Some("install the OpenSSH client (`ssh`)".into());
+            }
+            Ok(o) if !o.status.success() => {
+                let msg = last_line(&o.stderr);
+                out.hint = hint_for(&msg, h);
+                out.result = Err(if msg.is_empty() {
+                    format!("ssh exited with {}", o.status)
+                } else {
+                    msg
+                });
+            }
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                let mut lines = text.lines();
+                if lines.next() != Some("sweep-check-ok") {
+                    out.result = Err(format!(
+                        "unexpected output from the host: {:?}",
+                        text.trim()
+                    ));
+                    out.hint = Some("the remote login shell must run commands without printing anything (check its rc files)".into());
+                    return out;
+                }
+                let system = lines.next().unwrap_or("").to_string();
+                let cpus = lines.next().unwrap_or("?").to_string();
+                let missing: Vec<&str> = lines.filter_map(|l| l.strip_prefix("missing ")).collect();
+                if !missing.is_empty() {
+                    out.result = Err(format!("the host lacks {}", missing.join(", ")));
+                    out.hint = Some(
+                        "runs need `setsid` (util-linux), `tar`, `tail` and `head` on the host"
+                            .into(),
+                    );
+                    return out;
+                }
+                out.result = Ok(format!(
+                    "{system}, {cpus} CPUs, answered in {:.2}s",
+                    t0.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl ComputeTarget for SshTarget {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError> {
+        if req.argv.is_empty() {
+            return Err(TargetError::Launch("empty argument vector".into()));
+        }
+        let script = self.inner.launch_script(req)?;
+        let i = self.inner.reserve()?;
+        let r = (|| {
+            self.inner
+                .ensure_snapshot(i, &req.sweep_id, &req.snapshot)?;
+            // The local run directory keeps a mirror of the output and metrics.
+            let feed = Feed::new(&req.run_id, &req.primary_metric, events, Some(&req.run_dir))?;
+            let out = self
+                .inner
+                .run_script(i, &script)
+                .map_err(|e| TargetError::Launch(format!("cannot run ssh: {e}")))?;
+            let host = &self.inner.cfg.hosts[i];
+            if !out.status.success() {
+                return Err(TargetError::Launch(format!(
+                    "on {}: {}",
+                    host.name,
+                    last_line(&out.stderr)
+                )));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("started "))
+                .ok_or_else(|| {
+                    TargetError::Launch(format!("on {}: no start report ({text:?})", host.name))
+                })?;
+            let (pgid, dir) = line.split_once(' ').ok_or_else(|| {
+                TargetError::Launch(format!("on {}: bad start report {line:?}", host.name))
+            })?;
+            let pgid: i32 = pgid.parse().map_err(|_| {
+                TargetError::Launch(format!("on {}: bad process group {pgid:?}", host.name))
+            })?;
+            let h = Handle {
+                host: host.name.clone(),
+                address: host.address.clone(),
+                port: host.port,
+                user: host.user.clone(),
+                dir: dir.to_string(),
+                pgid,
+            };
+            self.inner.watch(
+                i,
+                Watched {
+                    feed,
+                    dir: dir.to_string(),
+                },
+            );
+            Ok(h.encode(&self.inner.name))
+        })();
+        if r.is_err() {
+            self.inner.release(i);
+        }
+        r
+    }
+
+    fn stop(&self, handle: &RunHandle, grace: Duration) {
+        let ticks = (grace.as_secs_f64() * 10.0).ceil() as u64;
+        self.inner.signal(handle, |dir, pg| {
+            // Signals only while the wrapper has not recorded the end: after that the
+            // process group id may belong to someone else.
+            format!(
+                "d={dir}; touch \"$d/stop\" 2>/dev/null; [ -f \"$d/exit_status\" ] && exit 0\n\
+                 kill -TERM -{pg} 2>/dev/null\n\
+                 ( i=0; while [ $i -lt {ticks} ] && [ ! -f \"$d/exit_status\" ] && kill -0 -{pg} 2>/dev/null; do sleep 0.1; i=$((i + 1)); done\n\
+                   [ -f \"$d/exit_status\" ] || kill -KILL -{pg} 2>/dev/null ) </dev/null >/dev/null 2>&1 &\n"
+            )
+        });
+    }
+
+    fn kill(&self, handle: &RunHandle) {
+        self.inner.signal(handle, |dir, pg| {
+            format!(
+                "d={dir}; touch \"$d/stop\" 2>/dev/null; [ -f \"$d/exit_status\" ] || kill -KILL -{pg} 2>/dev/null; exit 0\n"
+            )
+        });
+    }
+
+    fn adopt(
+        &self,
+        handle: &RunHandle,
+        req: &LaunchRequest,
+        events: EventSender,
+    ) -> Result<(), TargetError> {
+        let h = Handle::decode(handle)?;
+        let i = self.inner.host_index(&h).ok_or_else(|| {
+            TargetError::BadHandle(format!(
+                "host {} ({}:{}) is no longer in target {}",
+                h.host, h.address, h.port, self.inner.name
+            ))
+        })?;
+        let feed = Feed::new(&req.run_id, &req.primary_metric, events, Some(&req.run_dir))?;
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())[i].live += 1;
+        self.inner.watch(i, Watched { feed, dir: h.dir });
+        Ok(())
+    }
+}
+
+/// One poll's findings for a run.
+enum Status {
+    Running,
+    Exited(ExitStatus),
+}
+
+/// The poll command: for each run, its status, then its new output and metrics bytes.
+fn poll_script(runs: &[Watched]) -> String {
+    let mut s = POLL_FUNCS.replace("CHUNK", &CHUNK.to_string());
+    for (k, r) in runs.iter().enumerate() {
+        s.push_str(&format!(
+            "rn {k} {} {} {}\n",
+            quote(&r.dir),
+            r.feed.out_off,
+            r.feed.mf_off
+        ));
+    }
+    s
+}
+
+/// A parsed poll reply: per run index, output bytes, metrics bytes and status.
+type Reply = Vec<(Vec<u8>, Vec<u8>, Option<Status>)>;
+
+fn parse_reply(mut b: &[u8], n: usize, host: &str) -> Result<Reply, String> {
+    let mut out: Reply = (0..n).map(|_| (Vec::new(), Vec::new(), None)).collect();
+    while !b.is_empty() {
+        let nl = b.iter().position(|&c| c == b'\n').ok_or("a cut line")?;
+        let line = std::str::from_utf8(&b[..nl]).map_err(|_| "a non-UTF-8 header")?;
+        b = &b[nl + 1..];
+        let mut w = line.splitn(3, ' ');
+        let (tag, idx, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
+        let idx: usize = idx.and_then(|i| i.parse().ok()).ok_or("a bad run index")?;
+        let slot = out.get_mut(idx).ok_or("an unknown run index")?;
+        match tag {
+            Some("D") => {
+                let (kind, len) = rest.split_once(' ').ok_or("a bad data header")?;
+                let len: usize = len.parse().map_err(|_| "a bad length")?;
+                if b.len() < len {
+                    return Err("fewer bytes than announced".into());
+                }
+                let data = &b[..len];
+                b = &b[len..];
+                match kind {
+                    "o" => slot.0.extend_from_slice(data),
+                    _ => slot.1.extend_from_slice(data),
+                }
+            }
+            Some("S") => {
+                slot.2 = Some(match rest {
+                    "running" => Status::Running,
+                    "missing" => Status::Exited(ExitStatus::Unknown(format!(
+                        "the run directory is gone from {host}"
+                    ))),
+                    "gone" => Status::Exited(ExitStatus::Unknown(format!(
+                        "the run's wrapper on {host} ended without recording an exit status (host rebooted, or it was killed)"
+                    ))),
+                    e => match e.strip_prefix("exit ").and_then(parse_exit) {
+                        Some(s) => Status::Exited(s),
+                        None => Status::Exited(ExitStatus::Unknown(format!(
+                            "unreadable exit status {e:?}"
+                        ))),
+                    },
+                });
+            }
+            _ => return Err(format!("an unknown line {line:?}")),
+        }
+    }
+    Ok(out)
+}
+
+/// Host `i`'s poller: fetches its runs' output, notices their ends and the host's loss.
+fn poll_host(target: Weak<Inner>, i: usize) {
+    let mut runs: Vec<Watched> = Vec::new();
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        let Some(t) = target.upgrade() else { return };
+        let (up, lost) = {
+            let mut st = t.state.lock().unwrap_or_else(|e| e.into_inner());
+            runs.append(&mut st[i].incoming);
+            (st[i].up, st[i].lost.clone())
+        };
+        if !up {
+            // Out of rotation until it answers.
+            if let Ok(o) = t.run_script(i, "true\n") {
+                if o.status.success() {
+                    let kill: String = lost
+                        .iter()
+                        .map(|d| {
+                            let d = quote(d);
+                            format!("[ -f {d}/exit_status ] || [ ! -f {d}/pgid ] || kill -KILL -\"$(cat {d}/pgid)\" 2>/dev/null\n")
+                        })
+                        .collect();
+                    let _ = t.run_script(i, &format!("{kill}exit 0\n"));
+                    let mut st = t.state.lock().unwrap_or_else(|e| e.into_inner());
+                    st[i].up = true;
+                    st[i].why_down.clear();
+                    st[i].lost.clear();
+                    drop(st);
+                    t.changed.notify_all();
+                    tracing::info!("host {} answers again", t.cfg.hosts[i].name);
+                    continue;
+                }
+            }
+            drop(t);
+            std::thread::sleep(PROBE);
+            continue;
+        }
+        if runs.is_empty() {
+            drop(t);
+            std::thread::sleep(POLL);
+            continue;
+        }
+        let result = t.run_script(i, &poll_script(&runs));
+        let reply = match result {
+            Ok(o) if o.status.success() => {
+                failing_since = None;
+                parse_reply(&o.stdout, runs.len(), &t.cfg.hosts[i].name)
+            }
+            Ok(o) => Err(last_line(&o.stderr)),
+            Err(e) => Err(format!("cannot run ssh: {e}")),
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(why) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_secs(t.cfg.lost_after) {
+                    let host = t.cfg.hosts[i].name.clone();
+                    tracing::warn!("host {host} lost: {why}");
+                    let n = runs.len() as u32;
+                    let dirs: Vec<String> = runs.iter().map(|r| r.dir.clone()).collect();
+                    for r in runs.drain(..) {
+                        r.feed.exit(ExitStatus::lost(&format!(
+                            "host {host} stopped answering for {}s ({why})",
+                            t.cfg.lost_after
+                        )));
+                    }
+                    let mut st = t.state.lock().unwrap_or_else(|e| e.into_inner());
+                    st[i].up = false;
+                    st[i].why_down = why;
+                    st[i].lost.extend(dirs);
+                    st[i].live = st[i].live.saturating_sub(n);
+                    drop(st);
+                    t.changed.notify_all();
+                    failing_since = None;
+                }
+                drop(t);
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        let mut more = false;
+        let mut ended = 0u32;
+        let mut keep = Vec::with_capacity(runs.len());
+        for (mut r, (o, m, status)) in runs.drain(..).zip(reply) {
+            more |= o.len() as u64 == CHUNK || m.len() as u64 == CHUNK;
+            let full = o.len() as u64 == CHUNK || m.len() as u64 == CHUNK;
+            r.feed.output(&o);
+            r.feed.metrics(&m);
+            match status {
+                // An exited run is finished only once its files have been read to the end.
+                Some(Status::Exited(s)) if !full => {
+                    r.feed.exit(s);
+                    ended += 1;
+                }
+                None => {
+                    tracing::warn!("no status for run {} in a poll reply", r.feed.run_id());
+                    r.feed.flush();
+                    keep.push(r);
+                }
+                _ => {
+                    r.feed.flush();
+                    keep.push(r);
+                }
+            }
+        }
+        runs = keep;
+        if ended > 0 {
+            let mut st = t.state.lock().unwrap_or_else(|e| e.into_inner());
+            st[i].live = st[i].live.saturating_sub(ended);
+            drop(st);
+            t.changed.notify_all();
+        }
+        drop(t);
+        if !more {
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_round_trip() {
+        let h = Handle {
+            host: "h1".into(),
+            address: "10.0.0.1".into(),
+            port: 2222,
+            user: Some("u".into()),
+            dir: "/home/u/.sweep-remote/s/runs/s_0".into(),
+            pgid: 42,
+        };
+        assert_eq!(Handle::decode(&h.encode("t")).unwrap(), h);
+        assert!(Handle::decode(&RunHandle("{\"kind\":\"local\"}".into())).is_err());
+    }
+
+    #[test]
+    fn poll_reply_is_framed_by_lengths() {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"D 0 o 12\nline\nD 1 m 2S 0 running\n");
+        b.extend_from_slice(b"D 1 o 3\nabcS 1 exit signal 15\n");
+        let r = parse_reply(&b, 2, "h").unwrap();
+        assert_eq!(r[0].0, b"line\nD 1 m 2");
+        assert!(matches!(r[0].2, Some(Status::Running)));
+        assert_eq!(r[1].0, b"abc");
+        assert!(matches!(
+            r[1].2,
+            Some(Status::Exited(ExitStatus::Signal(15)))
+        ));
+        assert!(parse_reply(b"D 0 o 99\nshort", 1, "h").is_err());
+    }
+
+    /// The poll and wrapper scripts, run by the local `sh`: a run's status, its bytes from
+    /// an offset, and the wrapper's exit status and process-group cleanup.
+    #[test]
+    fn wrapper_and_poll_scripts_work_under_sh() {
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("sweep-run")
+            .arg(&run)
+            .args([
+                "sh",
+                "-c",
+                "echo 'a b'; echo '{\"metric\":\"m\",\"value\":1}' >> \"$0\"; exit 3",
+            ])
+            .arg(run.join("metrics.jsonl"))
+            .stdout(File::create(run.join("output.log")).unwrap())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(
+            std::fs::read_to_string(run.join("exit_status")).unwrap(),
+            "exit_code 3\n"
+        );
+        let w = Watched {
+            feed: Feed::new("r", "m", tokio::sync::mpsc::unbounded_channel().0, None).unwrap(),
+            dir: run.display().to_string(),
+        };
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(poll_script(&[w]))
+            .output()
+            .unwrap();
+        let r = parse_reply(&out.stdout, 1, "h").unwrap();
+        assert_eq!(r[0].0, b"a b\n");
+        assert_eq!(r[0].1, b"{\"metric\":\"m\",\"value\":1}\n");
+        assert!(matches!(r[0].2, Some(Status::Exited(ExitStatus::Code(3)))));
+    }
+
+    use std::fs::File;
+}
