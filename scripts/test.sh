@@ -25,6 +25,18 @@ need_python() {
 need_python
 command -v cargo >/dev/null 2>&1 || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 
+# The remote-target tests run against real services: loopback sshd hosts and a single-node
+# Slurm cluster (docs/test-env.md). They start in the background while the code builds; the
+# tests start them again themselves (idempotent) and, under CI, fail if they cannot.
+SERVICES_PID=""
+if [ "$(id -u)" = 0 ]; then
+  log "starting the test services in the background (SSH hosts, Slurm)"
+  ( scripts/env/start-sshd.sh && scripts/env/start-slurm.sh ) >/tmp/sweep-test-services.log 2>&1 &
+  SERVICES_PID=$!
+else
+  echo "not root: the SSH and Slurm target tests cannot start their services (they fail under CI)" >&2
+fi
+
 log "format"
 cargo fmt --all -- --check
 
@@ -33,6 +45,11 @@ cargo clippy --all-targets --locked -- -D warnings
 
 # --all-targets also builds the criterion benches and runs each once in test mode, so a
 # broken bench fails here without a separate release build.
+if [ -n "$SERVICES_PID" ]; then
+  wait "$SERVICES_PID" || { tail -n 30 /tmp/sweep-test-services.log >&2; echo "the test services did not start" >&2; exit 1; }
+  grep -E 'READY' /tmp/sweep-test-services.log >&2 || true
+fi
+
 log "unit, integration and doc tests, benches in test mode"
 cargo test --all-targets --locked
 cargo test --doc --locked

@@ -345,6 +345,11 @@ pub fn hint_for(msg: &str, host: &SshHost) -> Option<String> {
 impl Inner {
     /// `ssh` with this target's options for host `i`, no remote command yet.
     fn ssh(&self, i: usize) -> Command {
+        self.ssh_with(i, true)
+    }
+
+    /// `ssh` for host `i`, over the shared connection or (`shared: false`) a fresh one.
+    fn ssh_with(&self, i: usize, shared: bool) -> Command {
         let h = &self.cfg.hosts[i];
         let mut c = Command::new("ssh");
         if let Some(f) = &self.cfg.ssh_config {
@@ -361,12 +366,17 @@ impl Inner {
                 if password.is_some() { "no" } else { "yes" }
             ),
         );
-        o(&mut c, "ControlMaster=auto".into());
-        o(
-            &mut c,
-            format!("ControlPath={}/%C", self.control_dir.display()),
-        );
-        o(&mut c, "ControlPersist=60".into());
+        if shared {
+            o(&mut c, "ControlMaster=auto".into());
+            o(
+                &mut c,
+                format!("ControlPath={}/%C", self.control_dir.display()),
+            );
+            o(&mut c, "ControlPersist=60".into());
+        } else {
+            o(&mut c, "ControlMaster=no".into());
+            o(&mut c, "ControlPath=none".into());
+        }
         o(
             &mut c,
             format!("ConnectTimeout={}", self.cfg.connect_timeout),
@@ -404,7 +414,11 @@ impl Inner {
 
     /// Runs `script` with `sh -s` on host `i`, the script on standard input.
     fn run_script(&self, i: usize, script: &str) -> std::io::Result<Output> {
-        let mut c = self.ssh(i);
+        self.run_script_with(self.ssh(i), script)
+    }
+
+    /// Runs `script` with `sh -s` through the ssh command `c`.
+    fn run_script_with(&self, mut c: Command, script: &str) -> std::io::Result<Output> {
         c.arg("sh -s").stdin(Stdio::piped());
         let mut child = c.spawn()?;
         let mut stdin = child.stdin.take().expect("piped");
@@ -649,7 +663,9 @@ impl Inner {
         }
         let t0 = Instant::now();
         let script = "echo sweep-check-ok; uname -sm; (nproc || getconf _NPROCESSORS_ONLN) 2>/dev/null | head -n1; for t in setsid tar tail head; do command -v $t >/dev/null 2>&1 || echo \"missing $t\"; done\n";
-        match self.run_script(i, script) {
+        // A fresh login, not a shared connection: an open master would hide a wrong key.
+        let c = self.ssh_with(i, false);
+        match self.run_script_with(c, script) {
             Err(e) => {
                 out.result = Err(format!("cannot run ssh: {e}"));
                 out.hint = Some("install the OpenSSH client (`ssh`)".into());

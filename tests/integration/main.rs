@@ -2,4 +2,6 @@
 
 mod config;
 mod local_runs;
+mod services;
 mod space_props;
+mod ssh;
