@@ -15,4 +15,7 @@ pub mod sampler;
 pub mod space;
 pub mod spec;
 pub mod store;
+pub mod study;
 pub mod target;
+
+pub use study::{Outcome, Reporter, Study, StudyBuilder, StudyError, Trial, Verdict};

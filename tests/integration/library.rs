@@ -1,0 +1,367 @@
+//! The library API against the real `sweep` binary: a sweep driven in-process is read back
+//! by `sweep status/runs/best/export` from the same workspace, the same config and seed give
+//! the same candidates and best run through the library as through `sweep run`, and a
+//! reopened study continues its sampler where it left off.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use sweep::spec::Policy;
+use sweep::study::{Outcome, Study, StudyBuilder, StudyError};
+
+fn sweep_cmd(ws: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .args(args)
+        .arg("--workspace")
+        .arg(ws)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(ws: &Path, args: &[&str]) -> serde_json::Value {
+    let o = sweep_cmd(ws, args);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", text(&o)))
+}
+
+/// A deterministic "training" script: accuracy rises per epoch towards a value set by the
+/// parameters, printed with the metric protocol.
+const SCRIPT: &str = r#"
+import argparse
+ap = argparse.ArgumentParser()
+ap.add_argument("--x", type=float)
+ap.add_argument("--k", type=int)
+ap.add_argument("--opt")
+a = ap.parse_args()
+target = 1.0 - (a.x - 0.3) ** 2 - 0.05 * a.k - (0.1 if a.opt == "sgd" else 0.0)
+for epoch in range(1, 4):
+    print('@sweep {"metric": "acc", "value": %r, "step": %d}' % (target * epoch / 3.0, epoch), flush=True)
+"#;
+
+const HDCONFIG: &str = "sampling:
+  type: random
+  parameter_space:
+  - name: x
+    expression: uniform
+    values: [0, 1]
+  - name: k
+    expression: randint
+    values: [4]
+  - name: opt
+    expression: choice
+    values: [adam, sgd]
+primary_metric_name: acc
+primary_metric_goal: maximize
+max_total_runs: 7
+max_concurrent_runs: 1
+";
+
+fn project() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.py"), SCRIPT).unwrap();
+    std::fs::write(dir.path().join("hd.yml"), HDCONFIG).unwrap();
+    std::fs::write(dir.path().join("t.runconfig"), "script: t.py\n").unwrap();
+    let ws = dir.path().join("ws");
+    (dir, ws)
+}
+
+/// Runs a trial's argv in `dir` and returns its `acc` reports.
+fn run_script(dir: &Path, argv: &[String]) -> Vec<f64> {
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{argv:?}: {}", text(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("@sweep "))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["value"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn params_of(runs: &serde_json::Value) -> Vec<serde_json::Value> {
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["params"].clone())
+        .collect()
+}
+
+#[test]
+fn the_library_and_the_cli_give_the_same_candidates_and_best_run() {
+    let (dir, ws) = project();
+    let d = dir.path();
+    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .args([
+            "run",
+            "hd.yml",
+            "-c",
+            "t.runconfig",
+            "--seed",
+            "11",
+            "--name",
+            "cli",
+            "-q",
+        ])
+        .arg("--workspace")
+        .arg(&ws)
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    let study = StudyBuilder::from_config(d.join("hd.yml"), Some(&d.join("t.runconfig")))
+        .unwrap()
+        .name("lib")
+        .workspace(&ws)
+        .seed(11)
+        .build()
+        .unwrap();
+    while let Some(trial) = study.ask().unwrap() {
+        // The trial's argv is the runconfig's launch line: interpreter, script, parameters.
+        assert!(
+            trial.argv()[1] == "t.py" && trial.argv()[2] == "--x",
+            "{:?}",
+            trial.argv()
+        );
+        for v in run_script(d, trial.argv()) {
+            assert!(!study.report(&trial, v).should_stop());
+        }
+        study.tell(trial, Outcome::Completed).unwrap();
+    }
+    drop(study);
+
+    let cli = json(&ws, &["runs", "cli", "--format", "json"]);
+    let lib = json(&ws, &["runs", "lib", "--format", "json"]);
+    assert_eq!(params_of(&cli).len(), 7);
+    assert_eq!(
+        params_of(&cli),
+        params_of(&lib),
+        "same seed, same candidates"
+    );
+    let (bc, bl) = (
+        json(&ws, &["best", "cli", "--json"]),
+        json(&ws, &["best", "lib", "--json"]),
+    );
+    assert_eq!(bc["params"], bl["params"]);
+    assert_eq!(bc["value"], bl["value"]);
+    assert!(bl["value"].as_f64().unwrap() > 0.5, "{bl}");
+    // The library records the same launch line, so `sweep best` reproduces it the same way.
+    assert_eq!(bc["argv"], bl["argv"]);
+    let status = sweep_cmd(&ws, &["status", "lib"]);
+    let s = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(
+        s.contains(": completed") && s.contains("max_total_runs (7) reached"),
+        "{s}"
+    );
+    assert!(s.contains("completed 7"), "{s}");
+}
+
+fn policy_study(ws: &Path, name: &str) -> StudyBuilder {
+    Study::builder()
+        .name(name)
+        .workspace(ws)
+        .maximize("acc")
+        .uniform("q", 0.0, 1.0)
+        .choice("tag", ["a", "b"])
+        .seed(5)
+        .max_total_runs(16)
+        .policy(Policy::bandit_slack_amount(0.1).with_delay_evaluation(2))
+}
+
+#[test]
+fn pruned_failed_and_completed_trials_show_in_the_cli_as_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let study = policy_study(&ws, "mixed").build().unwrap();
+    let mut pruned = Vec::new();
+    let mut failed = 0;
+    while let Some(trial) = study.ask().unwrap() {
+        let q = trial.get_f64("q").unwrap();
+        if trial.number() == 3 {
+            study
+                .tell(trial, Outcome::Failed("out of memory".into()))
+                .unwrap();
+            failed += 1;
+            continue;
+        }
+        study.log_metric(&trial, "loss", 1.0 - q).unwrap();
+        let mut outcome = Outcome::Completed;
+        for epoch in 1..=4 {
+            let v = study.report(&trial, q * f64::from(epoch) / 4.0);
+            if let sweep::study::Verdict::Stop(why) = v {
+                assert!(why.reason() == "policy:bandit", "{why}");
+                pruned.push(trial.id().to_string());
+                outcome = Outcome::Pruned;
+                break;
+            }
+        }
+        study.tell(trial, outcome).unwrap();
+    }
+    assert!(!pruned.is_empty(), "the bandit never stopped a trial");
+    let summary = study.summary();
+    assert_eq!(
+        (summary.trials, summary.failed, summary.canceled),
+        (16, failed, pruned.len() as u64)
+    );
+    let best = study.best().unwrap();
+    study.flush().unwrap();
+
+    let runs = json(&ws, &["runs", study.id(), "--format", "json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 16);
+    for r in runs {
+        let id = r["id"].as_str().unwrap();
+        let (state, reason) = (r["state"].as_str().unwrap(), r["reason"].as_str().unwrap());
+        if pruned.iter().any(|p| p == id) {
+            assert_eq!((state, reason), ("canceled", "policy:bandit"), "{r}");
+        } else if r["seq"] == 3 {
+            assert_eq!((state, reason), ("failed", "out of memory"), "{r}");
+        } else {
+            assert_eq!((state, reason), ("completed", "completed"), "{r}");
+        }
+    }
+    let b = json(&ws, &["best", "mixed", "--json"]);
+    assert_eq!(b["run"], best.id.as_str());
+    assert_eq!(b["value"].as_f64(), Some(best.value));
+    let st = sweep_cmd(&ws, &["status", "mixed"]);
+    let s = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        s.contains(&format!("canceled {}", pruned.len())) && s.contains("failed 1"),
+        "{s}"
+    );
+    let ex = sweep_cmd(&ws, &["export", "mixed", "--format", "jsonl"]);
+    assert!(ex.status.success(), "{}", text(&ex));
+    let e = String::from_utf8_lossy(&ex.stdout);
+    assert!(e.contains("\"loss\""), "the extra metric is exported: {e}");
+}
+
+#[test]
+fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let reference: Vec<_> = {
+        let s = policy_study(&ws, "reference").build().unwrap();
+        let mut v = Vec::new();
+        while let Some(t) = s.ask().unwrap() {
+            v.push(t.values().clone());
+            s.tell(t, Outcome::Value(0.5)).unwrap();
+        }
+        v
+    };
+    assert_eq!(reference.len(), 16);
+    {
+        let s = policy_study(&ws, "resumed").build().unwrap();
+        for _ in 0..3 {
+            let t = s.ask().unwrap().unwrap();
+            s.report(&t, 0.5);
+            s.tell(t, Outcome::Value(0.5)).unwrap();
+        }
+        let untold = s.ask().unwrap().unwrap();
+        s.report(&untold, 0.9);
+        // The program "ends" here: the trial is never told.
+        std::mem::forget(untold);
+    }
+    // A different goal is refused with a hint.
+    let e = policy_study(&ws, "x")
+        .minimize("acc")
+        .open("resumed")
+        .unwrap_err();
+    assert!(
+        matches!(e, StudyError::Mismatch { .. }) && e.to_string().contains("goal `maximize`"),
+        "{e}"
+    );
+    let s = policy_study(&ws, "resumed").open_or_build().unwrap();
+    let mut asked = Vec::new();
+    while let Some(t) = s.ask().unwrap() {
+        asked.push(t.values().clone());
+        s.tell(t, Outcome::Value(0.5)).unwrap();
+    }
+    assert_eq!(asked, reference[4..], "the sampler continues its sequence");
+    let sum = s.summary();
+    assert_eq!((sum.trials, sum.failed, sum.completed), (16, 1, 15));
+    // The lost trial reported 0.9, but a failed trial is never the best.
+    assert_eq!(
+        sum.best.as_ref().map(|b| (b.number, b.value)),
+        Some((0, 0.5))
+    );
+    s.flush().unwrap();
+    let runs = json(&ws, &["runs", "resumed", "--format", "json"]);
+    let lost = &runs.as_array().unwrap()[3];
+    assert_eq!(lost["state"], "failed");
+    assert!(
+        lost["reason"].as_str().unwrap().starts_with("lost"),
+        "{lost}"
+    );
+}
+
+#[test]
+fn run_drives_an_async_objective_within_the_concurrency_limit() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let study = policy_study(&ws, "async")
+        .max_concurrent_runs(3)
+        .build()
+        .unwrap();
+    let live = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let summary = rt
+        .block_on(study.run(|trial, reporter| {
+            let (live, peak) = (live.clone(), peak.clone());
+            async move {
+                // The last trial: a panic's backtrace can hold its worker for a while.
+                if trial.number() == 15 {
+                    panic!("boom");
+                }
+                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                let q = trial.get_f64("q").unwrap();
+                let mut out = Outcome::Completed;
+                for epoch in 1..=4 {
+                    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                    if reporter.report(q * f64::from(epoch)).should_stop() {
+                        out = Outcome::Pruned;
+                        break;
+                    }
+                }
+                live.fetch_sub(1, Ordering::SeqCst);
+                out
+            }
+        }))
+        .unwrap();
+    assert_eq!(summary.trials, 16);
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "max_concurrent_runs is the limit"
+    );
+    assert_eq!(summary.failed, 1, "the panicking objective failed");
+    assert!(summary.canceled > 0, "{summary:?}");
+    assert_eq!(summary.completed + summary.canceled + summary.failed, 16);
+    assert_eq!(summary.state, Some(sweep::store::SweepState::Completed));
+    let runs = json(&ws, &["runs", "async", "--format", "json"]);
+    assert_eq!(runs[15]["reason"], "objective panicked: boom");
+}
