@@ -65,7 +65,8 @@ fn sigmoid(z: f64) -> f64 {
 impl Mlp {
     fn new(h: &Hyper, seed: u64) -> Mlp {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let scale = (2.0 / 2.0f64).sqrt();
+        // He initialisation, sqrt(2 / fan_in), with two inputs.
+        let scale = 1.0;
         let mut r = || (rng.random::<f64>() * 2.0 - 1.0) * scale;
         let w1 = (0..h.hidden).map(|_| [r(), r()]).collect();
         let w2 = (0..h.hidden)

@@ -53,3 +53,11 @@ fi
 log "unit, integration and doc tests, benches in test mode"
 cargo test --all-targets --locked
 cargo test --doc --locked
+
+# Examples are only built by --all-targets; run the library's with small budgets (they exit
+# non-zero when the study learns nothing or trials fail).
+log "library examples"
+example_ws=$(mktemp -d)
+trap 'rm -rf "$example_ws"' EXIT
+cargo run --locked --quiet --example tune_mlp -- --trials 12 --epochs 15 --workspace "$example_ws"
+cargo run --locked --quiet --example ask_tell_process -- --trials 4 --workspace "$example_ws"

@@ -149,20 +149,13 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(s) = args.seed {
         spec.seed = Some(s);
     }
-    let seed = spec.seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        t.as_nanos() as u64 ^ u64::from(std::process::id())
-    });
-    let policy: Option<Box<dyn engine::EarlyStop>> =
-        if matches!(spec.policy.kind, crate::spec::PolicyKind::NoTermination) {
-            None
-        } else {
-            let e = crate::policy::PolicyHook::new(&spec.policy, spec.goal)
-                .map_err(|e| CliError::BadInput(format!("early termination policy: {e}")))?;
-            Some(Box::new(e))
-        };
+    // Seed, sampler and policy hook come from the library, so `sweep run` and a `Study`
+    // built from the same config sample and stop runs identically.
+    let parts = crate::study::Parts::new(&spec).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let seed = parts.seed;
+    let policy = parts
+        .policy
+        .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
     let name = args.name.clone().unwrap_or_else(|| {
         args.hdconfig
             .file_stem()
@@ -175,7 +168,7 @@ pub fn run(args: RunArgs) -> CliResult {
         .build()
         .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
     let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
-    let sampler = crate::sampler::build(&spec.sampling, &spec.space, spec.goal, seed);
+    let sampler = parts.sampler;
     let sweep = engine::Sweep {
         setup: engine::SweepSetup {
             id: engine::new_sweep_id(),

@@ -56,6 +56,11 @@ pub use objective::Reporter;
 pub use parts::{resolve_seed, Parts};
 pub use trial::{ParamError, Trial};
 
+/// `docs/library.md`, compiled and run as doctests so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/library.md")]
+pub struct LibraryGuide;
+
 use crate::policy::Decision;
 
 /// A library error. Every variant's text says what went wrong and, where it helps, what to

@@ -270,11 +270,11 @@ fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
         let s = policy_study(&ws, "resumed").build().unwrap();
         for _ in 0..3 {
             let t = s.ask().unwrap().unwrap();
-            s.report(&t, 0.5);
+            assert!(!s.report(&t, 0.5).should_stop());
             s.tell(t, Outcome::Value(0.5)).unwrap();
         }
         let untold = s.ask().unwrap().unwrap();
-        s.report(&untold, 0.9);
+        assert!(!s.report(&untold, 0.9).should_stop());
         // The program "ends" here: the trial is never told.
         std::mem::forget(untold);
     }
@@ -364,4 +364,25 @@ fn run_drives_an_async_objective_within_the_concurrency_limit() {
     assert_eq!(summary.state, Some(sweep::store::SweepState::Completed));
     let runs = json(&ws, &["runs", "async", "--format", "json"]);
     assert_eq!(runs[15]["reason"], "objective panicked: boom");
+}
+
+/// The README's library example is doctested through `docs/library.md`, which must hold
+/// it verbatim.
+#[test]
+fn the_readme_example_is_the_doctested_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let guide = std::fs::read_to_string(root.join("docs/library.md")).unwrap();
+    let section = readme
+        .split("## Use it as a library")
+        .nth(1)
+        .expect("README has a library section");
+    let start = section.find("```rust\n").expect("a rust block");
+    let end = start + 8 + section[start + 8..].find("\n```\n").unwrap() + 5;
+    let block = &section[start..end];
+    assert!(block.contains("Study::builder()"), "{block}");
+    assert!(
+        guide.contains(block),
+        "docs/library.md must contain the README's example verbatim:\n{block}"
+    );
 }
