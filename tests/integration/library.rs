@@ -386,3 +386,126 @@ fn the_readme_example_is_the_doctested_one() {
         "docs/library.md must contain the README's example verbatim:\n{block}"
     );
 }
+
+#[test]
+fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Sweep budget: every live trial is told to stop by its next report.
+    let study = Study::builder()
+        .workspace(&ws)
+        .name("deadline")
+        .maximize("acc")
+        .uniform("x", 0.0, 1.0)
+        .max_total_runs(50)
+        .max_concurrent_runs(2)
+        .max_duration(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let summary = rt
+        .block_on(study.run(|_trial, reporter| async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if let sweep::study::Verdict::Stop(why) = reporter.report(0.5) {
+                    return Outcome::Failed(format!("stopped: {why}"));
+                }
+            }
+        }))
+        .unwrap();
+    assert_eq!(summary.trials, 2, "nothing is asked after the deadline");
+    assert_eq!(summary.canceled, 2, "{summary:?}");
+    assert_eq!(summary.state, Some(sweep::store::SweepState::Canceled));
+    let runs = json(&ws, &["runs", "deadline", "--format", "json"]);
+    for r in runs.as_array().unwrap() {
+        assert_eq!(r["state"], "canceled");
+        assert_eq!(r["reason"], "sweep limit: max_duration_minutes reached");
+    }
+    let st = json(&ws, &["best", "deadline", "--json"]);
+    assert_eq!(st["value"], 0.5);
+
+    // Per-trial limit: an objective that overstays is dropped and recorded as a timeout.
+    let study = Study::builder()
+        .workspace(&ws)
+        .name("timeout")
+        .maximize("acc")
+        .uniform("x", 0.0, 1.0)
+        .max_total_runs(3)
+        .max_concurrent_runs(3)
+        .max_run_duration(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let summary = rt
+        .block_on(study.run(|trial, reporter| async move {
+            let _ = reporter.report(trial.get_f64("x").unwrap());
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Outcome::Completed
+        }))
+        .unwrap();
+    assert_eq!((summary.trials, summary.canceled), (3, 3), "{summary:?}");
+    let runs = json(&ws, &["runs", "timeout", "--format", "json"]);
+    for r in runs.as_array().unwrap() {
+        assert_eq!(r["state"], "canceled");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("timeout: exceeded"),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn bayesian_asks_distinct_points_for_pending_trials_and_grid_ends_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let study = Study::builder()
+        .workspace(&ws)
+        .minimize("loss")
+        .uniform("x", 0.0, 1.0)
+        .uniform("y", 0.0, 1.0)
+        .bayesian()
+        .seed(2)
+        .max_total_runs(30)
+        .build()
+        .unwrap();
+    // Past the initial design, with three trials pending at once.
+    for _ in 0..12 {
+        let t = study.ask().unwrap().unwrap();
+        let (x, y) = (t.get_f64("x").unwrap(), t.get_f64("y").unwrap());
+        study
+            .tell(t, Outcome::Value((x - 0.7).powi(2) + (y - 0.2).powi(2)))
+            .unwrap();
+    }
+    let pending: Vec<_> = (0..3).map(|_| study.ask().unwrap().unwrap()).collect();
+    for (i, a) in pending.iter().enumerate() {
+        for b in &pending[..i] {
+            assert_ne!(a.values(), b.values(), "pending trials must differ");
+        }
+    }
+
+    let grid = Study::builder()
+        .workspace(&ws)
+        .name("grid")
+        .minimize("loss")
+        .choice("a", ["x", "y"])
+        .choice("b", [true, false])
+        .grid()
+        .max_total_runs(10)
+        .build()
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(t) = grid.ask().unwrap() {
+        seen.push(format!(
+            "{}{}",
+            t.get_str("a").unwrap(),
+            t.get_bool("b").unwrap()
+        ));
+        grid.tell(t, Outcome::Value(1.0)).unwrap();
+    }
+    assert_eq!(seen, ["xtrue", "xfalse", "ytrue", "yfalse"]);
+    let s = grid.summary();
+    assert_eq!(s.reason.as_deref(), Some("the search space is exhausted"));
+}
