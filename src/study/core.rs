@@ -460,6 +460,10 @@ impl Study {
     /// trials asked, the search space exhausted, or `max_duration` passed. Concurrency is
     /// the caller's in ask/tell (`max_concurrent_runs` is enforced by [`Study::run`]).
     ///
+    /// The sampler runs on the calling thread (a Bayesian proposal can take tens of
+    /// milliseconds): from async code, call it through `tokio::task::spawn_blocking`, or
+    /// use [`Study::run`], which does.
+    ///
     /// Errors: [`StudyError::Wait`] when the sampler needs a pending trial's result first.
     pub fn ask(&self) -> Result<Option<Trial>, StudyError> {
         match self.ask_many(1)? {
