@@ -134,7 +134,12 @@ pub fn run(args: RunArgs) -> CliResult {
         spec.run.target = t.clone();
     }
     let workspace = args.common.workspace_dir();
-    let built = build_target(&spec.run.target, &args, &workspace)?;
+    let built = build_target(
+        &spec.run.target,
+        &args,
+        &workspace,
+        crate::target::registry::shape_of(&spec),
+    )?;
     if let Some(cap) = built.capacity {
         if cap < spec.limits.max_concurrent_runs {
             if !args.quiet {
@@ -230,10 +235,11 @@ fn build_target(
     name: &str,
     args: &RunArgs,
     workspace: &Path,
+    shape: crate::target::slurm::JobShape,
 ) -> Result<crate::target::registry::Built, CliError> {
     use crate::target::registry;
     if name.is_empty() || name == "local" {
-        return registry::build(name, None).map_err(|e| CliError::BadInput(e.to_string()));
+        return registry::build(name, None, shape).map_err(|e| CliError::BadInput(e.to_string()));
     }
     let beside = args
         .hdconfig
@@ -250,7 +256,7 @@ fn build_target(
     let dirs = [beside, PathBuf::from("."), workspace.to_path_buf()];
     let file = registry::load_file(args.targets.as_deref(), &dirs)
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    registry::build(name, file.as_ref()).map_err(|e| match e {
+    registry::build(name, file.as_ref(), shape).map_err(|e| match e {
         registry::RegistryError::Setup(m) => CliError::Failure(m),
         e => CliError::BadInput(e.to_string()),
     })

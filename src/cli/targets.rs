@@ -199,8 +199,31 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
             }
             Ok(())
         }
-        TargetKind::Slurm(_) => Err(CliError::Failure(format!(
-            "target {name}: Slurm targets are not available yet"
-        ))),
+        TargetKind::Slurm(cfg) => {
+            let t = crate::target::slurm::SlurmTarget::new(
+                name,
+                cfg.clone(),
+                crate::target::slurm::JobShape::default(),
+            );
+            println!("target {name} (slurm):");
+            let c = t.check();
+            match c.result {
+                Ok(desc) => {
+                    println!("  ok    {desc}");
+                    match def.max_runs {
+                        Some(m) => println!("capacity: {m} run(s) at once (max_runs)"),
+                        None => println!("capacity: as many as the cluster's queue takes (set max_runs to bound it)"),
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    println!("  FAIL  {e}");
+                    if let Some(h) = &c.hint {
+                        println!("        hint: {h}");
+                    }
+                    Err(CliError::BadInput(format!("target {name}: the cluster check failed")))
+                }
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod local;
 pub mod registry;
 mod remote;
 pub mod shell;
+pub mod slurm;
 pub mod snapshot;
 pub mod ssh;
 

@@ -3,6 +3,7 @@
 //! re-adopts live runs through the target recorded with the sweep) all go through here.
 
 use super::local::LocalTarget;
+use super::slurm::{JobShape, SlurmTarget};
 use super::ssh::SshTarget;
 use super::ComputeTarget;
 use crate::config::targets::{self, TargetDef, TargetKind, TargetsFile};
@@ -45,8 +46,22 @@ pub fn load_file(
     }
 }
 
-/// Builds target `name` (`local`, or one defined in `file`).
-pub fn build(name: &str, file: Option<&TargetsFile>) -> Result<Built, RegistryError> {
+/// The job shape a sweep's runconfig asks for (`maxRunDurationSeconds`, `nodeCount`), for
+/// targets that schedule jobs.
+pub fn shape_of(spec: &crate::spec::SweepSpec) -> JobShape {
+    JobShape {
+        max_run_seconds: spec.limits.max_run_duration_seconds,
+        nodes: spec.run.node_count.max(1),
+    }
+}
+
+/// Builds target `name` (`local`, or one defined in `file`); `shape` is what the sweep's
+/// runconfig asks of each job (see [`shape_of`]).
+pub fn build(
+    name: &str,
+    file: Option<&TargetsFile>,
+    shape: JobShape,
+) -> Result<Built, RegistryError> {
     if name.is_empty() || name == "local" {
         return Ok(Built {
             target: Arc::new(LocalTarget::new()),
@@ -59,11 +74,11 @@ pub fn build(name: &str, file: Option<&TargetsFile>) -> Result<Built, RegistryEr
             targets::unknown_target_hint(file, name)
         ))
     })?;
-    build_def(def)
+    build_def(def, shape)
 }
 
 /// Builds a target from its definition.
-pub fn build_def(def: &TargetDef) -> Result<Built, RegistryError> {
+pub fn build_def(def: &TargetDef, shape: JobShape) -> Result<Built, RegistryError> {
     let (target, own): (Arc<dyn ComputeTarget>, Option<u64>) = match &def.kind {
         TargetKind::Ssh(cfg) => {
             let t = SshTarget::new(&def.name, cfg.clone())
@@ -71,12 +86,10 @@ pub fn build_def(def: &TargetDef) -> Result<Built, RegistryError> {
             let cap = t.capacity();
             (Arc::new(t), Some(cap))
         }
-        TargetKind::Slurm(_) => {
-            return Err(RegistryError::Setup(format!(
-                "target {}: Slurm targets are not available yet",
-                def.name
-            )))
-        }
+        TargetKind::Slurm(cfg) => (
+            Arc::new(SlurmTarget::new(&def.name, cfg.clone(), shape)),
+            None,
+        ),
     };
     let capacity = match (own, def.max_runs) {
         (Some(a), Some(b)) => Some(a.min(b)),

@@ -13,7 +13,7 @@ fn sweep_bin() -> &'static str {
 }
 
 /// A project whose runconfig targets `target` defined in its own `targets.yml`.
-struct Project {
+pub(super) struct Project {
     dir: tempfile::TempDir,
 }
 
@@ -34,14 +34,14 @@ fn ssh_target(name: &str, env: &Env, slots: u32, extra: &str) -> String {
 }
 
 impl Project {
-    fn new(script: &str, hdconfig: &str, runconfig_extra: &str, targets: &str) -> Project {
+    pub(super) fn new(script: &str, hdconfig: &str, runconfig_extra: &str, targets: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("t.py"), script).unwrap();
         std::fs::write(dir.path().join("hd.yml"), hdconfig).unwrap();
         std::fs::write(
             dir.path().join("t.runconfig"),
             format!(
-                "script: t.py\ntarget: boxes\nenvironment:\n  python:\n    interpreterPath: python3\n{runconfig_extra}"
+                "script: t.py\ntarget: remote\nenvironment:\n  python:\n    interpreterPath: python3\n{runconfig_extra}"
             ),
         )
         .unwrap();
@@ -49,11 +49,11 @@ impl Project {
         Project { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(super) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(sweep_bin());
         c.args(args)
             .arg("--workspace")
@@ -65,13 +65,13 @@ impl Project {
         c
     }
 
-    fn sweep(&self) -> Output {
+    pub(super) fn sweep(&self) -> Output {
         self.command(&["run", "hd.yml", "-c", "t.runconfig"])
             .output()
             .unwrap()
     }
 
-    fn runs(&self) -> Vec<serde_json::Value> {
+    pub(super) fn runs(&self) -> Vec<serde_json::Value> {
         let out = self
             .command(&["runs", "latest", "--format", "json"])
             .output()
@@ -84,7 +84,7 @@ impl Project {
     }
 
     /// The local run directories (mirrors of the remote output), by run id.
-    fn run_dirs(&self) -> Vec<PathBuf> {
+    pub(super) fn run_dirs(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
         let Ok(sweeps) = std::fs::read_dir(self.path().join("ws/sweeps")) else {
             return v;
@@ -100,7 +100,7 @@ impl Project {
     }
 }
 
-fn text(o: &Output) -> String {
+pub(super) fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
@@ -109,7 +109,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn hd(space: &str, extra: &str) -> String {
+pub(super) fn hd(space: &str, extra: &str) -> String {
     format!(
         "sampling:\n  type: grid\n  parameter_space:\n{space}primary_metric_name: acc\nprimary_metric_goal: Maximize\n{extra}"
     )
@@ -148,11 +148,11 @@ fn ssh_awkward_parameters_and_environment_arrive_intact() {
         ECHO,
         &hd(&space, "max_concurrent_runs: 4\n"),
         "",
-        &ssh_target("boxes", &env, 2, ""),
+        &ssh_target("remote", &env, 2, ""),
     );
     std::fs::write(
         p.path().join("t.runconfig"),
-        "script: t.py\ntarget: boxes\narguments: [--fixed, 'x y;$z']\nenvironment:\n  environmentVariables:\n    MY_SECRET: \"s3 'cr3t' $PATH\"\n  python:\n    interpreterPath: python3\n",
+        "script: t.py\ntarget: remote\narguments: [--fixed, 'x y;$z']\nenvironment:\n  environmentVariables:\n    MY_SECRET: \"s3 'cr3t' $PATH\"\n  python:\n    interpreterPath: python3\n",
     )
     .unwrap();
     std::fs::write(p.path().join("data.txt"), "from the snapshot\n").unwrap();
@@ -196,7 +196,7 @@ fn ssh_awkward_parameters_and_environment_arrive_intact() {
 }
 
 /// Waits until `f` holds, or panics with `what`.
-fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+pub(super) fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < until {
         if f() {
@@ -230,7 +230,7 @@ print('@sweep {"metric":"acc","value":0.75,"step":2}', flush=True)
             "max_concurrent_runs: 1\n",
         ),
         "",
-        &ssh_target("boxes", &env, 1, ""),
+        &ssh_target("remote", &env, 1, ""),
     );
     let child = p
         .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
@@ -291,7 +291,7 @@ time.sleep(60)
             "max_concurrent_runs: 2\n",
         ),
         "maxRunDurationSeconds: 3\n",
-        &ssh_target("boxes", &env, 1, ""),
+        &ssh_target("remote", &env, 1, ""),
     );
     let out = p.sweep();
     let runs = p.runs();
@@ -364,7 +364,7 @@ for i in range(int(sys.argv[-1])):
             "max_concurrent_runs: 2\n",
         ),
         "",
-        &ssh_target("boxes", &env, 1, ""),
+        &ssh_target("remote", &env, 1, ""),
     );
     let child = p
         .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])

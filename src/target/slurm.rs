@@ -1,0 +1,710 @@
+//! The Slurm target: each run is one batch job, submitted with the `sbatch` of this machine
+//! (a login node, or any node with the Slurm client and config).
+//!
+//! - **Shared filesystem.** The run directory (`.sweep/sweeps/<sweep>/runs/<run>/`) must be
+//!   visible at the same path on the compute nodes: the job runs in `<run_dir>/work`, writes
+//!   `output.log` there (`--output`, `--open-mode=append`) and appends to `metrics.jsonl`;
+//!   sweep reads both files as they grow.
+//! - **Submission.** `sbatch --parsable` with the run's argument vector as the batch script's
+//!   arguments (the script only `exec`s them, so no shell ever parses a value), the
+//!   environment passed through sbatch's own environment (`--export=ALL`, never a file or a
+//!   command line), and partition, account, qos, time limit, nodes, CPUs, GPUs, memory and
+//!   extra arguments from the targets file and the runconfig.
+//! - **Following.** A poller reads the run files every [`TAIL`] and asks
+//!   `scontrol -o show job ID` for each job every `poll_seconds` (there may be no `sacct`).
+//! - **Requeue.** A job Slurm requeues (preemption, `scontrol requeue`) keeps its run id and
+//!   stays live; it starts over from the beginning, and its output gets a line saying so.
+//! - **Stop.** Stop file, `scancel --signal=TERM --full`, then `scancel` after the grace
+//!   period (Slurm then sends SIGKILL after its `KillWait`).
+
+use super::remote::Feed;
+use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
+use crate::config::targets::SlurmConfig;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// How often the run files are read.
+const TAIL: Duration = Duration::from_millis(200);
+/// The batch script: the run's argument vector is its arguments.
+const JOB_SCRIPT: &str = r#"#!/bin/sh
+# Written by sweep: runs the argument vector it is given.
+if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
+  echo "[sweep] Slurm restarted job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT}); the run starts over"
+fi
+exec "$@"
+"#;
+
+/// Slack added to `maxRunDurationSeconds` for Slurm's own time limit: sweep's timeout stops
+/// the run first (reason `timeout`); Slurm's limit only holds when nobody watches.
+const TIME_SLACK_SECONDS: f64 = 60.0;
+
+/// Per-sweep settings from the runconfig that shape every job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobShape {
+    /// `maxRunDurationSeconds`.
+    pub max_run_seconds: Option<f64>,
+    /// `nodeCount`.
+    pub nodes: u32,
+}
+
+/// Runs as Slurm batch jobs.
+pub struct SlurmTarget {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    cfg: SlurmConfig,
+    shape: JobShape,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    incoming: Vec<Job>,
+    poller: bool,
+    /// Jobs sweep asked to stop or kill.
+    stopping: HashMap<String, ()>,
+}
+
+struct Job {
+    id: String,
+    feed: Feed,
+    dir: PathBuf,
+    restarts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Handle {
+    job: String,
+    dir: PathBuf,
+}
+
+impl Handle {
+    fn encode(&self, target: &str) -> RunHandle {
+        RunHandle(
+            serde_json::json!({"kind": "slurm", "target": target, "job": self.job, "run_dir": self.dir})
+                .to_string(),
+        )
+    }
+
+    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
+        let bad = || TargetError::BadHandle(h.0.clone());
+        if v.get("kind").and_then(|k| k.as_str()) != Some("slurm") {
+            return Err(bad());
+        }
+        let job = v.get("job").and_then(|j| j.as_str()).ok_or_else(bad)?;
+        if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+            return Err(bad());
+        }
+        Ok(Handle {
+            job: job.to_string(),
+            dir: PathBuf::from(v.get("run_dir").and_then(|d| d.as_str()).ok_or_else(bad)?),
+        })
+    }
+}
+
+/// A job's state as `scontrol` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    /// `JobState`.
+    pub state: String,
+    /// `Reason`.
+    pub reason: String,
+    /// `Restarts`.
+    pub restarts: u32,
+    /// `ExitCode=code:signal`.
+    pub exit: (i32, i32),
+}
+
+/// Parses one line of `scontrol -o show job`.
+pub fn parse_job(line: &str) -> Option<JobInfo> {
+    let mut info = JobInfo {
+        state: String::new(),
+        reason: String::new(),
+        restarts: 0,
+        exit: (0, 0),
+    };
+    for kv in line.split_whitespace() {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        match k {
+            "JobState" => info.state = v.to_string(),
+            "Reason" => info.reason = v.to_string(),
+            "Restarts" => info.restarts = v.parse().unwrap_or(0),
+            "ExitCode" => {
+                let (c, s) = v.split_once(':').unwrap_or((v, "0"));
+                info.exit = (c.parse().unwrap_or(0), s.parse().unwrap_or(0));
+            }
+            _ => {}
+        }
+    }
+    (!info.state.is_empty()).then_some(info)
+}
+
+/// How a terminal job state ends a run; `None` while the job is alive (pending, running,
+/// requeued, completing, suspended).
+pub fn exit_of(info: &JobInfo) -> Option<ExitStatus> {
+    let (code, sig) = info.exit;
+    let from_code = || {
+        if sig != 0 {
+            ExitStatus::Signal(sig)
+        } else {
+            ExitStatus::Code(code)
+        }
+    };
+    Some(match info.state.as_str() {
+        "COMPLETED" => ExitStatus::Code(code),
+        "FAILED" => from_code(),
+        "CANCELLED" => ExitStatus::slurm(&format!(
+            "CANCELLED (the job was cancelled outside sweep{})",
+            if sig != 0 {
+                format!(", signal {sig}")
+            } else {
+                String::new()
+            }
+        )),
+        "TIMEOUT" => ExitStatus::slurm("TIMEOUT (the job reached its Slurm time limit)"),
+        "NODE_FAIL" => ExitStatus::slurm("NODE_FAIL (a node of the job failed)"),
+        "OUT_OF_MEMORY" => ExitStatus::slurm("OUT_OF_MEMORY (the job exceeded its memory)"),
+        "BOOT_FAIL" => ExitStatus::slurm("BOOT_FAIL (the job's node did not boot)"),
+        "DEADLINE" => ExitStatus::slurm("DEADLINE (the job reached its deadline)"),
+        "PREEMPTED" => ExitStatus::slurm("PREEMPTED (the job was preempted and not requeued)"),
+        "SPECIAL_EXIT" => ExitStatus::slurm("SPECIAL_EXIT (the job was held after a failure)"),
+        "REVOKED" => ExitStatus::slurm("REVOKED"),
+        _ => return None,
+    })
+}
+
+fn scontrol_job(id: &str) -> Result<Option<JobInfo>, String> {
+    let out = Command::new("scontrol")
+        .args(["-o", "show", "job", id])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run scontrol: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("Invalid job id") {
+            return Ok(None);
+        }
+        return Err(err.trim().to_string());
+    }
+    // A requeued array or het job may print several lines; the first is the job.
+    Ok(text.lines().find_map(parse_job))
+}
+
+/// What `sweep targets check` learns about the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterCheck {
+    /// `Ok(description)` or what is wrong.
+    pub result: Result<String, String>,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl SlurmTarget {
+    /// A target called `name` submitting jobs shaped by `cfg` and `shape`.
+    pub fn new(name: &str, cfg: SlurmConfig, shape: JobShape) -> SlurmTarget {
+        SlurmTarget {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                cfg,
+                shape,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The `sbatch` options every job gets (before the script).
+    pub fn sbatch_options(&self) -> Vec<String> {
+        let c = &self.inner.cfg;
+        let mut v = vec!["--parsable".to_string(), "--requeue".to_string()];
+        if let Some(p) = &c.partition {
+            v.push(format!("--partition={p}"));
+        }
+        if let Some(a) = &c.account {
+            v.push(format!("--account={a}"));
+        }
+        if let Some(q) = &c.qos {
+            v.push(format!("--qos={q}"));
+        }
+        if let Some(s) = self.inner.shape.max_run_seconds {
+            let minutes = ((s + TIME_SLACK_SECONDS) / 60.0).ceil().max(1.0) as u64;
+            v.push(format!("--time={minutes}"));
+        }
+        if self.inner.shape.nodes > 1 {
+            v.push(format!("--nodes={}", self.inner.shape.nodes));
+        }
+        if let Some(n) = c.cpus_per_run {
+            v.push(format!("--cpus-per-task={n}"));
+        }
+        if let Some(g) = c.gpus_per_run {
+            v.push(format!("--gpus={g}"));
+        }
+        if let Some(m) = &c.mem_per_run {
+            v.push(format!("--mem={m}"));
+        }
+        v.extend(c.sbatch_args.iter().cloned());
+        v
+    }
+
+    /// Asks the controller whether it answers, and whether a job of this target's shape
+    /// would be accepted (`sbatch --test-only`, which runs nothing).
+    pub fn check(&self) -> ClusterCheck {
+        let fail = |msg: String, hint: &str| ClusterCheck {
+            result: Err(msg),
+            hint: Some(hint.to_string()),
+        };
+        let ping = match Command::new("scontrol").arg("ping").stdin(Stdio::null()).output() {
+            Err(e) => {
+                return fail(
+                    format!("cannot run scontrol: {e}"),
+                    "run sweep where the Slurm client commands (sbatch, squeue, scontrol, scancel) are installed: a login node of the cluster",
+                )
+            }
+            Ok(o) => o,
+        };
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&ping.stdout),
+            String::from_utf8_lossy(&ping.stderr)
+        );
+        if !ping.status.success() || !text.contains("is UP") {
+            return fail(
+                format!("the Slurm controller does not answer: {}", text.trim()),
+                "check that slurmctld runs and that SLURM_CONF (or /etc/slurm/slurm.conf) points at the cluster's config",
+            );
+        }
+        let dir = std::env::temp_dir();
+        let mut c = Command::new("sbatch");
+        c.args(self.sbatch_options())
+            .args(["--test-only", "--job-name=sweep-check", "--output=/dev/null"])
+            .arg(format!("--chdir={}", dir.display()))
+            .args(["--wrap", "true"])
+            .stdin(Stdio::null());
+        let t0 = Instant::now();
+        match c.output() {
+            Err(e) => fail(format!("cannot run sbatch: {e}"), "install the Slurm client commands"),
+            Ok(o) => {
+                let msg = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                if !o.status.success() {
+                    let hint = if msg.contains("partition") {
+                        "check `partition` (`sinfo -s` lists the partitions)"
+                    } else if msg.contains("account") || msg.contains("qos") || msg.contains("QOS") {
+                        "check `account` and `qos` (`sacctmgr show assoc user=$USER`)"
+                    } else {
+                        "check `sbatch_args` and the per-run resources against the cluster's limits"
+                    };
+                    return fail(format!("sbatch rejects this target's jobs: {msg}"), hint);
+                }
+                let part = self.inner.cfg.partition.clone();
+                let mut sinfo = Command::new("sinfo");
+                sinfo.args(["-h", "-o", "%P|%a|%D|%C"]);
+                if let Some(p) = &part {
+                    sinfo.arg(format!("--partition={p}"));
+                }
+                let cpus = sinfo
+                    .output()
+                    .ok()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default();
+                let desc: Vec<String> = cpus
+                    .lines()
+                    .filter_map(|l| {
+                        let f: Vec<&str> = l.split('|').collect();
+                        (f.len() == 4).then(|| {
+                            let c: Vec<&str> = f[3].split('/').collect();
+                            format!(
+                                "partition {} {}: {} node(s), CPUs {} idle of {}",
+                                f[0],
+                                f[1],
+                                f[2],
+                                c.get(1).unwrap_or(&"?"),
+                                c.get(3).unwrap_or(&"?")
+                            )
+                        })
+                    })
+                    .collect();
+                ClusterCheck {
+                    result: Ok(format!(
+                        "controller up; {} (sbatch --test-only: {} in {:.2}s)",
+                        desc.join("; "),
+                        msg.trim_start_matches("sbatch: "),
+                        t0.elapsed().as_secs_f64()
+                    )),
+                    hint: None,
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn watch(self: &Arc<Self>, job: Job) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.incoming.push(job);
+        if !st.poller {
+            st.poller = true;
+            let weak = Arc::downgrade(self);
+            let _ = std::thread::Builder::new()
+                .name(format!("slurm-poll-{}", self.name))
+                .spawn(move || poll(weak));
+        }
+    }
+
+    fn is_stopping(&self, job: &str) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopping
+            .contains_key(job)
+    }
+}
+
+fn scancel(args: &[&str]) {
+    match Command::new("scancel").args(args).stdin(Stdio::null()).output() {
+        Ok(o) if !o.status.success() => tracing::warn!(
+            "scancel {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => tracing::warn!("cannot run scancel: {e}"),
+        _ => {}
+    }
+}
+
+impl ComputeTarget for SlurmTarget {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError> {
+        if req.argv.is_empty() {
+            return Err(TargetError::Launch("empty argument vector".into()));
+        }
+        let run_dir = absolute(&req.run_dir)?;
+        let work = run_dir.join("work");
+        std::fs::create_dir_all(run_dir.join(super::local::OUTPUTS_DIR))?;
+        if req.snapshot.is_dir() {
+            super::snapshot::copy_tree(&req.snapshot, &work)?;
+        } else {
+            std::fs::create_dir_all(&work)?;
+        }
+        File::create(run_dir.join(super::local::OUTPUT_LOG))?;
+        File::create(run_dir.join(super::local::METRICS_FILE))?;
+        let script = run_dir.join("job.sh");
+        std::fs::write(&script, JOB_SCRIPT)?;
+        let mut c = Command::new("sbatch");
+        c.args(self.sbatch_options())
+            .arg(format!("--job-name={}", req.run_id))
+            .arg(format!(
+                "--output={}",
+                run_dir.join(super::local::OUTPUT_LOG).display()
+            ))
+            .arg("--open-mode=append")
+            .arg(format!("--chdir={}", work.display()))
+            .arg("--export=ALL")
+            .arg(&script)
+            .args(&req.argv)
+            .stdin(Stdio::null());
+        // The job's environment travels in sbatch's own environment (`--export=ALL`).
+        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+            c.env("PYTHONUNBUFFERED", "1");
+        }
+        for (k, v) in &req.env {
+            c.env(k, v);
+        }
+        c.env("SWEEP_RUN_ID", &req.run_id)
+            .env("SWEEP_SWEEP_ID", &req.sweep_id)
+            .env("SWEEP_PARAMS", &req.params_json)
+            .env(
+                "SWEEP_METRICS_FILE",
+                run_dir.join(super::local::METRICS_FILE),
+            )
+            .env("SWEEP_OUTPUT_DIR", run_dir.join(super::local::OUTPUTS_DIR))
+            .env("SWEEP_STOP_FILE", run_dir.join(super::local::STOP_FILE));
+        let out = c
+            .output()
+            .map_err(|e| TargetError::Launch(format!("cannot run sbatch: {e}")))?;
+        if !out.status.success() {
+            return Err(TargetError::Launch(format!(
+                "sbatch: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let id = stdout
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TargetError::Launch(format!(
+                "sbatch printed no job id: {stdout:?}"
+            )));
+        }
+        let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
+        self.inner.watch(Job {
+            id: id.clone(),
+            feed,
+            dir: run_dir.clone(),
+            restarts: 0,
+        });
+        Ok(Handle { job: id, dir: run_dir }.encode(&self.inner.name))
+    }
+
+    fn stop(&self, handle: &RunHandle, grace: Duration) {
+        let Ok(h) = Handle::decode(handle) else {
+            return;
+        };
+        let _ = File::create(h.dir.join(super::local::STOP_FILE));
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopping
+            .insert(h.job.clone(), ());
+        let _ = std::thread::Builder::new()
+            .name("slurm-stop".into())
+            .spawn(move || {
+                let pending = scontrol_job(&h.job)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|i| i.state == "PENDING");
+                if pending {
+                    // Nothing runs yet: no signal to deliver.
+                    scancel(&[&h.job]);
+                    return;
+                }
+                scancel(&["--signal=TERM", "--full", &h.job]);
+                let deadline = Instant::now() + grace;
+                while Instant::now() < deadline {
+                    match scontrol_job(&h.job) {
+                        Ok(Some(i)) if exit_of(&i).is_none() => {}
+                        _ => return,
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                scancel(&[&h.job]);
+            });
+    }
+
+    fn kill(&self, handle: &RunHandle) {
+        let Ok(h) = Handle::decode(handle) else {
+            return;
+        };
+        let _ = File::create(h.dir.join(super::local::STOP_FILE));
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopping
+            .insert(h.job.clone(), ());
+        let _ = std::thread::Builder::new()
+            .name("slurm-kill".into())
+            .spawn(move || {
+                scancel(&["--signal=KILL", "--full", &h.job]);
+                scancel(&[&h.job]);
+            });
+    }
+
+    fn adopt(
+        &self,
+        handle: &RunHandle,
+        req: &LaunchRequest,
+        events: EventSender,
+    ) -> Result<(), TargetError> {
+        let h = Handle::decode(handle)?;
+        let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
+        self.inner.watch(Job {
+            id: h.job,
+            feed,
+            dir: h.dir,
+            restarts: 0,
+        });
+        Ok(())
+    }
+}
+
+fn absolute(p: &Path) -> std::io::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+/// Reads what is new in a run file from `off`; returns the bytes.
+fn read_from(path: &Path, off: u64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        if f.seek(SeekFrom::Start(off)).is_ok() {
+            let _ = f.take(1 << 20).read_to_end(&mut buf);
+        }
+    }
+    buf
+}
+
+fn pump(j: &mut Job) -> bool {
+    let o = read_from(&j.dir.join(super::local::OUTPUT_LOG), j.feed.out_off);
+    let m = read_from(&j.dir.join(super::local::METRICS_FILE), j.feed.mf_off);
+    let any = !o.is_empty() || !m.is_empty();
+    j.feed.output(&o);
+    j.feed.metrics(&m);
+    any
+}
+
+fn poll(target: Weak<Inner>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut last_query = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let Some(t) = target.upgrade() else { return };
+        jobs.append(
+            &mut t
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .incoming,
+        );
+        for j in &mut jobs {
+            while pump(j) {}
+            j.feed.flush();
+        }
+        let every = Duration::from_secs_f64(t.cfg.poll_seconds.max(0.1));
+        if !jobs.is_empty() && last_query.elapsed() >= every {
+            last_query = Instant::now();
+            let mut keep = Vec::with_capacity(jobs.len());
+            for mut j in jobs.drain(..) {
+                let info = match scontrol_job(&j.id) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::warn!("scontrol show job {}: {e}", j.id);
+                        keep.push(j);
+                        continue;
+                    }
+                };
+                let status = match &info {
+                    None => Some(ExitStatus::slurm(&format!(
+                        "job {} is no longer known to the controller (finished longer ago than its MinJobAge)",
+                        j.id
+                    ))),
+                    Some(i) => {
+                        if i.restarts > j.restarts {
+                            tracing::info!(
+                                "slurm requeued job {} of run {} (restart {})",
+                                j.id,
+                                j.feed.run_id(),
+                                i.restarts
+                            );
+                            j.restarts = i.restarts;
+                        }
+                        exit_of(i)
+                    }
+                };
+                match status {
+                    Some(s) => {
+                        // Read to the end before reporting the end.
+                        while pump(&mut j) {}
+                        let s = if t.is_stopping(&j.id) {
+                            match s {
+                                ExitStatus::Unknown(_) => ExitStatus::Signal(15),
+                                s => s,
+                            }
+                        } else {
+                            s
+                        };
+                        t.state
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .stopping
+                            .remove(&j.id);
+                        j.feed.exit(s);
+                    }
+                    None => keep.push(j),
+                }
+            }
+            jobs = keep;
+        }
+        drop(t);
+        std::thread::sleep(TAIL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_scontrol_lines_and_maps_states() {
+        let l = "JobId=12 JobName=s_0 UserId=root(0) JobState=RUNNING Reason=None Dependency=(null) Requeue=1 Restarts=1 BatchFlag=1 ExitCode=0:0 RunTime=00:00:03";
+        let i = parse_job(l).unwrap();
+        assert_eq!(i.state, "RUNNING");
+        assert_eq!(i.restarts, 1);
+        assert_eq!(exit_of(&i), None);
+        let done = |s: &str, e: &str| {
+            exit_of(&parse_job(&format!("JobState={s} ExitCode={e}")).unwrap()).unwrap()
+        };
+        assert_eq!(done("COMPLETED", "0:0"), ExitStatus::Code(0));
+        assert_eq!(done("FAILED", "3:0"), ExitStatus::Code(3));
+        assert_eq!(done("FAILED", "0:9"), ExitStatus::Signal(9));
+        assert!(done("TIMEOUT", "0:15").to_string().starts_with("slurm: TIMEOUT"));
+        assert!(done("NODE_FAIL", "0:0").to_string().starts_with("slurm: NODE_FAIL"));
+        assert!(parse_job("garbage").is_none());
+    }
+
+    #[test]
+    fn options_follow_the_config_and_runconfig() {
+        let t = SlurmTarget::new(
+            "c",
+            SlurmConfig {
+                partition: Some("gpu".into()),
+                account: Some("acct".into()),
+                qos: Some("low".into()),
+                cpus_per_run: Some(4),
+                gpus_per_run: Some(1),
+                mem_per_run: Some("8G".into()),
+                sbatch_args: vec!["--exclusive".into()],
+                poll_seconds: 1.0,
+            },
+            JobShape {
+                max_run_seconds: Some(90.0),
+                nodes: 2,
+            },
+        );
+        assert_eq!(
+            t.sbatch_options(),
+            [
+                "--parsable",
+                "--requeue",
+                "--partition=gpu",
+                "--account=acct",
+                "--qos=low",
+                "--time=3",
+                "--nodes=2",
+                "--cpus-per-task=4",
+                "--gpus=1",
+                "--mem=8G",
+                "--exclusive"
+            ]
+        );
+        let h = Handle {
+            job: "17".into(),
+            dir: "/r".into(),
+        };
+        assert_eq!(Handle::decode(&h.encode("c")).unwrap(), h);
+        assert!(Handle::decode(&RunHandle(
+            r#"{"kind":"slurm","job":"1; rm -rf /","run_dir":"/r"}"#.into()
+        ))
+        .is_err());
+    }
+}
