@@ -221,7 +221,9 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
                     if let Some(h) = &c.hint {
                         println!("        hint: {h}");
                     }
-                    Err(CliError::BadInput(format!("target {name}: the cluster check failed")))
+                    Err(CliError::BadInput(format!(
+                        "target {name}: the cluster check failed"
+                    )))
                 }
             }
         }

@@ -30,13 +30,31 @@ use std::time::{Duration, Instant};
 
 /// How often the run files are read.
 const TAIL: Duration = Duration::from_millis(200);
-/// The batch script: the run's argument vector is its arguments.
+/// The batch script: the run's argument vector is its arguments. The program runs in a
+/// process group of its own; signals Slurm sends the script go to that group, and when the
+/// program ends, whatever is left in its group is killed (Slurm's process tracking without
+/// cgroups loses processes whose parent died). The script then ends the way the program did.
 const JOB_SCRIPT: &str = r#"#!/bin/sh
 # Written by sweep: runs the argument vector it is given.
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
   echo "[sweep] Slurm restarted job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT}); the run starts over"
 fi
-exec "$@"
+setsid "$@" &
+child=$!
+trap 'kill -TERM -$child 2>/dev/null' TERM
+trap 'kill -INT -$child 2>/dev/null' INT
+trap 'kill -USR1 -$child 2>/dev/null' USR1
+trap 'kill -USR2 -$child 2>/dev/null' USR2
+while :; do
+  wait "$child"; code=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+kill -KILL -$child 2>/dev/null
+if [ "$code" -gt 128 ] && [ "$code" -lt 160 ]; then
+  trap - TERM INT USR1 USR2
+  kill -$((code - 128)) $$
+fi
+exit "$code"
 "#;
 
 /// Slack added to `maxRunDurationSeconds` for Slurm's own time limit: sweep's timeout stops
@@ -287,19 +305,27 @@ impl SlurmTarget {
         let dir = std::env::temp_dir();
         let mut c = Command::new("sbatch");
         c.args(self.sbatch_options())
-            .args(["--test-only", "--job-name=sweep-check", "--output=/dev/null"])
+            .args([
+                "--test-only",
+                "--job-name=sweep-check",
+                "--output=/dev/null",
+            ])
             .arg(format!("--chdir={}", dir.display()))
             .args(["--wrap", "true"])
             .stdin(Stdio::null());
         let t0 = Instant::now();
         match c.output() {
-            Err(e) => fail(format!("cannot run sbatch: {e}"), "install the Slurm client commands"),
+            Err(e) => fail(
+                format!("cannot run sbatch: {e}"),
+                "install the Slurm client commands",
+            ),
             Ok(o) => {
                 let msg = String::from_utf8_lossy(&o.stderr).trim().to_string();
                 if !o.status.success() {
                     let hint = if msg.contains("partition") {
                         "check `partition` (`sinfo -s` lists the partitions)"
-                    } else if msg.contains("account") || msg.contains("qos") || msg.contains("QOS") {
+                    } else if msg.contains("account") || msg.contains("qos") || msg.contains("QOS")
+                    {
                         "check `account` and `qos` (`sacctmgr show assoc user=$USER`)"
                     } else {
                         "check `sbatch_args` and the per-run resources against the cluster's limits"
@@ -371,7 +397,11 @@ impl Inner {
 }
 
 fn scancel(args: &[&str]) {
-    match Command::new("scancel").args(args).stdin(Stdio::null()).output() {
+    match Command::new("scancel")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+    {
         Ok(o) if !o.status.success() => tracing::warn!(
             "scancel {}: {}",
             args.join(" "),
@@ -442,12 +472,7 @@ impl ComputeTarget for SlurmTarget {
             )));
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let id = stdout
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let id = stdout.trim().split(';').next().unwrap_or("").to_string();
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(TargetError::Launch(format!(
                 "sbatch printed no job id: {stdout:?}"
@@ -460,7 +485,11 @@ impl ComputeTarget for SlurmTarget {
             dir: run_dir.clone(),
             restarts: 0,
         });
-        Ok(Handle { job: id, dir: run_dir }.encode(&self.inner.name))
+        Ok(Handle {
+            job: id,
+            dir: run_dir,
+        }
+        .encode(&self.inner.name))
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
@@ -569,13 +598,7 @@ fn poll(target: Weak<Inner>) {
     let mut last_query = Instant::now() - Duration::from_secs(3600);
     loop {
         let Some(t) = target.upgrade() else { return };
-        jobs.append(
-            &mut t
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .incoming,
-        );
+        jobs.append(&mut t.state.lock().unwrap_or_else(|e| e.into_inner()).incoming);
         for j in &mut jobs {
             while pump(j) {}
             j.feed.flush();
@@ -657,8 +680,12 @@ mod tests {
         assert_eq!(done("COMPLETED", "0:0"), ExitStatus::Code(0));
         assert_eq!(done("FAILED", "3:0"), ExitStatus::Code(3));
         assert_eq!(done("FAILED", "0:9"), ExitStatus::Signal(9));
-        assert!(done("TIMEOUT", "0:15").to_string().starts_with("slurm: TIMEOUT"));
-        assert!(done("NODE_FAIL", "0:0").to_string().starts_with("slurm: NODE_FAIL"));
+        assert!(done("TIMEOUT", "0:15")
+            .to_string()
+            .starts_with("slurm: TIMEOUT"));
+        assert!(done("NODE_FAIL", "0:0")
+            .to_string()
+            .starts_with("slurm: NODE_FAIL"));
         assert!(parse_job("garbage").is_none());
     }
 

@@ -4,5 +4,6 @@ mod config;
 mod library;
 mod local_runs;
 mod services;
+mod slurm;
 mod space_props;
 mod ssh;

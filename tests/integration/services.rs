@@ -88,6 +88,19 @@ pub fn sshd() -> Option<Env> {
     require("the test sshd hosts (scripts/env/start-sshd.sh)", r)
 }
 
+/// The single-node Slurm cluster.
+pub fn slurm() -> Option<Env> {
+    static R: OnceLock<Result<Env, String>> = OnceLock::new();
+    let r = R.get_or_init(|| {
+        start(
+            "start-slurm.sh",
+            Path::new("/tmp/sweep-test-env/slurm/env"),
+            &[],
+        )
+    });
+    require("the test Slurm cluster (scripts/env/start-slurm.sh)", r)
+}
+
 /// Whether a process is alive (a zombie counts as dead).
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

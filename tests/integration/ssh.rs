@@ -34,7 +34,12 @@ fn ssh_target(name: &str, env: &Env, slots: u32, extra: &str) -> String {
 }
 
 impl Project {
-    pub(super) fn new(script: &str, hdconfig: &str, runconfig_extra: &str, targets: &str) -> Project {
+    pub(super) fn new(
+        script: &str,
+        hdconfig: &str,
+        runconfig_extra: &str,
+        targets: &str,
+    ) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("t.py"), script).unwrap();
         std::fs::write(dir.path().join("hd.yml"), hdconfig).unwrap();
