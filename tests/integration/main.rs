@@ -7,3 +7,4 @@ mod services;
 mod slurm;
 mod space_props;
 mod ssh;
+mod target_suite;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-static CLUSTER: Mutex<()> = Mutex::new(());
+pub(super) static CLUSTER: Mutex<()> = Mutex::new(());
 
 fn slurm_target(env: &Env) -> String {
     format!(

@@ -1,0 +1,247 @@
+//! One behavioural suite for every compute target, run against each real one (local
+//! processes, the loopback SSH hosts, the single-node Slurm cluster) through the
+//! `ComputeTarget` trait itself: argv and environment arrive intact, metrics stream from
+//! both channels while the run is alive, a failing run reports its exit code, a stop ends the
+//! run by signal, and a run re-adopted by a fresh target instance (as after a sweep kill)
+//! keeps streaming to its end. Timeouts are the engine's (a timeout is a stop); the SSH and
+//! Slurm sweep tests cover them end to end.
+
+use super::services::{self, Env};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use sweep::config::targets::{SlurmConfig, SshConfig, SshHost};
+use sweep::metrics::Report;
+use sweep::target::local::LocalTarget;
+use sweep::target::slurm::{JobShape, SlurmTarget};
+use sweep::target::ssh::SshTarget;
+use sweep::target::{ComputeTarget, ExitStatus, LaunchRequest, TargetEvent};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+type Make = Box<dyn Fn() -> Arc<dyn ComputeTarget>>;
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "suite_{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn request(dir: &Path, sweep_id: &str, run: &str, argv: &[&str]) -> LaunchRequest {
+    let snap = dir.join("snap");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::write(snap.join("data.txt"), "snapshot data").unwrap();
+    LaunchRequest {
+        sweep_id: sweep_id.to_string(),
+        run_id: format!("{sweep_id}_{run}"),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: vec![("MY_VAR".into(), "a 'b' $c;d".into())],
+        params_json: r#"{"--x":"it's $1"}"#.into(),
+        snapshot: snap,
+        run_dir: dir.join("runs").join(format!("{sweep_id}_{run}")),
+        primary_metric: "acc".into(),
+    }
+}
+
+/// Events until `Exited` (or a panic after `secs`); with `until_metric`, stops early once
+/// a report of that value arrives and returns no status.
+fn collect(
+    rx: &mut UnboundedReceiver<TargetEvent>,
+    secs: u64,
+    until_metric: Option<f64>,
+) -> (Vec<Report>, Option<ExitStatus>, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut reports = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(TargetEvent::Metrics { reports: r, .. }) => {
+                sweep::metrics::committed(r.len());
+                reports.extend(r);
+                if let Some(v) = until_metric {
+                    if reports.iter().any(|r| r.value == v) {
+                        return (reports, None, Vec::new());
+                    }
+                }
+            }
+            Ok(TargetEvent::Malformed { .. }) => {}
+            Ok(TargetEvent::Exited { status, tail, .. }) => return (reports, Some(status), tail),
+            Err(_) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no exit within {secs}s; got {reports:?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+const ECHO: &str = r#"echo "ARGS|$1|$2|$MY_VAR|$SWEEP_PARAMS|$(cat data.txt)"
+echo '@sweep {"metric":"acc","value":0.5,"step":1}'
+echo '{"metric":"loss","value":2}' >> "$SWEEP_METRICS_FILE"
+exit "$3""#;
+
+fn suite(name: &str, make: Make, secs: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep_id = unique();
+    let t = make();
+
+    // argv, environment, snapshot, both metric channels, exit code.
+    for (run, code) in [("ok", "0"), ("fail", "3")] {
+        let req = request(
+            dir.path(),
+            &sweep_id,
+            run,
+            &["sh", "-c", ECHO, "sh", "two words", "it's \"q\" `x`", code],
+        );
+        let (tx, mut rx) = unbounded_channel();
+        t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (reports, status, tail) = collect(&mut rx, secs, None);
+        assert_eq!(
+            status,
+            Some(ExitStatus::Code(code.parse().unwrap())),
+            "{name}: {tail:?}"
+        );
+        let got: Vec<(&str, f64)> = reports.iter().map(|r| (r.name.as_str(), r.value)).collect();
+        assert!(
+            got.contains(&("acc", 0.5)) && got.contains(&("loss", 2.0)),
+            "{name}: {got:?}"
+        );
+        let line = tail
+            .iter()
+            .find(|l| l.starts_with("ARGS|"))
+            .unwrap_or_else(|| panic!("{name}: no ARGS line in {tail:?}"));
+        assert_eq!(
+            line, r#"ARGS|two words|it's "q" `x`|a 'b' $c;d|{"--x":"it's $1"}|snapshot data"#,
+            "{name}"
+        );
+    }
+
+    // Stop: the run reports, then sleeps; a stop ends it by a signal.
+    let req = request(
+        dir.path(),
+        &sweep_id,
+        "stop",
+        &[
+            "sh",
+            "-c",
+            "echo '@sweep {\"metric\":\"acc\",\"value\":1}'; sleep 120",
+        ],
+    );
+    let (tx, mut rx) = unbounded_channel();
+    let h = t.launch(&req, tx).unwrap();
+    collect(&mut rx, secs, Some(1.0));
+    t.stop(&h, Duration::from_secs(2));
+    let (_, status, _) = collect(&mut rx, secs + 20, None);
+    assert!(
+        matches!(status, Some(ExitStatus::Signal(_))),
+        "{name}: stopped run ended {status:?}"
+    );
+
+    // Re-adoption: the first target instance goes away mid-run (as when sweep is killed);
+    // a new one adopts the run by its handle and follows it to the end.
+    let go = std::env::temp_dir().join(format!("{}-go", unique()));
+    let script = format!(
+        "echo '@sweep {{\"metric\":\"acc\",\"value\":1}}'; while [ ! -e '{}' ]; do sleep 0.1; done; echo '@sweep {{\"metric\":\"acc\",\"value\":2}}'; exit 0",
+        go.display()
+    );
+    let req = request(dir.path(), &sweep_id, "adopt", &["sh", "-c", &script]);
+    let (tx, mut rx) = unbounded_channel();
+    let h = t.launch(&req, tx).unwrap();
+    collect(&mut rx, secs, Some(1.0));
+    drop(t);
+    drop(rx);
+    let t2 = make();
+    let (tx, mut rx) = unbounded_channel();
+    t2.adopt(&h, &req, tx)
+        .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
+    std::fs::write(&go, "").unwrap();
+    let (reports, status, tail) = collect(&mut rx, secs, None);
+    let _ = std::fs::remove_file(&go);
+    assert_eq!(status, Some(ExitStatus::Code(0)), "{name}: {tail:?}");
+    assert!(
+        reports.iter().any(|r| r.value == 2.0),
+        "{name}: the adopted run's later report: {reports:?}"
+    );
+}
+
+#[test]
+fn behaviour_local() {
+    suite("local", Box::new(|| Arc::new(LocalTarget::new())), 20);
+}
+
+fn ssh_config(env: &Env) -> SshConfig {
+    let hosts = env["SWEEP_TEST_SSH_PORTS"]
+        .split(' ')
+        .enumerate()
+        .map(|(i, p)| SshHost {
+            name: format!("host-{}", i + 1),
+            address: env["SWEEP_TEST_SSH_ADDR"].clone(),
+            port: p.parse().unwrap(),
+            user: Some(env["SWEEP_TEST_SSH_USER"].clone()),
+            slots: 2,
+            identity_file: Some(env["SWEEP_TEST_SSH_KEY"].clone().into()),
+            password: None,
+        })
+        .collect();
+    SshConfig {
+        hosts,
+        ssh_config: None,
+        known_hosts_file: Some(env["SWEEP_TEST_SSH_KNOWN_HOSTS"].clone().into()),
+        strict_host_key_checking: None,
+        ssh_options: Vec::new(),
+        remote_dir: ".sweep-remote".into(),
+        connect_timeout: 5,
+        lost_after: 10,
+    }
+}
+
+#[test]
+fn behaviour_ssh() {
+    let Some(env) = services::sshd() else { return };
+    let cfg = ssh_config(&env);
+    suite(
+        "ssh",
+        Box::new(move || Arc::new(SshTarget::new("suite", cfg.clone()).unwrap())),
+        30,
+    );
+}
+
+#[test]
+fn behaviour_slurm() {
+    let Some(env) = services::slurm() else { return };
+    let _one = super::slurm::CLUSTER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // The sbatch/scontrol this process runs read the test cluster's config.
+    assert!(
+        Path::new(&env["SLURM_CONF"]).exists(),
+        "no {}",
+        env["SLURM_CONF"]
+    );
+    if std::env::var_os("SLURM_CONF").as_deref() != Some(env["SLURM_CONF"].as_ref())
+        && !Path::new("/etc/slurm/slurm.conf").exists()
+    {
+        panic!(
+            "set SLURM_CONF={} (or let start-slurm.sh link /etc/slurm/slurm.conf)",
+            env["SLURM_CONF"]
+        );
+    }
+    let cfg = SlurmConfig {
+        partition: Some(env["SWEEP_TEST_SLURM_PARTITION"].clone()),
+        poll_seconds: 0.5,
+        ..SlurmConfig::default()
+    };
+    suite(
+        "slurm",
+        Box::new(move || Arc::new(SlurmTarget::new("suite", cfg.clone(), JobShape::default()))),
+        60,
+    );
+}
