@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod env;
 pub mod metrics;
 pub mod policy;
 pub mod report;

@@ -164,6 +164,10 @@ pub struct RunSpec {
     pub target: String,
     /// Number of nodes requested (Slurm).
     pub node_count: u32,
+    /// The managed environment to build (or find in the cache) before the first run
+    /// (`userManagedDependencies: false` with a dependency file); `sweep run` then points
+    /// `interpreter` at it.
+    pub managed_env: Option<crate::env::EnvRequest>,
 }
 
 /// Everything a sweep needs, validated.

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod best;
+pub mod env;
 pub mod export;
 pub mod run;
 pub mod runs;
@@ -95,6 +96,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// List the compute targets, or check one.
     Targets(targets::TargetsArgs),
+    /// List or prune the cached managed environments.
+    Env(env::EnvArgs),
 }
 
 /// `sweep validate HDCONFIG [-c RUNCONFIG]`.
@@ -137,5 +140,6 @@ pub fn run() -> CliResult {
         Command::Export(args) => export::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Targets(args) => targets::run(&args),
+        Command::Env(args) => env::run(&args),
     }
 }

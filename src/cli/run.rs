@@ -151,6 +151,8 @@ pub fn run(args: RunArgs) -> CliResult {
             spec.limits.max_concurrent_runs = cap;
         }
     }
+    // Built (or found in the cache) before anything is recorded; held until the sweep ends.
+    let _env = super::env::prepare(&mut spec.run, args.quiet)?;
     if let Some(s) = args.seed {
         spec.seed = Some(s);
     }

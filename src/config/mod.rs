@@ -414,6 +414,7 @@ fn build_run_spec(
         source_dir: run.source_dir.clone(),
         target: run.target.clone().unwrap_or_else(|| "local".into()),
         node_count: run.node_count.unwrap_or(1),
+        managed_env: run.managed_env.clone(),
         ..RunSpec::default()
     };
     if let Some(rs) = rsink {

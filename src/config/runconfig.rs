@@ -19,6 +19,9 @@ pub struct RunPart {
     pub command: Option<Vec<(String, Span)>>,
     /// `environment.python.interpreterPath`.
     pub interpreter: Option<(String, Span)>,
+    /// The environment to build: `userManagedDependencies: false` (Azure's default) with
+    /// `condaDependenciesFile` or the `requirementsFile` extension.
+    pub managed_env: Option<crate::env::EnvRequest>,
     /// `environment.environmentVariables`.
     pub environment: BTreeMap<String, String>,
     /// `target`.
@@ -204,7 +207,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
         }
     }
     if let Some(env) = top.get("environment") {
-        read_environment(sink, env, &mut part);
+        read_environment(sink, env, &mut part, path);
     }
     if let Some(h) = top.get("history") {
         if let Some(hf) = fields(
@@ -224,7 +227,43 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
     part
 }
 
-fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart) {
+/// Finds a dependency file (relative to the source directory, as Azure ML resolves it, else
+/// to the runconfig's folder) and reads it; its own problems are reported against it.
+fn read_dependency_file(
+    sink: &mut Sink,
+    name: &str,
+    span: Span,
+    kind: crate::env::FileKind,
+    runconfig: &Path,
+    source_dir: &Path,
+) -> Option<crate::env::EnvRequest> {
+    let beside = runconfig.parent().unwrap_or(Path::new("")).join(name);
+    let Some(found) = [source_dir.join(name), beside]
+        .into_iter()
+        .find(|p| p.is_file())
+    else {
+        sink.error(
+            span,
+            format!(
+                "dependency file `{name}` not found in the source directory `{}` nor next to the runconfig",
+                source_dir.display()
+            ),
+            Some("paths are relative to the source directory".into()),
+        );
+        return None;
+    };
+    let shown = found.display().to_string();
+    let abs = found.canonicalize().unwrap_or_else(|_| found.clone());
+    match crate::env::deps::read(&abs, &shown, kind) {
+        Ok(req) => Some(req),
+        Err(diags) => {
+            sink.diags.extend(diags);
+            None
+        }
+    }
+}
+
+fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart, path: &Path) {
     let Some(e) = fields(
         sink,
         env,
@@ -283,21 +322,54 @@ fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart) {
                 "userManagedDependencies",
                 "interpreterPath",
                 "condaDependenciesFile",
+                "requirementsFile",
             ],
             &["baseCondaEnvironment"],
         ) {
             part.interpreter = p.string(sink, "interpreterPath");
             let managed = p.boolean(sink, "userManagedDependencies");
-            if let Some((false, span)) = managed {
-                if p.get("condaDependenciesFile").is_some() {
-                    sink.warn(
+            let conda = p.string(sink, "condaDependenciesFile");
+            let reqs = p.string(sink, "requirementsFile");
+            let file = match (conda, reqs) {
+                (Some(_), Some((_, span))) => {
+                    sink.error(
                         span,
-                        "sweep does not build environments from `condaDependenciesFile` yet; runs use `interpreterPath` as it is",
-                        Some("install the dependencies into that interpreter, or set `userManagedDependencies: true`".into()),
+                        "`condaDependenciesFile` and `requirementsFile` cannot both be given",
+                        Some("list the pip packages under `pip:` in the conda file".into()),
                     );
+                    None
                 }
+                (Some(f), None) => Some((f, crate::env::FileKind::Conda)),
+                (None, Some(f)) => Some((f, crate::env::FileKind::Requirements)),
+                (None, None) => {
+                    if let Some((false, span)) = managed {
+                        sink.note(
+                            span,
+                            "nothing to build: no `condaDependenciesFile` or `requirementsFile`; runs use the interpreter as it is",
+                            None,
+                        );
+                    }
+                    None
+                }
+            };
+            match (file, managed) {
+                (Some(((_, span), _)), Some((true, _))) => sink.note(
+                    span,
+                    "not built: with `userManagedDependencies: true` runs use the interpreter as it is",
+                    Some("set `userManagedDependencies: false` to have sweep build the environment".into()),
+                ),
+                (Some(((name, span), kind)), _) => {
+                    part.managed_env = read_dependency_file(sink, &name, span, kind, path, &part.source_dir);
+                    if let (Some(_), Some((_, ispan))) = (&part.managed_env, &part.interpreter) {
+                        sink.warn(
+                            *ispan,
+                            "`interpreterPath` is ignored: runs use the interpreter of the environment sweep builds",
+                            Some("drop it, or set `userManagedDependencies: true` to use it".into()),
+                        );
+                    }
+                }
+                (None, _) => {}
             }
-            let _ = p.string(sink, "condaDependenciesFile");
         }
     }
     if let Some(d) = e.get("docker") {

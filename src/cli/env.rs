@@ -1,0 +1,235 @@
+//! `sweep env list` and `sweep env prune`: the cached managed environments, and the step of
+//! `sweep run` that builds or finds a run's environment before anything else happens.
+
+use super::{CliError, CliResult, Common};
+use crate::env::cache::{self, Entry, Lock, Mode};
+use crate::env::{EnvError, Prepared};
+use clap::{Args, Subcommand};
+
+/// `sweep env list|prune`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EnvCommand,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// The `sweep env` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List cached environments: hash, python, size, created, last used, source file.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cached environments no running sweep uses (by default only incomplete ones).
+    Prune {
+        /// Also remove environments not used for this many days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<f64>,
+        /// Remove every environment not in use.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Builds or finds the managed environment of `run`, if it has one, and points the run at
+/// it. The returned lease must be held until the sweep ends. A build failure ends
+/// `sweep run` before anything is recorded (exit 1); a dependency file the tools here cannot
+/// satisfy is bad input (exit 2).
+pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
+    let Some(req) = run.managed_env.clone() else {
+        return Ok(None);
+    };
+    let target = if run.target.is_empty() {
+        "local"
+    } else {
+        run.target.as_str()
+    };
+    let mut progress = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let prepared = crate::env::prepare(&req, target, &mut progress).map_err(|e| match e {
+        EnvError::Unsupported(m) => CliError::BadInput(m.trim_end().to_string()),
+        EnvError::Build(m) => CliError::Failure(m),
+        EnvError::Cache(m) => CliError::Failure(format!("environment cache: {m}")),
+    })?;
+    prepared.apply(run);
+    Ok(Some(prepared))
+}
+
+/// Runs `sweep env`.
+pub fn run(args: &EnvArgs) -> CliResult {
+    let root = cache::root();
+    match &args.command {
+        EnvCommand::List { json } => list(&root, *json),
+        EnvCommand::Prune { older_than, all } => prune(&root, *older_than, *all),
+    }
+}
+
+fn list(root: &std::path::Path, json: bool) -> CliResult {
+    let mut rows = Vec::new();
+    for e in cache::entries(root) {
+        let meta = e.meta();
+        let get = |k: &str| {
+            meta.as_ref()
+                .and_then(|m| m.get(k).cloned())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let in_use = match Lock::take(&e.lock_path(), Mode::Exclusive, false) {
+            Ok(Some(_)) => false,
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        rows.push(serde_json::json!({
+            "hash": e.hash,
+            "complete": meta.is_some(),
+            "in_use": in_use,
+            "tool": get("tool"),
+            "python": get("python"),
+            "source": get("source"),
+            "size_bytes": cache::size_of(&e.dir),
+            "created": get("created"),
+            "last_used": e.last_used(),
+            "path": e.dir.display().to_string(),
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| CliError::Failure(e.to_string()))?
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no cached environments in {}", root.display());
+        return Ok(());
+    }
+    let time = |v: &serde_json::Value| v.as_u64().map_or("-".into(), cache::format_time);
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let python = match (r["complete"].as_bool(), r["python"].as_str()) {
+                (Some(true), Some(p)) => format!("{} {p}", r["tool"].as_str().unwrap_or("")),
+                _ => "(incomplete)".into(),
+            };
+            [
+                r["hash"].as_str().unwrap_or("").to_string(),
+                python,
+                cache::format_size(r["size_bytes"].as_u64().unwrap_or(0)),
+                time(&r["created"]),
+                time(&r["last_used"]),
+                if r["in_use"].as_bool() == Some(true) {
+                    "yes".into()
+                } else {
+                    "".into()
+                },
+                r["source"].as_str().unwrap_or("-").to_string(),
+            ]
+        })
+        .collect();
+    let head = [
+        "HASH",
+        "PYTHON",
+        "SIZE",
+        "CREATED (UTC)",
+        "LAST USED (UTC)",
+        "IN USE",
+        "SOURCE",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for row in &table {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    println!("{}", line(head.to_vec()));
+    for row in &table {
+        println!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+    println!("cache: {}", root.display());
+    Ok(())
+}
+
+fn prune(root: &std::path::Path, older_than: Option<f64>, all: bool) -> CliResult {
+    if let Some(d) = older_than {
+        if !(d.is_finite() && d >= 0.0) {
+            return Err(CliError::BadInput(format!(
+                "--older-than takes a number of days >= 0, got {d}"
+            )));
+        }
+    }
+    let cutoff = older_than.map(|d| cache::now().saturating_sub((d * 86_400.0) as u64));
+    let (mut removed, mut freed, mut busy) = (0usize, 0u64, 0usize);
+    for e in cache::entries(root) {
+        let Some(lock) = Lock::take(&e.lock_path(), Mode::Exclusive, false).map_err(|err| {
+            CliError::Failure(format!("cannot lock {}: {err}", e.lock_path().display()))
+        })?
+        else {
+            busy += 1;
+            continue;
+        };
+        let complete = e.meta().is_some();
+        let stale = cutoff.is_some_and(|c| e.last_used().is_none_or(|t| t < c));
+        if !(all || !complete || stale) {
+            continue;
+        }
+        let size = cache::size_of(&e.dir);
+        remove_entry(&e, lock)?;
+        removed += 1;
+        freed += size;
+        println!(
+            "removed {}{} ({})",
+            e.hash,
+            if complete { "" } else { " (incomplete)" },
+            cache::format_size(size)
+        );
+    }
+    println!(
+        "{removed} environment{} removed, {} freed{}",
+        if removed == 1 { "" } else { "s" },
+        cache::format_size(freed),
+        if busy > 0 {
+            format!("; {busy} in use by a running sweep or build, kept")
+        } else {
+            String::new()
+        }
+    );
+    if !all && older_than.is_none() {
+        println!("(only incomplete builds are removed by default; use --older-than DAYS or --all for built environments)");
+    }
+    Ok(())
+}
+
+/// Removes an entry while holding its exclusive lock: the marker first, so that a crash
+/// midway leaves an incomplete entry (discarded later) rather than a broken complete one.
+fn remove_entry(e: &Entry, lock: Lock) -> CliResult {
+    let fail = |err: std::io::Error| {
+        CliError::Failure(format!("cannot remove {}: {err}", e.dir.display()))
+    };
+    match std::fs::remove_file(e.dir.join(cache::MARKER)) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(fail(err)),
+    }
+    std::fs::remove_dir_all(&e.dir).map_err(fail)?;
+    lock.remove_file();
+    Ok(())
+}
