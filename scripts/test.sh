@@ -3,8 +3,9 @@
 #
 #   scripts/test.sh            # everything: format, lints, unit, integration and doc tests
 #
-# Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts)
-# with apt when it is missing and the script runs as root.
+# Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts) and
+# its venv and pip modules (for the managed-environment tests, which install from PyPI) with
+# apt when they are missing and the script runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,24 @@ need_python() {
   fi
 }
 
+# Managed environments are tested with real `python3 -m venv` and pip (tests/integration/envs.rs);
+# Debian and Ubuntu ship venv's ensurepip and pip in separate packages.
+need_venv() {
+  if python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing python3-venv and python3-pip"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+  else
+    echo "python3's venv and pip modules are required (Debian/Ubuntu: apt-get install python3-venv python3-pip)" >&2
+    exit 1
+  fi
+}
+
 need_python
+need_venv
 command -v cargo >/dev/null 2>&1 || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 
 # The remote-target tests run against real services: loopback sshd hosts and a single-node

@@ -272,7 +272,10 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
             _ => sink.error(
                 k.span,
                 format!("unknown key `{key}` in a conda environment file"),
-                Some(format!("known keys: {}", CONDA_KEYS.join(", "))),
+                Some(match crate::config::diag::did_you_mean(&key, CONDA_KEYS) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None => format!("known keys: {}", CONDA_KEYS.join(", ")),
+                }),
             ),
         }
     }
@@ -485,7 +488,8 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("unknown key `chanels`"), "{e}");
-        assert!(e.contains("5 errors"), "{e}");
+        assert!(e.contains("4 errors"), "{e}");
+        assert!(e.contains("did you mean `channels`?"), "{e}");
         let e = conda_err("name: x\n");
         assert!(e.contains("has no `dependencies`"), "{e}");
         let e = conda_err("dependencies: [python=3.11, python=3.12]\n");

@@ -87,6 +87,29 @@ impl Prepared {
     }
 }
 
+/// Takes a lock, telling the user (once: `said`) when it has to wait for another holder.
+fn take(
+    path: &std::path::Path,
+    mode: Mode,
+    hash: &str,
+    said: &mut bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Lock, EnvError> {
+    let err = |e| cache_err("cannot lock", path, e);
+    if let Some(l) = Lock::take(path, mode, false).map_err(err)? {
+        return Ok(l);
+    }
+    if !*said {
+        *said = true;
+        progress(&format!(
+            "environment {hash}: another sweep is building it; waiting"
+        ));
+    }
+    Ok(Lock::take(path, mode, true)
+        .map_err(err)?
+        .expect("a blocking lock is always taken"))
+}
+
 fn cache_err(what: &str, path: &std::path::Path, e: std::io::Error) -> EnvError {
     EnvError::Cache(format!("{what} {}: {e}", path.display()))
 }
@@ -107,14 +130,14 @@ pub fn prepare(
     std::fs::create_dir_all(&root).map_err(|e| cache_err("cannot create", &root, e))?;
     let entry = Entry::new(&root, &plan.hash);
     let lock_path = entry.lock_path();
-    let lock_err = |e| cache_err("cannot lock", &lock_path, e);
     let mut built = false;
+    // Says once that we wait for a build elsewhere (a lock held exclusively means a build or
+    // a prune is under way).
+    let mut said = false;
     // Bounded: each pass either finds a complete entry or builds one; only a prune racing
     // with us between the build and the shared lock sends us round again.
     for _ in 0..3 {
-        let shared = Lock::take(&lock_path, Mode::Shared, true)
-            .map_err(lock_err)?
-            .expect("a blocking lock is always taken");
+        let shared = take(&lock_path, Mode::Shared, &plan.hash, &mut said, progress)?;
         if let Some(meta) = entry.meta() {
             entry.touch();
             if !built {
@@ -138,18 +161,7 @@ pub fn prepare(
             });
         }
         drop(shared);
-        let exclusive = match Lock::take(&lock_path, Mode::Exclusive, false).map_err(lock_err)? {
-            Some(l) => l,
-            None => {
-                progress(&format!(
-                    "environment {}: another sweep is building it; waiting",
-                    plan.hash
-                ));
-                Lock::take(&lock_path, Mode::Exclusive, true)
-                    .map_err(lock_err)?
-                    .expect("a blocking lock is always taken")
-            }
-        };
+        let exclusive = take(&lock_path, Mode::Exclusive, &plan.hash, &mut said, progress)?;
         if entry.meta().is_some() {
             // Built by whoever held the lock before us.
             continue;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod config;
+mod envs;
 mod library;
 mod local_runs;
 mod services;

@@ -1,0 +1,455 @@
+//! Managed environments end to end, with real `python3 -m venv` and real pip from the package
+//! index: the first sweep builds, later sweeps reuse the cache, a changed list rebuilds, two
+//! sweeps at once build once, and a broken dependency stops the sweep before any run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn sweep_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sweep")
+}
+
+/// These tests need python3 with the venv module (scripts/test.sh installs it in CI) and a
+/// package `tomli` that the system Python does not already have (else the test proves
+/// nothing). Missing prerequisites fail when `CI` is set, and skip loudly otherwise.
+fn prerequisites() -> bool {
+    let ok = |args: &[&str]| {
+        Command::new("python3")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let problem = if !ok(&["-c", "import venv, ensurepip"]) {
+        Some("python3 with the venv and ensurepip modules is required")
+    } else if ok(&["-c", "import tomli"]) {
+        Some("python3 can already import `tomli`: the test would not show the environment at work")
+    } else {
+        None
+    };
+    match problem {
+        None => true,
+        Some(p) if std::env::var_os("CI").is_some() => panic!("{p}"),
+        Some(p) => {
+            eprintln!("SKIPPED (not in CI): {p}");
+            false
+        }
+    }
+}
+
+const SCRIPT: &str = r#"
+import sys, tomli
+print("python=" + sys.executable)
+print("tomli=" + tomli.__file__)
+print("@sweep " + '{"metric": "acc", "value": %s}' % sys.argv[-1])
+"#;
+
+const HD: &str = "sampling:\n  type: grid\n  parameter_space:\n    - name: x\n      expression: choice\n      values: [1, 2]\nprimary_metric_name: acc\nprimary_metric_goal: maximize\nmax_concurrent_runs: 2\n";
+
+/// A project whose runconfig builds its environment from `dep_key: dep_file`.
+struct Project {
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+}
+
+impl Project {
+    fn new(cache: &Path, dep_key: &str, dep_file: &str, deps: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.py"), SCRIPT).unwrap();
+        std::fs::write(dir.path().join("hd.yml"), HD).unwrap();
+        std::fs::write(dir.path().join(dep_file), deps).unwrap();
+        std::fs::write(
+            dir.path().join("t.runconfig"),
+            format!("script: t.py\nenvironment:\n  python:\n    userManagedDependencies: false\n    {dep_key}: {dep_file}\n"),
+        )
+        .unwrap();
+        Project {
+            dir,
+            cache: cache.to_path_buf(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(sweep_bin());
+        c.args(args)
+            .arg("--workspace")
+            .arg(self.path().join("ws"))
+            .current_dir(self.path())
+            .env("SWEEP_ENV_CACHE", &self.cache)
+            .env_remove("SWEEP_ENV_BUILDER")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn sweep(&self) -> Output {
+        self.command(&["run", "hd.yml", "-c", "t.runconfig"])
+            .output()
+            .unwrap()
+    }
+
+    /// The output logs of the runs of the sweep `out` started.
+    fn run_logs(&self, out: &Output) -> Vec<String> {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let id = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("sweep ")?.strip_suffix(" started"))
+            .unwrap_or_else(|| panic!("no sweep id in {stdout}"));
+        let runs = self.path().join("ws/sweeps").join(id).join("runs");
+        let mut logs: Vec<String> = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path().join("output.log")).unwrap())
+            .collect();
+        logs.sort();
+        logs
+    }
+
+    fn env_list(&self) -> Vec<serde_json::Value> {
+        let out = self.command(&["env", "list", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every run imported `tomli` from inside the environment `hash` and reported its metric.
+fn assert_runs_used(p: &Project, out: &Output, hash: &str) {
+    let logs = p.run_logs(out);
+    assert_eq!(logs.len(), 2, "{}", text(out));
+    let env = p.cache.join(hash).join("env");
+    for log in &logs {
+        let python = log.lines().find_map(|l| l.strip_prefix("python=")).unwrap();
+        let tomli = log.lines().find_map(|l| l.strip_prefix("tomli=")).unwrap();
+        assert!(Path::new(python).starts_with(&env), "{log}");
+        assert!(Path::new(tomli).starts_with(&env), "{log}");
+        assert!(log.contains("@sweep"), "{log}");
+    }
+}
+
+/// Content and modification time: a rebuild rewrites both.
+fn fingerprint(path: &Path) -> (String, std::time::SystemTime) {
+    (
+        std::fs::read_to_string(path).unwrap(),
+        std::fs::metadata(path).unwrap().modified().unwrap(),
+    )
+}
+
+fn only_hash(p: &Project) -> String {
+    let list = p.env_list();
+    assert_eq!(list.len(), 1, "{list:?}");
+    list[0]["hash"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
+    if !prerequisites() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        cache.path(),
+        "requirementsFile",
+        "requirements.txt",
+        "tomli\n",
+    );
+
+    let first = p.sweep();
+    assert!(first.status.success(), "{}", text(&first));
+    let err = stderr(&first);
+    assert_eq!(err.matches(": building from").count(), 1, "{err}");
+    assert!(err.contains("pip install: 1 requirement"), "{err}");
+    let hash = only_hash(&p);
+    assert_runs_used(&p, &first, &hash);
+    let entry = cache.path().join(&hash);
+    let log = fingerprint(&entry.join("build.log"));
+    let marker = fingerprint(&entry.join("sweep-env.json"));
+    assert_eq!(
+        log.0.matches("\n$ ").count(),
+        2,
+        "venv, then pip: {}",
+        log.0
+    );
+
+    // The same list, reordered, commented and spaced differently: the same environment,
+    // and no installer runs (the build log and the marker are untouched).
+    std::fs::write(
+        p.path().join("requirements.txt"),
+        "# TOML parser\n\n   tomli      # for configs\n",
+    )
+    .unwrap();
+    let second = p.sweep();
+    assert!(second.status.success(), "{}", text(&second));
+    let err = stderr(&second);
+    assert!(!err.contains("building"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "environment {hash}: using the cached venv environment"
+        )),
+        "{err}"
+    );
+    assert_runs_used(&p, &second, &hash);
+    assert_eq!(fingerprint(&entry.join("build.log")), log);
+    assert_eq!(fingerprint(&entry.join("sweep-env.json")), marker);
+    assert_eq!(only_hash(&p), hash);
+
+    // A changed list is another environment.
+    std::fs::write(p.path().join("requirements.txt"), "tomli\niniconfig\n").unwrap();
+    let third = p.sweep();
+    assert!(third.status.success(), "{}", text(&third));
+    assert_eq!(
+        stderr(&third).matches(": building from").count(),
+        1,
+        "{}",
+        text(&third)
+    );
+    let list = p.env_list();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let new_hash = list
+        .iter()
+        .map(|e| e["hash"].as_str().unwrap())
+        .find(|h| *h != hash)
+        .unwrap()
+        .to_string();
+    assert_runs_used(&p, &third, &new_hash);
+    let imported = Command::new(cache.path().join(&new_hash).join("env/bin/python"))
+        .args(["-c", "import iniconfig, tomli"])
+        .status()
+        .unwrap();
+    assert!(imported.success());
+    for e in &list {
+        assert_eq!(e["complete"], true);
+        assert_eq!(e["in_use"], false);
+        assert!(e["size_bytes"].as_u64().unwrap() > 1_000_000, "{e}");
+        assert!(e["source"].as_str().unwrap().ends_with("requirements.txt"));
+    }
+
+    // Pruning: by default only incomplete builds go; --all removes the rest.
+    let out = p.command(&["env", "prune"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(p.env_list().len(), 2);
+    let out = p.command(&["env", "prune", "--all"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 environments removed"),
+        "{}",
+        text(&out)
+    );
+    assert!(p.env_list().is_empty());
+    assert!(!entry.exists());
+}
+
+#[test]
+fn two_sweeps_starting_at_once_build_the_environment_once() {
+    if !prerequisites() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let a = Project::new(
+        cache.path(),
+        "requirementsFile",
+        "requirements.txt",
+        "tomli\n",
+    );
+    let b = Project::new(
+        cache.path(),
+        "requirementsFile",
+        "requirements.txt",
+        "tomli # same\n",
+    );
+    let spawn = |p: &Project| {
+        p.command(&["run", "hd.yml", "-c", "t.runconfig"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (ca, cb) = (spawn(&a), spawn(&b));
+    let (oa, ob) = (
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    );
+    assert!(oa.status.success(), "{}", text(&oa));
+    assert!(ob.status.success(), "{}", text(&ob));
+    let both = format!("{}{}", stderr(&oa), stderr(&ob));
+    assert_eq!(both.matches(": building from").count(), 1, "{both}");
+    assert_eq!(
+        both.matches("another sweep is building it; waiting")
+            .count(),
+        1,
+        "{both}"
+    );
+    assert_eq!(
+        both.matches("using the cached venv environment").count(),
+        1,
+        "{both}"
+    );
+    let hash = only_hash(&a);
+    let log = std::fs::read_to_string(cache.path().join(&hash).join("build.log")).unwrap();
+    assert_eq!(log.matches(" -m venv ").count(), 1, "{log}");
+    assert_runs_used(&a, &oa, &hash);
+    assert_runs_used(&b, &ob, &hash);
+}
+
+#[test]
+fn a_dependency_that_does_not_exist_stops_the_sweep_before_any_run() {
+    if !prerequisites() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        cache.path(),
+        "requirementsFile",
+        "requirements.txt",
+        "sweep-test-no-such-package-3b1f9c\n",
+    );
+    let out = p.sweep();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("building the environment for"), "{err}");
+    assert!(err.contains("`pip install` exited with code 1"), "{err}");
+    // The installer's own message, from the tail of its output.
+    assert!(
+        err.contains("No matching distribution found for sweep-test-no-such-package-3b1f9c"),
+        "{err}"
+    );
+    assert!(err.contains("= hint: check the package names"), "{err}");
+    assert!(err.contains("no run was started"), "{err}");
+    assert!(!p.path().join("ws/sweeps").exists(), "a sweep was recorded");
+    let list = p.env_list();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["complete"], false);
+
+    // The failed entry is discarded by the next attempt, and pruned by default.
+    let again = p.sweep();
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(
+        stderr(&again).contains("discarding an incomplete earlier build"),
+        "{}",
+        text(&again)
+    );
+    let out = p.command(&["env", "prune"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(incomplete)"),
+        "{}",
+        text(&out)
+    );
+    assert!(p.env_list().is_empty());
+}
+
+/// `X.Y` of the python3 on PATH.
+fn python3_minor() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn conda_file_without_conda_builds_its_pip_section_with_the_pinned_python() {
+    if !prerequisites() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let minor = python3_minor();
+    let conda = format!(
+        "name: project_environment\nchannels:\n  - conda-forge\ndependencies:\n  - python={minor}\n  - pip\n  - pip:\n    - tomli\n"
+    );
+    let p = Project::new(
+        cache.path(),
+        "condaDependenciesFile",
+        "conda_dependencies.yml",
+        &conda,
+    );
+    let out = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig"])
+        .env("SWEEP_ENV_BUILDER", "venv")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let list = p.env_list();
+    assert_eq!(list.len(), 1);
+    assert!(
+        list[0]["python"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{minor}.")),
+        "{list:?}"
+    );
+    assert_runs_used(&p, &out, list[0]["hash"].as_str().unwrap());
+}
+
+#[test]
+fn what_a_virtualenv_cannot_provide_is_an_error_at_its_line_before_anything_runs() {
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        cache.path(),
+        "condaDependenciesFile",
+        "env.yml",
+        "dependencies:\n  - python=2.5\n  - numpy=1.26\n  - pip:\n    - tomli\n",
+    );
+    let out = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig"])
+        .env("SWEEP_ENV_BUILDER", "venv")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("env.yml:2:5"), "{err}");
+    assert!(
+        err.contains("Python 2.5 is pinned, but there is no `python2.5` on PATH"),
+        "{err}"
+    );
+    assert!(err.contains("env.yml:3:5"), "{err}");
+    assert!(err.contains("`numpy=1.26` is a conda package"), "{err}");
+    assert!(err.contains("hint: move it under `pip:`"), "{err}");
+    assert!(!p.path().join("ws/sweeps").exists());
+    assert!(p.env_list().is_empty(), "nothing was built");
+}
+
+#[test]
+fn a_broken_dependency_file_is_a_config_error_located_in_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        cache.path(),
+        "condaDependenciesFile",
+        "env.yml",
+        "dependencies:\n  - tomli\n  - {pipp: [x]}\n",
+    );
+    let out = p
+        .command(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("env.yml:3:6"), "{err}");
+    assert!(err.contains("unknown nested list `pipp`"), "{err}");
+    // Both files named: an error, not a guess.
+    std::fs::write(
+        p.path().join("t.runconfig"),
+        "script: t.py\nenvironment:\n  python:\n    condaDependenciesFile: env.yml\n    requirementsFile: r.txt\n",
+    )
+    .unwrap();
+    let out = p
+        .command(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("t.runconfig:5:23"), "{}", text(&out));
+}
