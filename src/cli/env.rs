@@ -50,6 +50,14 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
     } else {
         run.target.as_str()
     };
+    if target != "local" {
+        // Building on the machine running sweep would give remote runs an interpreter path
+        // that does not exist there; per-host builds are designed, not built yet.
+        return Err(CliError::BadInput(format!(
+            "managed environments (`userManagedDependencies: false` with {}) are built for the `local` target only, not yet on `{target}`\n  = hint: prepare the interpreter on the target's hosts and set `userManagedDependencies: true` with `interpreterPath`; see docs/environments.md",
+            req.shown
+        )));
+    }
     let mut progress = |line: &str| {
         if !quiet {
             eprintln!("{line}");

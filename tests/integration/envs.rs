@@ -453,3 +453,31 @@ fn a_broken_dependency_file_is_a_config_error_located_in_it() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("t.runconfig:5:23"), "{}", text(&out));
 }
+
+#[test]
+fn a_managed_environment_on_a_remote_target_is_refused_before_anything_starts() {
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        cache.path(),
+        "requirementsFile",
+        "requirements.txt",
+        "tomli\n",
+    );
+    std::fs::write(
+        p.path().join("targets.yml"),
+        "boxes:\n  type: ssh\n  hosts:\n    - {address: 127.0.0.1, slots: 1}\n",
+    )
+    .unwrap();
+    let out = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig", "--target", "boxes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("are built for the `local` target only, not yet on `boxes`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!p.path().join("ws/sweeps").exists());
+    assert!(p.env_list().is_empty(), "nothing was built");
+}
