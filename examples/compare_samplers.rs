@@ -3,7 +3,8 @@
 //! Runs Branin (2-D), Hartmann6 (6-D), Rosenbrock (5-D on [-2, 2]), Levy (6-D on
 //! [-10, 10]) and Ackley (10-D on [-32.768, 32.768]) with the random, Sobol and Bayesian
 //! samplers (the latter also in batches of 4 candidates told together), and reports the
-//! simple regret (best found − known optimum) and the time spent inside the sampler.
+//! simple regret (best found − known optimum) and the time spent inside the sampler, as
+//! wall-clock and as CPU seconds of this process (the fairer number on a shared machine).
 //!
 //! ```text
 //! cargo run --release --example compare_samplers -- [--trials 100] [--seeds 10]
@@ -123,17 +124,32 @@ fn sampling(name: &str) -> (Sampling, usize) {
     }
 }
 
-/// One optimisation run: returns (regret, seconds spent proposing).
-fn run(problem: &Problem, sampler_name: &str, seed: u64, trials: usize) -> (f64, f64) {
+/// CPU seconds this process has used so far. The machine is shared, so wall-clock time
+/// inside the sampler depends on what else runs; CPU time does much less.
+fn cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// One optimisation run: returns (regret, wall seconds spent proposing, CPU seconds).
+fn run(problem: &Problem, sampler_name: &str, seed: u64, trials: usize) -> (f64, f64, f64) {
     let sp = space(problem);
     let (sampling, batch) = sampling(sampler_name);
     let mut s = sampler::build(&sampling, &sp, Goal::Minimize, seed);
     let mut hist: Vec<Observation> = Vec::with_capacity(trials);
-    let mut spent = 0.0;
+    let (mut spent, mut cpu) = (0.0, 0.0);
     while hist.len() < trials {
         let n = batch.min(trials - hist.len());
         let t = Instant::now();
+        let c = cpu_seconds();
         let proposal = s.propose(&hist, &[], n);
+        cpu += cpu_seconds() - c;
         spent += t.elapsed().as_secs_f64();
         let Proposal::Candidates(c) = proposal else {
             panic!("{sampler_name} stopped proposing on {}", problem.name)
@@ -150,7 +166,7 @@ fn run(problem: &Problem, sampler_name: &str, seed: u64, trials: usize) -> (f64,
         .iter()
         .filter_map(|o| o.value)
         .fold(f64::INFINITY, f64::min);
-    ((best - problem.optimum).max(0.0), spent)
+    ((best - problem.optimum).max(0.0), spent, cpu)
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -175,8 +191,8 @@ fn main() {
     let json = args.iter().any(|a| a == "--json");
 
     eprintln!(
-        "{:<11} {:<13} {:>12} {:>12} {:>12} {:>10}",
-        "problem", "sampler", "median", "q25", "q75", "time/run s"
+        "{:<11} {:<13} {:>12} {:>12} {:>12} {:>10} {:>9}",
+        "problem", "sampler", "median", "q25", "q75", "wall/run s", "cpu/run s"
     );
     for pname in problems.split(',') {
         let problem = PROBLEMS
@@ -186,29 +202,33 @@ fn main() {
         for sname in samplers.split(',') {
             let mut regrets = Vec::new();
             let mut times = Vec::new();
+            let mut cpus = Vec::new();
             for seed in 0..seeds {
-                let (regret, secs) = run(problem, sname, seed, trials);
+                let (regret, secs, cpu) = run(problem, sname, seed, trials);
                 if json {
                     println!(
                         "{}",
                         serde_json::json!({
                             "problem": pname, "sampler": sname, "seed": seed,
                             "trials": trials, "regret": regret, "sampler_seconds": secs,
+                            "sampler_cpu_seconds": cpu,
                         })
                     );
                 }
                 regrets.push(regret);
                 times.push(secs);
+                cpus.push(cpu);
             }
             regrets.sort_by(f64::total_cmp);
             eprintln!(
-                "{:<11} {:<13} {:>12.4e} {:>12.4e} {:>12.4e} {:>10.3}",
+                "{:<11} {:<13} {:>12.4e} {:>12.4e} {:>12.4e} {:>10.3} {:>9.3}",
                 pname,
                 sname,
                 quantile(&regrets, 0.5),
                 quantile(&regrets, 0.25),
                 quantile(&regrets, 0.75),
-                times.iter().sum::<f64>() / times.len() as f64
+                times.iter().sum::<f64>() / times.len() as f64,
+                cpus.iter().sum::<f64>() / cpus.len() as f64
             );
         }
     }
