@@ -25,8 +25,20 @@ need_python() {
 
 # Managed environments are tested with real `python3 -m venv` and pip (tests/integration/envs.rs);
 # Debian and Ubuntu ship venv's ensurepip and pip in separate packages.
+venv_works() {
+  # Debian can ship the ensurepip module without the wheels it installs, so only a real
+  # virtualenv tells.
+  local tmp ok=1
+  tmp=$(mktemp -d)
+  if python3 -m venv "$tmp/v" >/dev/null 2>&1 && "$tmp/v/bin/python" -m pip --version >/dev/null 2>&1; then
+    ok=0
+  fi
+  rm -rf "$tmp"
+  return "$ok"
+}
+
 need_venv() {
-  if python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+  if venv_works && python3 -m pip --version >/dev/null 2>&1; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
