@@ -307,6 +307,50 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Runs `f` inside one read transaction, so every query it makes sees the same
+    /// consistent snapshot of the history even while a sweep is writing to it (WAL).
+    pub fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(self);
+        // A read transaction has nothing to commit; ending it releases the snapshot.
+        let end = self.conn.execute_batch("COMMIT");
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
+    /// The metric values of a sweep recorded after row `after` (0 for all), in the order they
+    /// were recorded, each with its row number: a follower reads only what is new. Rows are
+    /// only ever appended by one writer, so row numbers grow in commit order.
+    pub fn metrics_after(
+        &self,
+        sweep: &SweepRecord,
+        after: i64,
+    ) -> Result<Vec<(i64, MetricRecord)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT m.rowid, r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1 AND m.rowid > ?2
+             ORDER BY m.rowid",
+        )?;
+        let rows = st.query_map(params![sweep.id, after], |r| {
+            Ok((
+                r.get(0)?,
+                MetricRecord {
+                    run_id: r.get(1)?,
+                    name: r.get(2)?,
+                    interval: r.get(3)?,
+                    step: r.get(4)?,
+                    value: r.get::<_, Option<f64>>(5)?.unwrap_or(f64::NAN),
+                    time: r.get(6)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The best run: the best finite primary value among runs that did not fail (a run a
     /// policy canceled counts). Ties go to the earlier run. Otherwise, why there is none.
     pub fn best(&self, sweep: &SweepRecord) -> Result<BestOutcome, StoreError> {
