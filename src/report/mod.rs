@@ -1,5 +1,15 @@
-//! The live progress view of `sweep run`: a redrawn block on a terminal (runs by state, best
-//! so far with its parameters, elapsed time and limits), or one line per event otherwise.
+//! Showing results: the live progress view of `sweep run` (a redrawn block on a terminal:
+//! runs by state, best so far with its parameters, elapsed time and limits; or one line per
+//! event otherwise), and the self-contained HTML report of `sweep report` ([`html`], drawn
+//! from a [`data::ReportData`] snapshot with the SVG pieces of [`svg`] and the parameter
+//! importance estimate of [`importance`]).
+
+pub mod data;
+pub mod html;
+pub mod importance;
+pub mod svg;
+
+pub use data::{record_space, ReportData};
 
 use crate::engine::Progress;
 use crate::space::Params;

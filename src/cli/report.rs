@@ -1,0 +1,56 @@
+//! `sweep report SWEEP [--out FILE]`: writes the self-contained HTML report of a sweep (plots,
+//! parameter importance, a sortable runs table) from one consistent snapshot of its history;
+//! it works while the sweep is still running.
+
+use super::runs::store_err;
+use super::{CliError, CliResult, Common};
+use crate::report::{html, ReportData};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `sweep report SWEEP --out report.html`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A sweep id, name, or `latest`.
+    pub sweep: String,
+    /// The HTML file to write.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "report.html")]
+    pub out: PathBuf,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs `sweep report`.
+pub fn run(args: &ReportArgs) -> CliResult {
+    let data = ReportData::load(&args.common.workspace_dir(), &args.sweep).map_err(store_err)?;
+    let page = html::render(&data);
+    // Written beside the target and renamed over it: a browser reloading the report never
+    // sees half a file.
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            CliError::BadInput(format!("--out {}: not a file name", args.out.display()))
+        })?;
+    let tmp = args.out.with_file_name(format!(".{name}.tmp"));
+    let fail = |e: std::io::Error| {
+        CliError::Failure(format!(
+            "cannot write the report to {}: {e}",
+            args.out.display()
+        ))
+    };
+    std::fs::write(&tmp, &page).map_err(fail)?;
+    std::fs::rename(&tmp, &args.out).map_err(fail)?;
+    println!(
+        "wrote {} ({:.1} KiB): sweep {} ({}), {} runs, {} plots",
+        args.out.display(),
+        page.len() as f64 / 1024.0,
+        data.sweep.id,
+        data.sweep.state,
+        data.runs.len(),
+        page.matches(r#"<svg class="plot""#).count()
+    );
+    Ok(())
+}
