@@ -1,26 +1,31 @@
-//! `sweep export SWEEP --format json|csv|jsonl`: the whole history of a sweep (the sweep,
-//! every run with its parameters, every metric value) for other tools.
+//! `sweep export SWEEP --format json|csv|jsonl`: a sweep's history for other tools. The
+//! schemas are documented in docs/report.md:
 //!
-//! - `json`: one object `{"sweep": {...}, "runs": [{...run, "metrics": {name: [{interval,
+//! - `json`: one document `{"sweep": {...}, "runs": [{...run, "metrics": {name: [{interval,
 //!   step, value, time}]}}]}`.
-//! - `jsonl`: one run object (as in `json`) per line.
-//! - `csv`: one row per metric value: `run,state,<params...>,metric,interval,step,value,time`.
+//! - `csv`: one row per run: `id,seq,state,reason,exit_code,signal,queued,started,ended,
+//!   duration_s,best,intervals`, then one column per parameter (every parameter any run has,
+//!   in parameter-space order; empty where a conditional parameter was inactive).
+//! - `jsonl`: one metric point per line: `{"run","seq","metric","interval","step","value",
+//!   "time"}`, in the order they were recorded.
 //!
-//! NaN and infinities are written as the strings `NaN`, `Infinity`, `-Infinity`.
+//! NaN and infinities are written as `NaN`, `Infinity`, `-Infinity` (JSON strings in JSON).
 
 use super::runs::{csv_field, num_json, open_sweep, plain, run_json, store_err};
-use super::{CliResult, Common};
+use super::{CliError, CliResult, Common};
+use crate::store::{Reader, StoreError, SweepRecord};
 use clap::{Args, ValueEnum};
 use std::collections::HashMap;
+use std::io::Write;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
-    /// One JSON document.
+    /// One JSON document: the sweep and its runs with their metrics.
     Json,
-    /// One row per metric value.
+    /// One row per run, one column per parameter.
     Csv,
-    /// One run per line.
+    /// One metric point per line.
     Jsonl,
 }
 
@@ -37,64 +42,116 @@ pub struct ExportArgs {
     pub common: Common,
 }
 
-/// Runs `sweep export`.
-pub fn run(args: &ExportArgs) -> CliResult {
-    let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
-    let runs = reader.runs(&sweep).map_err(store_err)?;
-    let metrics = reader.metrics(&sweep).map_err(store_err)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    use std::io::Write;
-    let io = |e: std::io::Error| super::CliError::Failure(format!("writing the export: {e}"));
-    match args.format {
+/// The fixed columns of the CSV export, before the parameter columns.
+pub const CSV_COLUMNS: [&str; 12] = [
+    "id",
+    "seq",
+    "state",
+    "reason",
+    "exit_code",
+    "signal",
+    "queued",
+    "started",
+    "ended",
+    "duration_s",
+    "best",
+    "intervals",
+];
+
+/// An export failure: reading the history or writing the output.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Reading the history failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing failed.
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn opt_num(v: Option<f64>) -> String {
+    v.map(|x| plain(&num_json(x))).unwrap_or_default()
+}
+
+/// Writes the export of `sweep` in `format`, read from one consistent snapshot.
+pub fn write_export(
+    reader: &Reader,
+    sweep: &SweepRecord,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<(), ExportError> {
+    match format {
         ExportFormat::Csv => {
-            let names: Vec<String> = runs
-                .first()
-                .map(|r| r.params.iter().map(|(n, _)| n.clone()).collect())
-                .unwrap_or_default();
-            let by_id: HashMap<&str, &crate::store::RunRecord> =
-                runs.iter().map(|r| (r.id.as_str(), r)).collect();
-            let mut head = vec!["run".to_string(), "state".into()];
-            head.extend(names.iter().cloned());
-            head.extend(["metric", "interval", "step", "value", "time"].map(String::from));
-            writeln!(
-                out,
-                "{}",
-                head.iter()
-                    .map(|h| csv_field(h))
+            let runs = reader.snapshot(|r| r.runs(sweep))?;
+            let mut names: Vec<&str> = Vec::new();
+            for r in &runs {
+                for (n, _) in &r.params {
+                    if !names.contains(&n.as_str()) {
+                        names.push(n);
+                    }
+                }
+            }
+            let mut head: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+            for n in &names {
+                // A parameter named like a fixed column keeps both apart.
+                head.push(if CSV_COLUMNS.contains(n) {
+                    format!("param:{n}")
+                } else {
+                    n.to_string()
+                });
+            }
+            let line = |fields: &[String]| {
+                fields
+                    .iter()
+                    .map(|f| csv_field(f))
                     .collect::<Vec<_>>()
                     .join(",")
-            )
-            .map_err(io)?;
-            for m in &metrics {
-                let r = by_id.get(m.run_id.as_str());
+            };
+            writeln!(out, "{}", line(&head))?;
+            for r in &runs {
                 let mut row = vec![
-                    m.run_id.clone(),
-                    r.map(|r| r.state.clone()).unwrap_or_default(),
+                    r.id.clone(),
+                    r.seq.to_string(),
+                    r.state.clone(),
+                    r.reason.clone().unwrap_or_default(),
+                    r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                    r.signal.map(|c| c.to_string()).unwrap_or_default(),
+                    format!("{:.6}", r.queued),
+                    r.started.map(|t| format!("{t:.6}")).unwrap_or_default(),
+                    r.ended.map(|t| format!("{t:.6}")).unwrap_or_default(),
+                    match (r.started, r.ended) {
+                        (Some(a), Some(b)) => format!("{:.3}", b - a),
+                        _ => String::new(),
+                    },
+                    opt_num(r.best),
+                    r.intervals.to_string(),
                 ];
                 for n in &names {
-                    row.push(
-                        r.and_then(|r| r.params.iter().find(|(k, _)| k == n))
-                            .map(|(_, v)| plain(v))
-                            .unwrap_or_default(),
-                    );
+                    let v = r.params.iter().find(|(k, _)| k == n).map(|(_, v)| plain(v));
+                    row.push(v.unwrap_or_default());
                 }
-                row.push(m.name.clone());
-                row.push(m.interval.to_string());
-                row.push(m.step.map(|s| s.to_string()).unwrap_or_default());
-                row.push(plain(&num_json(m.value)));
-                row.push(format!("{:.6}", m.time));
-                writeln!(
-                    out,
-                    "{}",
-                    row.iter()
-                        .map(|f| csv_field(f))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )
-                .map_err(io)?;
+                writeln!(out, "{}", line(&row))?;
             }
         }
-        ExportFormat::Json | ExportFormat::Jsonl => {
+        ExportFormat::Jsonl => {
+            let (runs, metrics) =
+                reader.snapshot(|r| Ok((r.runs(sweep)?, r.metrics_after(sweep, 0)?)))?;
+            let seq: HashMap<&str, i64> = runs.iter().map(|r| (r.id.as_str(), r.seq)).collect();
+            for (_, m) in &metrics {
+                let v = serde_json::json!({
+                    "run": m.run_id,
+                    "seq": seq.get(m.run_id.as_str()),
+                    "metric": m.name,
+                    "interval": m.interval,
+                    "step": m.step,
+                    "value": num_json(m.value),
+                    "time": m.time,
+                });
+                writeln!(out, "{v}")?;
+            }
+        }
+        ExportFormat::Json => {
+            let (runs, metrics) = reader.snapshot(|r| Ok((r.runs(sweep)?, r.metrics(sweep)?)))?;
             let mut per_run: HashMap<&str, serde_json::Map<String, serde_json::Value>> =
                 HashMap::new();
             for m in &metrics {
@@ -109,30 +166,153 @@ pub fn run(args: &ExportArgs) -> CliResult {
                     }));
                 }
             }
-            let run_objs = runs.iter().map(|r| {
-                let mut v = run_json(r);
-                v["metrics"] =
-                    serde_json::Value::Object(per_run.remove(r.id.as_str()).unwrap_or_default());
-                v
+            let run_objs: Vec<serde_json::Value> = runs
+                .iter()
+                .map(|r| {
+                    let mut v = run_json(r);
+                    v["metrics"] = serde_json::Value::Object(
+                        per_run.remove(r.id.as_str()).unwrap_or_default(),
+                    );
+                    v
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "sweep": serde_json::to_value(sweep).expect("serializable"),
+                "runs": run_objs,
             });
-            if args.format == ExportFormat::Jsonl {
-                for v in run_objs {
-                    writeln!(out, "{v}").map_err(io)?;
-                }
-            } else {
-                let doc = serde_json::json!({
-                    "sweep": serde_json::to_value(&sweep).expect("serializable"),
-                    "runs": run_objs.collect::<Vec<_>>(),
-                });
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&doc).expect("serializable")
-                )
-                .map_err(io)?;
-            }
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("serializable")
+            )?;
         }
     }
-    out.flush().map_err(io)?;
     Ok(())
+}
+
+/// Runs `sweep export`.
+pub fn run(args: &ExportArgs) -> CliResult {
+    let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write_export(&reader, &sweep, args.format, &mut out)
+        .and_then(|()| out.flush().map_err(ExportError::from))
+        .map_err(|e| match e {
+            ExportError::Store(s) => store_err(s),
+            ExportError::Io(e) => CliError::Failure(format!("writing the export: {e}")),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, Write as W};
+
+    /// A small history with fixed ids and times: a completed run, a run a policy stopped, a
+    /// failed run with a NaN report, and a conditional parameter present in one run only.
+    fn history() -> (tempfile::TempDir, Reader, SweepRecord) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .commit_blocking(W::Sweep(Box::new(NewSweep {
+                id: "sw_fixed".into(),
+                name: "demo, \"quoted\"".into(),
+                created: 1_700_000_000.0,
+                primary_metric: "acc".into(),
+                goal: "maximize".into(),
+                seed: 7,
+                sampling: "random".into(),
+                policy: "bandit".into(),
+                max_total_runs: 3,
+                max_concurrent_runs: 2,
+                max_duration_minutes: 10.0,
+                source_dir: "/src".into(),
+                target: "local".into(),
+                ..Default::default()
+            })))
+            .unwrap();
+        let params = [
+            vec![
+                ("--lr".to_string(), serde_json::json!(0.01)),
+                ("--opt".into(), serde_json::json!("adam")),
+            ],
+            vec![
+                ("--lr".to_string(), serde_json::json!(0.1)),
+                ("--opt".into(), serde_json::json!("sgd, momentum")),
+                ("--momentum".into(), serde_json::json!(0.9)),
+            ],
+            vec![
+                ("--lr".to_string(), serde_json::json!(1)),
+                ("--opt".into(), serde_json::json!("adam")),
+            ],
+        ];
+        for (i, p) in params.iter().enumerate() {
+            store.send(W::Run(Box::new(NewRun {
+                id: format!("sw_fixed_{i}"),
+                sweep_id: "sw_fixed".into(),
+                seq: i as u64,
+                queued: 1_700_000_001.0 + i as f64,
+                params: p.clone(),
+                argv: vec!["python3".into(), "t.py".into()],
+                workdir: "/w".into(),
+                run_dir: "/r".into(),
+            })));
+            let mut u = RunUpdate::new(
+                &format!("sw_fixed_{i}"),
+                RunState::Running,
+                1_700_000_002.0 + i as f64,
+            );
+            u.handle = Some("pid".into());
+            store.send(W::RunState(Box::new(u)));
+        }
+        let m = |run: usize, name: &str, interval: u64, step: Option<i64>, value: f64| MetricRow {
+            run_id: format!("sw_fixed_{run}"),
+            name: name.into(),
+            interval,
+            step,
+            value,
+            time: 1_700_000_010.0 + interval as f64 + run as f64 / 10.0,
+        };
+        store.send(W::Metrics(vec![
+            m(0, "acc", 1, Some(100), 0.5),
+            m(1, "acc", 1, None, 0.2),
+            m(0, "acc", 2, Some(200), 0.75),
+            m(0, "loss", 1, None, 1.25),
+            m(2, "acc", 1, None, f64::NAN),
+        ]));
+        let end = |i: usize, st: RunState, reason: &str, code: Option<i32>| {
+            let mut u = RunUpdate::new(&format!("sw_fixed_{i}"), st, 1_700_000_020.0 + i as f64);
+            u.reason = Some(reason.into());
+            u.exit_code = code;
+            store.commit_blocking(W::RunState(Box::new(u))).unwrap();
+        };
+        end(0, RunState::Completed, "exit code 0", Some(0));
+        end(1, RunState::Canceled, "policy:bandit", None);
+        end(2, RunState::Failed, "exit code 1", Some(1));
+        drop(store);
+        let reader = Reader::open(dir.path()).unwrap();
+        let sweep = reader.resolve("sw_fixed").unwrap();
+        (dir, reader, sweep)
+    }
+
+    fn export(format: ExportFormat) -> String {
+        let (_dir, reader, sweep) = history();
+        let mut out = Vec::new();
+        write_export(&reader, &sweep, format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_is_one_row_per_run_with_a_column_per_parameter() {
+        insta::assert_snapshot!(export(ExportFormat::Csv));
+    }
+
+    #[test]
+    fn jsonl_is_one_metric_point_per_line() {
+        insta::assert_snapshot!(export(ExportFormat::Jsonl));
+    }
+
+    #[test]
+    fn json_is_the_sweep_with_runs_and_their_metrics() {
+        insta::assert_snapshot!(export(ExportFormat::Json));
+    }
 }
