@@ -1,17 +1,27 @@
-//! `sweep status [SWEEP]`: without an argument, every sweep in the workspace; with one, its
-//! state, runs by state, best so far with parameters, elapsed time and limits.
+//! `sweep status [SWEEP] [--watch]`: without an argument, every sweep in the workspace; with
+//! one, its state, runs by state, best so far with parameters, elapsed time and limits. With
+//! `--watch`, the same view plus the live runs, redrawn in place every second until the sweep
+//! ends (or Ctrl-C); each view is read from one consistent snapshot of the history.
 
 use super::runs::{open_sweep, plain, store_err};
 use super::{CliResult, Common};
 use crate::report::format_duration;
-use crate::store::{now, BestOutcome, Reader, RunState};
+use crate::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
 use clap::Args;
+use std::io::{IsTerminal, Write as _};
+use std::time::Duration;
 
-/// `sweep status [SWEEP]`.
+/// `sweep status [SWEEP] [--watch]`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// A sweep id, name, or `latest`; all sweeps when omitted.
     pub sweep: Option<String>,
+    /// Keep the view on screen, redrawn as the sweep progresses, until the sweep ends.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// Seconds between redraws with `--watch`.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub interval: f64,
     /// Common options.
     #[command(flatten)]
     pub common: Common,
@@ -20,6 +30,11 @@ pub struct StatusArgs {
 /// Runs `sweep status`.
 pub fn run(args: &StatusArgs) -> CliResult {
     let Some(key) = &args.sweep else {
+        if args.watch {
+            return Err(super::CliError::BadInput(
+                "--watch needs a sweep: `sweep status SWEEP --watch` (or `latest`)".into(),
+            ));
+        }
         let reader = Reader::open(&args.common.workspace_dir()).map_err(store_err)?;
         let sweeps = reader.sweeps().map_err(store_err)?;
         if sweeps.is_empty() {
@@ -40,7 +55,99 @@ pub fn run(args: &StatusArgs) -> CliResult {
         return Ok(());
     };
     let (reader, s) = open_sweep(&args.common, key)?;
-    let counts = reader.counts(&s).map_err(store_err)?;
+    if !args.watch {
+        for l in view(&reader, &s, false).map_err(store_err)? {
+            println!("{l}");
+        }
+        return Ok(());
+    }
+    if !(args.interval.is_finite() && args.interval > 0.0) {
+        return Err(super::CliError::BadInput(format!(
+            "--interval {}: give a positive number of seconds",
+            args.interval
+        )));
+    }
+    watch(&reader, &s.id, Duration::from_secs_f64(args.interval))
+}
+
+/// Redraws the view until the sweep is no longer running. On a terminal the block is redrawn
+/// in place (lines cut to the terminal's width so the redraw stays aligned); otherwise a new
+/// block is printed whenever something other than the clock changed.
+fn watch(reader: &Reader, id: &str, every: Duration) -> CliResult {
+    let tty = std::io::stdout().is_terminal();
+    let mut drawn = 0usize;
+    let mut last_key: Vec<String> = Vec::new();
+    loop {
+        let (s, lines) = reader
+            .snapshot(|r| {
+                let s = r.resolve(id)?;
+                let lines = view(r, &s, true)?;
+                Ok((s, lines))
+            })
+            .map_err(store_err)?;
+        let mut out = std::io::stdout().lock();
+        if tty {
+            let width = terminal_width().unwrap_or(120);
+            for _ in 0..drawn {
+                let _ = write!(out, "\x1b[1A\x1b[2K");
+            }
+            for l in &lines {
+                let _ = writeln!(out, "{}", cut(l, width));
+            }
+            drawn = lines.len();
+        } else {
+            // The elapsed-time line changes every tick; it alone is not news.
+            let key: Vec<String> = lines
+                .iter()
+                .filter(|l| !l.trim_start().starts_with("elapsed"))
+                .cloned()
+                .collect();
+            if key != last_key {
+                for l in &lines {
+                    let _ = writeln!(out, "{l}");
+                }
+                let _ = writeln!(out);
+                last_key = key;
+            }
+        }
+        let _ = out.flush();
+        if s.state != "running" {
+            return Ok(());
+        }
+        std::thread::sleep(every);
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ fills a plain struct; a failure leaves it zeroed and is checked.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// Cuts a line to `width` characters (the last one becomes `…`).
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+fn params_text(r: &RunRecord) -> String {
+    r.params
+        .iter()
+        .map(|(n, v)| format!("{}={}", n.trim_start_matches('-'), plain(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The lines of one sweep's view: the one-shot view, plus (`live`) the runs in flight and the
+/// latest finished ones.
+fn view(reader: &Reader, s: &SweepRecord, live: bool) -> Result<Vec<String>, StoreError> {
+    let mut lines = Vec::new();
+    let counts = reader.counts(s)?;
     let count = |st: RunState| {
         counts
             .iter()
@@ -48,12 +155,12 @@ pub fn run(args: &StatusArgs) -> CliResult {
             .map(|c| c.1)
             .unwrap_or(0)
     };
-    println!("sweep {} ({}): {}", s.id, s.name, s.state);
+    lines.push(format!("sweep {} ({}): {}", s.id, s.name, s.state));
     if let Some(r) = &s.reason {
-        println!("  {r}");
+        lines.push(format!("  {r}"));
     }
     let elapsed = s.ended.unwrap_or_else(now) - s.created;
-    println!(
+    lines.push(format!(
         "  elapsed {} of {}; runs {} of {} (max {} at once)",
         format_duration(elapsed),
         s.max_duration_minutes
@@ -62,34 +169,28 @@ pub fn run(args: &StatusArgs) -> CliResult {
         counts.iter().map(|c| c.1).sum::<i64>(),
         s.max_total_runs.unwrap_or(0),
         s.max_concurrent_runs.unwrap_or(0)
-    );
-    println!(
+    ));
+    lines.push(format!(
         "  {}",
         RunState::ALL
             .iter()
             .map(|st| format!("{} {}", st.as_str(), count(*st)))
             .collect::<Vec<_>>()
             .join("  ")
-    );
-    match reader.best(&s).map_err(store_err)? {
+    ));
+    let runs = reader.runs(s)?;
+    match reader.best(s)? {
         BestOutcome::Best { run, value } => {
-            println!(
+            lines.push(format!(
                 "  best {}={value} ({}): run {}",
                 s.primary_metric, s.goal, run.id
-            );
-            println!(
-                "    {}",
-                run.params
-                    .iter()
-                    .map(|(n, v)| format!("{}={}", n.trim_start_matches('-'), plain(v)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            ));
+            lines.push(format!("    {}", params_text(&run)));
         }
-        BestOutcome::None(why) => println!("  no best run: {why}"),
+        BestOutcome::None(why) => lines.push(format!("  no best run: {why}")),
     }
     if let Some(c) = &s.git_commit {
-        println!(
+        lines.push(format!(
             "  source {} at {}{}",
             s.source_dir.as_deref().unwrap_or("?"),
             c,
@@ -98,7 +199,62 @@ pub fn run(args: &StatusArgs) -> CliResult {
             } else {
                 ""
             }
-        );
+        ));
     }
-    Ok(())
+    if live {
+        let t = now();
+        let active: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|r| RunState::parse(&r.state).is_some_and(|st| !st.is_terminal()))
+            .collect();
+        if !active.is_empty() {
+            lines.push(format!("  in flight ({}):", active.len()));
+            for r in active.iter().take(10) {
+                lines.push(format!(
+                    "    {}  {:<8} {:>8}  interval {:<4} best {:<10} {}",
+                    r.id,
+                    r.state,
+                    r.started
+                        .map(|x| format_duration(t - x))
+                        .unwrap_or_else(|| "-".into()),
+                    r.intervals,
+                    r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                    params_text(r)
+                ));
+            }
+            if active.len() > 10 {
+                lines.push(format!("    … and {} more", active.len() - 10));
+            }
+        }
+        let mut done: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|r| RunState::parse(&r.state).is_some_and(|st| st.is_terminal()))
+            .collect();
+        done.sort_by(|a, b| b.ended.unwrap_or(0.0).total_cmp(&a.ended.unwrap_or(0.0)));
+        if !done.is_empty() {
+            lines.push("  latest finished:".into());
+            for r in done.iter().take(3) {
+                lines.push(format!(
+                    "    {}  {:<9} best {:<10} {}",
+                    r.id,
+                    r.state,
+                    r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                    r.reason.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn lines_are_cut_to_the_terminal() {
+        assert_eq!(cut("abcdef", 10), "abcdef");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("λλλλ", 3), "λλ…");
+    }
 }
