@@ -15,6 +15,7 @@ pub mod config;
 pub mod engine;
 pub mod env;
 pub mod metrics;
+pub mod mlflow;
 pub mod policy;
 pub mod report;
 pub mod sampler;

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub mod best;
 pub mod env;
 pub mod export;
+pub mod mlflow;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod status;
@@ -98,6 +100,10 @@ pub enum Command {
     Targets(targets::TargetsArgs),
     /// List or prune the cached managed environments.
     Env(env::EnvArgs),
+    /// Write a self-contained HTML report of a sweep (plots, importance, runs).
+    Report(report::ReportArgs),
+    /// Log a sweep to an MLflow tracking server (a parent run, one child run per run).
+    Mlflow(mlflow::MlflowArgs),
 }
 
 /// `sweep validate HDCONFIG [-c RUNCONFIG]`.
@@ -141,5 +147,7 @@ pub fn run() -> CliResult {
         Command::Status(args) => status::run(&args),
         Command::Targets(args) => targets::run(&args),
         Command::Env(args) => env::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Mlflow(args) => mlflow::run(&args),
     }
 }

@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// Print only the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Log the sweep to this MLflow tracking server [default: $MLFLOW_TRACKING_URI].
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
     /// The program to run and its fixed arguments (without a runconfig).
     #[arg(last = true, value_name = "SCRIPT")]
     pub program: Vec<String>,
@@ -87,6 +90,7 @@ impl SubmitArgs {
             targets: None,
             detach: false,
             quiet: self.quiet,
+            mlflow: None,
             program: self.script,
             common: self.common,
         }
@@ -195,6 +199,10 @@ pub fn run(args: RunArgs) -> CliResult {
         spec,
     };
     let source_dir = sweep.spec.run.source_dir.clone();
+    // Reports draw log-scale parameters on log axes; MLflow follows the history as it grows.
+    let _ = crate::report::record_space(&workspace, &sweep.setup.id, &sweep.spec.space);
+    let mlflow = crate::mlflow::start_for_run(args.mlflow.as_deref(), &workspace, &sweep.setup.id)
+        .map_err(|e| CliError::BadInput(format!("--mlflow: {e}")))?;
     let view = ProgressView::new(
         &sweep.spec.primary_metric,
         sweep.spec.limits.max_total_runs,
@@ -215,6 +223,9 @@ pub fn run(args: RunArgs) -> CliResult {
         Ok::<_, CliError>((out, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
     });
     let (out, interrupted) = result?;
+    if let Some(f) = mlflow {
+        eprintln!("{}", f.finish().line());
+    }
     let out = out.map_err(|e| CliError::Failure(e.to_string()))?;
     print_summary(&out, &metric, &source_dir, &workspace);
     if interrupted {

@@ -4,6 +4,8 @@ mod config;
 mod envs;
 mod library;
 mod local_runs;
+mod mlflow;
+mod report;
 mod services;
 mod slurm;
 mod space_props;
