@@ -6,6 +6,8 @@
 # Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts) and
 # its venv and pip modules (for the managed-environment tests, which install from PyPI) with
 # apt when they are missing and the script runs as root.
+# As root it also installs Chromium (apt) and MLflow (pip, into /opt/sweep-mlflow) for the
+# report and MLflow tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +69,43 @@ else
   echo "not root: the SSH and Slurm target tests cannot start their services (they fail under CI)" >&2
 fi
 
+# The report test opens the HTML report in a real headless Chromium (Debian's `chromium`),
+# and the MLflow test logs to a real `mlflow server` (from PyPI, in a virtual environment
+# under /opt). Both install in the background while the code builds; under CI the tests
+# fail if either is missing.
+MLFLOW_VENV="${SWEEP_MLFLOW_VENV:-/opt/sweep-mlflow}"
+# The test services may be installing with apt at the same moment: wait for its lock.
+apt_retry() {
+  local i
+  for i in 1 2 3 4 5 6; do
+    if DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@" >/dev/null; then return 0; fi
+    echo "apt-get $* failed (try $i); retrying" >&2
+    sleep 10
+  done
+  return 1
+}
+install_test_tools() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium (apt, no recommends)"
+    apt_retry update -qq
+    apt_retry install -y -qq --no-install-recommends chromium
+  fi
+  chromium --version
+  if [ ! -x "$MLFLOW_VENV/bin/mlflow" ]; then
+    echo "installing mlflow (pip) into $MLFLOW_VENV"
+    python3 -m venv "$MLFLOW_VENV"
+    "$MLFLOW_VENV/bin/pip" install -q --disable-pip-version-check mlflow
+  fi
+  "$MLFLOW_VENV/bin/mlflow" --version
+}
+TOOLS_PID=""
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  log "installing the browser and MLflow for the report and MLflow tests in the background"
+  install_test_tools >/tmp/sweep-test-tools.log 2>&1 &
+  TOOLS_PID=$!
+fi
+export SWEEP_TEST_MLFLOW="${SWEEP_TEST_MLFLOW:-$MLFLOW_VENV/bin/mlflow}"
+
 log "format"
 cargo fmt --all -- --check
 
@@ -78,6 +117,11 @@ cargo clippy --all-targets --locked -- -D warnings
 if [ -n "$SERVICES_PID" ]; then
   wait "$SERVICES_PID" || { tail -n 30 /tmp/sweep-test-services.log >&2; echo "the test services did not start" >&2; exit 1; }
   grep -E 'READY' /tmp/sweep-test-services.log >&2 || true
+fi
+
+if [ -n "$TOOLS_PID" ]; then
+  wait "$TOOLS_PID" || { tail -n 30 /tmp/sweep-test-tools.log >&2; echo "installing chromium or mlflow failed" >&2; exit 1; }
+  cat /tmp/sweep-test-tools.log >&2
 fi
 
 log "unit, integration and doc tests, benches in test mode"

@@ -80,8 +80,11 @@ fn sweep(dir: &Path, args: &[&str]) -> Command {
 }
 
 fn mlflow_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SWEEP_TEST_MLFLOW") {
-        return Some(PathBuf::from(p));
+    // scripts/test.sh always names its virtual environment's mlflow; it may not be there.
+    if let Some(p) = std::env::var_os("SWEEP_TEST_MLFLOW").map(PathBuf::from) {
+        if p.exists() {
+            return Some(p);
+        }
     }
     if let Ok(out) = Command::new("which").arg("mlflow").output() {
         if out.status.success() {
