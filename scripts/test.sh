@@ -86,9 +86,9 @@ apt_retry() {
 }
 install_test_tools() {
   if ! command -v chromium >/dev/null 2>&1; then
-    echo "installing chromium (apt, no recommends)"
+    echo "installing chromium and fonts-liberation (apt, no recommends)"
     apt_retry update -qq
-    apt_retry install -y -qq --no-install-recommends chromium
+    apt_retry install -y -qq --no-install-recommends chromium fonts-liberation
   fi
   chromium --version
   if [ ! -x "$MLFLOW_VENV/bin/mlflow" ]; then
