@@ -207,9 +207,10 @@ def report(rows, seeds, trials, epochs, policies):
         bests = [rs[s]["best_final"] for s in common if rs[s]["best_final"] is not None]
         med = statistics.median(bests) if bests else None
         delta = ""
-        if base_seeds and med is not None:
-            bmed = statistics.median(base[s]["best_final"] for s in base_seeds)
-            delta = f"{100 * (med - bmed):+.2f}"
+        paired = [s for s in base_seeds if rs[s]["best_final"] is not None and base[s]["best_final"] is not None]
+        if paired:  # both medians over the same seeds
+            bmed = statistics.median(base[s]["best_final"] for s in paired)
+            delta = f"{100 * (statistics.median(rs[s]['best_final'] for s in paired) - bmed):+.2f}"
         stopped = statistics.mean(rs[s]["stopped"] for s in common)
         print(f"| {tool} | {config} | {ep:.0f} | {saved} | {stopped:.1f} | {fmt_acc(med)} | "
               f"{fmt_acc(min(bests) if bests else None)} | {delta} | {len(common)} |")
