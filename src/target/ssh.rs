@@ -16,9 +16,10 @@
 //!   it left behind and writes `exit_status`. Output goes to files in the remote run
 //!   directory, so a dropped connection (or a dead `sweep`) does not end the run, and
 //!   [`ComputeTarget::adopt`] picks it up again from its handle.
-//! - **Streaming.** One poller thread per host fetches, every [`POLL`], the new bytes of
-//!   every live run's `output.log` and `metrics.jsonl` in one multiplexed ssh command, feeds
-//!   them to the metric protocol code and mirrors them into the local run directory.
+//! - **Streaming.** One poller thread per host fetches, every [`POLL`] (and at once when a
+//!   run starts), the new bytes of every live run's `output.log` and `metrics.jsonl` in one
+//!   multiplexed ssh command, feeds them to the metric protocol code and mirrors them into
+//!   the local run directory.
 //! - **Stop.** Stop file, then SIGTERM to the run's process group, then SIGKILL after the
 //!   grace period; the grace timer runs on the host, so it holds even if the connection drops.
 //! - **Host loss.** A host that does not answer for `lost_after` seconds has its live runs
@@ -604,6 +605,8 @@ impl Inner {
     fn watch(self: &Arc<Self>, i: usize, w: Watched) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st[i].incoming.push(w);
+        // Wakes the poller: a new run's first output is fetched at once, not a poll later.
+        self.changed.notify_all();
         if !st[i].poller {
             st[i].poller = true;
             let weak = Arc::downgrade(self);
@@ -925,8 +928,7 @@ fn poll_host(target: Weak<Inner>, i: usize) {
             continue;
         }
         if runs.is_empty() {
-            drop(t);
-            std::thread::sleep(POLL);
+            nap(&t, i, POLL);
             continue;
         }
         let result = t.run_script(i, &poll_script(&runs));
@@ -999,11 +1001,18 @@ fn poll_host(target: Weak<Inner>, i: usize) {
             drop(st);
             t.changed.notify_all();
         }
-        drop(t);
         if !more {
-            std::thread::sleep(POLL);
+            nap(&t, i, POLL);
         }
     }
+}
+
+/// Waits up to `d`, or until a new run is handed to host `i`'s poller.
+fn nap(t: &Inner, i: usize, d: Duration) {
+    let st = t.state.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = t
+        .changed
+        .wait_timeout_while(st, d, |st| st[i].incoming.is_empty());
 }
 
 #[cfg(test)]
