@@ -316,6 +316,20 @@ fn last_line(stderr: &[u8]) -> String {
         .to_string()
 }
 
+/// Whether ssh failed at the connection-sharing step, before the remote command started.
+fn mux_refused(stderr: &[u8]) -> bool {
+    let e = String::from_utf8_lossy(stderr);
+    [
+        "mux_client",
+        "Session open refused",
+        "ControlSocket",
+        "Control socket",
+        "control socket",
+    ]
+    .iter()
+    .any(|m| e.contains(m))
+}
+
 /// A hint for an ssh failure, from its message.
 pub fn hint_for(msg: &str, host: &SshHost) -> Option<String> {
     let m = msg.to_ascii_lowercase();
@@ -413,9 +427,21 @@ impl Inner {
         c
     }
 
-    /// Runs `script` with `sh -s` on host `i`, the script on standard input.
+    /// Runs `script` with `sh -s` on host `i`, the script on standard input. When the
+    /// shared connection refuses a new session (its master exiting after `ControlPersist`,
+    /// or the host's `MaxSessions` reached), nothing ran: it is tried once more on a
+    /// connection of its own.
     fn run_script(&self, i: usize, script: &str) -> std::io::Result<Output> {
-        self.run_script_with(self.ssh(i), script)
+        let out = self.run_script_with(self.ssh(i), script)?;
+        if out.status.code() == Some(255) && mux_refused(&out.stderr) {
+            tracing::debug!(
+                "shared ssh connection to {} refused a session ({}); using a new one",
+                self.cfg.hosts[i].name,
+                last_line(&out.stderr)
+            );
+            return self.run_script_with(self.ssh_with(i, false), script);
+        }
+        Ok(out)
     }
 
     /// Runs `script` with `sh -s` through the ssh command `c`.
@@ -596,7 +622,7 @@ impl Inner {
             quote(WRAPPER),
             argv.join(" ")
         ));
-        s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ $i -gt 1000 ]; then echo 'the run wrapper did not start' >&2; exit 1; fi; sleep 0.01; done\n");
+        s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ $i -gt 3000 ]; then echo 'the run wrapper did not start within 30 s' >&2; exit 1; fi; sleep 0.01; done\n");
         s.push_str("printf 'started %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n");
         Ok(s)
     }

@@ -136,7 +136,7 @@ fn suite(name: &str, make: Make, secs: u64) {
         ],
     );
     let (tx, mut rx) = unbounded_channel();
-    let h = t.launch(&req, tx).unwrap();
+    let h = t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
     collect(&mut rx, secs, Some(1.0));
     t.stop(&h, Duration::from_secs(2));
     let (_, status, _) = collect(&mut rx, secs + 20, None);
@@ -154,7 +154,7 @@ fn suite(name: &str, make: Make, secs: u64) {
     );
     let req = request(dir.path(), &sweep_id, "adopt", &["sh", "-c", &script]);
     let (tx, mut rx) = unbounded_channel();
-    let h = t.launch(&req, tx).unwrap();
+    let h = t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
     collect(&mut rx, secs, Some(1.0));
     drop(t);
     drop(rx);
