@@ -10,8 +10,13 @@
 //!   and stopping a run can signal everything it started.
 //! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
 //!   the death of `sweep`; a watcher thread tails that file and `<run_dir>/metrics.jsonl`.
-//! - When the run's main process exits, whatever it left behind in its process group is
-//!   killed: a run is over when its main process is, and nothing it started outlives it.
+//! - A small supervisor (a fork of `sweep`, never a second program) leads the run's process
+//!   group: it writes `<run_dir>/pid`, waits for the program, writes its exit status to
+//!   `<run_dir>/exit_status`, then kills whatever the program left in its group. It ignores
+//!   SIGTERM, so a stop reaches the program and the supervisor still records how it ended.
+//!   Because the supervisor, not `sweep`, records the outcome, a run that ends while no
+//!   `sweep` is watching (killed, crashed, laptop closed) still has its real exit status
+//!   when `sweep resume` re-adopts it, and nothing it started outlives it either way.
 
 use super::{
     ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
@@ -35,8 +40,11 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const STOP_FILE: &str = "stop";
 /// The outputs directory (`SWEEP_OUTPUT_DIR`).
 pub const OUTPUTS_DIR: &str = "outputs";
-/// The file the watcher writes the exit status to (`exit_code N` / `signal N`).
+/// The file the supervisor writes the exit status to (`exit_code N` / `signal N`).
 pub const EXIT_FILE: &str = "exit_status";
+/// The file the supervisor writes its pid (= the run's process group) to, before the
+/// program starts: a run whose launch was interrupted can still be found.
+pub const PID_FILE: &str = "pid";
 
 /// How many trailing output lines are kept for failure reports.
 const TAIL_LINES: usize = 20;
@@ -84,6 +92,40 @@ impl Handle {
             pid: v.get("pid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
             pgid: v.get("pgid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
             run_dir: PathBuf::from(v.get("run_dir").and_then(|p| p.as_str()).ok_or_else(bad)?),
+        })
+    }
+}
+
+impl Handle {
+    /// Whether the run's supervisor is still alive. A pid can be reused after the run ended
+    /// (say, across a reboot), so a live pid counts only if that process's working directory
+    /// is still this run's.
+    fn alive(&self) -> bool {
+        if nix::sys::signal::kill(Pid::from_raw(self.pid), None).is_err() {
+            return false;
+        }
+        match std::fs::read_link(format!("/proc/{}/cwd", self.pid)) {
+            Ok(cwd) => {
+                let work = self.run_dir.join("work");
+                cwd == work.canonicalize().unwrap_or(work)
+            }
+            // A zombie or a process we may not inspect: trust the pid.
+            Err(_) => true,
+        }
+    }
+
+    /// The handle of a run whose launch was interrupted, from the pid file its supervisor
+    /// wrote, if that supervisor may still be alive.
+    fn from_pid_file(run_dir: &Path) -> Option<Handle> {
+        let pid: i32 = std::fs::read_to_string(run_dir.join(PID_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Handle {
+            pid,
+            pgid: pid,
+            run_dir: run_dir.to_path_buf(),
         })
     }
 }
@@ -138,6 +180,11 @@ impl ComputeTarget for LocalTarget {
             .env("SWEEP_METRICS_FILE", run_dir.join(METRICS_FILE))
             .env("SWEEP_OUTPUT_DIR", run_dir.join(OUTPUTS_DIR))
             .env("SWEEP_STOP_FILE", run_dir.join(STOP_FILE));
+        let files = super::supervise::Files::new(&run_dir)?;
+        // SAFETY: `split` makes only async-signal-safe calls (see its module).
+        unsafe {
+            cmd.pre_exec(move || super::supervise::split(&files));
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
@@ -148,15 +195,18 @@ impl ComputeTarget for LocalTarget {
             run_dir: run_dir.clone(),
         };
         let (exit_tx, exit_rx) = mpsc::channel();
+        let dir = run_dir.clone();
         std::thread::Builder::new()
             .name(format!("wait-{}", req.run_id))
             .spawn(move || {
+                // The supervisor's own status says little (it ends by killing its group);
+                // the program's is in the file it wrote.
                 let status = match child.wait() {
-                    Ok(s) => match (s.code(), s.signal()) {
-                        (Some(c), _) => ExitStatus::Code(c),
-                        (None, Some(sig)) => ExitStatus::Signal(sig),
-                        _ => ExitStatus::Unknown("no code and no signal".into()),
-                    },
+                    Ok(s) => read_exit_file(&dir).unwrap_or(match (s.code(), s.signal()) {
+                        // Killed before it could write: the whole group got the signal.
+                        (_, Some(sig)) => ExitStatus::Signal(sig),
+                        _ => ExitStatus::Unknown("the run's supervisor ended early".into()),
+                    }),
                     Err(e) => ExitStatus::Unknown(e.to_string()),
                 };
                 let _ = exit_tx.send(status);
@@ -191,6 +241,11 @@ impl ComputeTarget for LocalTarget {
             let _ = File::create(h.run_dir.join(STOP_FILE));
             let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
         }
+    }
+
+    fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
+        let dir = absolute(&req.run_dir).ok()?;
+        Handle::from_pid_file(&dir).map(|h| h.encode())
     }
 
     fn adopt(
@@ -392,7 +447,7 @@ fn spawn_watcher(
                         }
                     }
                     Exit::Poll => {
-                        if nix::sys::signal::kill(Pid::from_raw(h.pid), None).is_err() {
+                        if !h.alive() {
                             break read_exit_file(&h.run_dir).unwrap_or_else(|| {
                                 ExitStatus::Unknown(
                                     "the run ended while no sweep was watching it".into(),
@@ -405,21 +460,12 @@ fn spawn_watcher(
                     }
                 }
             };
-            // Nothing the run started may outlive it (and keep writing to its log).
-            let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
+            // The supervisor has already killed what the run left in its group.
             while drain(&mut w, &mut out, &mut mf, &mut chunk) {}
             let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
             out.splitter.finish(&mut emit);
             mf.splitter.finish(|l| w.file_line(l.bytes, l.truncated));
             w.flush();
-            let _ = std::fs::write(
-                h.run_dir.join(EXIT_FILE),
-                match &status {
-                    ExitStatus::Code(c) => format!("exit_code {c}\n"),
-                    ExitStatus::Signal(s) => format!("signal {s}\n"),
-                    ExitStatus::Unknown(why) => format!("unknown {why}\n"),
-                },
-            );
             let _ = w.events.send(TargetEvent::Exited {
                 run_id: w.run_id.clone(),
                 status,

@@ -17,6 +17,7 @@ pub mod shell;
 pub mod slurm;
 pub mod snapshot;
 pub mod ssh;
+mod supervise;
 
 use crate::metrics::Report;
 use std::path::PathBuf;
@@ -175,6 +176,14 @@ pub trait ComputeTarget: Send + Sync {
 
     /// Kills a run and everything it started, now.
     fn kill(&self, handle: &RunHandle);
+
+    /// Finds a run whose launch was interrupted (a `sweep` that died after recording it
+    /// `Starting` but before recording its handle): its handle if it was started, `None` if
+    /// it never was and may be launched now. The default, for targets that cannot tell,
+    /// is `None`.
+    fn recover(&self, _req: &LaunchRequest) -> Option<RunHandle> {
+        None
+    }
 
     /// Watches a run launched earlier (possibly by another `sweep` process) by its persisted
     /// handle, sending its events as for a launched run.
