@@ -175,6 +175,8 @@ pub struct NewSweep {
     pub target: String,
     /// The command line that started the sweep (for resume hints).
     pub invocation: Vec<String>,
+    /// What `sweep resume` rebuilds the sweep from (JSON, no secrets).
+    pub spec: Option<String>,
 }
 
 /// A new run's row.
@@ -196,6 +198,8 @@ pub struct NewRun {
     pub workdir: String,
     /// Its run directory (logs, metrics file, outputs).
     pub run_dir: String,
+    /// The run this one retries (a run lost with its host or process), if any.
+    pub retry_of: Option<String>,
 }
 
 /// A change of a run's state.
@@ -217,6 +221,9 @@ pub struct RunUpdate {
     pub handle: Option<String>,
     /// The last lines of output (set on failure).
     pub last_output: Option<String>,
+    /// The numbers behind the decision that ended it (JSON; a policy's interval, value and
+    /// threshold).
+    pub detail: Option<String>,
 }
 
 impl RunUpdate {
@@ -231,6 +238,7 @@ impl RunUpdate {
             signal: None,
             handle: None,
             last_output: None,
+            detail: None,
         }
     }
 }
@@ -267,6 +275,13 @@ pub enum Write {
         reason: Option<String>,
         /// When.
         time: f64,
+    },
+    /// Record the running time a sweep has used so far, in seconds.
+    SweepActive {
+        /// The sweep id.
+        id: String,
+        /// Seconds a `sweep` process has spent running it, over all sessions.
+        seconds: f64,
     },
     /// Record a new (queued) run with its parameters.
     Run(Box<NewRun>),
@@ -493,8 +508,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             tx.prepare_cached(
                 "INSERT INTO sweeps (id, name, experiment, created, state, primary_metric, goal, seed, sampling, policy,
                   max_total_runs, max_concurrent_runs, max_duration_minutes, max_run_duration_seconds,
-                  source_dir, git_commit, git_dirty, target, invocation)
-                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                  source_dir, git_commit, git_dirty, target, invocation, spec)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             )?
             .execute(params![
                 s.id,
@@ -515,6 +530,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                 s.git_dirty,
                 s.target,
                 serde_json::to_string(&s.invocation).unwrap_or_default(),
+                s.spec,
             ])?;
         }
         Write::SweepState {
@@ -524,15 +540,22 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             time,
         } => {
             let ended = (*state != SweepState::Running).then_some(*time);
+            // Running again (a resumed sweep) clears the end time.
             tx.prepare_cached(
-                "UPDATE sweeps SET state = ?2, reason = ?3, ended = COALESCE(?4, ended) WHERE id = ?1",
+                "UPDATE sweeps SET state = ?2, reason = ?3,
+                   ended = CASE WHEN ?2 = 'running' THEN NULL ELSE COALESCE(?4, ended) END
+                 WHERE id = ?1",
             )?
             .execute(params![id, state.as_str(), reason, ended])?;
         }
+        Write::SweepActive { id, seconds } => {
+            tx.prepare_cached("UPDATE sweeps SET active_seconds = ?2 WHERE id = ?1")?
+                .execute(params![id, seconds])?;
+        }
         Write::Run(r) => {
             tx.prepare_cached(
-                "INSERT INTO runs (id, sweep_id, seq, state, queued, argv, workdir, run_dir, params)
-                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO runs (id, sweep_id, seq, state, queued, argv, workdir, run_dir, params, retry_of)
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 r.id,
@@ -543,6 +566,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                 r.workdir,
                 r.run_dir,
                 serde_json::to_string(&r.params).unwrap_or_default(),
+                r.retry_of,
             ])?;
             let mut st = tx.prepare_cached(
                 "INSERT INTO params (run_id, idx, name, value) VALUES (?1, ?2, ?3, ?4)",
@@ -558,7 +582,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                 "UPDATE runs SET state = ?2, reason = COALESCE(?3, reason),
                    exit_code = COALESCE(?4, exit_code), signal = COALESCE(?5, signal),
                    handle = COALESCE(?6, handle), last_output = COALESCE(?7, last_output),
-                   started = COALESCE(?8, started), ended = COALESCE(?9, ended)
+                   started = COALESCE(?8, started), ended = COALESCE(?9, ended),
+                   detail = COALESCE(?10, detail)
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -570,7 +595,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                 u.handle,
                 u.last_output,
                 started,
-                ended
+                ended,
+                u.detail
             ])?;
         }
         Write::Metrics(rows) => {

@@ -49,6 +49,9 @@ pub struct SweepRecord {
     pub git_dirty: Option<bool>,
     /// The compute target.
     pub target: Option<String>,
+    /// Seconds a `sweep` process has spent running it (time while none was attached to it
+    /// does not count).
+    pub active_seconds: f64,
 }
 
 /// A recorded run.
@@ -88,6 +91,11 @@ pub struct RunRecord {
     pub best: Option<f64>,
     /// Number of primary-metric reports (intervals).
     pub intervals: i64,
+    /// The numbers behind the decision that ended it (a policy's interval, value and
+    /// threshold), if sweep stopped it.
+    pub detail: Option<serde_json::Value>,
+    /// The run this one retries, if it is a retry of a lost run.
+    pub retry_of: Option<String>,
 }
 
 impl RunRecord {
@@ -166,10 +174,11 @@ fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
         git_commit: r.get(17)?,
         git_dirty: r.get(18)?,
         target: r.get(19)?,
+        active_seconds: r.get(20)?,
     })
 }
 
-const SWEEP_COLS: &str = "id, name, experiment, created, ended, state, reason, primary_metric, goal, seed, sampling, policy, max_total_runs, max_concurrent_runs, max_duration_minutes, max_run_duration_seconds, source_dir, git_commit, git_dirty, target";
+const SWEEP_COLS: &str = "id, name, experiment, created, ended, state, reason, primary_metric, goal, seed, sampling, policy, max_total_runs, max_concurrent_runs, max_duration_minutes, max_run_duration_seconds, source_dir, git_commit, git_dirty, target, active_seconds";
 
 impl Reader {
     /// Opens the history of a workspace.
@@ -227,7 +236,8 @@ impl Reader {
             "SELECT r.id, r.seq, r.state, r.reason, r.exit_code, r.signal, r.queued, r.started, r.ended,
                     r.argv, r.workdir, r.run_dir, r.handle, r.params, r.last_output,
                     (SELECT {agg}(value) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2 AND {FINITE}),
-                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2)
+                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2),
+                    r.detail, r.retry_of
              FROM runs r WHERE r.sweep_id = ?1 ORDER BY r.seq"
         ))?;
         let rows = st.query_map(params![sweep.id, sweep.primary_metric], |r| {
@@ -252,6 +262,41 @@ impl Reader {
                 last_output: r.get(14)?,
                 best: r.get(15)?,
                 intervals: r.get(16)?,
+                detail: r
+                    .get::<_, Option<String>>(17)?
+                    .and_then(|d| serde_json::from_str(&d).ok()),
+                retry_of: r.get(18)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The spec a sweep was started with (JSON, see `engine::resume`), if recorded.
+    pub fn spec(&self, sweep: &SweepRecord) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT spec FROM sweeps WHERE id = ?1", [&sweep.id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// Every metric value of a sweep in the order it was recorded (what a resumed sweep
+    /// replays into its policy).
+    pub fn metrics_in_order(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1 ORDER BY m.rowid",
+        )?;
+        let rows = st.query_map([&sweep.id], |r| {
+            Ok(MetricRecord {
+                run_id: r.get(0)?,
+                name: r.get(1)?,
+                interval: r.get(2)?,
+                step: r.get(3)?,
+                value: r.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
+                time: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

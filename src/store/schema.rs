@@ -5,10 +5,11 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema version this build writes. Version 0 is an empty database.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sweeps (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -77,7 +78,16 @@ CREATE TABLE events (
     message TEXT NOT NULL
 );
 CREATE INDEX events_sweep ON events(sweep_id, id);
-"#];
+"#,
+    // Version 2: what `sweep resume` needs to rebuild a sweep (its resolved spec, without
+    // secrets), the running time already used, the numbers behind a policy decision, retries.
+    r#"
+ALTER TABLE sweeps ADD COLUMN spec TEXT;
+ALTER TABLE sweeps ADD COLUMN active_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN detail TEXT;
+ALTER TABLE runs ADD COLUMN retry_of TEXT;
+"#,
+];
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -128,6 +138,13 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
             path: path.to_path_buf(),
             found,
         });
+    }
+    if found < SCHEMA_VERSION {
+        // A history written by an older sweep: upgrade it once (each step is atomic), so
+        // every reader sees the current schema.
+        drop(conn);
+        drop(open_rw(path)?);
+        return open_ro(path);
     }
     Ok(conn)
 }

@@ -23,6 +23,7 @@ fn run(sweep: &str, seq: u64) -> NewRun {
         argv: vec!["python3".into(), "train.py".into()],
         workdir: "/w".into(),
         run_dir: "/r".into(),
+        retry_of: None,
     }
 }
 
@@ -144,4 +145,74 @@ fn unknown_sweep_is_a_clear_error() {
     let e = r.resolve("nope").unwrap_err().to_string();
     assert!(e.contains("nope"), "{e}");
     assert!(r.resolve("latest").is_err());
+}
+
+/// A database written by schema version 1 (the first release's), with a sweep, a run and
+/// metrics in it, exactly as that version's `sweep` wrote them.
+fn write_v1_database(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    conn.execute_batch(
+        r#"PRAGMA user_version = 1;
+        INSERT INTO sweeps (id, name, created, state, primary_metric, goal, seed, sampling, policy,
+            max_total_runs, max_concurrent_runs, max_duration_minutes, source_dir, target, invocation)
+          VALUES ('sw_old', 'old', 1700000000, 'completed', 'acc', 'maximize', 7, 'random', 'none',
+            2, 1, 10, '/src', 'local', '["sweep","run"]');
+        INSERT INTO runs (id, sweep_id, seq, state, reason, exit_code, queued, started, ended, argv,
+            workdir, run_dir, params)
+          VALUES ('sw_old_0', 'sw_old', 0, 'completed', 'exit code 0', 0, 1700000000, 1700000001,
+            1700000002, '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');
+        INSERT INTO metrics (run, name, interval, value, time)
+          VALUES (1, 'acc', 1, 0.25, 1700000001), (1, 'acc', 2, 0.75, 1700000002);"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_1_database_opens_upgrades_and_keeps_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1_database(&dir.path().join(DB_FILE));
+    // A reader is the first to open the old database: it upgrades it and reads it.
+    let r = Reader::open(dir.path()).unwrap();
+    let old = r.resolve("old").unwrap();
+    assert_eq!(old.active_seconds, 0.0);
+    drop(r);
+
+    let store = Store::open(dir.path()).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    // The new columns are there and writable next to the old rows.
+    store
+        .commit_blocking(Write::SweepActive {
+            id: "sw_old".into(),
+            seconds: 12.5,
+        })
+        .unwrap();
+    let mut u = RunUpdate::new("sw_old_0", RunState::Completed, now());
+    u.detail = Some(r#"{"note":"upgraded"}"#.into());
+    store.commit_blocking(Write::RunState(Box::new(u))).unwrap();
+    drop(store);
+
+    let r = Reader::open(dir.path()).unwrap();
+    let sw = r.resolve("sw_old").unwrap();
+    assert_eq!((sw.state.as_str(), sw.active_seconds), ("completed", 12.5));
+    assert_eq!(r.spec(&sw).unwrap(), None);
+    let runs = r.runs(&sw).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].best, Some(0.75));
+    assert_eq!(runs[0].intervals, 2);
+    assert_eq!(runs[0].params[0].0, "--lr");
+    assert_eq!(
+        runs[0].detail,
+        Some(serde_json::json!({"note": "upgraded"}))
+    );
+    match r.best(&sw).unwrap() {
+        BestOutcome::Best { run, value } => {
+            assert_eq!((run.id.as_str(), value), ("sw_old_0", 0.75))
+        }
+        BestOutcome::None(why) => panic!("{why}"),
+    }
 }
