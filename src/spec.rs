@@ -33,7 +33,7 @@ impl Goal {
 }
 
 /// How random sampling draws its unit-cube points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RandomRule {
     /// Independent uniform draws from a seeded ChaCha stream.
     Plain,
@@ -42,7 +42,7 @@ pub enum RandomRule {
 }
 
 /// The sampling algorithm.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Sampling {
     /// The Cartesian product of every parameter's values.
     Grid,
@@ -72,7 +72,7 @@ impl Sampling {
 }
 
 /// An early-termination policy with its parameters (semantics in DESIGN §5).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PolicyKind {
     /// Never terminate a run early.
     NoTermination,
@@ -93,7 +93,7 @@ pub enum PolicyKind {
 }
 
 /// A policy and its evaluation schedule.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// Which policy.
     pub kind: PolicyKind,
@@ -130,7 +130,7 @@ impl Policy {
 }
 
 /// Budget of a sweep.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Total runs to launch.
     pub max_total_runs: u64,
@@ -143,7 +143,7 @@ pub struct Limits {
 }
 
 /// How a run is started: the program and its fixed arguments (DESIGN §4.2).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunSpec {
     /// Interpreter, if the run is a script (`python3`, or `interpreterPath`).
     pub interpreter: Option<String>,
@@ -171,7 +171,7 @@ pub struct RunSpec {
 }
 
 /// Everything a sweep needs, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SweepSpec {
     /// The search space.
     pub space: SearchSpace,

@@ -75,6 +75,7 @@ pub fn run_sweep(spec: SweepSpec, workspace: &Path) -> Outcome {
                 workspace: workspace.to_path_buf(),
                 seed: 0,
                 invocation: Vec::new(),
+                config_files: Vec::new(),
             },
             target: Arc::new(LocalTarget::new()),
             sampler: Box::new(Counting(0)),

@@ -9,6 +9,7 @@ pub mod env;
 pub mod export;
 pub mod mlflow;
 pub mod report;
+pub mod resume;
 pub mod run;
 pub mod runs;
 pub mod status;
@@ -104,6 +105,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Log a sweep to an MLflow tracking server (a parent run, one child run per run).
     Mlflow(mlflow::MlflowArgs),
+    /// Continue a sweep whose `sweep` process was stopped or died.
+    Resume(resume::ResumeArgs),
+    /// Stop a running sweep from another terminal.
+    Cancel(resume::CancelArgs),
 }
 
 /// `sweep validate HDCONFIG [-c RUNCONFIG]`.
@@ -149,5 +154,7 @@ pub fn run() -> CliResult {
         Command::Env(args) => env::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Mlflow(args) => mlflow::run(&args),
+        Command::Resume(args) => resume::run(&args),
+        Command::Cancel(args) => resume::cancel(&args),
     }
 }

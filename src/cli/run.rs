@@ -37,15 +37,23 @@ pub struct RunArgs {
     /// config, in the current directory, or in the workspace].
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
-    /// Run in the background (not available yet).
+    /// Run in the background: validate, start the sweep in its own session, print its id
+    /// and return. Its output goes to `<workspace>/sweeps/<id>/sweep.log`.
     #[arg(long)]
     pub detach: bool,
+    /// The id to record the sweep under (used by `--detach` for its background process).
+    #[arg(long, hide = true)]
+    pub sweep_id: Option<String>,
     /// Print only the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Log the sweep to this MLflow tracking server [default: $MLFLOW_TRACKING_URI].
     #[arg(long, value_name = "URI")]
     pub mlflow: Option<String>,
+    /// Relaunch a run whose process vanished without an exit status (`Failed: lost`) up
+    /// to N times, as new attempts of the same candidate.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_retries: u32,
     /// The program to run and its fixed arguments (without a runconfig).
     #[arg(last = true, value_name = "SCRIPT")]
     pub program: Vec<String>,
@@ -89,8 +97,10 @@ impl SubmitArgs {
             target: None,
             targets: None,
             detach: false,
+            sweep_id: None,
             quiet: self.quiet,
             mlflow: None,
+            max_retries: 0,
             program: self.script,
             common: self.common,
         }
@@ -98,7 +108,7 @@ impl SubmitArgs {
 }
 
 /// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default.
-fn stop_grace() -> Duration {
+pub(super) fn stop_grace() -> Duration {
     std::env::var("SWEEP_STOP_GRACE_SECONDS")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -109,12 +119,6 @@ fn stop_grace() -> Duration {
 
 /// Runs `sweep run`.
 pub fn run(args: RunArgs) -> CliResult {
-    if args.detach {
-        return Err(CliError::BadInput(
-            "--detach is not available yet; run `sweep run` under nohup or a terminal multiplexer"
-                .into(),
-        ));
-    }
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
     let loaded = crate::config::load(&args.hdconfig, runconfig.as_deref())
         .map_err(|p| CliError::BadInput(p.rendered.trim_end().to_string()))?;
@@ -160,6 +164,9 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(s) = args.seed {
         spec.seed = Some(s);
     }
+    if args.detach {
+        return detach(&args.common.workspace_dir());
+    }
     // Seed, sampler and policy hook come from the library, so `sweep run` and a `Study`
     // built from the same config sample and stop runs identically.
     let parts = crate::study::Parts::new(&spec).map_err(|e| CliError::BadInput(e.to_string()))?;
@@ -173,35 +180,134 @@ pub fn run(args: RunArgs) -> CliResult {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "sweep".into())
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
     let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
     let sampler = parts.sampler;
     let sweep = engine::Sweep {
         setup: engine::SweepSetup {
-            id: engine::new_sweep_id(),
+            id: args.sweep_id.clone().unwrap_or_else(engine::new_sweep_id),
             name,
             experiment: args.experiment.clone(),
             workspace: workspace.clone(),
             seed,
             invocation: std::env::args().collect(),
+            config_files: std::iter::once(args.hdconfig.clone())
+                .chain(runconfig.clone())
+                .map(|p| p.canonicalize().unwrap_or(p))
+                .collect(),
         },
         target: built.target,
         sampler,
         policy,
         options: EngineOptions {
             stop_grace: stop_grace(),
+            max_retries: args.max_retries,
             ..EngineOptions::default()
         },
         spec,
     };
+    drive(
+        sweep,
+        None,
+        store,
+        &workspace,
+        args.quiet,
+        args.mlflow.as_deref(),
+    )
+}
+
+/// `sweep run --detach`: the config is valid (checked by the caller); starts the same
+/// command without `--detach` in a new session, its output in the sweep's log, waits until
+/// the sweep is recorded and says how to follow and stop it.
+fn detach(workspace: &Path) -> CliResult {
+    use std::os::unix::process::CommandExt;
+    let id = engine::new_sweep_id();
+    let dir = workspace.join("sweeps").join(&id);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::Failure(format!("cannot create {}: {e}", dir.display())))?;
+    let log_path = dir.join("sweep.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| CliError::Failure(format!("cannot create {}: {e}", log_path.display())))?;
+    let mut argv: Vec<String> = std::env::args().collect();
+    argv.retain(|a| a != "--detach");
+    let at = argv
+        .iter()
+        .position(|a| a == "run")
+        .map_or(argv.len(), |i| i + 1);
+    argv.insert(at, format!("--sweep-id={id}"));
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Failure(format!("cannot find the sweep executable: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| CliError::Failure(e.to_string()))?,
+        )
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe. A new session: closing this terminal (SIGHUP)
+    // does not reach the sweep.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| CliError::Failure(format!("cannot start the background sweep: {e}")))?;
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let recorded = crate::store::Reader::open(workspace)
+            .and_then(|r| r.resolve(&id))
+            .is_ok();
+        if recorded {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(CliError::Failure(format!(
+                "the background sweep exited ({status}) before it started:\n{}",
+                text.trim_end()
+            )));
+        }
+        if std::time::Instant::now() >= until {
+            return Err(CliError::Failure(format!(
+                "the background sweep (pid {}) has not recorded itself after 30 s; see {}",
+                child.id(),
+                log_path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ws = workspace.display();
+    println!(
+        "sweep {id} is running in the background (pid {})",
+        child.id()
+    );
+    println!("  follow it: sweep status {id} --workspace {ws}");
+    println!("  stop it:   sweep cancel {id} --workspace {ws}");
+    println!("  its log:   {}", log_path.display());
+    Ok(())
+}
+
+/// Runs a new or resumed sweep in this process: progress view, signal handling, summary.
+pub(super) fn drive(
+    sweep: engine::Sweep,
+    recovered: Option<engine::resume::Recovered>,
+    store: Arc<Store>,
+    workspace: &Path,
+    quiet: bool,
+    mlflow: Option<&str>,
+) -> CliResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
     let source_dir = sweep.spec.run.source_dir.clone();
     // Reports draw log-scale parameters on log axes; MLflow follows the history as it grows.
-    let _ = crate::report::record_space(&workspace, &sweep.setup.id, &sweep.spec.space);
-    let mlflow = crate::mlflow::start_for_run(args.mlflow.as_deref(), &workspace, &sweep.setup.id)
+    let _ = crate::report::record_space(workspace, &sweep.setup.id, &sweep.spec.space);
+    let mlflow = crate::mlflow::start_for_run(mlflow, workspace, &sweep.setup.id)
         .map_err(|e| CliError::BadInput(format!("--mlflow: {e}")))?;
     let view = ProgressView::new(
         &sweep.spec.primary_metric,
@@ -210,14 +316,16 @@ pub fn run(args: RunArgs) -> CliResult {
         sweep.spec.limits.max_duration_minutes,
     );
     let metric = sweep.spec.primary_metric.clone();
-    let quiet = args.quiet;
     let result = rt.block_on(async move {
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
         let (p_tx, p_rx) = tokio::sync::mpsc::unbounded_channel();
         let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         spawn_signal_handler(ctl_tx, interrupted.clone(), quiet)?;
         let viewer = tokio::spawn(show_progress(view, p_rx, quiet));
-        let out = engine::run(sweep, store.clone(), ctl_rx, Some(p_tx)).await;
+        let out = match recovered {
+            Some(rec) => engine::resume(sweep, rec, store.clone(), ctl_rx, Some(p_tx)).await,
+            None => engine::run(sweep, store.clone(), ctl_rx, Some(p_tx)).await,
+        };
         let _ = viewer.await;
         let _ = store.flush().await;
         Ok::<_, CliError>((out, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
@@ -226,8 +334,11 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(f) = mlflow {
         eprintln!("{}", f.finish().line());
     }
-    let out = out.map_err(|e| CliError::Failure(e.to_string()))?;
-    print_summary(&out, &metric, &source_dir, &workspace);
+    let out = out.map_err(|e| match e {
+        engine::EngineError::Busy { .. } => CliError::BadInput(e.to_string()),
+        e => CliError::Failure(e.to_string()),
+    })?;
+    print_summary(&out, &metric, &source_dir, workspace);
     if interrupted {
         return Err(CliError::Interrupted(format!(
             "interrupted: live runs were stopped and everything is recorded; resume with `sweep resume {} --workspace {}`",

@@ -82,7 +82,27 @@ pub(crate) fn run_json(r: &RunRecord) -> serde_json::Value {
         "workdir": r.workdir,
         "run_dir": r.run_dir,
         "last_output": r.last_output,
+        "detail": r.detail,
+        "retry_of": r.retry_of,
     })
+}
+
+/// Why a run ended, with the numbers behind a policy's decision and the run it retries.
+pub(crate) fn reason_text(r: &RunRecord) -> String {
+    let mut s = r.reason.clone().unwrap_or_default();
+    if let Some(d) = &r.detail {
+        if let (Some(i), Some(v), Some(t)) = (
+            d.get("interval").and_then(|v| v.as_u64()),
+            d.get("value").and_then(|v| v.as_f64()),
+            d.get("threshold").and_then(|v| v.as_f64()),
+        ) {
+            s.push_str(&format!(" at interval {i} ({v:.6} vs threshold {t:.6})"));
+        }
+    }
+    if let Some(o) = &r.retry_of {
+        s.push_str(&format!(" (retry of {o})"));
+    }
+    s
 }
 
 /// Quotes a CSV field when needed.
@@ -186,7 +206,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
                         r.state.clone(),
                         r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
                         duration(r),
-                        r.reason.clone().unwrap_or_default(),
+                        reason_text(r),
                         r.params
                             .iter()
                             .map(|(n, v)| format!("{}={}", n.trim_start_matches('-'), plain(v)))

@@ -2,6 +2,7 @@
 //! launch results, proposals, timers and control requests.
 
 use super::argv::build_argv;
+use super::resume::{params_of, Recovered, SavedSweep};
 use super::{
     BestRun, Control, EarlyStop, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup,
 };
@@ -36,9 +37,50 @@ struct Slot {
     /// An exit that arrived before the launch result.
     early_exit: Option<(ExitStatus, Vec<String>, u64)>,
     intervals: HashMap<String, u64>,
+    /// Reports per metric already recorded by an earlier session: an adopted run's output
+    /// is read again from the start, and these are not recorded twice.
+    skip: HashMap<String, u64>,
     primary: u32,
     best: Option<f64>,
     malformed: u64,
+    /// The run this one retries.
+    retry_of: Option<usize>,
+    /// A retry of this (lost) run exists: the retry stands for the candidate.
+    retried: bool,
+    /// The numbers behind the decision that stopped it.
+    detail: Option<serde_json::Value>,
+}
+
+impl Slot {
+    fn new(id: String, params: Params, argv: Vec<String>, state: RunState) -> Slot {
+        Slot {
+            id,
+            params,
+            argv,
+            state,
+            handle: None,
+            deadline: None,
+            stop: None,
+            early_exit: None,
+            intervals: HashMap::new(),
+            skip: HashMap::new(),
+            primary: 0,
+            best: None,
+            malformed: 0,
+            retry_of: None,
+            retried: false,
+            detail: None,
+        }
+    }
+}
+
+/// A run an earlier session left unfinished, to adopt or launch when the sweep resumes.
+struct Unfinished {
+    idx: usize,
+    /// When it started running (Unix seconds), for its per-run time limit.
+    started: Option<f64>,
+    /// The policy decided to stop it while replaying the history.
+    stop: bool,
 }
 
 enum Internal {
@@ -74,6 +116,16 @@ pub(super) struct Dispatcher {
     best: Option<(usize, f64)>,
     /// Reasons of the first runs to finish, for fail-fast.
     first_finished: Vec<(RunState, String)>,
+    /// Candidates proposed (runs that are not retries): what `max_total_runs` counts.
+    candidates: u64,
+    /// Running time used by earlier sessions, seconds.
+    active_base: f64,
+    /// When this session started.
+    session: Instant,
+    /// Runs to adopt or launch first (a resumed sweep).
+    unfinished: Vec<Unfinished>,
+    /// Held while this process runs the sweep.
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 fn ms(d: f64) -> Duration {
@@ -86,6 +138,7 @@ impl Dispatcher {
         store: Arc<Store>,
         control: UnboundedReceiver<Control>,
         progress: Option<UnboundedSender<Progress>>,
+        recovered: Option<Recovered>,
     ) -> Result<Dispatcher, EngineError> {
         let Sweep {
             spec,
@@ -95,38 +148,57 @@ impl Dispatcher {
             policy,
             options,
         } = sweep;
-        let source = spec.run.source_dir.clone();
-        let git = {
-            let s = source.clone();
-            tokio::task::spawn_blocking(move || crate::target::snapshot::git_state(&s))
-                .await
-                .unwrap_or(None)
-        };
-        let l = &spec.limits;
-        store
-            .commit(Write::Sweep(Box::new(NewSweep {
-                id: setup.id.clone(),
-                name: setup.name.clone(),
-                experiment: setup.experiment.clone(),
-                created: now(),
-                primary_metric: spec.primary_metric.clone(),
-                goal: spec.goal.as_str().into(),
-                seed: setup.seed,
-                sampling: spec.sampling.name().into(),
-                policy: spec.policy.name().into(),
-                max_total_runs: l.max_total_runs,
-                max_concurrent_runs: l.max_concurrent_runs,
-                max_duration_minutes: l.max_duration_minutes,
-                max_run_duration_seconds: l.max_run_duration_seconds,
-                source_dir: source.display().to_string(),
-                git_commit: git.as_ref().map(|g| g.0.clone()),
-                git_dirty: git.as_ref().map(|g| g.1),
-                target: target.name().into(),
-                invocation: setup.invocation.clone(),
-            })))
-            .await?;
+        // One controller per sweep: a second `sweep resume` must not launch runs twice.
+        let lock = super::lock_sweep(&setup.sweep_dir(), &setup.id)?;
         let snapshot = setup.sweep_dir().join("snapshot");
-        {
+        let l = &spec.limits;
+        if recovered.is_some() {
+            store
+                .commit(Write::SweepState {
+                    id: setup.id.clone(),
+                    state: SweepState::Running,
+                    reason: None,
+                    time: now(),
+                })
+                .await?;
+            if !snapshot.is_dir() {
+                return Err(EngineError::Snapshot(std::io::Error::other(format!(
+                    "{} is missing: runs are copied from the sweep's source snapshot, so it cannot be resumed",
+                    snapshot.display()
+                ))));
+            }
+        } else {
+            let source = spec.run.source_dir.clone();
+            let git = {
+                let s = source.clone();
+                tokio::task::spawn_blocking(move || crate::target::snapshot::git_state(&s))
+                    .await
+                    .unwrap_or(None)
+            };
+            let saved = SavedSweep::new(&spec, setup.config_files.clone(), options.max_retries);
+            store
+                .commit(Write::Sweep(Box::new(NewSweep {
+                    id: setup.id.clone(),
+                    name: setup.name.clone(),
+                    experiment: setup.experiment.clone(),
+                    created: now(),
+                    primary_metric: spec.primary_metric.clone(),
+                    goal: spec.goal.as_str().into(),
+                    seed: setup.seed,
+                    sampling: spec.sampling.name().into(),
+                    policy: spec.policy.name().into(),
+                    max_total_runs: l.max_total_runs,
+                    max_concurrent_runs: l.max_concurrent_runs,
+                    max_duration_minutes: l.max_duration_minutes,
+                    max_run_duration_seconds: l.max_run_duration_seconds,
+                    source_dir: source.display().to_string(),
+                    git_commit: git.as_ref().map(|g| g.0.clone()),
+                    git_dirty: git.as_ref().map(|g| g.1),
+                    target: target.name().into(),
+                    invocation: setup.invocation.clone(),
+                    spec: Some(saved.to_json()),
+                })))
+                .await?;
             let (src, dst, ws) = (source.clone(), snapshot.clone(), setup.workspace.clone());
             tokio::task::spawn_blocking(move || crate::target::snapshot::create(&src, &dst, &ws))
                 .await
@@ -162,10 +234,35 @@ impl Dispatcher {
             deadline,
             best: None,
             first_finished: Vec::new(),
+            candidates: 0,
+            active_base: 0.0,
+            session: Instant::now(),
+            unfinished: Vec::new(),
+            _lock: lock,
         };
+        let mut d = d;
+        if let Some(rec) = recovered {
+            d.restore(rec);
+        }
         d.emit(Progress::Started {
             sweep_id: d.setup.id.clone(),
         });
+        // A resumed sweep's view starts from what is already recorded.
+        for s in &d.slots {
+            d.emit(Progress::RunState {
+                run_id: s.id.clone(),
+                params: s.params.clone(),
+                state: s.state,
+                reason: None,
+            });
+        }
+        if let Some((b, value)) = d.best {
+            d.emit(Progress::NewBest {
+                run_id: d.slots[b].id.clone(),
+                value,
+                params: d.slots[b].params.clone(),
+            });
+        }
         Ok(d)
     }
 
@@ -192,7 +289,215 @@ impl Dispatcher {
     }
 
     fn limits_reached(&self) -> bool {
-        self.slots.len() as u64 >= self.spec.limits.max_total_runs
+        self.candidates >= self.spec.limits.max_total_runs
+    }
+
+    /// Rebuilds the state an earlier session left: slots for every recorded run, the
+    /// sampler's position, the policy's pools, the best run and the running time used.
+    fn restore(&mut self, rec: Recovered) {
+        self.active_base = rec.sweep.active_seconds;
+        let left = self.spec.limits.max_duration_minutes * 60.0 - self.active_base;
+        self.deadline = Instant::now() + ms(left);
+        let mut counts: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        for m in &rec.metrics {
+            *counts
+                .entry(m.run_id.clone())
+                .or_default()
+                .entry(m.name.clone())
+                .or_insert(0) += 1;
+        }
+        let mut proposed = Vec::new();
+        let mut ended = Vec::new();
+        for r in &rec.runs {
+            let idx = self.slots.len();
+            let params = params_of(r);
+            let state = r.run_state().unwrap_or(RunState::Failed);
+            let mut slot = Slot::new(r.id.clone(), params.clone(), r.argv.clone(), state);
+            slot.retry_of = r.retry_of.as_ref().and_then(|o| self.index.get(o).copied());
+            match slot.retry_of {
+                Some(o) => self.slots[o].retried = true,
+                None => {
+                    proposed.push(params);
+                    self.candidates += 1;
+                }
+            }
+            slot.intervals = counts.remove(&r.id).unwrap_or_default();
+            slot.primary = slot
+                .intervals
+                .get(&self.spec.primary_metric)
+                .copied()
+                .unwrap_or(0) as u32;
+            slot.best = r.best;
+            slot.handle = r.handle.clone().map(RunHandle);
+            slot.detail = r.detail.clone();
+            if state.is_terminal() {
+                if matches!(state, RunState::Completed | RunState::Failed) {
+                    ended.push((
+                        r.ended.unwrap_or(0.0),
+                        state,
+                        r.reason.clone().unwrap_or_default(),
+                    ));
+                }
+            } else {
+                slot.skip = slot.intervals.clone();
+                self.live += 1;
+                self.unfinished.push(Unfinished {
+                    idx,
+                    started: r.started,
+                    stop: false,
+                });
+            }
+            if state != RunState::Failed {
+                if let Some(b) = slot.best {
+                    if self.best.is_none_or(|(_, v)| self.spec.goal.better(b, v)) {
+                        self.best = Some((idx, b));
+                    }
+                }
+            }
+            self.index.insert(r.id.clone(), idx);
+            self.slots.push(slot);
+        }
+        if let Some(sampler) = self.sampler.as_mut() {
+            sampler.replay(&proposed);
+        }
+        if let Some(p) = self.policy.as_mut() {
+            // The pools are rebuilt from every report in the order it was recorded; a run
+            // the policy would have stopped meanwhile is stopped once it is adopted.
+            for m in rec
+                .metrics
+                .iter()
+                .filter(|m| m.name == self.spec.primary_metric)
+            {
+                if p.observe(&m.run_id, m.interval as u32, m.value) {
+                    let d = p.decision();
+                    if let Some(&idx) = self.index.get(&m.run_id) {
+                        if let Some(u) = self.unfinished.iter_mut().find(|u| u.idx == idx) {
+                            u.stop = true;
+                            self.slots[idx].detail = d.map(|d| d.1);
+                        }
+                    }
+                }
+            }
+            for s in self.slots.iter().filter(|s| s.state.is_terminal()) {
+                p.finished(&s.id);
+            }
+        }
+        ended.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.first_finished = ended
+            .into_iter()
+            .take(self.options.fail_fast_runs)
+            .map(|(_, s, r)| (s, r))
+            .collect();
+        let alive = self.unfinished.len();
+        self.event(
+            None,
+            "resumed",
+            format!(
+                "resumed by process {}: {} runs recorded, {alive} unfinished, {:.0} s of running time used",
+                std::process::id(),
+                self.slots.len(),
+                self.active_base
+            ),
+        );
+    }
+
+    /// The launch request of slot `idx`.
+    fn request(&self, idx: usize) -> LaunchRequest {
+        let s = &self.slots[idx];
+        let run_dir = self.setup.sweep_dir().join("runs").join(&s.id);
+        LaunchRequest {
+            sweep_id: self.setup.id.clone(),
+            run_id: s.id.clone(),
+            argv: s.argv.clone(),
+            env: self
+                .spec
+                .run
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            params_json: s.params.to_json().to_string(),
+            snapshot: self.snapshot.clone(),
+            run_dir,
+            primary_metric: self.spec.primary_metric.clone(),
+        }
+    }
+
+    /// Adopts the runs an earlier session left alive, records those that ended meanwhile
+    /// (through their adopted watchers) and launches those that never started.
+    async fn recover_unfinished(&mut self) -> Result<(), EngineError> {
+        for u in std::mem::take(&mut self.unfinished) {
+            let idx = u.idx;
+            let req = self.request(idx);
+            let mut handle = self.slots[idx].handle.clone();
+            if handle.is_none() && self.slots[idx].state == RunState::Starting {
+                let target = self.target.clone();
+                let r = req.clone();
+                handle = tokio::task::spawn_blocking(move || target.recover(&r))
+                    .await
+                    .unwrap_or(None);
+            }
+            let Some(h) = handle else {
+                // Never started: it may be launched now, in a clean run directory.
+                let _ = std::fs::remove_dir_all(&req.run_dir);
+                self.slots[idx].skip.clear();
+                if self.slots[idx].state == RunState::Queued {
+                    self.store
+                        .commit(Write::RunState(Box::new(RunUpdate::new(
+                            &req.run_id,
+                            RunState::Starting,
+                            now(),
+                        ))))
+                        .await?;
+                }
+                self.launch(idx, req);
+                continue;
+            };
+            let mut up = RunUpdate::new(&self.slots[idx].id, RunState::Running, now());
+            up.handle = Some(h.0.clone());
+            self.store.send(Write::RunState(Box::new(up)));
+            self.event(
+                Some(&self.slots[idx].id),
+                "adopted",
+                "re-adopted from an earlier session".into(),
+            );
+            let deadline = self.spec.limits.max_run_duration_seconds.map(|d| {
+                let used = u.started.map(|t| (now() - t).max(0.0)).unwrap_or(0.0);
+                Instant::now() + ms(d - used)
+            });
+            {
+                let s = &mut self.slots[idx];
+                s.state = RunState::Running;
+                s.handle = Some(h.clone());
+                s.deadline = deadline;
+            }
+            let target = self.target.clone();
+            let events = self.events_tx.clone();
+            let (r, hh) = (req.clone(), h.clone());
+            let adopted = tokio::task::spawn_blocking(move || target.adopt(&hh, &r, events))
+                .await
+                .unwrap_or_else(|e| Err(TargetError::Launch(e.to_string())));
+            if let Err(e) = adopted {
+                self.event(
+                    Some(&req.run_id),
+                    "warning",
+                    format!("cannot re-adopt: {e}"),
+                );
+                self.end_run(idx, RunState::Failed, "lost".into(), None, None, Vec::new())
+                    .await?;
+                self.maybe_retry(idx).await?;
+                continue;
+            }
+            if u.stop {
+                let name = self
+                    .policy
+                    .as_ref()
+                    .map(|p| p.name().to_string())
+                    .unwrap_or_default();
+                self.stop_run(idx, format!("policy:{name}"));
+            }
+        }
+        Ok(())
     }
 
     fn finished(&self) -> bool {
@@ -203,6 +508,10 @@ impl Dispatcher {
     }
 
     pub(super) async fn run(mut self) -> Result<Outcome, EngineError> {
+        self.recover_unfinished().await?;
+        let mut heartbeat =
+            tokio::time::interval(self.options.heartbeat.max(Duration::from_millis(10)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.maybe_propose();
             if self.finished() {
@@ -233,9 +542,17 @@ impl Dispatcher {
                     Internal::Proposed(s, p) => self.on_proposed(s, p).await?,
                 },
                 _ = sleep => self.on_timer().await?,
+                _ = heartbeat.tick() => self.store.send(self.active_write()),
             }
         }
         self.finish().await
+    }
+
+    fn active_write(&self) -> Write {
+        Write::SweepActive {
+            id: self.setup.id.clone(),
+            seconds: self.active_base + self.session.elapsed().as_secs_f64(),
+        }
     }
 
     fn maybe_propose(&mut self) {
@@ -247,7 +564,7 @@ impl Dispatcher {
             .spec
             .limits
             .max_total_runs
-            .saturating_sub(self.slots.len() as u64) as usize;
+            .saturating_sub(self.candidates) as usize;
         let n = free.min(left);
         if n == 0 {
             return;
@@ -258,7 +575,7 @@ impl Dispatcher {
         let finished: Vec<Observation> = self
             .slots
             .iter()
-            .filter(|s| s.state.is_terminal())
+            .filter(|s| s.state.is_terminal() && !s.retried)
             .map(|s| Observation {
                 params: s.params.clone(),
                 value: if s.state == RunState::Failed {
@@ -319,26 +636,24 @@ impl Dispatcher {
     }
 
     async fn create_and_launch(&mut self, params: Params) -> Result<(), EngineError> {
+        self.candidates += 1;
+        self.create_run(params, None).await
+    }
+
+    /// Records a new run (a candidate, or a retry of run `retry_of`) and launches it.
+    async fn create_run(
+        &mut self,
+        params: Params,
+        retry_of: Option<usize>,
+    ) -> Result<(), EngineError> {
         let idx = self.slots.len();
         let id = format!("{}_{}", self.setup.id, idx);
         let argv = build_argv(&self.spec.run, &params);
-        let run_dir = self.setup.sweep_dir().join("runs").join(&id);
-        let req = LaunchRequest {
-            sweep_id: self.setup.id.clone(),
-            run_id: id.clone(),
-            argv: argv.clone(),
-            env: self
-                .spec
-                .run
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            params_json: params.to_json().to_string(),
-            snapshot: self.snapshot.clone(),
-            run_dir: run_dir.clone(),
-            primary_metric: self.spec.primary_metric.clone(),
-        };
+        let mut slot = Slot::new(id.clone(), params.clone(), argv.clone(), RunState::Starting);
+        slot.retry_of = retry_of;
+        self.index.insert(id.clone(), idx);
+        self.slots.push(slot);
+        let req = self.request(idx);
         self.store.send(Write::Run(Box::new(NewRun {
             id: id.clone(),
             sweep_id: self.setup.id.clone(),
@@ -348,9 +663,10 @@ impl Dispatcher {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_json()))
                 .collect(),
-            argv: argv.clone(),
+            argv,
             workdir: req.workdir().display().to_string(),
-            run_dir: run_dir.display().to_string(),
+            run_dir: req.run_dir.display().to_string(),
+            retry_of: retry_of.map(|o| self.slots[o].id.clone()),
         })));
         // The slot is taken before the launch is even requested, and recorded first.
         self.store
@@ -361,24 +677,16 @@ impl Dispatcher {
             ))))
             .await?;
         self.live += 1;
-        self.index.insert(id.clone(), idx);
-        self.slots.push(Slot {
-            id: id.clone(),
-            params: params.clone(),
-            argv,
-            state: RunState::Starting,
-            handle: None,
-            deadline: None,
-            stop: None,
-            early_exit: None,
-            intervals: HashMap::new(),
-            primary: 0,
-            best: None,
-            malformed: 0,
-        });
+        self.launch(idx, req);
+        Ok(())
+    }
+
+    /// Hands slot `idx` (recorded `Starting`, holding a slot) to the target.
+    fn launch(&mut self, idx: usize, req: LaunchRequest) {
+        self.slots[idx].state = RunState::Starting;
         self.emit(Progress::RunState {
-            run_id: id,
-            params,
+            run_id: self.slots[idx].id.clone(),
+            params: self.slots[idx].params.clone(),
             state: RunState::Starting,
             reason: None,
         });
@@ -389,7 +697,36 @@ impl Dispatcher {
             let r = target.launch(&req, events);
             let _ = tx.send(Internal::Launched(idx, r));
         });
-        Ok(())
+    }
+
+    /// Relaunches lost run `idx` as a new attempt of the same candidate, within
+    /// `max_retries`.
+    async fn maybe_retry(&mut self, idx: usize) -> Result<(), EngineError> {
+        if self.stopping.is_some() || self.slots[idx].retried {
+            return Ok(());
+        }
+        let mut attempts = 0;
+        let mut cur = idx;
+        while let Some(o) = self.slots[cur].retry_of {
+            attempts += 1;
+            cur = o;
+        }
+        if attempts >= self.options.max_retries {
+            return Ok(());
+        }
+        self.slots[idx].retried = true;
+        let id = self.slots[idx].id.clone();
+        self.event(
+            Some(&id),
+            "retry",
+            format!(
+                "run {id} was lost; relaunching its candidate (attempt {} of {})",
+                attempts + 2,
+                self.options.max_retries + 1
+            ),
+        );
+        let params = self.slots[idx].params.clone();
+        self.create_run(params, Some(idx)).await
     }
 
     async fn on_launched(
@@ -480,10 +817,17 @@ impl Dispatcher {
         let mut rows = Vec::with_capacity(reports.len());
         let primary = self.spec.primary_metric.clone();
         let goal = self.spec.goal;
-        let mut stop_policy = false;
+        let mut stop_policy = None;
         let mut new_best = false;
+        let mut skipped = 0;
         for r in reports {
             let s = &mut self.slots[idx];
+            if let Some(k) = s.skip.get_mut(&r.name).filter(|k| **k > 0) {
+                // Recorded by an earlier session already.
+                *k -= 1;
+                skipped += 1;
+                continue;
+            }
             let n = s.intervals.entry(r.name.clone()).or_insert(0);
             *n += 1;
             let interval = *n;
@@ -499,8 +843,8 @@ impl Dispatcher {
                 if let Some(p) = self.policy.as_mut() {
                     let stop = p.observe(&s.id, s.primary, r.value);
                     // Metrics can arrive before the launch result: a starting run counts.
-                    if stop && !s.state.is_terminal() && s.stop.is_none() {
-                        stop_policy = true;
+                    if stop && !s.state.is_terminal() && s.stop.is_none() && stop_policy.is_none() {
+                        stop_policy = Some(p.decision());
                     }
                 }
             }
@@ -513,6 +857,9 @@ impl Dispatcher {
                 time: t,
             });
         }
+        if skipped > 0 {
+            crate::metrics::committed(skipped);
+        }
         self.store.send(Write::Metrics(rows));
         if new_best {
             if let Some((b, v)) = self.best {
@@ -523,12 +870,17 @@ impl Dispatcher {
                 });
             }
         }
-        if stop_policy {
+        if let Some(decision) = stop_policy {
             let name = self
                 .policy
                 .as_ref()
                 .map(|p| p.name().to_string())
                 .unwrap_or_default();
+            if let Some((text, detail)) = decision {
+                let id = self.slots[idx].id.clone();
+                self.event(Some(&id), "policy", text);
+                self.slots[idx].detail = Some(detail);
+            }
             self.stop_run(idx, format!("policy:{name}"));
         }
     }
@@ -559,14 +911,24 @@ impl Dispatcher {
         let (state, reason) = match (&self.slots[idx].stop, &status) {
             (Some(r), _) => (RunState::Canceled, r.clone()),
             (None, ExitStatus::Code(0)) => (RunState::Completed, status.to_string()),
+            (None, ExitStatus::Unknown(why)) => {
+                let id = self.slots[idx].id.clone();
+                self.event(Some(&id), "lost", why.clone());
+                (RunState::Failed, "lost".to_string())
+            }
             (None, _) => (RunState::Failed, status.to_string()),
         };
+        let lost = reason == "lost";
         let (code, sig) = match status {
             ExitStatus::Code(c) => (Some(c), None),
             ExitStatus::Signal(s) => (None, Some(s)),
             ExitStatus::Unknown(_) => (None, None),
         };
-        self.end_run(idx, state, reason, code, sig, tail).await
+        self.end_run(idx, state, reason, code, sig, tail).await?;
+        if lost {
+            self.maybe_retry(idx).await?;
+        }
+        Ok(())
     }
 
     async fn end_run(
@@ -586,6 +948,9 @@ impl Dispatcher {
         if state == RunState::Failed && !tail.is_empty() {
             let from = tail.len().saturating_sub(FAILURE_TAIL);
             u.last_output = Some(tail[from..].join("\n"));
+        }
+        if state == RunState::Canceled {
+            u.detail = self.slots[idx].detail.as_ref().map(|d| d.to_string());
         }
         self.store.commit(Write::RunState(Box::new(u))).await?;
         // Recorded: now the slot is free.
@@ -737,6 +1102,7 @@ impl Dispatcher {
                 "the search space is exhausted".to_string(),
             ),
         };
+        self.store.send(self.active_write());
         self.store
             .commit(Write::SweepState {
                 id: self.setup.id.clone(),

@@ -16,6 +16,7 @@
 
 pub mod argv;
 mod dispatch;
+pub mod resume;
 
 use crate::sampler::Sampler;
 use crate::space::Params;
@@ -44,6 +45,13 @@ pub trait EarlyStop: Send {
     fn observe(&mut self, run_id: &str, interval: u32, value: f64) -> bool;
     /// Run `run_id` ended (its values stay in the pool).
     fn finished(&mut self, _run_id: &str) {}
+
+    /// The decision behind the last `true` from [`EarlyStop::observe`], taken once: a
+    /// sentence for the history's events and the numbers (interval, value, threshold, ...)
+    /// recorded with the canceled run.
+    fn decision(&mut self) -> Option<(String, serde_json::Value)> {
+        None
+    }
 }
 
 /// A request from outside the dispatcher (the CLI's signal handlers).
@@ -130,6 +138,12 @@ pub struct EngineOptions {
     pub stop_grace: Duration,
     /// Fail-fast window (0 disables).
     pub fail_fast_runs: usize,
+    /// How many times a lost run (its process or host vanished without an exit status) is
+    /// relaunched as a new attempt of the same candidate.
+    pub max_retries: u32,
+    /// How often the running time used so far is recorded (what a resumed sweep's
+    /// `max_duration_minutes` counts from).
+    pub heartbeat: Duration,
 }
 
 impl Default for EngineOptions {
@@ -137,6 +151,8 @@ impl Default for EngineOptions {
         EngineOptions {
             stop_grace: DEFAULT_STOP_GRACE,
             fail_fast_runs: DEFAULT_FAIL_FAST_RUNS,
+            max_retries: 0,
+            heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -156,6 +172,9 @@ pub struct SweepSetup {
     pub seed: u64,
     /// The command line that started it, recorded for the resume hint.
     pub invocation: Vec<String>,
+    /// The config files the spec was read from (sweep config, then runconfig); a resumed
+    /// sweep reads its environment variables' values from them again.
+    pub config_files: Vec<PathBuf>,
 }
 
 impl SweepSetup {
@@ -174,6 +193,17 @@ pub enum EngineError {
     /// The source snapshot could not be made.
     #[error("source snapshot: {0}")]
     Snapshot(std::io::Error),
+    /// Another `sweep` process is running this sweep.
+    #[error("sweep {id} is already being run by process {pid}; stop it with `sweep cancel {id}`, or wait for it")]
+    Busy {
+        /// The sweep id.
+        id: String,
+        /// The process holding it.
+        pid: String,
+    },
+    /// The sweep's lock file could not be taken.
+    #[error("cannot lock sweep {0}: {1}")]
+    Lock(String, std::io::Error),
 }
 
 /// Everything one sweep needs.
@@ -201,10 +231,78 @@ pub async fn run(
     control: tokio::sync::mpsc::UnboundedReceiver<Control>,
     progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
 ) -> Result<Outcome, EngineError> {
-    dispatch::Dispatcher::start(sweep, store, control, progress)
+    dispatch::Dispatcher::start(sweep, store, control, progress, None)
         .await?
         .run()
         .await
+}
+
+/// Continues a sweep from its recorded history (`sweep resume`): re-adopts runs that are
+/// still alive, records the real outcome of runs that ended meanwhile, launches runs that
+/// never started, replays the sampler and the policy, and goes on until the sweep's limits.
+/// `sweep.setup` must carry the recorded id, name, seed and workspace, and `sweep.sampler`
+/// a fresh sampler built with the recorded seed.
+pub async fn resume(
+    sweep: Sweep,
+    recovered: resume::Recovered,
+    store: Arc<Store>,
+    control: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+) -> Result<Outcome, EngineError> {
+    dispatch::Dispatcher::start(sweep, store, control, progress, Some(recovered))
+        .await?
+        .run()
+        .await
+}
+
+/// The lock file a running sweep holds (its content is the holder's pid).
+pub const LOCK_FILE: &str = "lock";
+
+/// Takes the lock of a sweep's directory, failing with [`EngineError::Busy`] if another
+/// process holds it.
+pub fn lock_sweep(
+    sweep_dir: &std::path::Path,
+    id: &str,
+) -> Result<nix::fcntl::Flock<std::fs::File>, EngineError> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(sweep_dir).map_err(|e| EngineError::Lock(id.into(), e))?;
+    let path = sweep_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| EngineError::Lock(id.into(), e))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut f) => {
+            let _ = f.set_len(0);
+            let _ = f.rewind();
+            let _ = writeln!(f, "{}", std::process::id());
+            let _ = f.flush();
+            Ok(f)
+        }
+        Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = f.read_to_string(&mut pid);
+            Err(EngineError::Busy {
+                id: id.into(),
+                pid: pid.trim().to_string(),
+            })
+        }
+        Err((_, e)) => Err(EngineError::Lock(id.into(), std::io::Error::from(e))),
+    }
+}
+
+/// The pid of the process running sweep `sweep_dir`, if one holds its lock now.
+pub fn controller_pid(sweep_dir: &std::path::Path) -> Option<i32> {
+    let path = sweep_dir.join(LOCK_FILE);
+    let file = std::fs::File::open(&path).ok()?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock) {
+        // Nobody holds it.
+        Ok(_) => None,
+        Err(_) => std::fs::read_to_string(&path).ok()?.trim().parse().ok(),
+    }
 }
 
 /// A new sweep id: `sw_` then the creation time and a random suffix, so ids sort by time

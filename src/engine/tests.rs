@@ -105,6 +105,7 @@ impl Harness {
                 workspace: self.workspace.clone(),
                 seed: 1,
                 invocation: vec![],
+                config_files: vec![],
             },
             target,
             sampler: Box::new(Counting { next: 0, total }),
@@ -112,6 +113,7 @@ impl Harness {
             options: EngineOptions {
                 stop_grace: Duration::from_millis(100),
                 fail_fast_runs: 3,
+                ..EngineOptions::default()
             },
         }
     }

@@ -5,7 +5,7 @@
 use super::value::Value;
 
 /// A parameter expression, with its positional arguments already validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Domain {
     /// `choice [v1, v2, ...]`: one of the listed options.
     Choice {

@@ -14,7 +14,7 @@ pub use domain::{inverse_normal_cdf, normal_cdf, q_round, Domain};
 pub use value::{format_float, Value};
 
 /// A parameter of the space.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Param {
     /// The name as written in the config (`--lr`, `lr`, or `model.lr` inside a nested choice).
     pub name: String,
@@ -26,7 +26,7 @@ pub struct Param {
 }
 
 /// Concrete parameter values of one candidate, in parameter-space order, active ones only.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Params(pub Vec<(String, Value)>);
 
 impl Params {
@@ -61,7 +61,7 @@ impl Params {
 }
 
 /// An ordered set of parameters.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchSpace {
     params: Vec<Param>,
 }

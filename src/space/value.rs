@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// One parameter value: what a sampler proposes and a run receives.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// An integer: `randint` results, integral q-expression results, integer `choice` options.
     Int(i64),

@@ -250,6 +250,8 @@ impl Study {
                 git_dirty: None,
                 target: "in-process".into(),
                 invocation: std::env::args().collect(),
+                // Trials run in the caller's process: only the library resumes them.
+                spec: None,
             })),
         )?;
         let state = State {
@@ -549,6 +551,7 @@ impl Study {
             argv: argv.clone(),
             workdir: inner.cwd.clone(),
             run_dir: run_dir.display().to_string(),
+            retry_of: None,
         })));
         let mut u = RunUpdate::new(&id, RunState::Running, t);
         u.handle = Some(format!("in-process:{}", std::process::id()));

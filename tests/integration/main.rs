@@ -6,6 +6,7 @@ mod library;
 mod local_runs;
 mod mlflow;
 mod report;
+mod resume;
 mod services;
 mod slurm;
 mod space_props;

@@ -1,0 +1,230 @@
+//! `sweep resume SWEEP` and `sweep cancel SWEEP`: continue a sweep whose `sweep` process
+//! was stopped or died, and stop a sweep from another terminal.
+//!
+//! Resume rebuilds the engine from what the sweep saved (its spec, seed and history),
+//! re-adopts live runs, records runs that ended meanwhile and goes on. Cancel signals the
+//! process running the sweep (found through the sweep's lock file) as a Ctrl-C would; if no
+//! process runs it any more, cancel does the controller's work itself: it adopts the live
+//! runs, stops them and records the sweep `canceled`.
+
+use super::{CliError, CliResult, Common};
+use crate::engine::{self, resume, EngineOptions};
+use crate::store::{Reader, Store};
+use clap::Args;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `sweep resume SWEEP`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The sweep: its id, its name, or `latest`.
+    pub sweep: String,
+    /// Print only the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `sweep cancel SWEEP`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The sweep: its id, its name, or `latest`.
+    pub sweep: String,
+    /// Seconds to wait for the sweep to record its end.
+    #[arg(long, default_value_t = 120)]
+    pub wait: u64,
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn bad(e: impl std::fmt::Display) -> CliError {
+    CliError::BadInput(e.to_string())
+}
+
+/// Builds the engine for a recorded sweep.
+fn rebuild(
+    workspace: &std::path::Path,
+    key: &str,
+) -> Result<(engine::Sweep, resume::Recovered), CliError> {
+    let (mut saved, rec) = resume::load(workspace, key).map_err(|e| match e {
+        resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => CliError::BadInput(m),
+        e => CliError::BadInput(e.to_string()),
+    })?;
+    saved.restore_environment().map_err(bad)?;
+    let spec = saved.spec;
+    let seed = rec.sweep.seed.unwrap_or(0) as u64;
+    // The same parts `sweep run` built, with the recorded seed.
+    let mut spec = spec;
+    spec.seed = Some(seed);
+    let parts = crate::study::Parts::new(&spec).map_err(bad)?;
+    let policy = parts
+        .policy
+        .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
+    let sampler = parts.sampler;
+    let target = resume_target(&spec, workspace, &saved.config_files)?;
+    let sweep = engine::Sweep {
+        setup: engine::SweepSetup {
+            id: rec.sweep.id.clone(),
+            name: rec.sweep.name.clone(),
+            experiment: rec.sweep.experiment.clone(),
+            workspace: workspace.to_path_buf(),
+            seed,
+            invocation: std::env::args().collect(),
+            config_files: saved.config_files,
+        },
+        target,
+        sampler,
+        policy,
+        options: EngineOptions {
+            stop_grace: super::run::stop_grace(),
+            max_retries: saved.max_retries,
+            ..EngineOptions::default()
+        },
+        spec,
+    };
+    Ok((sweep, rec))
+}
+
+/// The target a resumed sweep runs on, found as `sweep run` found it: `local`, or its name
+/// in the targets file (`$SWEEP_TARGETS`, `targets.yml` beside the sweep config, in the
+/// current directory, or in the workspace).
+fn resume_target(
+    spec: &crate::spec::SweepSpec,
+    workspace: &std::path::Path,
+    config_files: &[std::path::PathBuf],
+) -> Result<Arc<dyn crate::target::ComputeTarget>, CliError> {
+    use crate::target::registry;
+    let name = spec.run.target.as_str();
+    let file = if name.is_empty() || name == "local" {
+        None
+    } else {
+        let beside = config_files
+            .first()
+            .and_then(|p| p.parent())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| ".".into());
+        let dirs = [beside, ".".into(), workspace.to_path_buf()];
+        registry::load_file(None, &dirs).map_err(|e| CliError::BadInput(e.to_string()))?
+    };
+    registry::build(name, file.as_ref())
+        .map(|b| b.target)
+        .map_err(|e| CliError::BadInput(e.to_string()))
+}
+
+/// Runs `sweep resume`.
+pub fn run(args: &ResumeArgs) -> CliResult {
+    let workspace = args.common.workspace_dir();
+    let (sweep, rec) = rebuild(&workspace, &args.sweep)?;
+    if rec.sweep.state == "completed" {
+        println!(
+            "sweep {} already completed ({}); nothing to resume. Start a new sweep, or warm-start one from it with `--resume-from {}`",
+            rec.sweep.id,
+            rec.sweep.reason.as_deref().unwrap_or("done"),
+            rec.sweep.id
+        );
+        return Ok(());
+    }
+    let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+    if !args.quiet {
+        let unfinished = rec
+            .runs
+            .iter()
+            .filter(|r| r.run_state().is_some_and(|s| !s.is_terminal()))
+            .count();
+        eprintln!(
+            "resuming sweep {} ({}): {} runs recorded, {unfinished} unfinished",
+            rec.sweep.id,
+            rec.sweep.name,
+            rec.runs.len()
+        );
+    }
+    // MLflow logging continues when MLFLOW_TRACKING_URI is set.
+    super::run::drive(sweep, Some(rec), store, &workspace, args.quiet, None)
+}
+
+/// Runs `sweep cancel`.
+pub fn cancel(args: &CancelArgs) -> CliResult {
+    let workspace = args.common.workspace_dir();
+    let reader = Reader::open(&workspace).map_err(|e| match e {
+        crate::store::StoreError::NotFound(m) => CliError::BadInput(m),
+        e => CliError::Failure(e.to_string()),
+    })?;
+    let sw = reader.resolve(&args.sweep).map_err(bad)?;
+    if sw.state != "running" {
+        println!(
+            "sweep {} is not running (it is {}); nothing to cancel",
+            sw.id, sw.state
+        );
+        return Ok(());
+    }
+    let dir = workspace.join("sweeps").join(&sw.id);
+    match engine::controller_pid(&dir) {
+        Some(pid) => {
+            // The controller treats SIGTERM as a first Ctrl-C: stop launching, stop live
+            // runs gracefully, record everything.
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .map_err(|e| CliError::Failure(format!("cannot signal process {pid}: {e}")))?;
+            eprintln!("asked process {pid} running sweep {} to stop", sw.id);
+            let deadline = Instant::now() + Duration::from_secs(args.wait);
+            loop {
+                let now = reader.resolve(&sw.id).map_err(bad)?;
+                if now.state != "running" {
+                    println!(
+                        "sweep {} {}: {}",
+                        now.id,
+                        now.state,
+                        now.reason.unwrap_or_default()
+                    );
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(CliError::Failure(format!(
+                        "sweep {} has not ended after {} s; its runs may be slow to stop (see `sweep status {}`)",
+                        sw.id, args.wait, sw.id
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        None => {
+            // Nobody runs it: adopt its live runs and stop them here.
+            let (sweep, rec) = rebuild(&workspace, &sw.id)?;
+            let store =
+                Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+            eprintln!(
+                "no process is running sweep {}; stopping its live runs and recording it canceled",
+                sw.id
+            );
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
+            let out = rt.block_on(async move {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let _ = tx.send(engine::Control::Interrupt);
+                let out = engine::resume(sweep, rec, store.clone(), rx, None).await;
+                let _ = store.flush().await;
+                out
+            });
+            let out = out.map_err(|e| CliError::Failure(e.to_string()))?;
+            println!(
+                "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
+                out.sweep_id,
+                out.state.as_str(),
+                out.reason,
+                out.runs,
+                out.completed,
+                out.failed,
+                out.canceled
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Nothing lost: a `sweep` killed with SIGKILL is resumed by `sweep resume`, which re-adopts
+//! the runs still alive, records the real outcome of runs that ended while no sweep was
+//! watching, never launches a run twice and continues the sampler's sequence; `sweep cancel`
+//! stops a sweep from another process, whether or not its `sweep` is still alive.
+
+use crate::local_runs::{hd, pid_alive, text, wait_dead, Project};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Reports `acc` every 0.3 s for `--steps` intervals, records its pid, and exits with
+/// `--code`.
+const SLOW: &str = r#"
+import json, os, sys, time
+a = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+x, steps, code = float(a["--x"]), int(a.get("--steps", 6)), int(a.get("--code", 0))
+open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "pid"), "w").write(str(os.getpid()))
+for i in range(1, steps + 1):
+    time.sleep(0.3)
+    print("@sweep " + json.dumps({"metric": "acc", "value": x * i}), flush=True)
+sys.exit(code)
+"#;
+
+fn project(extra_space: &str, limits: &str) -> Project {
+    let space =
+        format!("  - name: --x\n    expression: uniform\n    values: [0, 1]\n{extra_space}");
+    Project::new(SLOW, &hd(&space, "random", &format!("{limits}\n")), "")
+}
+
+fn start(p: &Project, extra: &[&str]) -> Child {
+    let mut args = vec!["run", "hd.yml", "-c", "t.runconfig", "--seed", "11"];
+    args.extend_from_slice(extra);
+    p.command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `n` runs have recorded their program's pid; returns those pids.
+fn wait_running(p: &Project, n: usize) -> Vec<i32> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut pids = Vec::new();
+        if let Ok(sweeps) = std::fs::read_dir(p.workspace().join("sweeps")) {
+            for s in sweeps.flatten() {
+                for r in std::fs::read_dir(s.path().join("runs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if let Ok(t) = std::fs::read_to_string(r.path().join("outputs/pid")) {
+                        if let Ok(pid) = t.trim().parse::<i32>() {
+                            if pid_alive(pid) {
+                                pids.push(pid);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if pids.len() >= n {
+            return pids;
+        }
+        assert!(Instant::now() < until, "runs did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill9(child: &mut Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+}
+
+fn params(runs: &[serde_json::Value]) -> Vec<String> {
+    runs.iter().map(|r| r["params"].to_string()).collect()
+}
+
+#[test]
+fn a_killed_sweep_resumes_exactly() {
+    let p = project("", "max_total_runs: 5\nmax_concurrent_runs: 2");
+    let mut child = start(&p, &[]);
+    let pids = wait_running(&p, 2);
+    kill9(&mut child);
+    // The runs outlive their sweep.
+    for pid in &pids {
+        assert!(pid_alive(*pid), "run {pid} died with its sweep");
+    }
+    let before = p.runs();
+    assert!(before.iter().any(|r| r["state"] == "running"), "{before:?}");
+    let out = p.command(&["resume", "latest"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runs = p.runs();
+    assert_eq!(runs.len(), 5, "{runs:?}");
+    for r in &runs {
+        assert_eq!(r["state"], "completed", "{r}");
+        assert_eq!(r["exit_code"], 0, "{r}");
+        // Every interval exactly once: an adopted run's output is read again from its
+        // start, and what was already recorded is not recorded twice.
+        assert_eq!(r["intervals"], 6, "{r}");
+    }
+    let metrics = p
+        .command(&["export", "latest", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    let mut per_run: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for line in String::from_utf8_lossy(&metrics.stdout).lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        per_run
+            .entry(m["run"].as_str().unwrap().to_string())
+            .or_default()
+            .push(m["interval"].as_i64().unwrap());
+    }
+    assert_eq!(per_run.len(), 5);
+    for (run, mut steps) in per_run {
+        steps.sort();
+        assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "{run}");
+    }
+    // The sampler continued its sequence: the same candidates, in the same order, as an
+    // uninterrupted sweep with the same seed.
+    let q = project("", "max_total_runs: 5\nmax_concurrent_runs: 2");
+    let o = q
+        .command(&["run", "hd.yml", "-c", "t.runconfig", "--seed", "11"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(params(&runs), params(&q.runs()));
+    let status = p.command(&["status", "latest"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("completed"),
+        "{}",
+        text(&status)
+    );
+}
+
+#[test]
+fn runs_that_end_while_no_sweep_watches_keep_their_real_outcome() {
+    // Short runs that fail with exit code 3: they end while the sweep is dead.
+    let space = "  - name: --steps\n    expression: choice\n    values: [2]\n  - name: --code\n    expression: choice\n    values: [3]\n";
+    let p = project(space, "max_total_runs: 2\nmax_concurrent_runs: 2");
+    let mut child = start(&p, &[]);
+    let pids = wait_running(&p, 2);
+    kill9(&mut child);
+    for pid in pids {
+        assert!(wait_dead(pid));
+    }
+    let out = p.command(&["resume", "latest"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(r["state"], "failed", "{r}");
+        assert_eq!(r["exit_code"], 3, "{r}");
+        assert_eq!(r["reason"], "exit code 3", "{r}");
+        assert_eq!(r["intervals"], 2, "{r}");
+    }
+}
+
+#[test]
+fn a_vanished_run_is_lost_and_retried_within_max_retries() {
+    let p = project("", "max_total_runs: 1\nmax_concurrent_runs: 1");
+    let mut child = start(&p, &["--max-retries", "1"]);
+    let pids = wait_running(&p, 1);
+    kill9(&mut child);
+    // The run and its supervisor vanish without a trace (as in a reboot).
+    let run_dir = std::path::PathBuf::from(p.runs()[0]["run_dir"].as_str().unwrap());
+    let run_dir = if run_dir.is_absolute() {
+        run_dir
+    } else {
+        p.path().join(run_dir)
+    };
+    let sup: i32 = std::fs::read_to_string(run_dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(sup),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_dead(pids[0]));
+    let out = p.command(&["resume", "latest"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["state"], "failed");
+    assert_eq!(runs[0]["reason"], "lost");
+    assert_eq!(runs[1]["state"], "completed", "{}", runs[1]);
+    assert_eq!(runs[1]["retry_of"], runs[0]["id"]);
+    assert_eq!(
+        runs[1]["params"], runs[0]["params"],
+        "a retry runs the same candidate"
+    );
+    // The retry is the candidate's observation; the sweep's budget of one candidate held.
+    let best = p.json(&["best", "latest", "--json"]);
+    assert_eq!(best["run"], runs[1]["id"], "{best}");
+}
+
+#[test]
+fn cancel_stops_a_running_sweep_from_another_process() {
+    let p = project(
+        "  - name: --steps\n    expression: choice\n    values: [200]\n",
+        "max_total_runs: 4\nmax_concurrent_runs: 2",
+    );
+    let child = start(&p, &[]);
+    let pids = wait_running(&p, 2);
+    // A second controller is refused while the first runs.
+    let second = p.command(&["resume", "latest"]).output().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already being run"),
+        "{}",
+        text(&second)
+    );
+    // Readers work beside the running sweep.
+    for args in [
+        &["status", "latest"][..],
+        &["runs", "latest"],
+        &["export", "latest", "--format", "csv"],
+    ] {
+        let o = p.command(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+    }
+    let out = p.command(&["cancel", "latest"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("canceled"),
+        "{}",
+        text(&out)
+    );
+    let run = child.wait_with_output().unwrap();
+    assert_eq!(run.status.code(), Some(130), "{}", text(&run));
+    for pid in pids {
+        assert!(wait_dead(pid), "run {pid} survived the cancel");
+    }
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2, "nothing launched after the cancel");
+    for r in &runs {
+        assert_eq!(
+            (r["state"].as_str(), r["reason"].as_str()),
+            (Some("canceled"), Some("user cancel")),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn cancel_of_a_sweep_whose_process_died_stops_its_runs() {
+    let p = project(
+        "  - name: --steps\n    expression: choice\n    values: [200]\n",
+        "max_total_runs: 4\nmax_concurrent_runs: 2",
+    );
+    let mut child = start(&p, &[]);
+    let pids = wait_running(&p, 2);
+    kill9(&mut child);
+    let out = p.command(&["cancel", "latest"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for pid in pids {
+        assert!(wait_dead(pid), "run {pid} survived the cancel");
+    }
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for r in &runs {
+        assert_eq!(r["state"], "canceled", "{r}");
+    }
+    let status = p.command(&["status", "latest"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("canceled"),
+        "{}",
+        text(&status)
+    );
+}
+
+#[test]
+fn a_detached_sweep_runs_in_the_background_and_is_canceled() {
+    let p = project(
+        "  - name: --steps\n    expression: choice\n    values: [200]\n",
+        "max_total_runs: 4\nmax_concurrent_runs: 1",
+    );
+    let out = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig", "--detach"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+    assert!(stdout.contains(&format!("sweep cancel {id}")), "{stdout}");
+    let pids = wait_running(&p, 1);
+    let status = p.command(&["status", &id]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("running"),
+        "{}",
+        text(&status)
+    );
+    let c = p.command(&["cancel", &id]).output().unwrap();
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    for pid in pids {
+        assert!(wait_dead(pid));
+    }
+    let st = p.command(&["status", &id]).output().unwrap();
+    assert!(String::from_utf8_lossy(&st.stdout).contains(": canceled"), "{}", text(&st));
+    let log = p.workspace().join("sweeps").join(&id).join("sweep.log");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        log.contains("running"),
+        "the background sweep logs its events: {log}"
+    );
+}
