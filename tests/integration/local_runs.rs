@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn sweep_bin() -> &'static str {
+pub(crate) fn sweep_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sweep")
 }
 
 /// A temporary project: a script, an hdconfig, a runconfig and a workspace.
-struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
-    fn new(script: &str, hdconfig: &str, runconfig_extra: &str) -> Project {
+    pub(crate) fn new(script: &str, hdconfig: &str, runconfig_extra: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("t.py"), script).unwrap();
         std::fs::write(dir.path().join("hd.yml"), hdconfig).unwrap();
@@ -28,15 +28,15 @@ impl Project {
         Project { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn workspace(&self) -> PathBuf {
+    pub(crate) fn workspace(&self) -> PathBuf {
         self.path().join("ws")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(sweep_bin());
         c.args(args)
             .arg("--workspace")
@@ -47,13 +47,13 @@ impl Project {
         c
     }
 
-    fn sweep(&self) -> Output {
+    pub(crate) fn sweep(&self) -> Output {
         self.command(&["run", "hd.yml", "-c", "t.runconfig"])
             .output()
             .unwrap()
     }
 
-    fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.command(args).output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
@@ -64,7 +64,7 @@ impl Project {
         })
     }
 
-    fn runs(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn runs(&self) -> Vec<serde_json::Value> {
         self.json(&["runs", "latest", "--format", "json"])
             .as_array()
             .unwrap()
@@ -72,7 +72,7 @@ impl Project {
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
@@ -81,13 +81,13 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn hd(space: &str, sampling: &str, extra: &str) -> String {
+pub(crate) fn hd(space: &str, sampling: &str, extra: &str) -> String {
     format!(
         "sampling:\n  type: {sampling}\n  parameter_space:\n{space}primary_metric_name: acc\nprimary_metric_goal: Maximize\n{extra}"
     )
 }
 
-fn pid_alive(pid: i32) -> bool {
+pub(crate) fn pid_alive(pid: i32) -> bool {
     // A zombie still answers kill(0); treat "state Z" as dead.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !s
@@ -98,7 +98,7 @@ fn pid_alive(pid: i32) -> bool {
     }
 }
 
-fn wait_dead(pid: i32) -> bool {
+pub(crate) fn wait_dead(pid: i32) -> bool {
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {
         if !pid_alive(pid) {
@@ -245,7 +245,7 @@ fn per_run_timeout_cancels_the_run_with_a_reason() {
     let p = Project::new(
         script,
         &hd(space, "grid", "max_concurrent_runs: 2\n"),
-        "maxRunDurationSeconds: 1\n",
+        "maxRunDurationSeconds: 3\n",
     );
     let out = p.sweep();
     assert!(out.status.success(), "{}", text(&out));
@@ -518,4 +518,140 @@ fn readme_example_sweep_finds_a_best_run() {
         .unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn a_second_interrupt_kills_runs_that_ignore_sigterm_at_once() {
+    let script = r#"
+import os, signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+out = os.environ["SWEEP_OUTPUT_DIR"]
+open(os.path.join(out, "pids.tmp"), "w").write(str(os.getpid()))
+os.rename(os.path.join(out, "pids.tmp"), os.path.join(out, "pids"))
+while True:
+    time.sleep(0.1)
+"#;
+    let space = "  - name: --i\n    expression: choice\n    values: [1, 2]\n";
+    let p = Project::new(script, &hd(space, "grid", "max_concurrent_runs: 2\n"), "");
+    let child = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig"])
+        // A graceful stop would wait this long for runs that ignore SIGTERM.
+        .env("SWEEP_STOP_GRACE_SECONDS", "600")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    let pids: Vec<i32> = loop {
+        let found: Vec<i32> = std::fs::read_dir(p.workspace().join("sweeps"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|s| {
+                std::fs::read_dir(s.path().join("runs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .filter_map(|r| std::fs::read_to_string(r.path().join("outputs/pids")).ok())
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
+        if found.len() == 2 {
+            break found;
+        }
+        assert!(Instant::now() < until, "runs did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Still alive after the first interrupt: they ignore SIGTERM and the grace is long.
+    for &r in &pids {
+        assert!(pid_alive(r), "run {r} died before the second interrupt");
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("killing live runs now"),
+        "{}",
+        text(&out)
+    );
+    for r in pids {
+        assert!(wait_dead(r), "run {r} survived the second interrupt");
+    }
+    for r in p.runs() {
+        assert_eq!(
+            (r["state"].as_str(), r["reason"].as_str()),
+            (Some("canceled"), Some("user cancel")),
+            "{r}"
+        );
+        assert_eq!(r["signal"], 9, "{r}");
+    }
+}
+
+#[test]
+fn policy_cancels_exactly_the_scripted_laggard_and_stops_its_process() {
+    // Three scripted learning curves run at once; the leader reports first.
+    let script = r#"
+import os, sys, time
+curve = sys.argv[sys.argv.index("--curve") + 1]
+out = os.environ["SWEEP_OUTPUT_DIR"]
+open(os.path.join(out, "pid"), "w").write(str(os.getpid()))
+value, pause = {"lead": (0.9, 0.0), "mid": (0.8, 3.0), "lag": (0.5, 3.0)}[curve]
+time.sleep(pause)
+for i in range(6):
+    print("acc=%s" % value, flush=True)
+    time.sleep(0.05 if curve != "lag" else 1.0)
+"#;
+    let space = "  - name: --curve\n    expression: choice\n    values: [lead, mid, lag]\n";
+    let policy = "policy:\n  type: BanditPolicy\n  evaluation_interval: 1\n  delay_evaluation: 2\n  slack_amount: 0.2\nmax_concurrent_runs: 3\n";
+    let p = Project::new(script, &hd(space, "grid", policy), "");
+    let out = p.sweep();
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = p.runs();
+    let by = |c: &str| {
+        runs.iter()
+            .find(|r| r["params"]["--curve"] == c)
+            .unwrap_or_else(|| panic!("no {c} run: {runs:?}"))
+            .clone()
+    };
+    for c in ["lead", "mid"] {
+        assert_eq!(by(c)["state"], "completed", "{}", by(c));
+        assert_eq!(by(c)["intervals"], 6);
+    }
+    let lag = by("lag");
+    assert_eq!(
+        (lag["state"].as_str(), lag["reason"].as_str()),
+        (Some("canceled"), Some("policy:bandit")),
+        "{lag}"
+    );
+    // Decided at the first evaluated interval, against 0.9 - 0.2, with the numbers recorded.
+    assert_eq!(lag["detail"]["interval"], 2, "{lag}");
+    assert_eq!(lag["detail"]["value"], 0.5, "{lag}");
+    let t = lag["detail"]["threshold"].as_f64().unwrap();
+    assert!((t - 0.7).abs() < 1e-9, "{lag}");
+    assert!(lag["intervals"].as_i64().unwrap() < 6, "{lag}");
+    let run_dir = PathBuf::from(lag["run_dir"].as_str().unwrap());
+    let run_dir = if run_dir.is_absolute() {
+        run_dir
+    } else {
+        p.path().join(run_dir)
+    };
+    let pid: i32 = std::fs::read_to_string(run_dir.join("outputs/pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_dead(pid),
+        "the canceled run's process {pid} is still alive"
+    );
+    let table = p.command(&["runs", "latest"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&table.stdout)
+            .contains("policy:bandit at interval 2 (0.500000 vs threshold 0.700000)"),
+        "{}",
+        text(&table)
+    );
 }
