@@ -306,7 +306,11 @@ fn a_detached_sweep_runs_in_the_background_and_is_canceled() {
         assert!(wait_dead(pid));
     }
     let st = p.command(&["status", &id]).output().unwrap();
-    assert!(String::from_utf8_lossy(&st.stdout).contains(": canceled"), "{}", text(&st));
+    assert!(
+        String::from_utf8_lossy(&st.stdout).contains(": canceled"),
+        "{}",
+        text(&st)
+    );
     let log = p.workspace().join("sweeps").join(&id).join("sweep.log");
     let log = std::fs::read_to_string(log).unwrap();
     assert!(
