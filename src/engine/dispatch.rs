@@ -483,7 +483,8 @@ impl Dispatcher {
                     "warning",
                     format!("cannot re-adopt: {e}"),
                 );
-                self.end_run(idx, RunState::Failed, "lost".into(), None, None, Vec::new())
+                let reason = format!("lost: cannot re-adopt: {e}");
+                self.end_run(idx, RunState::Failed, reason, None, None, Vec::new())
                     .await?;
                 self.maybe_retry(idx).await?;
                 continue;
@@ -911,14 +912,23 @@ impl Dispatcher {
         let (state, reason) = match (&self.slots[idx].stop, &status) {
             (Some(r), _) => (RunState::Canceled, r.clone()),
             (None, ExitStatus::Code(0)) => (RunState::Completed, status.to_string()),
-            (None, ExitStatus::Unknown(why)) => {
-                let id = self.slots[idx].id.clone();
-                self.event(Some(&id), "lost", why.clone());
-                (RunState::Failed, "lost".to_string())
+            // A reason the target gave itself (`lost: host unreachable`, `slurm: …`) stands.
+            (None, ExitStatus::Unknown(why))
+                if crate::target::TARGET_REASONS
+                    .iter()
+                    .any(|p| why.starts_with(p)) =>
+            {
+                (RunState::Failed, why.clone())
             }
+            // The run's process vanished without leaving an exit status.
+            (None, ExitStatus::Unknown(why)) => (RunState::Failed, format!("lost: {why}")),
             (None, _) => (RunState::Failed, status.to_string()),
         };
-        let lost = reason == "lost";
+        let lost = state == RunState::Failed && reason.starts_with("lost");
+        if lost {
+            let id = self.slots[idx].id.clone();
+            self.event(Some(&id), "lost", reason.clone());
+        }
         let (code, sig) = match status {
             ExitStatus::Code(c) => (Some(c), None),
             ExitStatus::Signal(s) => (None, Some(s)),
