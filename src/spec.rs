@@ -164,6 +164,9 @@ pub struct RunSpec {
     pub target: String,
     /// Number of nodes requested (Slurm).
     pub node_count: u32,
+    // Prepared before the engine starts (the interpreter then points into the built
+    // environment), so a saved spec needs only the result.
+    #[serde(skip)]
     /// The managed environment to build (or find in the cache) before the first run
     /// (`userManagedDependencies: false` with a dependency file); `sweep run` then points
     /// `interpreter` at it.

@@ -109,7 +109,7 @@ fn resume_target(
         let dirs = [beside, ".".into(), workspace.to_path_buf()];
         registry::load_file(None, &dirs).map_err(|e| CliError::BadInput(e.to_string()))?
     };
-    registry::build(name, file.as_ref())
+    registry::build(name, file.as_ref(), registry::shape_of(spec))
         .map(|b| b.target)
         .map_err(|e| CliError::BadInput(e.to_string()))
 }
