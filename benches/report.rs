@@ -48,6 +48,7 @@ fn history(dir: &std::path::Path) {
             argv: vec!["python3".into(), "train.py".into()],
             workdir: "/w".into(),
             run_dir: "/r".into(),
+            retry_of: None,
         })));
         let ceiling =
             0.95 - 0.05 * (lr.log10() + 2.5).powi(2) - if opt == "sgd" { 0.2 } else { 0.0 };

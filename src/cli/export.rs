@@ -255,6 +255,7 @@ mod tests {
                 argv: vec!["python3".into(), "t.py".into()],
                 workdir: "/w".into(),
                 run_dir: "/r".into(),
+                retry_of: None,
             })));
             let mut u = RunUpdate::new(
                 &format!("sw_fixed_{i}"),

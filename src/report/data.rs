@@ -257,6 +257,8 @@ mod tests {
             last_output: None,
             best: None,
             intervals: 0,
+            detail: None,
+            retry_of: None,
         }
     }
 

@@ -1156,6 +1156,7 @@ mod tests {
             git_commit: None,
             git_dirty: None,
             target: Some("local".into()),
+            active_seconds: 0.0,
         }
     }
 
@@ -1188,6 +1189,8 @@ mod tests {
                 .filter(|v| v.is_finite())
                 .reduce(f64::max),
             intervals: values.len() as i64,
+            detail: None,
+            retry_of: None,
         }
     }
 
