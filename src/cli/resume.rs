@@ -65,6 +65,7 @@ fn rebuild(
         .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
     let sampler = parts.sampler;
     let target = resume_target(&spec, workspace, &saved.config_files)?;
+    let warm_start = super::run::warm_start(workspace, &spec, true)?;
     let sweep = engine::Sweep {
         setup: engine::SweepSetup {
             id: rec.sweep.id.clone(),
@@ -81,6 +82,7 @@ fn rebuild(
         options: EngineOptions {
             stop_grace: super::run::stop_grace(),
             max_retries: saved.max_retries,
+            warm_start,
             ..EngineOptions::default()
         },
         spec,

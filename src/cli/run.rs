@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// to N times, as new attempts of the same candidate.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_retries: u32,
+    /// Warm-start from an earlier sweep (id or name; repeatable): its runs feed the sampler
+    /// and the policy pools. Adds to the config's `resume_from`.
+    #[arg(long = "resume-from", value_name = "SWEEP")]
+    pub resume_from: Vec<String>,
     /// The program to run and its fixed arguments (without a runconfig).
     #[arg(last = true, value_name = "SCRIPT")]
     pub program: Vec<String>,
@@ -101,6 +105,7 @@ impl SubmitArgs {
             quiet: self.quiet,
             mlflow: None,
             max_retries: 0,
+            resume_from: Vec::new(),
             program: self.script,
             common: self.common,
         }
@@ -164,6 +169,8 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(s) = args.seed {
         spec.seed = Some(s);
     }
+    spec.resume_from.extend(args.resume_from.iter().cloned());
+    let warm_start = warm_start(&workspace, &spec, args.quiet)?;
     if args.detach {
         return detach(&args.common.workspace_dir());
     }
@@ -201,6 +208,7 @@ pub fn run(args: RunArgs) -> CliResult {
         options: EngineOptions {
             stop_grace: stop_grace(),
             max_retries: args.max_retries,
+            warm_start,
             ..EngineOptions::default()
         },
         spec,
@@ -288,6 +296,34 @@ fn detach(workspace: &Path) -> CliResult {
     println!("  stop it:   sweep cancel {id} --workspace {ws}");
     println!("  its log:   {}", log_path.display());
     Ok(())
+}
+
+/// The warm-start observations of `spec.resume_from`, with a note of what they are.
+pub(super) fn warm_start(
+    workspace: &Path,
+    spec: &crate::spec::SweepSpec,
+    quiet: bool,
+) -> Result<Vec<engine::resume::WarmRun>, CliError> {
+    let (warm, skipped) = engine::resume::warm_start(workspace, spec).map_err(|e| match e {
+        engine::resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => {
+            CliError::BadInput(format!("resume_from: {m}"))
+        }
+        e => CliError::BadInput(e.to_string()),
+    })?;
+    if !quiet && !spec.resume_from.is_empty() {
+        eprintln!(
+            "warm start from {}: {} earlier runs feed the policy, {} of them the sampler{}",
+            spec.resume_from.join(", "),
+            warm.len(),
+            warm.len() - skipped,
+            if skipped > 0 {
+                " (the others' parameters are not points of this search space)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(warm)
 }
 
 /// Runs a new or resumed sweep in this process: progress view, signal handling, summary.

@@ -241,6 +241,7 @@ impl Dispatcher {
             _lock: lock,
         };
         let mut d = d;
+        d.preload_warm_start();
         if let Some(rec) = recovered {
             d.restore(rec);
         }
@@ -290,6 +291,22 @@ impl Dispatcher {
 
     fn limits_reached(&self) -> bool {
         self.candidates >= self.spec.limits.max_total_runs
+    }
+
+    /// Feeds the warm-start runs to the policy pools (their stops are not this sweep's to
+    /// make); the sampler sees them with every proposal.
+    fn preload_warm_start(&mut self) {
+        let Some(p) = self.policy.as_mut() else {
+            return;
+        };
+        for w in &self.options.warm_start {
+            for (i, v) in w.primary.iter().enumerate() {
+                if p.observe(&w.key, i as u32 + 1, *v) {
+                    let _ = p.decision();
+                }
+            }
+            p.finished(&w.key);
+        }
     }
 
     /// Rebuilds the state an earlier session left: slots for every recorded run, the
@@ -574,17 +591,27 @@ impl Dispatcher {
             return;
         };
         let finished: Vec<Observation> = self
-            .slots
+            .options
+            .warm_start
             .iter()
-            .filter(|s| s.state.is_terminal() && !s.retried)
-            .map(|s| Observation {
-                params: s.params.clone(),
-                value: if s.state == RunState::Failed {
-                    None
-                } else {
-                    s.best
-                },
+            .filter(|w| w.in_space)
+            .map(|w| Observation {
+                params: w.params.clone(),
+                value: w.value,
             })
+            .chain(
+                self.slots
+                    .iter()
+                    .filter(|s| s.state.is_terminal() && !s.retried)
+                    .map(|s| Observation {
+                        params: s.params.clone(),
+                        value: if s.state == RunState::Failed {
+                            None
+                        } else {
+                            s.best
+                        },
+                    }),
+            )
             .collect();
         let pending: Vec<Params> = self
             .slots

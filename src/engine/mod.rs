@@ -141,6 +141,9 @@ pub struct EngineOptions {
     /// How many times a lost run (its process or host vanished without an exit status) is
     /// relaunched as a new attempt of the same candidate.
     pub max_retries: u32,
+    /// Observations of earlier sweeps (`resume_from`): they feed the sampler and the policy
+    /// pools, and are never runs of this sweep.
+    pub warm_start: Vec<resume::WarmRun>,
     /// How often the running time used so far is recorded (what a resumed sweep's
     /// `max_duration_minutes` counts from).
     pub heartbeat: Duration,
@@ -152,6 +155,7 @@ impl Default for EngineOptions {
             stop_grace: DEFAULT_STOP_GRACE,
             fail_fast_runs: DEFAULT_FAIL_FAST_RUNS,
             max_retries: 0,
+            warm_start: Vec::new(),
             heartbeat: Duration::from_secs(5),
         }
     }

@@ -150,3 +150,72 @@ pub(crate) fn params_of(run: &RunRecord) -> Params {
             .collect(),
     )
 }
+
+/// One run of an earlier sweep that warm-starts a new one (`resume_from`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmRun {
+    /// `<sweep id>/<run id>`: how the policy pools name it.
+    pub key: String,
+    /// Its parameters.
+    pub params: Params,
+    /// Its best primary value (`None`: failed or never reported one).
+    pub value: Option<f64>,
+    /// Every primary value it reported, in interval order.
+    pub primary: Vec<f64>,
+    /// Whether its parameters are a point of this sweep's space: only those feed the
+    /// sampler; every run feeds the policy pools, which compare values, not parameters.
+    pub in_space: bool,
+}
+
+/// The warm-start observations of `spec.resume_from` (sweep ids or names in `workspace`):
+/// every run of those sweeps. The earlier sweeps must have the same primary metric and
+/// goal. Also returns how many runs are not points of this sweep's space (they feed the
+/// policy pools but not the sampler).
+pub fn warm_start(
+    workspace: &Path,
+    spec: &SweepSpec,
+) -> Result<(Vec<WarmRun>, usize), ResumeError> {
+    if spec.resume_from.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let r = Reader::open(workspace)?;
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for key in &spec.resume_from {
+        let sw = r
+            .resolve(key)
+            .map_err(|e| ResumeError::Cannot(format!("resume_from {key:?}: {e}")))?;
+        if sw.primary_metric != spec.primary_metric || sw.goal != spec.goal.as_str() {
+            return Err(ResumeError::Cannot(format!(
+                "resume_from {key:?}: sweep {} optimises {:?} ({}), this sweep {:?} ({}); a warm start needs the same primary metric and goal",
+                sw.id,
+                sw.primary_metric,
+                sw.goal,
+                spec.primary_metric,
+                spec.goal.as_str()
+            )));
+        }
+        let mut values: std::collections::HashMap<String, Vec<f64>> = Default::default();
+        for m in r.metrics_in_order(&sw)? {
+            if m.name == spec.primary_metric {
+                values.entry(m.run_id).or_default().push(m.value);
+            }
+        }
+        for run in r.runs(&sw)? {
+            let params = params_of(&run);
+            let in_space = spec.space.contains(&params);
+            if !in_space {
+                skipped += 1;
+            }
+            let failed = run.run_state() == Some(crate::store::RunState::Failed);
+            out.push(WarmRun {
+                key: format!("{}/{}", sw.id, run.id),
+                params,
+                value: if failed { None } else { run.best },
+                primary: values.remove(&run.id).unwrap_or_default(),
+                in_space,
+            });
+        }
+    }
+    Ok((out, skipped))
+}

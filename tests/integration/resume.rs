@@ -319,3 +319,92 @@ fn a_detached_sweep_runs_in_the_background_and_is_canceled() {
         "the background sweep logs its events: {log}"
     );
 }
+
+/// Reports `--level` for `--steps` intervals.
+const LEVEL: &str = r#"
+import sys, time
+a = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+for i in range(int(a.get("--steps", 4))):
+    print("acc=%s" % a["--level"], flush=True)
+    time.sleep(0.2)
+"#;
+
+#[test]
+fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
+    let space = "  - name: --level\n    expression: choice\n    values: [LEVEL]\n";
+    let weak = space.replace("LEVEL", "0.5, 0.4");
+    let bandit = "policy:\n  type: BanditPolicy\n  evaluation_interval: 1\n  delay_evaluation: 1\n  slack_amount: 0.1\nmax_total_runs: 2\nmax_concurrent_runs: 2\n";
+    let p = Project::new(
+        LEVEL,
+        &hd(&space.replace("LEVEL", "0.9"), "grid", bandit),
+        "",
+    );
+    let first = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig", "--name", "strong"])
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // Without a warm start the weaker runs only meet each other: nobody is cut.
+    std::fs::write(p.path().join("weak.yml"), hd(&weak, "grid", bandit)).unwrap();
+    let alone = p
+        .command(&["run", "weak.yml", "-c", "t.runconfig", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(0), "{}", text(&alone));
+    assert!(p.runs().iter().all(|r| r["state"] == "completed"));
+    // With it, they are compared with the earlier sweep's 0.9 and cut at interval 1.
+    let warm = p
+        .command(&[
+            "run",
+            "weak.yml",
+            "-c",
+            "t.runconfig",
+            "--seed",
+            "1",
+            "--resume-from",
+            "strong",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(warm.status.code(), Some(0), "{}", text(&warm));
+    assert!(
+        String::from_utf8_lossy(&warm.stderr).contains(
+            "warm start from strong: 1 earlier runs feed the policy, 0 of them the sampler"
+        ),
+        "{}",
+        text(&warm)
+    );
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(r["reason"], "policy:bandit", "{r}");
+        assert_eq!(r["detail"]["interval"], 1, "{r}");
+        assert!(
+            (r["detail"]["threshold"].as_f64().unwrap() - 0.8).abs() < 1e-9,
+            "{r}"
+        );
+    }
+    // A sweep with another goal cannot warm-start from it.
+    std::fs::write(
+        p.path().join("min.yml"),
+        hd(&weak, "grid", bandit).replace("Maximize", "Minimize"),
+    )
+    .unwrap();
+    let bad = p
+        .command(&[
+            "run",
+            "min.yml",
+            "-c",
+            "t.runconfig",
+            "--resume-from",
+            "strong",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("same primary metric and goal"),
+        "{}",
+        text(&bad)
+    );
+}
