@@ -128,6 +128,19 @@ pub(super) struct Dispatcher {
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
+/// Builds the source snapshot beside its final place and renames it there, so a snapshot
+/// directory is always complete, even if `sweep` is killed while copying.
+fn make_snapshot(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    ws: &std::path::Path,
+) -> std::io::Result<()> {
+    let tmp = dst.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    crate::target::snapshot::create(src, &tmp, ws)?;
+    std::fs::rename(&tmp, dst)
+}
+
 fn ms(d: f64) -> Duration {
     Duration::from_secs_f64(d.max(0.0))
 }
@@ -162,10 +175,17 @@ impl Dispatcher {
                 })
                 .await?;
             if !snapshot.is_dir() {
-                return Err(EngineError::Snapshot(std::io::Error::other(format!(
-                    "{} is missing: runs are copied from the sweep's source snapshot, so it cannot be resumed",
-                    snapshot.display()
-                ))));
+                // The snapshot is complete before the first run launches (it is renamed into
+                // place), so a missing one means no run has started: make it now.
+                let (src, dst, ws) = (
+                    spec.run.source_dir.clone(),
+                    snapshot.clone(),
+                    setup.workspace.clone(),
+                );
+                tokio::task::spawn_blocking(move || make_snapshot(&src, &dst, &ws))
+                    .await
+                    .map_err(|e| EngineError::Snapshot(std::io::Error::other(e.to_string())))?
+                    .map_err(EngineError::Snapshot)?;
             }
         } else {
             let source = spec.run.source_dir.clone();
@@ -200,7 +220,7 @@ impl Dispatcher {
                 })))
                 .await?;
             let (src, dst, ws) = (source.clone(), snapshot.clone(), setup.workspace.clone());
-            tokio::task::spawn_blocking(move || crate::target::snapshot::create(&src, &dst, &ws))
+            tokio::task::spawn_blocking(move || make_snapshot(&src, &dst, &ws))
                 .await
                 .map_err(|e| EngineError::Snapshot(std::io::Error::other(e.to_string())))?
                 .map_err(EngineError::Snapshot)?;

@@ -4,6 +4,7 @@
 //! stops a sweep from another process, whether or not its `sweep` is still alive.
 
 use crate::local_runs::{hd, pid_alive, text, wait_dead, Project};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -406,5 +407,164 @@ fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
         String::from_utf8_lossy(&bad.stderr).contains("same primary metric and goal"),
         "{}",
         text(&bad)
+    );
+}
+
+/// Prints a flood of `acc` reports (`x * i` for i = 1..=FLOOD), after recording its start.
+const FLOOD: &str = r#"
+import os, sys, time
+a = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+x = float(a["--x"])
+with open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "starts"), "a") as f:
+    f.write("%d\n" % os.getpid())
+out = sys.stdout
+for i in range(1, 301):
+    out.write('@sweep {"metric":"acc","value":%r}\n' % (x * i))
+    if i % 50 == 0:
+        out.flush()
+        time.sleep(0.02)
+out.flush()
+time.sleep(0.6)
+"#;
+
+#[test]
+fn killed_at_twenty_points_the_sweep_still_ends_exactly_as_an_uninterrupted_one() {
+    const TOTAL: usize = 60;
+    let space = "  - name: --x\n    expression: uniform\n    values: [0, 1]\n";
+    // A policy that never stops anyone: its pools are rebuilt at every resume all the same.
+    let limits = format!(
+        "max_total_runs: {TOTAL}\nmax_concurrent_runs: 4\npolicy:\n  type: BanditPolicy\n  evaluation_interval: 50\n  slack_amount: 1000\n"
+    );
+    let p = Project::new(FLOOD, &hd(space, "random", &limits), "");
+    let pauses = [0.05, 0.3, 0.6, 0.15, 0.9, 0.45, 0.2, 1.2, 0.1, 0.7];
+    let mut kills = 0;
+    let mut round = 0;
+    while kills < 20 {
+        let recorded = p.command(&["status", "latest"]).output().unwrap();
+        let started = recorded.status.success();
+        let mut child = if started {
+            p.command(&["resume", "latest", "--quiet"])
+        } else {
+            p.command(&[
+                "run",
+                "hd.yml",
+                "-c",
+                "t.runconfig",
+                "--seed",
+                "5",
+                "--quiet",
+            ])
+        }
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(pauses[round % pauses.len()]));
+        round += 1;
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            // Finished before the kill: only if every run is done.
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        kill9(&mut child);
+        kills += 1;
+    }
+    assert_eq!(kills, 20, "the sweep must still be running at every kill point");
+    let out = p.command(&["resume", "latest"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = p.runs();
+    assert_eq!(runs.len(), TOTAL, "exactly max_total_runs runs");
+    let ids: std::collections::BTreeSet<_> = runs.iter().map(|r| r["id"].to_string()).collect();
+    assert_eq!(ids.len(), TOTAL, "no duplicated run");
+    // Every run recorded exactly what it printed, once.
+    let metrics = p
+        .command(&["export", "latest", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    let mut got: std::collections::BTreeMap<String, Vec<(i64, f64)>> = Default::default();
+    for line in String::from_utf8_lossy(&metrics.stdout).lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        got.entry(m["run"].as_str().unwrap().to_string())
+            .or_default()
+            .push((
+                m["interval"].as_i64().unwrap(),
+                m["value"].as_f64().unwrap(),
+            ));
+    }
+    for r in &runs {
+        assert_eq!(r["state"], "completed", "{r}");
+        let id = r["id"].as_str().unwrap();
+        let x = r["params"]["--x"].as_f64().unwrap();
+        let mut recorded = got.remove(id).unwrap_or_default();
+        recorded.sort_by_key(|(i, _)| *i);
+        let printed: Vec<(i64, f64)> = (1..=300).map(|i| (i, x * i as f64)).collect();
+        assert_eq!(recorded, printed, "{id}");
+        // Launched once: a run alive at a kill was re-adopted, never started again.
+        let dir = PathBuf::from(r["run_dir"].as_str().unwrap());
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            p.path().join(dir)
+        };
+        let starts = std::fs::read_to_string(dir.join("outputs/starts")).unwrap();
+        assert_eq!(starts.lines().count(), 1, "{id} started {starts:?}");
+    }
+    // The same candidates, in the same order, as an uninterrupted sweep with the seed.
+    let q = Project::new(FLOOD, &hd(space, "random", &limits), "");
+    let o = q
+        .command(&[
+            "run",
+            "hd.yml",
+            "-c",
+            "t.runconfig",
+            "--seed",
+            "5",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(params(&runs), params(&q.runs()));
+}
+
+#[test]
+fn readers_in_a_loop_beside_a_running_sweep_never_see_an_error() {
+    let p = project("", "max_total_runs: 8\nmax_concurrent_runs: 4");
+    let mut child = start(&p, &[]);
+    wait_running(&p, 1);
+    let mut reads = 0;
+    while child.try_wait().unwrap().is_none() {
+        for args in [
+            &["status", "latest"][..],
+            &["runs", "latest", "--format", "json"],
+            &["best", "latest", "--json"],
+            &["export", "latest", "--format", "jsonl"],
+        ] {
+            let o = p.command(args).output().unwrap();
+            // `best` exits 1 while no run has a value yet; it must still answer cleanly.
+            let code = o.status.code();
+            assert!(
+                code == Some(0) || (args[0] == "best" && code == Some(1)),
+                "{args:?}: {}",
+                text(&o)
+            );
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !err.contains("locked") && !err.contains("busy"),
+                "{args:?}: {err}"
+            );
+            reads += 1;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(
+        reads >= 8,
+        "only {reads} reads happened while the sweep ran"
     );
 }
