@@ -475,7 +475,10 @@ fn killed_at_twenty_points_the_sweep_still_ends_exactly_as_an_uninterrupted_one(
         kill9(&mut child);
         kills += 1;
     }
-    assert_eq!(kills, 20, "the sweep must still be running at every kill point");
+    assert_eq!(
+        kills, 20,
+        "the sweep must still be running at every kill point"
+    );
     let out = p.command(&["resume", "latest"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let runs = p.runs();
@@ -566,5 +569,67 @@ fn readers_in_a_loop_beside_a_running_sweep_never_see_an_error() {
     assert!(
         reads >= 8,
         "only {reads} reads happened while the sweep ran"
+    );
+}
+
+const BOWL: &str = r#"
+import sys
+a = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+x, y = float(a["--x"]), float(a["--y"])
+print("loss=%r" % ((x - 0.3) ** 2 + (y - 0.7) ** 2))
+"#;
+
+fn bowl_config(runs: u64) -> String {
+    format!(
+        "sampling:\n  type: bayesian\n  parameter_space:\n  - name: --x\n    expression: uniform\n    values: [0, 1]\n  - name: --y\n    expression: uniform\n    values: [0, 1]\nprimary_metric_name: loss\nprimary_metric_goal: Minimize\nmax_total_runs: {runs}\nmax_concurrent_runs: 1\n"
+    )
+}
+
+/// How many runs a sweep took to get below `target` (`runs + 1` if it never did).
+fn runs_to_target(p: &Project, sweep: &str, target: f64) -> usize {
+    let runs = p.json(&["runs", sweep, "--format", "json"]);
+    let runs = runs.as_array().unwrap();
+    runs.iter()
+        .position(|r| r["best"].as_f64().is_some_and(|v| v < target))
+        .map_or(runs.len() + 1, |i| i + 1)
+}
+
+#[test]
+fn a_warm_started_bayesian_sweep_reaches_the_target_in_fewer_new_runs() {
+    const RUNS: u64 = 16;
+    const TARGET: f64 = 0.002;
+    let (mut cold_total, mut warm_total) = (0, 0);
+    for seed in [1u64, 2, 3] {
+        let p = Project::new(BOWL, &bowl_config(RUNS), "");
+        let run = |name: &str, seed: u64, extra: &[&str]| {
+            let s = seed.to_string();
+            let mut args = vec![
+                "run",
+                "hd.yml",
+                "-c",
+                "t.runconfig",
+                "--quiet",
+                "--name",
+                name,
+                "--seed",
+                &s,
+            ];
+            args.extend_from_slice(extra);
+            let o = p.command(&args).output().unwrap();
+            assert!(o.status.success(), "{}", text(&o));
+        };
+        run("earlier", seed, &[]);
+        run("cold", seed + 100, &[]);
+        run("warm", seed + 100, &["--resume-from", "earlier"]);
+        let cold = runs_to_target(&p, "cold", TARGET);
+        let warm = runs_to_target(&p, "warm", TARGET);
+        eprintln!("seed {seed}: {cold} runs cold, {warm} warm");
+        assert!(warm <= cold, "seed {seed}: warm {warm} runs, cold {cold}");
+        cold_total += cold;
+        warm_total += warm;
+    }
+    assert!(
+        warm_total < cold_total,
+        "warm start took {warm_total} new runs in all, cold {cold_total}"
     );
 }
