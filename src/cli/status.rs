@@ -179,6 +179,25 @@ fn view(reader: &Reader, s: &SweepRecord, live: bool) -> Result<Vec<String>, Sto
             .join("  ")
     ));
     let runs = reader.runs(s)?;
+    // Why the runs that ended ended, most common first: exit codes, policy stops, timeouts.
+    let mut why: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &runs {
+        if RunState::parse(&r.state).is_some_and(|st| st.is_terminal()) {
+            let reason = r.reason.clone().unwrap_or_else(|| r.state.clone());
+            *why.entry(reason).or_insert(0) += 1;
+        }
+    }
+    if !why.is_empty() {
+        let mut why: Vec<(String, usize)> = why.into_iter().collect();
+        why.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        lines.push(format!(
+            "  ended: {}",
+            why.iter()
+                .map(|(r, n)| format!("{n}× {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     match reader.best(s)? {
         BestOutcome::Best { run, value } => {
             lines.push(format!(
