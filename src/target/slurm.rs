@@ -10,7 +10,7 @@
 //!   environment passed through sbatch's own environment (`--export=ALL`, never a file or a
 //!   command line), and partition, account, qos, time limit, nodes, CPUs, GPUs, memory and
 //!   extra arguments from the targets file and the runconfig.
-//! - **Following.** A poller reads the run files every [`TAIL`] and asks
+//! - **Following.** A poller reads the run files every 200 ms (`TAIL`) and asks
 //!   `scontrol -o show job ID` for each job every `poll_seconds` (there may be no `sacct`).
 //! - **Requeue.** A job Slurm requeues (preemption, `scontrol requeue`) keeps its run id and
 //!   stays live; it starts over from the beginning, and its output gets a line saying so.
