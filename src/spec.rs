@@ -194,6 +194,9 @@ pub struct SweepSpec {
     pub run: RunSpec,
     /// Earlier sweeps to warm-start from.
     pub resume_from: Vec<String>,
+    /// Earlier runs to run again first, from their checkpoints (`resume_child_runs`).
+    #[serde(default)]
+    pub resume_child_runs: Vec<String>,
 }
 
 /// The command-line flag for a parameter: names without leading dashes get `--`

@@ -54,6 +54,7 @@ pub fn spec(argv: &[&str], total: u64, concurrent: u64, source: &Path) -> SweepS
             ..Default::default()
         },
         resume_from: Vec::new(),
+        resume_child_runs: Vec::new(),
     }
 }
 

@@ -83,6 +83,7 @@ fn rebuild(
             stop_grace: super::run::stop_grace(),
             max_retries: saved.max_retries,
             warm_start,
+            child_runs: saved.child_runs,
             ..EngineOptions::default()
         },
         spec,

@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// and the policy pools. Adds to the config's `resume_from`.
     #[arg(long = "resume-from", value_name = "SWEEP")]
     pub resume_from: Vec<String>,
+    /// Run an earlier run again first, with its parameters and `--resume-from <its outputs
+    /// directory>` appended, so it continues from its checkpoint (repeatable). Adds to the
+    /// config's `resume_child_runs`.
+    #[arg(long = "resume-child-run", value_name = "RUN")]
+    pub resume_child_runs: Vec<String>,
     /// The program to run and its fixed arguments (without a runconfig).
     #[arg(last = true, value_name = "SCRIPT")]
     pub program: Vec<String>,
@@ -106,6 +111,7 @@ impl SubmitArgs {
             mlflow: None,
             max_retries: 0,
             resume_from: Vec::new(),
+            resume_child_runs: Vec::new(),
             program: self.script,
             common: self.common,
         }
@@ -171,6 +177,10 @@ pub fn run(args: RunArgs) -> CliResult {
     }
     spec.resume_from.extend(args.resume_from.iter().cloned());
     let warm_start = warm_start(&workspace, &spec, args.quiet)?;
+    spec.resume_child_runs
+        .extend(args.resume_child_runs.iter().cloned());
+    let child_runs = engine::resume::child_runs(&workspace, &spec.resume_child_runs)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
     if args.detach {
         return detach(&args.common.workspace_dir());
     }
@@ -209,6 +219,7 @@ pub fn run(args: RunArgs) -> CliResult {
             stop_grace: stop_grace(),
             max_retries: args.max_retries,
             warm_start,
+            child_runs,
             ..EngineOptions::default()
         },
         spec,

@@ -17,6 +17,7 @@ const TOP: &[&str] = &[
     "max_concurrent_runs",
     "max_duration_minutes",
     "resume_from",
+    "resume_child_runs",
 ];
 /// HyperDrive settings that are legal but mean nothing for a local scheduler.
 const TOP_INERT: &[&str] = &[
@@ -25,7 +26,6 @@ const TOP_INERT: &[&str] = &[
     "properties",
     "debug_flag",
     "platform_config",
-    "resume_child_runs",
 ];
 
 /// Reads a v1 document.
@@ -68,23 +68,26 @@ pub fn read(sink: &mut Sink, root: &Node) -> SweepPart {
     part.max_concurrent = top.positive(sink, "max_concurrent_runs");
     part.max_minutes = top.positive_number(sink, "max_duration_minutes", "");
     part.resume_from = read_resume_from(sink, &top);
+    part.resume_child_runs = read_list(sink, &top, "resume_child_runs");
     part
 }
 
 /// `resume_from`: a sweep id or name, or a list of them.
 pub fn read_resume_from(sink: &mut Sink, f: &Fields) -> Vec<String> {
-    match f.get("resume_from") {
+    read_list(sink, f, "resume_from")
+}
+
+/// A text or a list of texts.
+fn read_list(sink: &mut Sink, f: &Fields, key: &str) -> Vec<String> {
+    match f.get(key) {
         None => Vec::new(),
         Some(n) if n.as_seq().is_some() => f
-            .text_list(sink, "resume_from")
+            .text_list(sink, key)
             .unwrap_or_default()
             .into_iter()
             .map(|(s, _)| s)
             .collect(),
-        Some(_) => f
-            .text(sink, "resume_from")
-            .map(|(s, _)| vec![s])
-            .unwrap_or_default(),
+        Some(_) => f.text(sink, key).map(|(s, _)| vec![s]).unwrap_or_default(),
     }
 }
 

@@ -74,6 +74,8 @@ pub struct SweepPart {
     pub environment: BTreeMap<String, String>,
     /// Warm-start sources.
     pub resume_from: Vec<String>,
+    /// `resume_child_runs`: earlier run ids.
+    pub resume_child_runs: Vec<String>,
 }
 
 /// A successfully loaded config: the spec plus warnings and notes to show the user.
@@ -361,6 +363,7 @@ fn compile(
         },
         run: run_spec.0,
         resume_from: part.resume_from,
+        resume_child_runs: part.resume_child_runs,
     })
 }
 

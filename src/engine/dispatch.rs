@@ -195,7 +195,12 @@ impl Dispatcher {
                     .await
                     .unwrap_or(None)
             };
-            let saved = SavedSweep::new(&spec, setup.config_files.clone(), options.max_retries);
+            let saved = SavedSweep::new(
+                &spec,
+                setup.config_files.clone(),
+                options.max_retries,
+                options.child_runs.clone(),
+            );
             store
                 .commit(Write::Sweep(Box::new(NewSweep {
                     id: setup.id.clone(),
@@ -354,7 +359,10 @@ impl Dispatcher {
             match slot.retry_of {
                 Some(o) => self.slots[o].retried = true,
                 None => {
-                    proposed.push(params);
+                    // The first candidates rerun earlier runs; the sampler never proposed them.
+                    if self.candidates as usize >= self.options.child_runs.len() {
+                        proposed.push(params);
+                    }
                     self.candidates += 1;
                 }
             }
@@ -547,10 +555,12 @@ impl Dispatcher {
 
     pub(super) async fn run(mut self) -> Result<Outcome, EngineError> {
         self.recover_unfinished().await?;
+        while self.launch_child_run().await? {}
         let mut heartbeat =
             tokio::time::interval(self.options.heartbeat.max(Duration::from_millis(10)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            while self.launch_child_run().await? {}
             self.maybe_propose();
             if self.finished() {
                 break;
@@ -593,7 +603,40 @@ impl Dispatcher {
         }
     }
 
+    /// Launches the next earlier run to rerun from its checkpoint, if any is left and a
+    /// slot is free; returns whether it did.
+    async fn launch_child_run(&mut self) -> Result<bool, EngineError> {
+        let next = self.candidates as usize;
+        if self.stopping.is_some()
+            || next >= self.options.child_runs.len()
+            || self.limits_reached()
+            || self.live as u64 >= self.spec.limits.max_concurrent_runs
+        {
+            return Ok(false);
+        }
+        let child = self.options.child_runs[next].clone();
+        let mut argv = build_argv(&self.spec.run, &child.params());
+        argv.push("--resume-from".into());
+        argv.push(child.outputs.display().to_string());
+        self.event(
+            None,
+            "resume-child-run",
+            format!(
+                "running {} again from {}",
+                child.run_id,
+                child.outputs.display()
+            ),
+        );
+        self.candidates += 1;
+        self.create_run_with(child.params(), None, argv).await?;
+        Ok(true)
+    }
+
     fn maybe_propose(&mut self) {
+        if (self.candidates as usize) < self.options.child_runs.len() {
+            // Earlier runs go first; the sampler is asked once they are all launched.
+            return;
+        }
         if self.proposing || self.waiting || self.exhausted || self.stopping.is_some() {
             return;
         }
@@ -694,9 +737,23 @@ impl Dispatcher {
         params: Params,
         retry_of: Option<usize>,
     ) -> Result<(), EngineError> {
+        let argv = match retry_of {
+            // A retry runs exactly what the lost run ran.
+            Some(o) => self.slots[o].argv.clone(),
+            None => build_argv(&self.spec.run, &params),
+        };
+        self.create_run_with(params, retry_of, argv).await
+    }
+
+    /// [`Dispatcher::create_run`] with the argument vector given.
+    async fn create_run_with(
+        &mut self,
+        params: Params,
+        retry_of: Option<usize>,
+        argv: Vec<String>,
+    ) -> Result<(), EngineError> {
         let idx = self.slots.len();
         let id = format!("{}_{}", self.setup.id, idx);
-        let argv = build_argv(&self.spec.run, &params);
         let mut slot = Slot::new(id.clone(), params.clone(), argv.clone(), RunState::Starting);
         slot.retry_of = retry_of;
         self.index.insert(id.clone(), idx);

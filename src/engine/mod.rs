@@ -144,6 +144,9 @@ pub struct EngineOptions {
     /// Observations of earlier sweeps (`resume_from`): they feed the sampler and the policy
     /// pools, and are never runs of this sweep.
     pub warm_start: Vec<resume::WarmRun>,
+    /// Earlier runs to run again first, from their checkpoints (`resume_child_runs`):
+    /// they are the sweep's first candidates.
+    pub child_runs: Vec<resume::ChildRun>,
     /// How often the running time used so far is recorded (what a resumed sweep's
     /// `max_duration_minutes` counts from).
     pub heartbeat: Duration,
@@ -156,6 +159,7 @@ impl Default for EngineOptions {
             fail_fast_runs: DEFAULT_FAIL_FAST_RUNS,
             max_retries: 0,
             warm_start: Vec::new(),
+            child_runs: Vec::new(),
             heartbeat: Duration::from_secs(5),
         }
     }

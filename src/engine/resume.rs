@@ -24,11 +24,80 @@ pub struct SavedSweep {
     pub config_files: Vec<PathBuf>,
     /// How many times a lost run is relaunched.
     pub max_retries: u32,
+    /// Earlier runs this sweep runs again first (`resume_child_runs`).
+    #[serde(default)]
+    pub child_runs: Vec<ChildRun>,
+}
+
+/// An earlier run to run again from its checkpoint: its parameters, with
+/// `--resume-from <its outputs directory>` appended to its arguments.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChildRun {
+    /// The earlier run's id.
+    pub run_id: String,
+    /// Its parameters.
+    pub params: Vec<(String, serde_json::Value)>,
+    /// Its outputs directory (absolute).
+    pub outputs: PathBuf,
+}
+
+impl ChildRun {
+    /// The parameters as the sampler would have proposed them.
+    pub fn params(&self) -> Params {
+        Params(
+            self.params
+                .iter()
+                .map(|(n, v)| {
+                    let v = Value::from_json(v).unwrap_or_else(|| Value::Str(v.to_string()));
+                    (n.clone(), v)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Finds the runs `ids` (run ids, in any sweep of `workspace`) to run again.
+pub fn child_runs(workspace: &Path, ids: &[String]) -> Result<Vec<ChildRun>, ResumeError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let r = Reader::open(workspace)?;
+    let mut out = Vec::new();
+    for id in ids {
+        let sweep_id = id.rsplit_once('_').map(|(s, _)| s).unwrap_or(id);
+        let found = r
+            .resolve(sweep_id)
+            .ok()
+            .and_then(|sw| r.runs(&sw).ok())
+            .and_then(|runs| runs.into_iter().find(|run| &run.id == id));
+        let Some(run) = found else {
+            return Err(ResumeError::Cannot(format!(
+                "resume_child_runs: no run {id:?} in this workspace (see `sweep runs SWEEP` for run ids)"
+            )));
+        };
+        let dir = PathBuf::from(&run.run_dir);
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir().map(|c| c.join(&dir)).unwrap_or(dir)
+        };
+        out.push(ChildRun {
+            run_id: run.id.clone(),
+            params: run.params.clone(),
+            outputs: dir.join(crate::target::local::OUTPUTS_DIR),
+        });
+    }
+    Ok(out)
 }
 
 impl SavedSweep {
     /// The saved form of `spec` (environment values blanked).
-    pub fn new(spec: &SweepSpec, config_files: Vec<PathBuf>, max_retries: u32) -> SavedSweep {
+    pub fn new(
+        spec: &SweepSpec,
+        config_files: Vec<PathBuf>,
+        max_retries: u32,
+        child_runs: Vec<ChildRun>,
+    ) -> SavedSweep {
         let mut spec = spec.clone();
         for v in spec.run.environment.values_mut() {
             v.clear();
@@ -38,6 +107,7 @@ impl SavedSweep {
             spec,
             config_files,
             max_retries,
+            child_runs,
         }
     }
 

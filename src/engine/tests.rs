@@ -53,6 +53,7 @@ fn spec(total: u64, concurrent: u64) -> SweepSpec {
             ..Default::default()
         },
         resume_from: Vec::new(),
+        resume_child_runs: Vec::new(),
     }
 }
 

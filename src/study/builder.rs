@@ -469,7 +469,11 @@ impl StudyBuilder {
                         .or_else(|| base_limits.and_then(|l| l.max_run_duration_seconds)),
                 },
                 run,
-                resume_from: base.map(|b| b.resume_from).unwrap_or_default(),
+                resume_from: base
+                    .as_ref()
+                    .map(|b| b.resume_from.clone())
+                    .unwrap_or_default(),
+                resume_child_runs: base.map(|b| b.resume_child_runs).unwrap_or_default(),
             }),
             _ => Err(StudyError::Invalid(errors.join("; "))),
         }

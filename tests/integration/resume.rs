@@ -633,3 +633,93 @@ fn a_warm_started_bayesian_sweep_reaches_the_target_in_fewer_new_runs() {
         "warm start took {warm_total} new runs in all, cold {cold_total}"
     );
 }
+
+/// Trains two "epochs" past its checkpoint (`--resume-from DIR`), then saves one.
+const CHECKPOINTED: &str = r#"
+import os, sys
+a = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+start = 0
+if "--resume-from" in a:
+    start = int(open(os.path.join(a["--resume-from"], "ckpt")).read())
+for epoch in range(start + 1, start + 3):
+    print("acc=%d" % epoch, flush=True)
+open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "ckpt"), "w").write(str(start + 2))
+"#;
+
+#[test]
+fn resume_child_runs_continue_earlier_runs_from_their_checkpoints_first() {
+    let space = "  - name: --x\n    expression: uniform\n    values: [0, 1]\n";
+    let p = Project::new(
+        CHECKPOINTED,
+        &hd(space, "random", "max_total_runs: 1\n"),
+        "",
+    );
+    let first = p
+        .command(&[
+            "run",
+            "hd.yml",
+            "-c",
+            "t.runconfig",
+            "--seed",
+            "4",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    let earlier = p.runs()[0].clone();
+    let earlier_id = earlier["id"].as_str().unwrap().to_string();
+    std::fs::write(
+        p.path().join("more.yml"),
+        hd(
+            space,
+            "random",
+            "max_total_runs: 2\nmax_concurrent_runs: 1\n",
+        ),
+    )
+    .unwrap();
+    let again = p
+        .command(&[
+            "run",
+            "more.yml",
+            "-c",
+            "t.runconfig",
+            "--seed",
+            "4",
+            "--quiet",
+            "--resume-child-run",
+            &earlier_id,
+        ])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    // First: the earlier run again, same parameters, from its checkpoint (epochs 3 and 4).
+    assert_eq!(runs[0]["params"], earlier["params"]);
+    let argv: Vec<String> = serde_json::from_value(runs[0]["argv"].clone()).unwrap();
+    let n = argv.len();
+    assert_eq!(argv[n - 2], "--resume-from");
+    assert!(
+        argv[n - 1].ends_with(&format!("{earlier_id}/outputs")),
+        "{argv:?}"
+    );
+    assert_eq!(runs[0]["best"], 4.0, "{}", runs[0]);
+    assert_eq!(runs[0]["intervals"], 2);
+    // Then the sampler's own first candidate: the rerun did not advance its sequence.
+    assert_eq!(runs[1]["params"], earlier["params"]);
+    assert_eq!(runs[1]["best"], 2.0);
+    // An unknown run is bad input.
+    let bad = p
+        .command(&[
+            "run",
+            "more.yml",
+            "-c",
+            "t.runconfig",
+            "--resume-child-run",
+            "sw_nope_0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
