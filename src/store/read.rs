@@ -178,6 +178,19 @@ fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
     })
 }
 
+/// A metric row whose columns `run id, name, interval, step, value, time` start at `at`
+/// (a NULL value is a NaN the store could not keep).
+fn metric_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<MetricRecord> {
+    Ok(MetricRecord {
+        run_id: r.get(at)?,
+        name: r.get(at + 1)?,
+        interval: r.get(at + 2)?,
+        step: r.get(at + 3)?,
+        value: r.get::<_, Option<f64>>(at + 4)?.unwrap_or(f64::NAN),
+        time: r.get(at + 5)?,
+    })
+}
+
 const SWEEP_COLS: &str = "id, name, experiment, created, ended, state, reason, primary_metric, goal, seed, sampling, policy, max_total_runs, max_concurrent_runs, max_duration_minutes, max_run_duration_seconds, source_dir, git_commit, git_dirty, target, active_seconds";
 
 impl Reader {
@@ -285,21 +298,11 @@ impl Reader {
     /// Every metric value of a sweep in the order it was recorded (what a resumed sweep
     /// replays into its policy).
     pub fn metrics_in_order(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
-             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1 ORDER BY m.rowid",
-        )?;
-        let rows = st.query_map([&sweep.id], |r| {
-            Ok(MetricRecord {
-                run_id: r.get(0)?,
-                name: r.get(1)?,
-                interval: r.get(2)?,
-                step: r.get(3)?,
-                value: r.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
-                time: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .metrics_after(sweep, 0)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect())
     }
 
     /// Every metric value of a sweep, by run then name then interval.
@@ -309,16 +312,7 @@ impl Reader {
              JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1
              ORDER BY r.seq, m.name, m.interval",
         )?;
-        let rows = st.query_map([&sweep.id], |r| {
-            Ok(MetricRecord {
-                run_id: r.get(0)?,
-                name: r.get(1)?,
-                interval: r.get(2)?,
-                step: r.get(3)?,
-                value: r.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
-                time: r.get(5)?,
-            })
-        })?;
+        let rows = st.query_map([&sweep.id], |r| metric_from_row(r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -381,17 +375,7 @@ impl Reader {
              ORDER BY m.rowid",
         )?;
         let rows = st.query_map(params![sweep.id, after], |r| {
-            Ok((
-                r.get(0)?,
-                MetricRecord {
-                    run_id: r.get(1)?,
-                    name: r.get(2)?,
-                    interval: r.get(3)?,
-                    step: r.get(4)?,
-                    value: r.get::<_, Option<f64>>(5)?.unwrap_or(f64::NAN),
-                    time: r.get(6)?,
-                },
-            ))
+            Ok((r.get(0)?, metric_from_row(r, 1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
