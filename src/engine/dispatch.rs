@@ -1066,8 +1066,11 @@ impl Dispatcher {
         if state == RunState::Canceled {
             u.detail = self.slots[idx].detail.as_ref().map(|d| d.to_string());
         }
-        self.store.commit(Write::RunState(Box::new(u))).await?;
-        // Recorded: now the slot is free.
+        // Queued, not awaited: the only thing done on it outside this process is launching
+        // the run that takes the slot, and that launch waits for its own `Starting` to be
+        // committed, which the writer's order puts after this. The sweep's end flushes. One
+        // round trip fewer on the path from one run's exit to the next one's launch.
+        self.store.send(Write::RunState(Box::new(u)));
         self.slots[idx].state = state;
         self.live -= 1;
         self.waiting = false;

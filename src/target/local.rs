@@ -10,10 +10,11 @@
 //!   and stopping a run can signal everything it started.
 //! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
 //!   the death of `sweep`; a watcher thread tails that file and `<run_dir>/metrics.jsonl`.
-//! - A small supervisor (a fork of `sweep`, never a second program) leads the run's process
-//!   group: it writes `<run_dir>/pid`, waits for the program, writes its exit status to
-//!   `<run_dir>/exit_status`, then kills whatever the program left in its group. It ignores
-//!   SIGTERM, so a stop reaches the program and the supervisor still records how it ended.
+//! - A small supervisor (a clone of `sweep` sharing its memory, never a second program;
+//!   see `supervise.rs`) leads the run's process group: it writes `<run_dir>/pid`, waits
+//!   for the program, writes its exit status to `<run_dir>/exit_status`, then kills
+//!   whatever the program left in its group. It blocks SIGTERM, so a stop reaches the
+//!   program and the supervisor still records how it ended.
 //!   Because the supervisor, not `sweep`, records the outcome, a run that ends while no
 //!   `sweep` is watching (killed, crashed, laptop closed) still has its real exit status
 //!   when `sweep resume` re-adopts it, and nothing it started outlives it either way.
@@ -25,11 +26,10 @@ use crate::metrics::{self, Line, LineSplitter, Report};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// File names inside a run directory.
@@ -150,7 +150,8 @@ impl ComputeTarget for LocalTarget {
         let run_dir = absolute(&req.run_dir)?;
         let workdir = absolute(&workdir)?;
         let log = File::create(run_dir.join(OUTPUT_LOG))?;
-        File::create(run_dir.join(METRICS_FILE))?;
+        // `metrics.jsonl` is not created here: the run creates it when it first appends (one
+        // file fewer per run; the watcher reads it once it exists).
         let Some(program) = req.argv.first() else {
             return Err(TargetError::Launch("empty argument vector".into()));
         };
@@ -161,57 +162,33 @@ impl ComputeTarget for LocalTarget {
         } else {
             program.into()
         };
-        let mut cmd = Command::new(&program);
-        cmd.args(&req.argv[1..])
-            .current_dir(&workdir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
-        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-            cmd.env("PYTHONUNBUFFERED", "1");
-        }
-        for (k, v) in &req.env {
-            cmd.env(k, v);
-        }
-        cmd.env("SWEEP_RUN_ID", &req.run_id)
-            .env("SWEEP_SWEEP_ID", &req.sweep_id)
-            .env("SWEEP_PARAMS", &req.params_json)
-            .env("SWEEP_METRICS_FILE", run_dir.join(METRICS_FILE))
-            .env("SWEEP_OUTPUT_DIR", run_dir.join(OUTPUTS_DIR))
-            .env("SWEEP_STOP_FILE", run_dir.join(STOP_FILE));
-        let files = super::supervise::Files::new(&run_dir)?;
-        // SAFETY: `split` makes only async-signal-safe calls (see its module).
-        unsafe {
-            cmd.pre_exec(move || super::supervise::split(&files));
-        }
-        let mut child = cmd
-            .spawn()
+        let env = run_env(req, &run_dir);
+        let path = resolve(&program, &env, &workdir)
             .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
-        let pid = child.id() as i32;
+        let argv: Vec<std::ffi::OsString> = std::iter::once(program)
+            .chain(req.argv[1..].iter().map(Into::into))
+            .collect();
+        let started = super::supervise::start(super::supervise::Spec {
+            path: &path,
+            argv: &argv,
+            env: &env,
+            workdir: &workdir,
+            run_dir: &run_dir,
+            stdin: File::open("/dev/null")?.into(),
+            log: log.into(),
+        })
+        .map_err(|e| {
+            // A supervisor that could not start its program leaves no run to recover.
+            let _ = std::fs::remove_file(run_dir.join(PID_FILE));
+            TargetError::Launch(format!("{}: {e}", req.argv[0]))
+        })?;
+        let pid = started.pid;
         let handle = Handle {
             pid,
             pgid: pid,
             run_dir: run_dir.clone(),
         };
-        let (exit_tx, exit_rx) = mpsc::channel();
-        let dir = run_dir.clone();
-        std::thread::Builder::new()
-            .name(format!("wait-{}", req.run_id))
-            .spawn(move || {
-                // The supervisor's own status says little (it ends by killing its group);
-                // the program's is in the file it wrote.
-                let status = match child.wait() {
-                    Ok(s) => read_exit_file(&dir).unwrap_or(match (s.code(), s.signal()) {
-                        // Killed before it could write: the whole group got the signal.
-                        (_, Some(sig)) => ExitStatus::Signal(sig),
-                        _ => ExitStatus::Unknown("the run's supervisor ended early".into()),
-                    }),
-                    Err(e) => ExitStatus::Unknown(e.to_string()),
-                };
-                let _ = exit_tx.send(status);
-            })?;
-        spawn_watcher(req, handle.clone(), Exit::Child(exit_rx), events)?;
+        spawn_watcher(req, handle.clone(), Exit::Child(started), events)?;
         Ok(handle.encode())
     }
 
@@ -259,6 +236,75 @@ impl ComputeTarget for LocalTarget {
     }
 }
 
+/// The run's whole environment: sweep's own, `PYTHONUNBUFFERED=1` unless set, the run
+/// configuration's variables, then the `SWEEP_*` variables (later entries win).
+fn run_env(req: &LaunchRequest, run_dir: &Path) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let mut set = |k: &str, v: OsString| {
+        if let Some(e) = env.iter_mut().find(|(ek, _)| ek == k) {
+            e.1 = v;
+        } else {
+            env.push((k.into(), v));
+        }
+    };
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        set("PYTHONUNBUFFERED", "1".into());
+    }
+    for (k, v) in &req.env {
+        set(k, v.into());
+    }
+    set("SWEEP_RUN_ID", req.run_id.clone().into());
+    set("SWEEP_SWEEP_ID", req.sweep_id.clone().into());
+    set("SWEEP_PARAMS", req.params_json.clone().into());
+    set("SWEEP_METRICS_FILE", run_dir.join(METRICS_FILE).into());
+    set("SWEEP_OUTPUT_DIR", run_dir.join(OUTPUTS_DIR).into());
+    set("SWEEP_STOP_FILE", run_dir.join(STOP_FILE).into());
+    env
+}
+
+/// The executable `program` names: itself if it contains a slash, else the first
+/// executable file of that name on the run's `PATH` (relative entries are relative to the
+/// run's working directory, where the program starts), as `execvp` would find it.
+fn resolve(
+    program: &OsStr,
+    env: &[(OsString, OsString)],
+    workdir: &Path,
+) -> std::io::Result<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if program.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(program));
+    }
+    let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+    if program.is_empty() {
+        return Err(not_found());
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut denied = false;
+    for dir in std::env::split_paths(&path) {
+        let dir = if dir.as_os_str().is_empty() {
+            workdir.to_path_buf()
+        } else {
+            workdir.join(dir)
+        };
+        let cand = dir.join(program);
+        match nix::unistd::access(&cand, nix::unistd::AccessFlags::X_OK) {
+            Ok(()) if cand.is_file() => return Ok(cand),
+            Ok(()) => {}
+            Err(nix::errno::Errno::EACCES) => denied |= cand.exists(),
+            Err(_) => {}
+        }
+    }
+    if denied {
+        Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+    } else {
+        Err(not_found())
+    }
+}
+
 fn absolute(p: &Path) -> std::io::Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
@@ -269,8 +315,8 @@ fn absolute(p: &Path) -> std::io::Result<PathBuf> {
 
 /// How the watcher learns that the run ended.
 enum Exit {
-    /// From the thread that waits on our child.
-    Child(mpsc::Receiver<ExitStatus>),
+    /// From the supervisor we started, which the watcher reaps.
+    Child(super::supervise::Started),
     /// By polling the process (a re-adopted run is not our child).
     Poll,
 }
@@ -432,18 +478,24 @@ fn spawn_watcher(
                 let any = drain(&mut w, &mut out, &mut mf, &mut chunk);
                 w.flush();
                 match &exit {
-                    Exit::Child(rx) => {
-                        let got = if any {
-                            rx.try_recv()
-                                .map_err(|e| e == mpsc::TryRecvError::Disconnected)
-                        } else {
-                            rx.recv_timeout(POLL)
-                                .map_err(|e| e == mpsc::RecvTimeoutError::Disconnected)
-                        };
-                        match got {
-                            Ok(s) => break s,
-                            Err(true) => break ExitStatus::Unknown("waiter thread ended".into()),
-                            Err(false) => {}
+                    Exit::Child(sup) => {
+                        if sup.ended(if any { Duration::ZERO } else { POLL }) {
+                            let Exit::Child(sup) = exit else {
+                                unreachable!()
+                            };
+                            // The supervisor's own status says little (it ends by killing
+                            // its group); the program's is in the file it wrote.
+                            break match sup.wait() {
+                                Ok(s) => read_exit_file(&h.run_dir).unwrap_or(match s.signal() {
+                                    // Killed before it could write: the whole group
+                                    // got the signal.
+                                    Some(sig) => ExitStatus::Signal(sig),
+                                    None => ExitStatus::Unknown(
+                                        "the run's supervisor ended early".into(),
+                                    ),
+                                }),
+                                Err(e) => ExitStatus::Unknown(e.to_string()),
+                            };
                         }
                     }
                     Exit::Poll => {
@@ -478,7 +530,8 @@ fn spawn_watcher(
 
 fn read_exit_file(run_dir: &Path) -> Option<ExitStatus> {
     let s = std::fs::read_to_string(run_dir.join(EXIT_FILE)).ok()?;
-    let (k, v) = s.trim().split_once(' ')?;
+    // Written with one `write`; without its newline it was cut short.
+    let (k, v) = s.strip_suffix('\n')?.split_once(' ')?;
     match k {
         "exit_code" => v.parse().ok().map(ExitStatus::Code),
         "signal" => v.parse().ok().map(ExitStatus::Signal),
@@ -588,6 +641,106 @@ wait"#;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("grandchild {gc} survived");
+    }
+
+    /// The program starts as `exec` would leave it after `std::process::Command`: no
+    /// signal blocked, SIGPIPE back to its default, and no descriptor of sweep's but the
+    /// three standard streams.
+    #[tokio::test]
+    async fn the_program_inherits_no_blocked_signals_no_sigpipe_ignore_and_no_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        // Descriptors sweep holds open while the run starts, some without close-on-exec
+        // (which `exec` alone would pass on).
+        let held = File::open("/dev/null").unwrap();
+        let inheritable: Vec<i32> = (0..3)
+            .map(|_| unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&held)) })
+            .collect();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = req(dir.path(), &["sh", "-c", "echo \"pid $$\"; exec sleep 60"]);
+        let h = LocalTarget.launch(&r, tx).unwrap();
+        let log = dir.path().join("run/output.log");
+        let pid = loop {
+            let text = std::fs::read_to_string(&log).unwrap();
+            if let Some(p) = text
+                .strip_prefix("pid ")
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                break p;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        // `sleep` opens nothing itself: what it holds, it inherited. Looked at from outside
+        // so no shell's own descriptors get in the way.
+        let mut fds: Vec<String> = Vec::new();
+        let mut status = String::new();
+        for _ in 0..500 {
+            status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            if status.contains("Name:\tsleep") {
+                fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The supervisor too: it holds no one else's descriptors either.
+        let sup = std::fs::read_to_string(dir.path().join("run/pid")).unwrap();
+        let mut sup_fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", sup.trim()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        LocalTarget.kill(&h);
+        while !matches!(rx.recv().await, Some(TargetEvent::Exited { .. }) | None) {}
+        for fd in inheritable {
+            unsafe { libc::close(fd) };
+        }
+        fds.sort();
+        sup_fds.sort();
+        assert_eq!(fds, ["0", "1", "2"], "{status}");
+        assert_eq!(sup_fds, ["0", "1", "2"]);
+        let field = |name: &str| {
+            let l = status.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(field("SigBlk:"), 0, "{status}");
+        let sigpipe = 1u64 << (libc::SIGPIPE - 1);
+        assert_eq!(field("SigIgn:") & sigpipe, 0, "{status}");
+    }
+
+    #[tokio::test]
+    async fn a_bare_program_name_is_found_on_the_runs_own_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let prog = bin.join("my-trainer");
+        std::fs::write(&prog, "#!/bin/sh\necho found \"$1\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut r = req(dir.path(), &["my-trainer", "x y"]);
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        r.env.push(("PATH".into(), path));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        LocalTarget.launch(&r, tx).unwrap();
+        let (_, _, status, tail) = collect(rx).await;
+        assert_eq!(status, ExitStatus::Code(0));
+        assert_eq!(tail.last().unwrap(), "found x y");
+
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let dir = tempfile::tempdir().unwrap();
+        let e = LocalTarget
+            .launch(&req(dir.path(), &["no-such-program-anywhere"]), tx)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("no-such-program-anywhere")
+                && e.to_string().contains("not found")
+                || e.to_string().contains("No such file"),
+            "{e}"
+        );
+        assert!(
+            !dir.path().join("run/pid").exists(),
+            "no run left to recover"
+        );
     }
 
     #[tokio::test]

@@ -1,33 +1,380 @@
-//! The per-run supervisor of the local target: code that runs in the forked child of
-//! `sweep`, between `fork` and `exec`, and splits it into the supervisor and the program.
+//! The per-run supervisor of the local target, and how it is started.
 //!
-//! Everything here runs in a child of a multi-threaded process, so it may only make
-//! async-signal-safe calls: no allocation, no locks, no formatting. Paths are prepared as
-//! C strings before the fork; numbers are formatted into stack buffers.
+//! The supervisor leads a run's process group. It starts the program, waits for it, writes
+//! the program's exit status to the run directory, then kills whatever the program left in
+//! its group. It is a process of its own, so a run outlives a killed `sweep` and still has
+//! its real exit status when `sweep resume` re-adopts it.
+//!
+//! It is started the way `posix_spawn` starts its short-lived child: `clone(CLONE_VM)` on a
+//! stack of its own, sharing sweep's memory instead of copying it. A `fork` would mark all of
+//! sweep's memory copy-on-write for as long as the run lives, so every page sweep wrote
+//! meanwhile would be copied, with a TLB shootdown on every core; at a few hundred short runs
+//! a second that was most of the cost of launching one. Sharing memory has three rules:
+//!
+//! - The supervisor touches only its own stack and its [`Launch`], which sweep keeps alive
+//!   until the supervisor has exited (or, if sweep dies first, which the supervisor keeps
+//!   alive itself: the memory is freed when the last process using it exits).
+//! - It runs with every signal blocked, so none of sweep's signal handlers can run in it.
+//!   It cannot be stopped but by SIGKILL, and a stop (SIGTERM to the group) reaches only the
+//!   program, whose status the supervisor then records.
+//! - Once it has reported back, it makes only raw system calls (rustix): libc's wrappers
+//!   write `errno` on failure, and its `errno` is the thread-local one of the sweep thread
+//!   that started it. Before the report that thread is blocked reading the report pipe with
+//!   every signal blocked, so libc calls are harmless there.
 
-use std::ffi::CString;
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-/// The paths the supervisor writes, prepared before the fork.
-pub(crate) struct Files {
-    pid: CString,
-    exit_tmp: CString,
-    exit: CString,
+/// What the supervisor and the program need, prepared before the clone. Owned by sweep
+/// until the supervisor has exited.
+pub(crate) struct Launch {
+    /// The resolved executable.
+    path: CString,
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const c_char>,
+    _envp: Vec<CString>,
+    envp_ptrs: Vec<*const c_char>,
+    workdir: CString,
+    pid_file: CString,
+    exit_file: CString,
+    stdin: RawFd,
+    log: RawFd,
+    report: RawFd,
+    close_range: bool,
+    /// The starting thread's signal mask, which the program gets back.
+    mask: libc::sigset_t,
+    /// Set by the program's side of the clone when `execve` fails.
+    exec_errno: AtomicI32,
+    stack: Stack,
 }
 
-impl Files {
-    /// Paths for `pid` and `exit_status` inside `run_dir`.
-    pub(crate) fn new(run_dir: &std::path::Path) -> io::Result<Files> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = |name: &str| {
-            CString::new(run_dir.join(name).as_os_str().as_bytes())
-                .map_err(|_| io::Error::other("run directory path contains a NUL byte"))
+// SAFETY: the raw pointers point into `_argv`/`_envp`, which move with the struct (their
+// heap buffers do not move).
+unsafe impl Send for Launch {}
+
+/// The run's files and streams, as the local target prepared them.
+pub(crate) struct Spec<'a> {
+    /// The executable, already resolved against `PATH`.
+    pub path: &'a std::path::Path,
+    /// The argument vector, program name first.
+    pub argv: &'a [std::ffi::OsString],
+    /// The whole environment.
+    pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
+    /// The working directory (the supervisor's too, which is how a live run is recognised).
+    pub workdir: &'a std::path::Path,
+    /// The run directory, for the `pid` and `exit_status` files.
+    pub run_dir: &'a std::path::Path,
+    /// Standard input of the program.
+    pub stdin: OwnedFd,
+    /// Standard output and error of the program.
+    pub log: OwnedFd,
+}
+
+/// A supervisor that has started its program.
+pub(crate) struct Started {
+    /// The supervisor's pid, which is also the run's process group.
+    pub pid: i32,
+    launch: Box<Launch>,
+    /// Readable once the supervisor has exited (Linux 5.3); without it, [`Started::ended`]
+    /// looks with `waitid` and sleeps.
+    pidfd: Option<OwnedFd>,
+}
+
+impl Started {
+    /// Whether the supervisor has exited, waiting up to `timeout` for it. Does not reap it:
+    /// [`Started::wait`] does.
+    pub(crate) fn ended(&self, timeout: std::time::Duration) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        if let Some(fd) = &self.pidfd {
+            let t = Timespec {
+                tv_sec: timeout.as_secs() as _,
+                tv_nsec: timeout.subsec_nanos() as _,
+            };
+            let mut fds = [PollFd::new(fd, PollFlags::IN)];
+            return match rustix::event::poll(&mut fds, Some(&t)) {
+                Ok(n) => n > 0,
+                Err(rustix::io::Errno::INTR) => false,
+                // Cannot watch it: let `wait` block on it.
+                Err(_) => true,
+            };
+        }
+        use rustix::process::{Pid, WaitId, WaitIdOptions};
+        let Some(pid) = Pid::from_raw(self.pid) else {
+            return true;
         };
-        Ok(Files {
-            pid: c(super::local::PID_FILE)?,
-            exit_tmp: c(".exit_status.tmp")?,
-            exit: c(super::local::EXIT_FILE)?,
+        let opts = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        match rustix::process::waitid(WaitId::Pid(pid), opts) {
+            Ok(Some(_)) => true,
+            Ok(None) => {
+                std::thread::sleep(timeout);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Waits for the supervisor to exit, then frees what it used. Returns its wait status
+    /// (it normally ends killed by its own SIGKILL to the group, after writing the exit file).
+    pub(crate) fn wait(self) -> io::Result<std::process::ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
+        let mut status: c_int = 0;
+        loop {
+            // SAFETY: plain waitpid on our own child, in an ordinary thread.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL) };
+            if r == self.pid {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                // Without its status we cannot know it has exited: keep its memory.
+                std::mem::forget(self.launch);
+                return Err(e);
+            }
+        }
+        drop(self.launch);
+        Ok(std::process::ExitStatus::from_raw(status))
+    }
+}
+
+fn cstring(b: &[u8]) -> io::Result<CString> {
+    CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "contains a NUL byte"))
+}
+
+/// Moves `fd` above the standard streams, so that making the supervisor's 0, 1 and 2 the
+/// program's never overwrites it.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let fd2 = rustix::io::fcntl_dupfd_cloexec(&fd, 3)?;
+    Ok(fd2)
+}
+
+/// Whether the kernel has `close_range` (Linux 5.9), probed once: the supervisor must not
+/// call it just to learn that it fails.
+fn have_close_range() -> bool {
+    static HAVE: OnceLock<bool> = OnceLock::new();
+    *HAVE.get_or_init(|| {
+        // A range with no open descriptors: succeeds wherever the call exists.
+        // SAFETY: closes nothing.
+        unsafe { libc::syscall(libc::SYS_close_range, u32::MAX - 1, u32::MAX, 0u32) == 0 }
+    })
+}
+
+/// Starts the supervisor and, through it, the program. Returns once the program has been
+/// exec'd (or failed to be).
+pub(crate) fn start(spec: Spec<'_>) -> io::Result<Started> {
+    use std::os::unix::ffi::OsStrExt;
+    let argv: Vec<CString> = spec
+        .argv
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<io::Result<_>>()?;
+    let envp: Vec<CString> = spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let mut b = Vec::with_capacity(k.len() + v.len() + 1);
+            b.extend_from_slice(k.as_bytes());
+            b.push(b'=');
+            b.extend_from_slice(v.as_bytes());
+            cstring(&b)
         })
+        .collect::<io::Result<_>>()?;
+    let ptrs = |v: &[CString]| {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect::<Vec<_>>()
+    };
+    let path_in = |name: &str| cstring(spec.run_dir.join(name).as_os_str().as_bytes());
+    let stdin = above_stdio(spec.stdin)?;
+    let log = above_stdio(spec.log)?;
+    let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let report_w = above_stdio(report_w)?;
+    let launch = Box::new(Launch {
+        path: cstring(spec.path.as_os_str().as_bytes())?,
+        argv_ptrs: ptrs(&argv),
+        _argv: argv,
+        envp_ptrs: ptrs(&envp),
+        _envp: envp,
+        workdir: cstring(spec.workdir.as_os_str().as_bytes())?,
+        pid_file: path_in(super::local::PID_FILE)?,
+        exit_file: path_in(super::local::EXIT_FILE)?,
+        stdin: stdin.as_raw_fd(),
+        log: log.as_raw_fd(),
+        report: report_w.as_raw_fd(),
+        close_range: have_close_range(),
+        // SAFETY: an all-zero sigset_t is valid; it is overwritten below.
+        mask: unsafe { std::mem::zeroed() },
+        exec_errno: AtomicI32::new(0),
+        stack: Stack::take()?,
+    });
+    let ptr = Box::into_raw(launch);
+    // SAFETY: `ptr` is a live Launch; every signal is blocked in this thread from before the
+    // clone until the report is read (see the module docs), and restored after.
+    let (pid, got) = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut (*ptr).mask);
+        let pid = libc::clone(
+            supervisor_main,
+            (*ptr).stack.supervisor_top(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            ptr.cast(),
+        );
+        let err = io::Error::last_os_error();
+        // The supervisor has its own copies of these now.
+        drop((stdin, log, report_w));
+        let got = if pid < 0 {
+            Err(err)
+        } else {
+            read_report(&report_r)
+        };
+        libc::pthread_sigmask(libc::SIG_SETMASK, &(*ptr).mask, std::ptr::null_mut());
+        (pid, got)
+    };
+    // SAFETY: reclaimed exactly once; the supervisor (if any) is reaped before it is dropped.
+    let launch = unsafe { Box::from_raw(ptr) };
+    if pid < 0 {
+        return Err(got.err().unwrap_or_else(io::Error::last_os_error));
+    }
+    let pidfd = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    let started = Started { pid, launch, pidfd };
+    match got {
+        Ok(Report::Started) => Ok(started),
+        Ok(Report::Failed(stage, errno)) => {
+            let _ = started.wait();
+            let e = io::Error::from_raw_os_error(errno);
+            Err(match stage {
+                Stage::Exec => e,
+                s => io::Error::new(e.kind(), format!("{}: {e}", s.doing())),
+            })
+        }
+        Err(e) => {
+            let _ = started.wait();
+            Err(e)
+        }
+    }
+}
+
+enum Report {
+    Started,
+    Failed(Stage, i32),
+}
+
+#[derive(Clone, Copy)]
+#[repr(i32)]
+enum Stage {
+    Group = 1,
+    Chdir = 2,
+    Streams = 3,
+    Clone = 4,
+    Exec = 5,
+}
+
+impl Stage {
+    fn from(n: i32) -> Option<Stage> {
+        [
+            Stage::Group,
+            Stage::Chdir,
+            Stage::Streams,
+            Stage::Clone,
+            Stage::Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == n)
+    }
+
+    fn doing(self) -> &'static str {
+        match self {
+            Stage::Group => "creating the run's process group",
+            Stage::Chdir => "entering the run's working directory",
+            Stage::Streams => "connecting the run's output",
+            Stage::Clone => "starting the program",
+            Stage::Exec => "executing the program",
+        }
+    }
+}
+
+fn read_report(fd: &OwnedFd) -> io::Result<Report> {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < buf.len() {
+        match rustix::io::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if got < buf.len() {
+        return Err(io::Error::other(
+            "the run's supervisor ended before starting the program",
+        ));
+    }
+    let stage = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let value = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    Ok(match Stage::from(stage) {
+        None => Report::Started,
+        Some(s) => Report::Failed(s, value),
+    })
+}
+
+/// A supervisor's stack, with room at its low end for the program's side of the clone and a
+/// guard page below that. Reused: mapping and unmapping one per run costs a TLB shootdown.
+struct Stack {
+    base: usize,
+}
+
+const STACK_LEN: usize = 256 * 1024;
+const GUARD: usize = 64 * 1024;
+const CHILD_STACK: usize = 64 * 1024;
+
+static STACKS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+impl Stack {
+    fn take() -> io::Result<Stack> {
+        if let Some(base) = STACKS.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(Stack { base });
+        }
+        // SAFETY: a fresh private anonymous mapping; the guard is made inaccessible.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                STACK_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            libc::mprotect(p, GUARD, libc::PROT_NONE);
+            Ok(Stack { base: p as usize })
+        }
+    }
+
+    fn supervisor_top(&self) -> *mut c_void {
+        (self.base + STACK_LEN) as *mut c_void
+    }
+
+    fn program_top(&self) -> *mut c_void {
+        (self.base + GUARD + CHILD_STACK) as *mut c_void
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        STACKS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(self.base);
     }
 }
 
@@ -50,119 +397,182 @@ fn itoa(mut n: i64, buf: &mut [u8; 24]) -> &[u8] {
     &buf[i..]
 }
 
-/// Writes `parts` to `path` (created or truncated). Async-signal-safe.
-unsafe fn write_parts(path: &CString, parts: &[&[u8]]) -> bool {
-    let fd = libc::open(
-        path.as_ptr(),
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-        0o644,
-    );
-    if fd < 0 {
-        return false;
-    }
-    let mut ok = true;
+/// Writes `parts` to `path` (created or truncated) with one `write`, so a reader never sees
+/// part of a line: the content ends with a newline or is not there yet. At most 64 bytes.
+/// Raw system calls only.
+fn write_parts(path: &CString, parts: &[&[u8]]) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let mut buf = [0u8; 64];
+    let mut len = 0;
     for p in parts {
-        let mut off = 0;
-        while off < p.len() {
-            let n = libc::write(fd, p[off..].as_ptr().cast(), p.len() - off);
-            if n <= 0 {
-                ok = false;
-                break;
-            }
-            off += n as usize;
-        }
+        let Some(dst) = buf.get_mut(len..len + p.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(p);
+        len += p.len();
     }
-    libc::close(fd);
-    ok
+    let Ok(fd) = rustix::fs::open(
+        path.as_c_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    ) else {
+        return false;
+    };
+    matches!(rustix::io::write(&fd, &buf[..len]), Ok(n) if n == len)
 }
 
-/// Called by `Command::pre_exec` in the forked child: returns `Ok` in the program's process
-/// (which then goes on to `exec`), and never returns in the supervisor.
-///
-/// # Safety
-/// Must only be called between `fork` and `exec` (it forks and may `_exit`).
-pub(crate) unsafe fn split(files: &Files) -> io::Result<()> {
-    // Signals that could reach the group between the fork and the supervisor's own
-    // dispositions are held back; the program gets the original mask back.
-    let mut block: libc::sigset_t = std::mem::zeroed();
-    let mut old: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut block);
-    for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        libc::sigaddset(&mut block, s);
+/// Tells sweep how the start went; the supervisor's first and only message.
+fn report(l: &Launch, stage: i32, value: i32) {
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&stage.to_ne_bytes());
+    buf[4..].copy_from_slice(&value.to_ne_bytes());
+    // SAFETY: the report descriptor is open in the supervisor until it closes it.
+    let fd = unsafe { BorrowedFd::borrow_raw(l.report) };
+    let _ = rustix::io::write(fd, &buf);
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// The supervisor: entered on its own stack, every signal blocked.
+extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
+    // SAFETY: sweep keeps the Launch alive until this process has exited.
+    let l = unsafe { &*(arg as *const Launch) };
+    let fail = |stage: Stage, errno: i32| -> ! {
+        report(l, stage as i32, errno);
+        // SAFETY: ends only this process.
+        unsafe { libc::_exit(127) }
+    };
+    if let Err(e) = rustix::process::setpgid(None, None) {
+        fail(Stage::Group, e.raw_os_error());
     }
-    libc::sigprocmask(libc::SIG_BLOCK, &block, &mut old);
-
+    if let Err(e) = rustix::process::chdir(l.workdir.as_c_str()) {
+        fail(Stage::Chdir, e.raw_os_error());
+    }
+    // SAFETY: the descriptors were opened by sweep for this run and are open here.
+    let (stdin, log) = unsafe {
+        (
+            BorrowedFd::borrow_raw(l.stdin),
+            BorrowedFd::borrow_raw(l.log),
+        )
+    };
+    let streams = rustix::stdio::dup2_stdin(stdin)
+        .and_then(|_| rustix::stdio::dup2_stdout(log))
+        .and_then(|_| rustix::stdio::dup2_stderr(log));
+    if let Err(e) = streams {
+        fail(Stage::Streams, e.raw_os_error());
+    }
+    // Every other descriptor sweep had open goes; among them are the report pipes of other
+    // runs starting at this moment, whose readers must see EOF when those supervisors
+    // report, not when this run ends.
+    // SAFETY: closes descriptors of this process only; the report pipe is kept.
+    unsafe {
+        let r = l.report as u32;
+        if l.close_range {
+            if r > 3 {
+                libc::syscall(libc::SYS_close_range, 3u32, r - 1, 0u32);
+            }
+            libc::syscall(libc::SYS_close_range, r + 1, u32::MAX, 0u32);
+        } else {
+            for fd in 3..4096 {
+                if fd != l.report {
+                    rustix::io::close(fd);
+                }
+            }
+        }
+        // Shown by `ps` and `top`, so it is not mistaken for a second `sweep`.
+        libc::prctl(libc::PR_SET_NAME, c"sweep-superv".as_ptr());
+    }
     let mut buf = [0u8; 24];
-    let me = itoa(i64::from(libc::getpid()), &mut buf);
-    write_parts(&files.pid, &[me, b"\n"]);
+    let me = itoa(
+        i64::from(rustix::process::getpid().as_raw_nonzero().get()),
+        &mut buf,
+    );
+    write_parts(&l.pid_file, &[me, b"\n"]);
 
-    let child = libc::fork();
+    // SAFETY: the program's side runs on its own part of the stack mapping and only until it
+    // execs; CLONE_VFORK holds this process until then.
+    let child = unsafe {
+        libc::clone(
+            program_main,
+            l.stack.program_top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            arg,
+        )
+    };
     if child < 0 {
-        let e = io::Error::last_os_error();
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        return Err(e);
+        fail(Stage::Clone, errno());
     }
-    if child == 0 {
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        return Ok(());
+    let child = rustix::process::Pid::from_raw(child);
+    let exec_errno = l.exec_errno.load(Ordering::Acquire);
+    if exec_errno != 0 {
+        let _ = rustix::process::waitpid(child, rustix::process::WaitOptions::empty());
+        fail(Stage::Exec, exec_errno);
     }
+    report(l, 0, 0);
+    // SAFETY: the report descriptor is ours and not used again.
+    unsafe { rustix::io::close(l.report) };
 
-    // The supervisor. Close every inherited descriptor above stderr: among them is the pipe
-    // on which the parent learns whether `exec` succeeded, which must see EOF once the
-    // program has exec'd, not when the run ends.
-    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-        for fd in 3..4096 {
-            libc::close(fd);
-        }
-    }
-    for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        libc::signal(s, libc::SIG_IGN);
-    }
-    // Shown by `ps` and `top`, so it is not mistaken for a second `sweep`.
-    libc::prctl(libc::PR_SET_NAME, c"sweep-superv".as_ptr());
-    libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-
-    let mut status: libc::c_int = 0;
-    let got = loop {
-        let r = libc::waitpid(child, &mut status, 0);
-        if r == child {
-            break true;
-        }
-        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break false;
+    let status = loop {
+        match rustix::process::waitpid(child, rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, s))) => break Some(s),
+            Ok(None) | Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break None,
         }
     };
+    // Written in place (no temporary file and rename): it is read only once this process
+    // is gone, and a write cut short by a SIGKILL leaves no newline, which readers reject.
     let mut buf = [0u8; 24];
-    let written = if !got {
-        write_parts(&files.exit_tmp, &[b"unknown waitpid failed\n"])
-    } else if libc::WIFEXITED(status) {
-        write_parts(
-            &files.exit_tmp,
-            &[
-                b"exit_code ",
-                itoa(i64::from(libc::WEXITSTATUS(status)), &mut buf),
-                b"\n",
-            ],
-        )
-    } else if libc::WIFSIGNALED(status) {
-        write_parts(
-            &files.exit_tmp,
-            &[
-                b"signal ",
-                itoa(i64::from(libc::WTERMSIG(status)), &mut buf),
-                b"\n",
-            ],
-        )
-    } else {
-        write_parts(&files.exit_tmp, &[b"unknown no code and no signal\n"])
+    let _ = match status {
+        None => write_parts(&l.exit_file, &[b"unknown waitpid failed\n"]),
+        Some(s) => match (s.exit_status(), s.terminating_signal()) {
+            (Some(code), _) => write_parts(
+                &l.exit_file,
+                &[b"exit_code ", itoa(i64::from(code), &mut buf), b"\n"],
+            ),
+            (None, Some(sig)) => write_parts(
+                &l.exit_file,
+                &[b"signal ", itoa(i64::from(sig), &mut buf), b"\n"],
+            ),
+            (None, None) => write_parts(&l.exit_file, &[b"unknown no code and no signal\n"]),
+        },
     };
-    if written {
-        libc::rename(files.exit_tmp.as_ptr(), files.exit.as_ptr());
-    }
     // A run is over when its program is: nothing it started outlives it. This signals the
     // supervisor too, which has nothing left to do.
-    libc::kill(0, libc::SIGKILL);
-    libc::_exit(0)
+    let _ = rustix::process::kill_current_process_group(rustix::process::Signal::KILL);
+    // SAFETY: ends only this process.
+    unsafe { libc::_exit(0) }
+}
+
+/// The program's side of the second clone: restores what the program should inherit and
+/// execs it. Runs in the supervisor's memory, which is suspended until the exec.
+extern "C" fn program_main(arg: *mut c_void) -> c_int {
+    // SAFETY: the Launch outlives the supervisor, which outlives this.
+    let l = unsafe { &*(arg as *const Launch) };
+    // SAFETY: sigaction and sigprocmask on valid signals; execve with NUL-terminated arrays.
+    unsafe {
+        // Handlers (sweep's, inherited) would run here if a signal came before the exec:
+        // back to the default, as posix_spawn does. SIGPIPE, which Rust programs ignore,
+        // goes back to the default too, as `std::process::Command` does.
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        for sig in 1..libc::SIGRTMAX() {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && (old.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
+                && old.sa_sigaction != libc::SIG_DFL
+            {
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &l.mask, std::ptr::null_mut());
+        libc::execve(l.path.as_ptr(), l.argv_ptrs.as_ptr(), l.envp_ptrs.as_ptr());
+        l.exec_errno.store(errno(), Ordering::Release);
+        libc::_exit(127)
+    }
 }
 
 #[cfg(test)]
