@@ -29,6 +29,9 @@ impl Sampler for Counting {
     fn proposed(&self) -> u64 {
         self.0 as u64
     }
+    fn uses_history(&self) -> bool {
+        false
+    }
 }
 
 /// A spec running `argv` as a command `total` times, `concurrent` at a time.

@@ -11,7 +11,8 @@ use crate::sampler::{Observation, Proposal, Sampler};
 use crate::space::Params;
 use crate::spec::SweepSpec;
 use crate::store::{
-    now, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, SweepState, Write,
+    now, Committing, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, StoreError,
+    SweepState, Write,
 };
 use crate::target::{
     ComputeTarget, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
@@ -85,6 +86,8 @@ struct Unfinished {
 
 enum Internal {
     Launched(usize, Result<RunHandle, TargetError>),
+    /// A write a launch waited for failed: the history can no longer be kept.
+    StoreFailed(StoreError),
     Proposed(Box<dyn Sampler>, Proposal),
 }
 
@@ -587,6 +590,7 @@ impl Dispatcher {
                 Some(e) = self.events_rx.recv() => self.on_target(e).await?,
                 Some(i) = self.internal_rx.recv() => match i {
                     Internal::Launched(idx, r) => self.on_launched(idx, r).await?,
+                    Internal::StoreFailed(e) => return Err(e.into()),
                     Internal::Proposed(s, p) => self.on_proposed(s, p).await?,
                 },
                 _ = sleep => self.on_timer().await?,
@@ -653,6 +657,15 @@ impl Dispatcher {
         let Some(mut sampler) = self.sampler.take() else {
             return;
         };
+        let tx = self.internal_tx.clone();
+        self.proposing = true;
+        if !sampler.uses_history() {
+            // Cheap and independent of results: answered through the same queue, so the
+            // dispatcher handles it next without waking another thread.
+            let p = sampler.propose(&[], &[], n);
+            let _ = tx.send(Internal::Proposed(sampler, p));
+            return;
+        }
         let finished: Vec<Observation> = self
             .options
             .warm_start
@@ -682,8 +695,6 @@ impl Dispatcher {
             .filter(|s| !s.state.is_terminal())
             .map(|s| s.params.clone())
             .collect();
-        let tx = self.internal_tx.clone();
-        self.proposing = true;
         // A Gaussian-process fit can take a while: never on the dispatcher.
         tokio::task::spawn_blocking(move || {
             let p = sampler.propose(&finished, &pending, n);
@@ -773,21 +784,27 @@ impl Dispatcher {
             run_dir: req.run_dir.display().to_string(),
             retry_of: retry_of.map(|o| self.slots[o].id.clone()),
         })));
-        // The slot is taken before the launch is even requested, and recorded first.
-        self.store
-            .commit(Write::RunState(Box::new(RunUpdate::new(
+        // The slot is taken before the launch is even requested, and recorded first: the
+        // launch waits for the commit on its own thread, so the dispatcher goes on meanwhile.
+        let committing = self
+            .store
+            .commit_later(Write::RunState(Box::new(RunUpdate::new(
                 &id,
                 RunState::Starting,
                 now(),
-            ))))
-            .await?;
+            ))));
         self.live += 1;
-        self.launch(idx, req);
+        self.launch_after(idx, req, Some(committing));
         Ok(())
     }
 
     /// Hands slot `idx` (recorded `Starting`, holding a slot) to the target.
     fn launch(&mut self, idx: usize, req: LaunchRequest) {
+        self.launch_after(idx, req, None);
+    }
+
+    /// [`Dispatcher::launch`], once `committing` (the slot's `Starting`) is committed.
+    fn launch_after(&mut self, idx: usize, req: LaunchRequest, committing: Option<Committing>) {
         self.slots[idx].state = RunState::Starting;
         self.emit(Progress::RunState {
             run_id: self.slots[idx].id.clone(),
@@ -799,6 +816,10 @@ impl Dispatcher {
         let events = self.events_tx.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
+            if let Some(Err(e)) = committing.map(Committing::wait_blocking) {
+                let _ = tx.send(Internal::StoreFailed(e));
+                return;
+            }
             let r = target.launch(&req, events);
             let _ = tx.send(Internal::Launched(idx, r));
         });

@@ -57,6 +57,10 @@ impl Sampler for GridSampler {
     fn proposed(&self) -> u64 {
         self.position
     }
+
+    fn uses_history(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,14 @@ pub trait Sampler: Send {
 
     /// How many candidates this sampler has proposed (or replayed) so far.
     fn proposed(&self) -> u64;
+
+    /// Whether proposals depend on the runs' results (`finished`, `pending`). The engine
+    /// asks a sampler that does on a blocking thread, since fitting a model can take a while;
+    /// one that does not gets empty slices and is asked on the dispatcher itself, saving the
+    /// history copy and two thread hops per proposal.
+    fn uses_history(&self) -> bool {
+        true
+    }
 }
 
 /// Builds the sampler for a spec.

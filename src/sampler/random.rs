@@ -151,6 +151,10 @@ impl Sampler for RandomSampler {
     fn proposed(&self) -> u64 {
         self.proposed
     }
+
+    fn uses_history(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -328,6 +328,21 @@ impl std::fmt::Debug for Store {
 /// Most writes grouped into one transaction; bounds the latency of an acknowledged write.
 const MAX_BATCH: usize = 50_000;
 
+/// A write queued by [`Store::commit_later`].
+#[derive(Debug)]
+pub struct Committing(tokio::sync::oneshot::Receiver<Result<(), String>>);
+
+impl Committing {
+    /// Blocks until the write is committed (not from inside an async task).
+    pub fn wait_blocking(self) -> Result<(), StoreError> {
+        match self.0.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::WriterGone(e)),
+            Err(_) => Err(StoreError::WriterGone("thread exited".into())),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the history in `workspace`, migrating its schema.
     pub fn open(workspace: &Path) -> Result<Store, StoreError> {
@@ -372,6 +387,15 @@ impl Store {
             Ok(Err(e)) => Err(StoreError::WriterGone(e)),
             Err(_) => Err(StoreError::WriterGone("thread exited".into())),
         }
+    }
+
+    /// Queues a write and returns what tells, later and on any thread, that the transaction
+    /// holding it is committed: for work that must wait for the write but need not hold up
+    /// its caller meanwhile.
+    pub fn commit_later(&self, w: Write) -> Committing {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        let _ = self.tx.send(Cmd::Write(w, Some(ack)));
+        Committing(rx)
     }
 
     /// Like [`Store::commit`], for synchronous callers (not from inside an async task).
