@@ -164,6 +164,17 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
         return Ok(());
     }
     let dir = workspace.join("sweeps").join(&sw.id);
+    if sw.target.as_deref() == Some("in-process") {
+        // Its trials run inside a program using the library: a signal would stop that
+        // program, not the study, and there are no runs for sweep to stop itself.
+        let holder = engine::controller_pid(&dir)
+            .map(|p| format!(" (open in process {p})"))
+            .unwrap_or_default();
+        return Err(CliError::BadInput(format!(
+            "sweep {} is a library study{holder}; stop it from its program with `Study::stop`",
+            sw.id
+        )));
+    }
     match engine::controller_pid(&dir) {
         Some(pid) => {
             // The controller treats SIGTERM as a first Ctrl-C: stop launching, stop live

@@ -88,6 +88,10 @@ pub(super) struct Inner {
     pub(super) spec: SweepSpec,
     seed: u64,
     pub(super) store: Store,
+    /// The sweep's lock (as `sweep run` and `sweep resume` hold it), for as long as the
+    /// study lives: a second process opening the same study would mark this one's pending
+    /// trials lost.
+    _lock: nix::fcntl::Flock<std::fs::File>,
     /// Serialises proposals; held while the sampler runs outside the state lock, so a slow
     /// Gaussian-process fit never blocks reports.
     gate: Mutex<()>,
@@ -211,6 +215,17 @@ fn deadline_after(minutes: f64) -> Instant {
     Instant::now() + Duration::from_secs_f64(secs)
 }
 
+/// Takes sweep `id`'s lock, or says which process holds it.
+fn lock_study(
+    workspace: &std::path::Path,
+    id: &str,
+) -> Result<nix::fcntl::Flock<std::fs::File>, StudyError> {
+    crate::engine::lock_sweep(&workspace.join("sweeps").join(id), id).map_err(|e| match e {
+        crate::engine::EngineError::Busy { id, pid } => StudyError::Busy { sweep: id, pid },
+        e => StudyError::Runtime(e.to_string()),
+    })
+}
+
 impl Study {
     pub(super) fn create(b: StudyBuilder) -> Result<Study, StudyError> {
         let spec = b.spec()?;
@@ -223,6 +238,7 @@ impl Study {
             id = new_id();
         }
         drop(reader);
+        let lock = lock_study(&workspace, &id)?;
         let source = spec
             .run
             .source_dir
@@ -267,7 +283,7 @@ impl Study {
             reopened: false,
         };
         Ok(Study::assemble(
-            b, id, workspace, spec, parts.seed, store, state,
+            b, id, workspace, spec, parts.seed, store, lock, state,
         ))
     }
 
@@ -278,6 +294,7 @@ impl Study {
         spec: SweepSpec,
         seed: u64,
         store: Store,
+        lock: nix::fcntl::Flock<std::fs::File>,
         state: State,
     ) -> Study {
         let cwd = std::env::current_dir()
@@ -292,6 +309,7 @@ impl Study {
                 spec,
                 seed,
                 store,
+                _lock: lock,
                 gate: Mutex::new(()),
                 state: Mutex::new(state),
             }),
@@ -304,6 +322,8 @@ impl Study {
         let store = Store::open(&workspace)?;
         let reader = store.reader()?;
         let rec = reader.resolve(key)?;
+        // Before anything is read to be changed: pending trials are marked lost below.
+        let lock = lock_study(&workspace, &rec.id)?;
         let mismatch = |why: String| StudyError::Mismatch {
             sweep: rec.id.clone(),
             why,
@@ -425,7 +445,7 @@ impl Study {
             reopened: rec.state != SweepState::Running.as_str(),
         };
         Ok(Study::assemble(
-            b, rec.id, workspace, spec, seed, store, state,
+            b, rec.id, workspace, spec, seed, store, lock, state,
         ))
     }
 

@@ -99,6 +99,15 @@ pub enum StudyError {
     /// A parameter is missing or has another type.
     #[error(transparent)]
     Param(#[from] ParamError),
+    /// Another process (a program using this library, or `sweep run`/`resume`) has the
+    /// sweep open.
+    #[error("sweep {sweep} is open in process {pid}; close it there first (one process drives a sweep at a time)")]
+    Busy {
+        /// The sweep id.
+        sweep: String,
+        /// The process holding it, as recorded in its lock file.
+        pid: String,
+    },
     /// The async runtime failed (a worker task could not be joined).
     #[error("runtime: {0}")]
     Runtime(String),

@@ -275,6 +275,16 @@ fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
         }
         let untold = s.ask().unwrap().unwrap();
         assert!(!s.report(&untold, 0.9).should_stop());
+        // While it is open here, nobody else may open it (that would mark `untold` lost
+        // under this process's feet), and `sweep cancel` does not signal this process.
+        let e = policy_study(&ws, "resumed").open("resumed").unwrap_err();
+        assert!(
+            matches!(&e, StudyError::Busy { pid, .. } if *pid == std::process::id().to_string()),
+            "{e}"
+        );
+        let c = sweep_cmd(&ws, &["cancel", "resumed"]);
+        assert_eq!(c.status.code(), Some(2), "{}", text(&c));
+        assert!(text(&c).contains("Study::stop"), "{}", text(&c));
         // The program "ends" here: the trial is never told.
         std::mem::forget(untold);
     }
