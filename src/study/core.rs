@@ -283,7 +283,13 @@ impl Study {
             reopened: false,
         };
         Ok(Study::assemble(
-            b, id, workspace, spec, parts.seed, store, lock, state,
+            b,
+            id,
+            workspace,
+            spec,
+            parts.seed,
+            (store, lock),
+            state,
         ))
     }
 
@@ -293,8 +299,8 @@ impl Study {
         workspace: PathBuf,
         spec: SweepSpec,
         seed: u64,
-        store: Store,
-        lock: nix::fcntl::Flock<std::fs::File>,
+        // The history and the sweep's lock, which live exactly as long as each other.
+        (store, lock): (Store, nix::fcntl::Flock<std::fs::File>),
         state: State,
     ) -> Study {
         let cwd = std::env::current_dir()
@@ -445,7 +451,13 @@ impl Study {
             reopened: rec.state != SweepState::Running.as_str(),
         };
         Ok(Study::assemble(
-            b, rec.id, workspace, spec, seed, store, lock, state,
+            b,
+            rec.id,
+            workspace,
+            spec,
+            seed,
+            (store, lock),
+            state,
         ))
     }
 
