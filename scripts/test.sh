@@ -128,6 +128,9 @@ log "unit, integration and doc tests, benches in test mode"
 cargo test --all-targets --locked
 cargo test --doc --locked
 
+log "API docs (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+
 # Examples are only built by --all-targets; run the library's with small budgets (they exit
 # non-zero when the study learns nothing or trials fail).
 log "library examples"
