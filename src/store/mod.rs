@@ -276,6 +276,14 @@ pub enum Write {
         /// When.
         time: f64,
     },
+    /// Record why a running sweep launches nothing now (`None`: it is launching). Ignored
+    /// once the sweep is no longer running; a state change clears it.
+    SweepWaiting {
+        /// The sweep id.
+        id: String,
+        /// The reason, as `sweep status` shows it after `waiting: `.
+        waiting: Option<String>,
+    },
     /// Record the running time a sweep has used so far, in seconds.
     SweepActive {
         /// The sweep id.
@@ -564,13 +572,21 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             time,
         } => {
             let ended = (*state != SweepState::Running).then_some(*time);
-            // Running again (a resumed sweep) clears the end time.
+            // Running again (a resumed sweep) clears the end time. A waiting reason belongs
+            // to the session that wrote it: any state change clears it.
             tx.prepare_cached(
                 "UPDATE sweeps SET state = ?2, reason = ?3,
-                   ended = CASE WHEN ?2 = 'running' THEN NULL ELSE COALESCE(?4, ended) END
+                   ended = CASE WHEN ?2 = 'running' THEN NULL ELSE COALESCE(?4, ended) END,
+                   waiting = NULL
                  WHERE id = ?1",
             )?
             .execute(params![id, state.as_str(), reason, ended])?;
+        }
+        Write::SweepWaiting { id, waiting } => {
+            tx.prepare_cached(
+                "UPDATE sweeps SET waiting = ?2 WHERE id = ?1 AND state = 'running'",
+            )?
+            .execute(params![id, waiting])?;
         }
         Write::SweepActive { id, seconds } => {
             tx.prepare_cached("UPDATE sweeps SET active_seconds = ?2 WHERE id = ?1")?

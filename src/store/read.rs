@@ -295,6 +295,20 @@ impl Reader {
             .flatten())
     }
 
+    /// Why a running sweep launches nothing right now, as the process running it last
+    /// recorded it; `None` when it is launching, or when the sweep is not running.
+    pub fn waiting(&self, sweep: &SweepRecord) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT waiting FROM sweeps WHERE id = ?1 AND state = 'running'",
+                [&sweep.id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// Every metric value of a sweep in the order it was recorded (what a resumed sweep
     /// replays into its policy).
     pub fn metrics_in_order(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema version this build writes. Version 0 is an empty database.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -86,6 +86,11 @@ ALTER TABLE sweeps ADD COLUMN spec TEXT;
 ALTER TABLE sweeps ADD COLUMN active_seconds REAL NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN detail TEXT;
 ALTER TABLE runs ADD COLUMN retry_of TEXT;
+"#,
+    // Version 3: why a running sweep launches nothing right now, written by the process
+    // running it when the reason changes, so `sweep status` in another process can say so.
+    r#"
+ALTER TABLE sweeps ADD COLUMN waiting TEXT;
 "#,
 ];
 

@@ -216,3 +216,82 @@ fn a_version_1_database_opens_upgrades_and_keeps_its_history() {
         BestOutcome::None(why) => panic!("{why}"),
     }
 }
+
+/// A database written by schema version 2, with a sweep that was running when its `sweep`
+/// process went away.
+fn write_v2_database(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    conn.execute_batch(schema::MIGRATIONS[1]).unwrap();
+    conn.execute_batch(
+        r#"PRAGMA user_version = 2;
+        INSERT INTO sweeps (id, name, created, state, primary_metric, goal, seed, sampling, policy,
+            max_total_runs, max_concurrent_runs, max_duration_minutes, source_dir, target, invocation,
+            spec, active_seconds)
+          VALUES ('sw_v2', 'v2', 1700000000, 'running', 'acc', 'maximize', 7, 'random', 'none',
+            4, 2, 10, '/src', 'local', '["sweep","run"]', '{}', 30);
+        INSERT INTO runs (id, sweep_id, seq, state, queued, started, argv, workdir, run_dir, params)
+          VALUES ('sw_v2_0', 'sw_v2', 0, 'running', 1700000000, 1700000001,
+            '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v2_database(&dir.path().join(DB_FILE));
+    // A reader (`sweep status` beside an older database) upgrades it first.
+    let r = Reader::open(dir.path()).unwrap();
+    let sw = r.resolve("v2").unwrap();
+    assert_eq!((sw.state.as_str(), sw.active_seconds), ("running", 30.0));
+    assert_eq!(r.waiting(&sw).unwrap(), None);
+    assert_eq!(r.runs(&sw).unwrap()[0].state, "running");
+    drop(r);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+
+    let store = Store::open(dir.path()).unwrap();
+    let waiting = |w: Option<&str>| Write::SweepWaiting {
+        id: "sw_v2".into(),
+        waiting: w.map(str::to_string),
+    };
+    store
+        .commit_blocking(waiting(Some("max_concurrent_runs (2 of 2 running)")))
+        .unwrap();
+    let r = Reader::open(dir.path()).unwrap();
+    assert_eq!(
+        r.waiting(&sw).unwrap().as_deref(),
+        Some("max_concurrent_runs (2 of 2 running)")
+    );
+    // Launching again: nothing to say.
+    store.commit_blocking(waiting(None)).unwrap();
+    assert_eq!(r.waiting(&sw).unwrap(), None);
+    store
+        .commit_blocking(waiting(Some("sampler needs results (1 running)")))
+        .unwrap();
+    // The sweep's end clears it, and a late write cannot bring it back.
+    store
+        .commit_blocking(Write::SweepState {
+            id: "sw_v2".into(),
+            state: SweepState::Completed,
+            reason: Some("max_total_runs (4) reached".into()),
+            time: now(),
+        })
+        .unwrap();
+    store
+        .commit_blocking(waiting(Some("search space exhausted (1 still running)")))
+        .unwrap();
+    let ended = r.resolve("sw_v2").unwrap();
+    assert_eq!(ended.state, "completed");
+    assert_eq!(r.waiting(&ended).unwrap(), None);
+    let raw: Option<String> = conn
+        .query_row("SELECT waiting FROM sweeps WHERE id = 'sw_v2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(raw, None);
+}
