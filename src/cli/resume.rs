@@ -64,7 +64,7 @@ fn rebuild(
         .policy
         .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
     let sampler = parts.sampler;
-    let target = resume_target(&spec, workspace, &saved.config_files)?;
+    let built = resume_target(&spec, workspace, &saved.config_files)?;
     let warm_start = super::run::warm_start(workspace, &spec, true)?;
     let sweep = engine::Sweep {
         setup: engine::SweepSetup {
@@ -76,7 +76,7 @@ fn rebuild(
             invocation: std::env::args().collect(),
             config_files: saved.config_files,
         },
-        target,
+        target: built.target,
         sampler,
         policy,
         options: EngineOptions {
@@ -84,6 +84,7 @@ fn rebuild(
             max_retries: saved.max_retries,
             warm_start,
             child_runs: saved.child_runs,
+            target_capacity: built.capacity,
             ..EngineOptions::default()
         },
         spec,
@@ -91,14 +92,14 @@ fn rebuild(
     Ok((sweep, rec))
 }
 
-/// The target a resumed sweep runs on, found as `sweep run` found it: `local`, or its name
-/// in the targets file (`$SWEEP_TARGETS`, `targets.yml` beside the sweep config, in the
-/// current directory, or in the workspace).
+/// The target a resumed sweep runs on, with its capacity, found as `sweep run` found it:
+/// `local`, or its name in the targets file (`$SWEEP_TARGETS`, `targets.yml` beside the
+/// sweep config, in the current directory, or in the workspace).
 fn resume_target(
     spec: &crate::spec::SweepSpec,
     workspace: &std::path::Path,
     config_files: &[std::path::PathBuf],
-) -> Result<Arc<dyn crate::target::ComputeTarget>, CliError> {
+) -> Result<crate::target::registry::Built, CliError> {
     use crate::target::registry;
     let name = spec.run.target.as_str();
     let file = if name.is_empty() || name == "local" {
@@ -113,7 +114,6 @@ fn resume_target(
         registry::load_file(None, &dirs).map_err(|e| CliError::BadInput(e.to_string()))?
     };
     registry::build(name, file.as_ref(), registry::shape_of(spec))
-        .map(|b| b.target)
         .map_err(|e| CliError::BadInput(e.to_string()))
 }
 

@@ -159,15 +159,14 @@ pub fn run(args: RunArgs) -> CliResult {
         &workspace,
         crate::target::registry::shape_of(&spec),
     )?;
+    // The engine bounds live runs by the capacity; the spec keeps the configured limit, so
+    // the history records it and `sweep status` can say which of the two is binding.
     if let Some(cap) = built.capacity {
-        if cap < spec.limits.max_concurrent_runs {
-            if !args.quiet {
-                eprintln!(
-                    "note: target {} takes {cap} run(s) at once; at most {cap} run(s) will be live (max_concurrent_runs is {})",
-                    spec.run.target, spec.limits.max_concurrent_runs
-                );
-            }
-            spec.limits.max_concurrent_runs = cap;
+        if cap < spec.limits.max_concurrent_runs && !args.quiet {
+            eprintln!(
+                "note: target {} takes {cap} run(s) at once; at most {cap} run(s) will be live (max_concurrent_runs is {})",
+                spec.run.target, spec.limits.max_concurrent_runs
+            );
         }
     }
     // Built (or found in the cache) before anything is recorded; held until the sweep ends.
@@ -220,6 +219,7 @@ pub fn run(args: RunArgs) -> CliResult {
             max_retries: args.max_retries,
             warm_start,
             child_runs,
+            target_capacity: built.capacity,
             ..EngineOptions::default()
         },
         spec,

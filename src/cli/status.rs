@@ -1,5 +1,6 @@
 //! `sweep status [SWEEP] [--watch]`: without an argument, every sweep in the workspace; with
-//! one, its state, runs by state, best so far with parameters, elapsed time and limits. With
+//! one, its state, runs by state, why a running sweep launches nothing right now (as the
+//! process running it recorded it), best so far with parameters, elapsed time and limits. With
 //! `--watch`, the same view plus the live runs, redrawn in place every second until the sweep
 //! ends (or Ctrl-C); each view is read from one consistent snapshot of the history.
 
@@ -178,6 +179,9 @@ fn view(reader: &Reader, s: &SweepRecord, live: bool) -> Result<Vec<String>, Sto
             .collect::<Vec<_>>()
             .join("  ")
     ));
+    if let Some(w) = reader.waiting(s)? {
+        lines.push(format!("  waiting: {w}"));
+    }
     let runs = reader.runs(s)?;
     // Why the runs that ended ended, most common first: exit codes, policy stops, timeouts.
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();

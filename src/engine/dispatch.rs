@@ -3,6 +3,7 @@
 
 use super::argv::build_argv;
 use super::resume::{params_of, Recovered, SavedSweep};
+use super::waiting::{self, Load, Waiting};
 use super::{
     BestRun, Control, EarlyStop, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup,
 };
@@ -113,6 +114,9 @@ pub(super) struct Dispatcher {
     proposing: bool,
     /// The sampler said Wait: ask again after the next run finishes.
     waiting: bool,
+    /// Why nothing is launched, as last recorded (the column starts empty and every sweep
+    /// state change clears it).
+    wait_recorded: Option<Waiting>,
     exhausted: bool,
     stopping: Option<(SweepState, String)>,
     deadline: Instant,
@@ -257,6 +261,7 @@ impl Dispatcher {
             live: 0,
             proposing: false,
             waiting: false,
+            wait_recorded: None,
             exhausted: false,
             stopping: None,
             deadline,
@@ -319,6 +324,46 @@ impl Dispatcher {
 
     fn limits_reached(&self) -> bool {
         self.candidates >= self.spec.limits.max_total_runs
+    }
+
+    /// The most runs live at once: `max_concurrent_runs`, or the target's capacity.
+    fn slot_limit(&self) -> u64 {
+        waiting::slot_limit(
+            self.spec.limits.max_concurrent_runs,
+            self.options.target_capacity,
+        )
+    }
+
+    /// Records why nothing is launched now, if that changed since it was last recorded
+    /// (a few writes per run at most, never one per metric).
+    fn note_waiting(&mut self) {
+        let starting = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, RunState::Queued | RunState::Starting))
+            .count() as u64;
+        let w = waiting::reason(&Load {
+            live: self.live as u64,
+            starting,
+            max_concurrent: self.spec.limits.max_concurrent_runs,
+            capacity: self.options.target_capacity,
+            target: self.target.name(),
+            proposing: self.proposing,
+            sampler_wait: self.waiting,
+            exhausted: self.exhausted,
+            total_reached: self.limits_reached(),
+            max_total: self.spec.limits.max_total_runs,
+            stopping: self.stopping.as_ref().map(|s| s.1.as_str()),
+        });
+        if w == self.wait_recorded {
+            return;
+        }
+        self.store.send(Write::SweepWaiting {
+            id: self.setup.id.clone(),
+            waiting: w.as_ref().map(Waiting::to_string),
+        });
+        self.emit(Progress::Waiting(w.clone()));
+        self.wait_recorded = w;
     }
 
     /// Feeds the warm-start runs to the policy pools (their stops are not this sweep's to
@@ -568,6 +613,7 @@ impl Dispatcher {
             if self.finished() {
                 break;
             }
+            self.note_waiting();
             let next_deadline = self
                 .slots
                 .iter()
@@ -614,7 +660,7 @@ impl Dispatcher {
         if self.stopping.is_some()
             || next >= self.options.child_runs.len()
             || self.limits_reached()
-            || self.live as u64 >= self.spec.limits.max_concurrent_runs
+            || self.live as u64 >= self.slot_limit()
         {
             return Ok(false);
         }
@@ -644,7 +690,7 @@ impl Dispatcher {
         if self.proposing || self.waiting || self.exhausted || self.stopping.is_some() {
             return;
         }
-        let free = (self.spec.limits.max_concurrent_runs as usize).saturating_sub(self.live);
+        let free = (self.slot_limit() as usize).saturating_sub(self.live);
         let left = self
             .spec
             .limits
@@ -728,7 +774,7 @@ impl Dispatcher {
         for params in candidates {
             if self.stopping.is_some()
                 || self.limits_reached()
-                || self.live as u64 >= self.spec.limits.max_concurrent_runs
+                || self.live as u64 >= self.slot_limit()
             {
                 break;
             }
@@ -1249,6 +1295,10 @@ impl Dispatcher {
                 time: now(),
             })
             .await?;
+        // The state change cleared the recorded reason; the view forgets it too.
+        if self.wait_recorded.is_some() {
+            self.emit(Progress::Waiting(None));
+        }
         let best = self
             .slots
             .iter()

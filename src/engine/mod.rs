@@ -7,8 +7,10 @@
 //! `user cancel`, `sweep limit: …`, `launch failed: …`).
 //!
 //! Concurrency: a run holds a slot from the moment it is recorded `Starting` until its exit
-//! has been observed (its process group is gone), so `max_concurrent_runs` is never exceeded.
-//! Proposals run on a blocking worker thread, never on the dispatcher.
+//! has been observed (its process group is gone), so neither `max_concurrent_runs` nor the
+//! target's own capacity ([`EngineOptions::target_capacity`]) is ever exceeded. Proposals run
+//! on a blocking worker thread, never on the dispatcher. Whenever nothing is launched, the
+//! dispatcher knows why ([`Waiting`]) and records it with the sweep when it changes.
 //!
 //! Fail fast: if the first [`EngineOptions::fail_fast_runs`] runs to finish (default
 //! [`DEFAULT_FAIL_FAST_RUNS`]) all failed the same way (same exit status), the sweep stops
@@ -17,6 +19,9 @@
 pub mod argv;
 mod dispatch;
 pub mod resume;
+mod waiting;
+
+pub use waiting::Waiting;
 
 use crate::sampler::Sampler;
 use crate::space::Params;
@@ -95,6 +100,8 @@ pub enum Progress {
     Warning(String),
     /// The sweep is stopping (limit, interrupt, fail-fast); the text says why.
     Stopping(String),
+    /// Why nothing is launched now changed; `None`: runs are being launched.
+    Waiting(Option<Waiting>),
 }
 
 /// The best run of a finished sweep.
@@ -150,6 +157,9 @@ pub struct EngineOptions {
     /// How often the running time used so far is recorded (what a resumed sweep's
     /// `max_duration_minutes` counts from).
     pub heartbeat: Duration,
+    /// Runs the target takes at once (an SSH target's slots, a target's `max_runs`), if it
+    /// has a bound of its own: live runs never exceed it nor `max_concurrent_runs`.
+    pub target_capacity: Option<u64>,
 }
 
 impl Default for EngineOptions {
@@ -161,6 +171,7 @@ impl Default for EngineOptions {
             warm_start: Vec::new(),
             child_runs: Vec::new(),
             heartbeat: Duration::from_secs(5),
+            target_capacity: None,
         }
     }
 }

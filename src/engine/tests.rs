@@ -346,3 +346,346 @@ async fn exhausted_space_completes_early() {
     // NaN is recorded but never best.
     assert!(out.best.is_none());
 }
+
+mod waiting_reasons {
+    use super::super::waiting::{reason, Load};
+    use super::*;
+
+    fn load() -> Load<'static> {
+        Load {
+            live: 2,
+            starting: 0,
+            max_concurrent: 4,
+            capacity: None,
+            target: "ssh-pool",
+            max_total: 10,
+            ..Load::default()
+        }
+    }
+
+    fn text(l: &Load<'_>) -> Option<String> {
+        reason(l).map(|w| w.to_string())
+    }
+
+    #[test]
+    fn free_slots_and_a_willing_sampler_wait_for_nothing() {
+        assert_eq!(reason(&load()), None);
+        // A capacity above the live count leaves room too.
+        assert_eq!(
+            reason(&Load {
+                capacity: Some(3),
+                ..load()
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn full_slots_name_the_binding_limit() {
+        let cap = Load { live: 4, ..load() };
+        assert_eq!(
+            text(&cap).as_deref(),
+            Some("max_concurrent_runs (4 of 4 running)")
+        );
+        let starting = Load {
+            starting: 1,
+            ..cap.clone()
+        };
+        assert_eq!(
+            text(&starting).as_deref(),
+            Some("max_concurrent_runs (4 of 4 running, 1 of them starting)")
+        );
+        let target = Load {
+            capacity: Some(2),
+            ..load()
+        };
+        assert_eq!(
+            reason(&target),
+            Some(Waiting::TargetFull {
+                target: "ssh-pool".into(),
+                live: 2,
+                starting: 0,
+                capacity: 2
+            })
+        );
+        assert_eq!(
+            text(&target).as_deref(),
+            Some("target full (ssh-pool: 2 of 2 slots)")
+        );
+        // Both limits equal: the configured one is named.
+        let both = Load {
+            capacity: Some(4),
+            ..cap
+        };
+        assert!(matches!(
+            reason(&both),
+            Some(Waiting::MaxConcurrentRuns { limit: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn the_sampler_s_state_shows_only_when_slots_are_free() {
+        let wait = Load {
+            sampler_wait: true,
+            ..load()
+        };
+        assert_eq!(
+            text(&wait).as_deref(),
+            Some("sampler needs results (2 running)")
+        );
+        let busy = Load {
+            proposing: true,
+            ..load()
+        };
+        assert_eq!(
+            text(&busy).as_deref(),
+            Some("sampler choosing the next candidates (2 running)")
+        );
+        // With every slot taken the limit is the reason, whatever the sampler says.
+        let full = Load {
+            live: 4,
+            sampler_wait: true,
+            ..load()
+        };
+        assert!(matches!(
+            reason(&full),
+            Some(Waiting::MaxConcurrentRuns { .. })
+        ));
+    }
+
+    #[test]
+    fn stopping_and_a_spent_budget_come_before_slots() {
+        let all = Load {
+            live: 4,
+            capacity: Some(2),
+            sampler_wait: true,
+            exhausted: true,
+            total_reached: true,
+            stopping: Some("interrupted by the user"),
+            ..load()
+        };
+        assert_eq!(
+            text(&all).as_deref(),
+            Some("stopping (interrupted by the user; 4 runs still ending)")
+        );
+        let spent = Load {
+            stopping: None,
+            ..all.clone()
+        };
+        assert_eq!(
+            text(&spent).as_deref(),
+            Some("max_total_runs reached (10 of 10 launched; 4 still running)")
+        );
+        let exhausted = Load {
+            total_reached: false,
+            ..spent
+        };
+        assert_eq!(
+            text(&exhausted).as_deref(),
+            Some("search space exhausted (4 still running)")
+        );
+        let one = Load {
+            live: 1,
+            stopping: Some("max_duration_minutes (1) reached"),
+            ..load()
+        };
+        assert_eq!(
+            text(&one).as_deref(),
+            Some("stopping (max_duration_minutes (1) reached; 1 run still ending)")
+        );
+    }
+
+    /// Proposes one candidate at a time, and only when no run is pending (a sampler that
+    /// needs every result before its next proposal).
+    struct OneAtATime {
+        next: i64,
+    }
+
+    impl Sampler for OneAtATime {
+        fn propose(&mut self, _f: &[Observation], pending: &[Params], _n: usize) -> Proposal {
+            if !pending.is_empty() {
+                return Proposal::Wait;
+            }
+            self.next += 1;
+            Proposal::Candidates(vec![Params(vec![("x".into(), Value::Int(self.next))])])
+        }
+        fn replay(&mut self, p: &[Params]) {
+            self.next += p.len() as i64;
+        }
+        fn proposed(&self) -> u64 {
+            self.next as u64
+        }
+    }
+
+    struct Seen {
+        /// The reason the dispatcher reported.
+        waiting: Waiting,
+        /// What the history held for `sweep status` right after.
+        recorded: Option<String>,
+        /// What it holds once the sweep ended.
+        after: Option<String>,
+        outcome: Outcome,
+    }
+
+    /// Runs `sweep` until the dispatcher reports a reason `want` accepts (runs hang, so it
+    /// stays), reads what the history recorded, then interrupts the sweep.
+    async fn until(h: &Harness, sweep: Sweep, want: impl Fn(&Waiting) -> bool) -> Seen {
+        let id = sweep.setup.id.clone();
+        let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+        let store = h.store.clone();
+        let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+        let mut seen = Vec::new();
+        let found = async {
+            loop {
+                match prx.recv().await {
+                    Some(Progress::Waiting(Some(w))) if want(&w) => break w,
+                    Some(Progress::Waiting(w)) => seen.push(w),
+                    Some(_) => {}
+                    None => panic!("the sweep ended before it waited as expected: {seen:?}"),
+                }
+            }
+        };
+        // Runs hang: without the expected reason the sweep would wait for ever. The deadline
+        // only turns that into a failure; a passing run never comes near it.
+        let waiting = tokio::time::timeout(Duration::from_secs(120), found)
+            .await
+            .unwrap_or_else(|_| panic!("the expected reason never came"));
+        // The reason was queued before it was reported: a flush makes it readable.
+        h.store.flush().await.unwrap();
+        let r = h.store.reader().unwrap();
+        let recorded = r.waiting(&r.resolve(&id).unwrap()).unwrap();
+        ctl.send(Control::Interrupt).unwrap();
+        let outcome = task.await.unwrap().unwrap();
+        let after = r.waiting(&r.resolve(&id).unwrap()).unwrap();
+        Seen {
+            waiting,
+            recorded,
+            after,
+            outcome,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn target_capacity_bounds_live_runs_and_is_recorded_as_the_reason() {
+        let h = harness();
+        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
+        let mut sweep = h.sweep(spec(10, 4), target.clone(), 100, None);
+        sweep.options.target_capacity = Some(2);
+        let seen = until(&h, sweep, |w| {
+            matches!(w, Waiting::TargetFull { starting: 0, .. })
+        })
+        .await;
+        assert_eq!(
+            seen.recorded.as_deref(),
+            Some("target full (fake: 2 of 2 slots)")
+        );
+        assert_eq!(seen.waiting.to_string(), "target full (fake: 2 of 2 slots)");
+        // Only the target's two slots were ever used, although four were allowed.
+        assert_eq!((target.launched(), target.max_live()), (2, 2));
+        assert_eq!(seen.outcome.runs, 2);
+        // A finished sweep shows how it ended, not a waiting reason.
+        assert_eq!(seen.outcome.state, SweepState::Canceled);
+        assert_eq!(seen.after, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn target_capacity_bounds_a_whole_sweep() {
+        let h = harness();
+        let target = Arc::new(FakeTarget::new(|r| {
+            FakeRun::Exit(vec![acc(x_of(r) as f64)], 0)
+        }));
+        let mut sweep = h.sweep(spec(12, 4), target.clone(), 100, None);
+        sweep.options.target_capacity = Some(2);
+        let (out, events) = h.run(sweep).await;
+        assert_eq!((out.state, out.completed), (SweepState::Completed, 12));
+        assert!(target.max_live() <= 2, "max live {}", target.max_live());
+        // The configured limit never bound: the target's did.
+        assert!(!events.iter().any(|e| matches!(
+            e,
+            Progress::Waiting(Some(Waiting::MaxConcurrentRuns { .. }))
+        )));
+        // The last reason the view saw is cleared when the sweep ends.
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Progress::Waiting(_)));
+        assert_eq!(last, Some(&Progress::Waiting(None)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_concurrency_cap_is_recorded_as_the_reason() {
+        let h = harness();
+        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
+        let mut sweep = h.sweep(spec(10, 3), target.clone(), 100, None);
+        // A target with room to spare does not change the reason.
+        sweep.options.target_capacity = Some(8);
+        let seen = until(&h, sweep, |w| {
+            matches!(w, Waiting::MaxConcurrentRuns { starting: 0, .. })
+        })
+        .await;
+        assert_eq!(
+            seen.recorded.as_deref(),
+            Some("max_concurrent_runs (3 of 3 running)")
+        );
+        assert_eq!(target.max_live(), 3);
+        assert_eq!(seen.after, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sampler_waiting_for_results_is_recorded_as_the_reason() {
+        let h = harness();
+        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
+        let mut sweep = h.sweep(spec(10, 4), target.clone(), 100, None);
+        sweep.sampler = Box::new(OneAtATime { next: 0 });
+        let seen = until(&h, sweep, |w| matches!(w, Waiting::NeedsResults { .. })).await;
+        assert_eq!(
+            seen.recorded.as_deref(),
+            Some("sampler needs results (1 running)")
+        );
+        assert_eq!(target.launched(), 1);
+        assert_eq!(seen.after, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spent_budget_and_a_stop_are_recorded_as_reasons() {
+        let h = harness();
+        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
+        let sweep = h.sweep(spec(2, 4), target.clone(), 100, None);
+        let id = sweep.setup.id.clone();
+        let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+        let store = h.store.clone();
+        let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+        let mut reasons = Vec::new();
+        let mut interrupted = false;
+        while let Some(p) = prx.recv().await {
+            if let Progress::Waiting(w) = p {
+                if let Some(Waiting::MaxTotalRuns { live: 2, .. }) = &w {
+                    if !interrupted {
+                        ctl.send(Control::Interrupt).unwrap();
+                        interrupted = true;
+                    }
+                }
+                reasons.push(w.map(|w| w.to_string()));
+            }
+        }
+        let out = task.await.unwrap().unwrap();
+        assert_eq!(out.state, SweepState::Canceled);
+        assert!(
+            reasons.contains(&Some(
+                "max_total_runs reached (2 of 2 launched; 2 still running)".into()
+            )),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.contains(&Some(
+                "stopping (interrupted by the user; 2 runs still ending)".into()
+            )),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons.last(), Some(&None));
+        let r = h.store.reader().unwrap();
+        assert_eq!(r.waiting(&r.resolve(&id).unwrap()).unwrap(), None);
+    }
+}

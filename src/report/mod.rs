@@ -52,6 +52,7 @@ pub struct ProgressView {
     best: Option<(String, f64, Params)>,
     last_warning: Option<String>,
     stopping: Option<String>,
+    waiting: Option<String>,
     sweep_id: String,
 }
 
@@ -68,6 +69,7 @@ impl ProgressView {
             best: None,
             last_warning: None,
             stopping: None,
+            waiting: None,
             sweep_id: String::new(),
         }
     }
@@ -118,6 +120,12 @@ impl ProgressView {
                 self.stopping = Some(why.clone());
                 Some(format!("stopping: {why}"))
             }
+            // It changes with every run that starts or ends: the block shows it, a line per
+            // change would only repeat the run lines.
+            Progress::Waiting(w) => {
+                self.waiting = w.as_ref().map(ToString::to_string);
+                None
+            }
         }
     }
 
@@ -151,8 +159,13 @@ impl ProgressView {
         });
         if let Some(s) = &self.stopping {
             lines.push(format!("  stopping: {s}"));
-        } else if let Some(w) = &self.last_warning {
-            lines.push(format!("  warning: {w}"));
+        } else {
+            if let Some(w) = &self.waiting {
+                lines.push(format!("  waiting: {w}"));
+            }
+            if let Some(w) = &self.last_warning {
+                lines.push(format!("  warning: {w}"));
+            }
         }
         lines
     }
@@ -190,6 +203,25 @@ mod tests {
         let r = v.render();
         assert!(r[1].contains("failed 1"), "{r:?}");
         assert_eq!(r[2], "  best acc=0.9 (run r1: lr=0.5)");
+    }
+
+    #[test]
+    fn view_shows_why_nothing_is_launched_until_it_stops() {
+        let mut v = ProgressView::new("acc", 10, 4, 1.0);
+        let w = crate::engine::Waiting::TargetFull {
+            target: "pool".into(),
+            live: 2,
+            starting: 0,
+            capacity: 2,
+        };
+        // Not a line of its own: it changes with every run.
+        assert_eq!(v.apply(&Progress::Waiting(Some(w))), None);
+        assert_eq!(
+            v.render().last().unwrap(),
+            "  waiting: target full (pool: 2 of 2 slots)"
+        );
+        v.apply(&Progress::Waiting(None));
+        assert!(!v.render().iter().any(|l| l.contains("waiting")));
     }
 
     #[test]
