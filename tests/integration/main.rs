@@ -11,4 +11,5 @@ mod services;
 mod slurm;
 mod space_props;
 mod ssh;
+mod status;
 mod target_suite;

@@ -18,7 +18,7 @@ pub(super) struct Project {
 }
 
 /// A `targets.yml` entry for the hosts of an sshd env file.
-fn ssh_target(name: &str, env: &Env, slots: u32, extra: &str) -> String {
+pub(super) fn ssh_target(name: &str, env: &Env, slots: u32, extra: &str) -> String {
     let mut s = format!(
         "{name}:\n  type: ssh\n  user: {}\n  identity_file: {}\n  known_hosts_file: {}\n  lost_after: 2\n{extra}  hosts:\n",
         env["SWEEP_TEST_SSH_USER"], env["SWEEP_TEST_SSH_KEY"], env["SWEEP_TEST_SSH_KNOWN_HOSTS"]
