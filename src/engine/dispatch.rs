@@ -337,11 +337,16 @@ impl Dispatcher {
     /// Records why nothing is launched now, if that changed since it was last recorded
     /// (a few writes per run at most, never one per metric).
     fn note_waiting(&mut self) {
-        let starting = self
-            .slots
-            .iter()
-            .filter(|s| matches!(s.state, RunState::Queued | RunState::Starting))
-            .count() as u64;
+        // Only the full-slots reasons mention starting runs: count them only then (this
+        // runs once per event).
+        let starting = if self.live as u64 >= self.slot_limit() {
+            self.slots
+                .iter()
+                .filter(|s| matches!(s.state, RunState::Queued | RunState::Starting))
+                .count() as u64
+        } else {
+            0
+        };
         let w = waiting::reason(&Load {
             live: self.live as u64,
             starting,
