@@ -112,6 +112,9 @@ pub(super) struct Dispatcher {
     index: HashMap<String, usize>,
     live: usize,
     proposing: bool,
+    /// The proposal being made is already answered (a sampler that ignores results is asked
+    /// on the dispatcher): nothing is waited for.
+    proposal_queued: bool,
     /// The sampler said Wait: ask again after the next run finishes.
     waiting: bool,
     /// Why nothing is launched, as last recorded (the column starts empty and every sweep
@@ -260,6 +263,7 @@ impl Dispatcher {
             index: HashMap::new(),
             live: 0,
             proposing: false,
+            proposal_queued: false,
             waiting: false,
             wait_recorded: None,
             exhausted: false,
@@ -337,6 +341,10 @@ impl Dispatcher {
     /// Records why nothing is launched now, if that changed since it was last recorded
     /// (a few writes per run at most, never one per metric).
     fn note_waiting(&mut self) {
+        if self.proposal_queued {
+            // Handled next: whatever would be recorded now lasts no longer than that.
+            return;
+        }
         // Only the full-slots reasons mention starting runs: count them only then (this
         // runs once per event).
         let starting = if self.live as u64 >= self.slot_limit() {
@@ -715,6 +723,7 @@ impl Dispatcher {
             // dispatcher handles it next without waking another thread.
             let p = sampler.propose(&[], &[], n);
             let _ = tx.send(Internal::Proposed(sampler, p));
+            self.proposal_queued = true;
             return;
         }
         let finished: Vec<Observation> = self
@@ -760,6 +769,7 @@ impl Dispatcher {
     ) -> Result<(), EngineError> {
         self.sampler = Some(sampler);
         self.proposing = false;
+        self.proposal_queued = false;
         let candidates = match p {
             Proposal::Candidates(c) => c,
             Proposal::Wait => {

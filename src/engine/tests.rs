@@ -613,6 +613,51 @@ mod waiting_reasons {
         assert_eq!(last, Some(&Progress::Waiting(None)));
     }
 
+    /// [`Counting`], declared independent of results (asked on the dispatcher itself).
+    struct Blind(Counting);
+
+    impl Sampler for Blind {
+        fn propose(&mut self, f: &[Observation], p: &[Params], n: usize) -> Proposal {
+            self.0.propose(f, p, n)
+        }
+        fn replay(&mut self, p: &[Params]) {
+            self.0.replay(p)
+        }
+        fn proposed(&self) -> u64 {
+            self.0.proposed()
+        }
+        fn uses_history(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_proposal_made_off_the_dispatcher_is_a_reason() {
+        let proposing = |events: &[Progress]| {
+            events
+                .iter()
+                .filter(|e| matches!(e, Progress::Waiting(Some(Waiting::Proposing { .. }))))
+                .count()
+        };
+        let script = |r: &LaunchRequest| FakeRun::Exit(vec![acc(x_of(r) as f64)], 0);
+        let h = harness();
+        let (out, events) = h
+            .run(h.sweep(spec(8, 2), Arc::new(FakeTarget::new(script)), 100, None))
+            .await;
+        assert_eq!(out.completed, 8);
+        // Asked on a worker thread: the dispatcher waits for the answer with runs live.
+        assert!(proposing(&events) > 0, "{events:?}");
+        let mut sweep = h.sweep(spec(8, 2), Arc::new(FakeTarget::new(script)), 100, None);
+        sweep.sampler = Box::new(Blind(Counting {
+            next: 0,
+            total: 100,
+        }));
+        let (out, events) = h.run(sweep).await;
+        assert_eq!(out.completed, 8);
+        // Answered at once: nothing was waited for, nothing is recorded.
+        assert_eq!(proposing(&events), 0, "{events:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_concurrency_cap_is_recorded_as_the_reason() {
         let h = harness();
