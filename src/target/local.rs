@@ -473,7 +473,10 @@ fn spawn_watcher(
     std::thread::Builder::new()
         .name(format!("watch-{}", req.run_id))
         .spawn(move || {
-            let mut chunk = vec![0u8; 256 * 1024];
+            // Below malloc's mmap threshold (128 KiB): a larger buffer would be mapped and
+            // unmapped per run, and every unmap of a multi-threaded process interrupts every
+            // core it runs on.
+            let mut chunk = vec![0u8; 64 * 1024];
             let status = loop {
                 let any = drain(&mut w, &mut out, &mut mf, &mut chunk);
                 w.flush();
