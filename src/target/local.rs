@@ -672,34 +672,40 @@ wait"#;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
-        // `sleep` opens nothing itself: what it holds, it inherited. Looked at from outside
-        // so no shell's own descriptors get in the way.
+        // Once started, `sleep` holds only what it inherited; while the dynamic loader runs
+        // it briefly has a library open too, so look until that is over. Looked at from
+        // outside, so no shell's own descriptors get in the way.
+        let list = |dir: String| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
         let mut fds: Vec<String> = Vec::new();
         let mut status = String::new();
         for _ in 0..500 {
             status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
             if status.contains("Name:\tsleep") {
-                fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-                    .unwrap()
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect();
-                break;
+                fds = list(format!("/proc/{pid}/fd"));
+                if fds == ["0", "1", "2"] {
+                    break;
+                }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // The supervisor too: it holds no one else's descriptors either.
         let sup = std::fs::read_to_string(dir.path().join("run/pid")).unwrap();
-        let mut sup_fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", sup.trim()))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let sup_fds = list(format!("/proc/{}/fd", sup.trim()));
         LocalTarget.kill(&h);
         while !matches!(rx.recv().await, Some(TargetEvent::Exited { .. }) | None) {}
         for fd in inheritable {
             unsafe { libc::close(fd) };
         }
-        fds.sort();
-        sup_fds.sort();
         assert_eq!(fds, ["0", "1", "2"], "{status}");
         assert_eq!(sup_fds, ["0", "1", "2"]);
         let field = |name: &str| {
