@@ -51,6 +51,11 @@ struct Slot {
     retried: bool,
     /// The numbers behind the decision that stopped it.
     detail: Option<serde_json::Value>,
+    /// Times its target started it over; its metrics are the last attempt's.
+    restarts: u32,
+    /// The attempt whose reports arrive now: an adopted run's output is read again from
+    /// its first attempt, and reports of attempts before `restarts` are not its metrics.
+    stream_restart: u32,
 }
 
 impl Slot {
@@ -72,6 +77,8 @@ impl Slot {
             retry_of: None,
             retried: false,
             detail: None,
+            restarts: 0,
+            stream_restart: 0,
         }
     }
 }
@@ -436,6 +443,7 @@ impl Dispatcher {
             slot.best = r.best;
             slot.handle = r.handle.clone().map(RunHandle);
             slot.detail = r.detail.clone();
+            slot.restarts = r.restarts;
             if state.is_terminal() {
                 if matches!(state, RunState::Completed | RunState::Failed) {
                     ended.push((
@@ -981,6 +989,15 @@ impl Dispatcher {
                     );
                 }
             }
+            TargetEvent::Restarted {
+                run_id,
+                restart,
+                why,
+            } => {
+                if let Some(&idx) = self.index.get(&run_id) {
+                    self.on_restart(idx, restart, why);
+                }
+            }
             TargetEvent::Exited {
                 run_id,
                 status,
@@ -1000,6 +1017,11 @@ impl Dispatcher {
     }
 
     fn on_metrics(&mut self, idx: usize, reports: Vec<Report>) {
+        if self.slots[idx].stream_restart < self.slots[idx].restarts {
+            // An earlier attempt's reports, read again: superseded by a recorded restart.
+            crate::metrics::committed(reports.len());
+            return;
+        }
         let t = now();
         let mut rows = Vec::with_capacity(reports.len());
         let primary = self.spec.primary_metric.clone();
@@ -1070,6 +1092,51 @@ impl Dispatcher {
             }
             self.stop_run(idx, format!("policy:{name}"));
         }
+    }
+
+    /// The target started run `idx` over: from its next report on, its metrics are the
+    /// rerun's, from interval 1; the earlier attempt's leave its best value and the policy's
+    /// pools, and its recorded rows are superseded. A restart already recorded (an adopted
+    /// run's output read again) changes nothing.
+    fn on_restart(&mut self, idx: usize, restart: u32, why: String) {
+        let s = &mut self.slots[idx];
+        s.stream_restart = restart;
+        if restart <= s.restarts || s.state.is_terminal() {
+            return;
+        }
+        let (intervals, best) = (s.primary, s.best);
+        s.restarts = restart;
+        s.intervals.clear();
+        s.skip.clear();
+        s.primary = 0;
+        s.best = None;
+        let id = s.id.clone();
+        self.store.send(Write::RunRestarted {
+            run_id: id.clone(),
+            restart,
+        });
+        if let Some(p) = self.policy.as_mut() {
+            p.restarted(&id);
+        }
+        if self.best.is_some_and(|(b, _)| b == idx) {
+            let goal = self.spec.goal;
+            self.best = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.state != RunState::Failed)
+                .filter_map(|(i, s)| s.best.map(|b| (i, b)))
+                .fold(None, |acc, (i, b)| match acc {
+                    Some((_, v)) if !goal.better(b, v) => acc,
+                    _ => Some((i, b)),
+                });
+        }
+        let best = best.map_or("none".to_string(), |b| b.to_string());
+        self.event(
+            Some(&id),
+            "restarted",
+            format!("{why}: its {intervals} earlier interval(s) (best {best}) no longer count; the rerun reports from interval 1"),
+        );
     }
 
     /// Asks a run to stop; it ends `Canceled` with `reason` when its exit is observed.

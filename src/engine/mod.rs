@@ -51,6 +51,10 @@ pub trait EarlyStop: Send {
     /// Run `run_id` ended (its values stay in the pool).
     fn finished(&mut self, _run_id: &str) {}
 
+    /// Run `run_id` was started over by its target: its values so far no longer count
+    /// (they leave every pool), and its next report is interval 1 again.
+    fn restarted(&mut self, _run_id: &str) {}
+
     /// The decision behind the last `true` from [`EarlyStop::observe`], taken once: a
     /// sentence for the history's events and the numbers (interval, value, threshold, ...)
     /// recorded with the canceled run.

@@ -160,6 +160,57 @@ async fn concurrency_limit_and_best_run() {
         .all(|r| r.state == "completed" && r.reason.as_deref() == Some("exit code 0")));
 }
 
+/// A run its target restarts keeps its id; its metrics start afresh at interval 1, and the
+/// first attempt's better values no longer make it the best run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_run_reports_afresh_from_interval_one() {
+    let h = harness();
+    let target = Arc::new(FakeTarget::new(|r| match x_of(r) {
+        0 => FakeRun::Restarted(vec![acc(9.0), acc(8.0)], vec![acc(1.0), acc(2.0)], 0),
+        _ => FakeRun::Exit(vec![acc(5.0)], 0),
+    }));
+    let (out, _) = h.run(h.sweep(spec(2, 1), target.clone(), 2, None)).await;
+    assert_eq!(
+        (out.state, out.runs, target.launched()),
+        (SweepState::Completed, 2, 2)
+    );
+    let best = out.best.unwrap();
+    assert_eq!(
+        (best.value, best.params.get("x")),
+        (5.0, Some(&Value::Int(1)))
+    );
+    let r = h.store.reader().unwrap();
+    let s = r.resolve(&out.sweep_id).unwrap();
+    let runs = r.runs(&s).unwrap();
+    assert_eq!(
+        (runs[0].restarts, runs[0].intervals, runs[0].best),
+        (1, 2, Some(2.0))
+    );
+    let rows: Vec<(i64, f64)> = r
+        .metrics(&s)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.run_id == runs[0].id)
+        .map(|m| (m.interval, m.value))
+        .collect();
+    assert_eq!(rows, [(1, 1.0), (2, 2.0)]);
+    let restarted: Vec<_> = r
+        .events(&s)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.2 == "restarted")
+        .collect();
+    assert_eq!(restarted.len(), 1);
+    assert_eq!(restarted[0].1.as_deref(), Some(runs[0].id.as_str()));
+    assert!(
+        restarted[0]
+            .3
+            .contains("its 2 earlier interval(s) (best 9)"),
+        "{}",
+        restarted[0].3
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_runs_failing_the_same_way_stop_the_sweep() {
     let h = harness();

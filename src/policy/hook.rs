@@ -1,7 +1,7 @@
 //! The adapter that plugs an [`Evaluator`] into the engine's [`EarlyStop`] hook, keeping the
 //! last [`Decision`] so the engine can record its numbers next to the `policy:<name>` reason.
 
-use super::{Decision, Evaluator, PolicyError};
+use super::{Decision, Evaluator, PolicyError, RunStatus};
 use crate::engine::EarlyStop;
 use crate::spec::{Goal, Policy};
 
@@ -73,6 +73,30 @@ impl EarlyStop for PolicyHook {
         self.ev.mark_stopped(k);
     }
 
+    /// The pools only ever receive inserts, so the evaluator is rebuilt from its table
+    /// without the run's values (a rare event: one pass over every report so far).
+    fn restarted(&mut self, run_id: &str) {
+        let old = &self.ev;
+        let Ok(mut ev) = Evaluator::new(old.policy(), old.table().goal()) else {
+            return;
+        };
+        for k in old.table().keys() {
+            let id = old.table().run_id(k);
+            if id == run_id {
+                // Registered in the same place, so every run keeps its key.
+                ev.register(id);
+                continue;
+            }
+            let status = if old.is_stopped(k) {
+                RunStatus::Stopped
+            } else {
+                RunStatus::Running
+            };
+            ev.preload(id, old.table().values(k), status);
+        }
+        self.ev = ev;
+    }
+
     fn decision(&mut self) -> Option<(String, serde_json::Value)> {
         let d = self.take_decision()?;
         let mut j = serde_json::json!({
@@ -129,5 +153,32 @@ mod tests {
             2
         );
         assert!(!h.observe("c", 2, 0.0), "a repeated interval is ignored");
+    }
+
+    #[test]
+    fn a_restarted_run_leaves_the_pools_and_counts_from_interval_one() {
+        let p = Policy {
+            kind: PolicyKind::Bandit {
+                slack_factor: None,
+                slack_amount: Some(0.1),
+            },
+            evaluation_interval: 1,
+            delay_evaluation: 0,
+        };
+        let mut h = PolicyHook::new(&p, Goal::Maximize).unwrap();
+        assert!(!h.observe("a", 1, 0.9));
+        assert!(!h.observe("b", 1, 0.85));
+        // Against a's 0.9, 0.5 is far behind ...
+        let mut probe = h.clone();
+        assert!(probe.observe("c", 1, 0.5));
+        // ... but a restarted: its 0.9 no longer counts, b's 0.85 does.
+        h.restarted("a");
+        let ev = h.evaluator();
+        assert_eq!(ev.table().intervals(ev.key("a").unwrap()), 0);
+        assert_eq!(ev.table().values(ev.key("b").unwrap()), [0.85]);
+        assert!(!h.observe("c", 1, 0.8));
+        assert!(h.observe("d", 1, 0.5));
+        // a's rerun reports interval 1 again and is judged against b and c.
+        assert!(!h.observe("a", 1, 0.84));
     }
 }

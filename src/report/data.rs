@@ -259,6 +259,7 @@ mod tests {
             intervals: 0,
             detail: None,
             retry_of: None,
+            restarts: 0,
         }
     }
 

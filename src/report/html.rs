@@ -1191,6 +1191,7 @@ mod tests {
             intervals: values.len() as i64,
             detail: None,
             retry_of: None,
+            restarts: 0,
         }
     }
 

@@ -295,8 +295,17 @@ pub enum Write {
     Run(Box<NewRun>),
     /// Change a run's state.
     RunState(Box<RunUpdate>),
-    /// Record metric values.
+    /// Record metric values (they belong to the run's current attempt).
     Metrics(Vec<MetricRow>),
+    /// A run was started over by its target: its metric rows recorded so far are superseded
+    /// (kept, but no longer the run's metrics), and the rows that follow are restart
+    /// `restart`'s, from interval 1.
+    RunRestarted {
+        /// The run id.
+        run_id: String,
+        /// How many times it has been restarted.
+        restart: u32,
+    },
     /// Record an event.
     Event {
         /// The sweep id.
@@ -460,6 +469,10 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
             }
         }
         let result = apply_batch(&mut conn, &batch, &mut keys).map_err(|e| e.to_string());
+        if result.is_err() {
+            // The batch was rolled back: what it cached (a restart) may not be in the file.
+            keys = RunKeys::default();
+        }
         let rows: usize = batch
             .iter()
             .map(|c| match c {
@@ -486,16 +499,22 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
 }
 
-/// Run ids to the integer keys metric rows refer to: a small integer index is what keeps a
-/// million inserts cheap (a text index on every row costs several times more).
+/// Run ids to the integer keys metric rows refer to, with each run's current restart: a
+/// small integer index is what keeps a million inserts cheap (a text index on every row
+/// costs several times more).
 #[derive(Default)]
 struct RunKeys {
-    last: Option<(String, i64)>,
-    map: std::collections::HashMap<String, i64>,
+    last: Option<(String, (i64, i64))>,
+    map: std::collections::HashMap<String, (i64, i64)>,
 }
 
 impl RunKeys {
-    fn get(&mut self, tx: &rusqlite::Transaction<'_>, run_id: &str) -> rusqlite::Result<i64> {
+    /// The run's key and current restart.
+    fn get(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        run_id: &str,
+    ) -> rusqlite::Result<(i64, i64)> {
         if let Some((id, k)) = &self.last {
             if id == run_id {
                 return Ok(*k);
@@ -504,15 +523,23 @@ impl RunKeys {
         let k = match self.map.get(run_id) {
             Some(k) => *k,
             None => {
-                let k: i64 = tx
-                    .prepare_cached("SELECT rowid FROM runs WHERE id = ?1")?
-                    .query_row([run_id], |r| r.get(0))?;
+                let k: (i64, i64) = tx
+                    .prepare_cached("SELECT rowid, restarts FROM runs WHERE id = ?1")?
+                    .query_row([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 self.map.insert(run_id.to_string(), k);
                 k
             }
         };
         self.last = Some((run_id.to_string(), k));
         Ok(k)
+    }
+
+    /// Forgets a run's cached restart (it changed).
+    fn forget(&mut self, run_id: &str) {
+        self.map.remove(run_id);
+        if self.last.as_ref().is_some_and(|(id, _)| id == run_id) {
+            self.last = None;
+        }
     }
 }
 
@@ -641,19 +668,25 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
         }
         Write::Metrics(rows) => {
             let mut st = tx.prepare_cached(
-                "INSERT INTO metrics (run, name, interval, step, value, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO metrics (run, name, interval, step, value, time, restart) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for m in rows {
-                let run = keys.get(tx, &m.run_id)?;
+                let (run, restart) = keys.get(tx, &m.run_id)?;
                 st.execute(params![
                     run,
                     m.name,
                     m.interval as i64,
                     m.step,
                     nan_as_null(m.value),
-                    m.time
+                    m.time,
+                    restart
                 ])?;
             }
+        }
+        Write::RunRestarted { run_id, restart } => {
+            tx.prepare_cached("UPDATE runs SET restarts = ?2 WHERE id = ?1")?
+                .execute(params![run_id, restart])?;
+            keys.forget(run_id);
         }
         Write::Event {
             sweep_id,

@@ -96,6 +96,9 @@ pub struct RunRecord {
     pub detail: Option<serde_json::Value>,
     /// The run this one retries, if it is a retry of a lost run.
     pub retry_of: Option<String>,
+    /// How many times its target started it over (a requeued Slurm job); its metrics are
+    /// the last attempt's.
+    pub restarts: u32,
 }
 
 impl RunRecord {
@@ -248,9 +251,9 @@ impl Reader {
         let mut st = self.conn.prepare(&format!(
             "SELECT r.id, r.seq, r.state, r.reason, r.exit_code, r.signal, r.queued, r.started, r.ended,
                     r.argv, r.workdir, r.run_dir, r.handle, r.params, r.last_output,
-                    (SELECT {agg}(value) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2 AND {FINITE}),
-                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.name = ?2),
-                    r.detail, r.retry_of
+                    (SELECT {agg}(value) FROM metrics m WHERE m.run = r.rowid AND m.restart = r.restarts AND m.name = ?2 AND {FINITE}),
+                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.restart = r.restarts AND m.name = ?2),
+                    r.detail, r.retry_of, r.restarts
              FROM runs r WHERE r.sweep_id = ?1 ORDER BY r.seq"
         ))?;
         let rows = st.query_map(params![sweep.id, sweep.primary_metric], |r| {
@@ -279,6 +282,7 @@ impl Reader {
                     .get::<_, Option<String>>(17)?
                     .and_then(|d| serde_json::from_str(&d).ok()),
                 retry_of: r.get(18)?,
+                restarts: r.get(19)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -310,7 +314,8 @@ impl Reader {
     }
 
     /// Every metric value of a sweep in the order it was recorded (what a resumed sweep
-    /// replays into its policy).
+    /// replays into its policy). Here and in every metric query, a restarted run's values
+    /// are its current attempt's only.
     pub fn metrics_in_order(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
         Ok(self
             .metrics_after(sweep, 0)?
@@ -323,7 +328,7 @@ impl Reader {
     pub fn metrics(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
-             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1
+             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1 AND m.restart = r.restarts
              ORDER BY r.seq, m.name, m.interval",
         )?;
         let rows = st.query_map([&sweep.id], |r| metric_from_row(r, 0))?;
@@ -334,7 +339,7 @@ impl Reader {
     pub fn metric_names(&self, sweep: &SweepRecord) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT DISTINCT m.name FROM metrics m JOIN runs r ON r.rowid = m.run
-             WHERE r.sweep_id = ?1 ORDER BY m.name",
+             WHERE r.sweep_id = ?1 AND m.restart = r.restarts ORDER BY m.name",
         )?;
         let rows = st.query_map([&sweep.id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -377,7 +382,8 @@ impl Reader {
 
     /// The metric values of a sweep recorded after row `after` (0 for all), in the order they
     /// were recorded, each with its row number: a follower reads only what is new. Rows are
-    /// only ever appended by one writer, so row numbers grow in commit order.
+    /// only ever appended by one writer, so row numbers grow in commit order. (A follower
+    /// keeps what it read of an attempt that a restart later superseded.)
     pub fn metrics_after(
         &self,
         sweep: &SweepRecord,
@@ -385,7 +391,8 @@ impl Reader {
     ) -> Result<Vec<(i64, MetricRecord)>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT m.rowid, r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
-             JOIN runs r ON r.rowid = m.run WHERE r.sweep_id = ?1 AND m.rowid > ?2
+             JOIN runs r ON r.rowid = m.run
+             WHERE r.sweep_id = ?1 AND m.rowid > ?2 AND m.restart = r.restarts
              ORDER BY m.rowid",
         )?;
         let rows = st.query_map(params![sweep.id, after], |r| {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema version this build writes. Version 0 is an empty database.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -91,6 +91,13 @@ ALTER TABLE runs ADD COLUMN retry_of TEXT;
     // running it when the reason changes, so `sweep status` in another process can say so.
     r#"
 ALTER TABLE sweeps ADD COLUMN waiting TEXT;
+"#,
+    // Version 4: restarts. A run its target started over (a requeued Slurm job) counts its
+    // restarts; each metric row says which attempt reported it, and only the current
+    // attempt's rows are the run's metrics (the earlier attempts' are kept, superseded).
+    r#"
+ALTER TABLE runs ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE metrics ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

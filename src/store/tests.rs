@@ -295,3 +295,50 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
         .unwrap();
     assert_eq!(raw, None);
 }
+
+#[test]
+fn a_restart_supersedes_the_runs_earlier_metric_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
+        .unwrap();
+    for i in 0..2 {
+        store.send(Write::Run(Box::new(run("s1", i))));
+    }
+    store.send(Write::Metrics(vec![
+        metric("s1_0", 1, 0.9),
+        metric("s1_0", 2, 0.8),
+        metric("s1_1", 1, 0.5),
+    ]));
+    store.send(Write::RunRestarted {
+        run_id: "s1_0".into(),
+        restart: 1,
+    });
+    store
+        .commit_blocking(Write::Metrics(vec![metric("s1_0", 1, 0.25)]))
+        .unwrap();
+    let r = Reader::open(dir.path()).unwrap();
+    let s = r.resolve("s1").unwrap();
+    let runs = r.runs(&s).unwrap();
+    assert_eq!(
+        (runs[0].restarts, runs[0].intervals, runs[0].best),
+        (1, 1, Some(0.25))
+    );
+    assert_eq!((runs[1].restarts, runs[1].best), (0, Some(0.5)));
+    let all: Vec<(String, i64, f64)> = r
+        .metrics_after(&s, 0)
+        .unwrap()
+        .into_iter()
+        .map(|(_, m)| (m.run_id, m.interval, m.value))
+        .collect();
+    assert_eq!(
+        all,
+        [("s1_1".to_string(), 1, 0.5), ("s1_0".to_string(), 1, 0.25)]
+    );
+    assert_eq!(r.metrics(&s).unwrap().len(), 2);
+    match r.best(&s).unwrap() {
+        BestOutcome::Best { run, value } => assert_eq!((run.id.as_str(), value), ("s1_1", 0.5)),
+        BestOutcome::None(why) => panic!("{why}"),
+    }
+}

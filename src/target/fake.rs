@@ -1,6 +1,6 @@
 //! A scripted target for engine tests: each launch asks a script what the run does
-//! (report some metrics, then exit with a code, or hang until stopped), and the target
-//! records the most runs it ever had alive at once.
+//! (report some metrics, then exit with a code, be restarted on the way, or hang until
+//! stopped), and the target records the most runs it ever had alive at once.
 
 use super::{
     ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
@@ -20,6 +20,9 @@ pub enum FakeRun {
     Hang(Vec<Report>),
     /// Fail to launch with this message.
     LaunchError(String),
+    /// Report the first attempt's metrics, be restarted by the target, report the rerun's,
+    /// then exit with this code.
+    Restarted(Vec<Report>, Vec<Report>, i32),
 }
 
 type Script = dyn Fn(&LaunchRequest) -> FakeRun + Send + Sync;
@@ -84,6 +87,21 @@ impl ComputeTarget for FakeTarget {
         self.max_live.fetch_max(now, Ordering::SeqCst);
         let handle = RunHandle(format!("fake:{}", req.run_id));
         let run_id = req.run_id.clone();
+        let run = match run {
+            FakeRun::Restarted(first, rerun, code) => {
+                let _ = events.send(TargetEvent::Metrics {
+                    run_id: run_id.clone(),
+                    reports: first,
+                });
+                let _ = events.send(TargetEvent::Restarted {
+                    run_id: run_id.clone(),
+                    restart: 1,
+                    why: "the fake target restarted it".into(),
+                });
+                FakeRun::Exit(rerun, code)
+            }
+            run => run,
+        };
         match run {
             FakeRun::Exit(reports, code) => {
                 let live = self.live.clone();
@@ -117,7 +135,7 @@ impl ComputeTarget for FakeTarget {
                     .expect("poisoned")
                     .insert(handle.0.clone(), (run_id, events));
             }
-            FakeRun::LaunchError(_) => unreachable!("handled above"),
+            FakeRun::LaunchError(_) | FakeRun::Restarted(..) => unreachable!("handled above"),
         }
         Ok(handle)
     }

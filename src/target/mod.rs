@@ -6,8 +6,9 @@
 //! directory is copied from.
 //!
 //! A target reports back through a channel of [`TargetEvent`]s: metric reports read while
-//! the run is alive, a malformed-line warning (once per run), and finally `Exited`, sent
-//! only after the run's output has been read to the end, so no metric arrives after it.
+//! the run is alive, a malformed-line warning (once per run), `Restarted` when the target
+//! itself starts the run over (Slurm's requeue), and finally `Exited`, sent only after the
+//! run's output has been read to the end, so no metric arrives after it.
 
 pub mod fake;
 pub mod local;
@@ -129,6 +130,19 @@ pub enum TargetEvent {
         run_id: String,
         /// Why the line is malformed, and where it was.
         message: String,
+    },
+    /// The run was started over from the beginning by the target itself (a Slurm job
+    /// requeued after a preemption): the reports that follow are its `restart`-th rerun's,
+    /// from interval 1 again. Reports sent before it belong to earlier attempts. A target
+    /// following a run from its start again (an adopted run) sends it again for every
+    /// restart it passes, so the engine ignores a `restart` it has already recorded.
+    Restarted {
+        /// The run.
+        run_id: String,
+        /// How many times it has been restarted (1 for the first rerun).
+        restart: u32,
+        /// Why, for the history's events.
+        why: String,
     },
     /// The run ended and its output has been read to the end.
     Exited {

@@ -71,6 +71,7 @@ fn collect(
                 }
             }
             Ok(TargetEvent::Malformed { .. }) => {}
+            Ok(TargetEvent::Restarted { .. }) => panic!("nothing here restarts a run"),
             Ok(TargetEvent::Exited { status, tail, .. }) => return (reports, Some(status), tail),
             Err(_) => {
                 assert!(
