@@ -10,6 +10,10 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
+/// Recognises the output line a target's job prints when it starts a rerun: which restart
+/// it is, and why, in words.
+pub(super) type RestartLine = fn(&[u8]) -> Option<(u32, String)>;
+
 /// One run's incoming streams.
 pub(super) struct Feed {
     watch: Watch,
@@ -20,6 +24,10 @@ pub(super) struct Feed {
     pub(super) out_off: u64,
     /// Bytes of the metrics file consumed so far.
     pub(super) mf_off: u64,
+    /// The restart marker, for targets that restart runs.
+    restart_line: Option<RestartLine>,
+    /// The restart whose output is being read (0: the first attempt).
+    restart: u32,
 }
 
 impl Feed {
@@ -48,7 +56,27 @@ impl Feed {
             mirror,
             out_off: 0,
             mf_off: 0,
+            restart_line: None,
+            restart: 0,
         })
+    }
+
+    /// Watches the output for `line`, the marker of a restart: at each new restart, the
+    /// reports read so far are sent, then [`TargetEvent::Restarted`].
+    pub(super) fn with_restarts(mut self, line: RestartLine) -> Feed {
+        self.restart_line = Some(line);
+        self
+    }
+
+    /// The restart whose output is being read (0 until a restart marker is seen).
+    pub(super) fn restart(&self) -> u32 {
+        self.restart
+    }
+
+    /// The metrics file is now another one (a rerun's), read from its start.
+    pub(super) fn new_metrics_file(&mut self) {
+        self.mf = LineSplitter::new();
+        self.mf_off = 0;
     }
 
     /// New bytes of the run's output.
@@ -58,7 +86,19 @@ impl Feed {
             let _ = o.write_all(data);
         }
         let w = &mut self.watch;
-        self.out.feed(data, |l| w.output_line(l.bytes, l.truncated));
+        let (marker, restart) = (self.restart_line, &mut self.restart);
+        self.out.feed(data, |l| {
+            if let Some((k, why)) = marker.and_then(|m| m(l.bytes)).filter(|m| m.0 > *restart) {
+                *restart = k;
+                w.flush();
+                let _ = w.events.send(TargetEvent::Restarted {
+                    run_id: w.run_id.clone(),
+                    restart: k,
+                    why,
+                });
+            }
+            w.output_line(l.bytes, l.truncated)
+        });
     }
 
     /// New bytes of the run's metrics file.

@@ -13,7 +13,11 @@
 //! - **Following.** A poller reads the run files every 200 ms (`TAIL`) and asks
 //!   `scontrol -o show job ID` for each job every `poll_seconds` (there may be no `sacct`).
 //! - **Requeue.** A job Slurm requeues (preemption, `scontrol requeue`) keeps its run id and
-//!   stays live; it starts over from the beginning, and its output gets a line saying so.
+//!   stays live; it starts over from the beginning, its output gets a line saying so, and
+//!   its metrics go to a file of its own. At that line the run's feed sends
+//!   [`super::TargetEvent::Restarted`]: the engine counts the rerun's intervals from 1.
+//! - **Recovery.** A job whose id was never recorded is found by its name (the run id) and
+//!   working directory with `squeue --states=all`.
 //! - **Stop.** Stop file, `scancel --signal=TERM --full`, then `scancel` after the grace
 //!   period (Slurm then sends SIGKILL after its `KillWait`).
 
@@ -34,9 +38,17 @@ const TAIL: Duration = Duration::from_millis(200);
 /// process group of its own; signals Slurm sends the script go to that group, and when the
 /// program ends, whatever is left in its group is killed (Slurm's process tracking without
 /// cgroups loses processes whose parent died). The script then ends the way the program did.
+///
+/// A rerun (Slurm requeued the job) appends its metrics to a file of its own,
+/// `metrics.restart-K.jsonl` beside `metrics.jsonl`, and says so on its output before the
+/// program starts: the reader switches files at that line, so no rerun report is read as
+/// the first attempt's, nor the other way round.
 const JOB_SCRIPT: &str = r#"#!/bin/sh
 # Written by sweep: runs the argument vector it is given.
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
+  SWEEP_METRICS_FILE="${SWEEP_METRICS_FILE%.jsonl}.restart-${SLURM_RESTART_COUNT}.jsonl"
+  export SWEEP_METRICS_FILE
+  : > "$SWEEP_METRICS_FILE"
   echo "[sweep] Slurm restarted job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT}); the run starts over"
 fi
 setsid "$@" &
@@ -94,7 +106,40 @@ struct Job {
     id: String,
     feed: Feed,
     dir: PathBuf,
+    /// Restarts `scontrol` has shown (logged as they are seen).
     restarts: u32,
+}
+
+impl Job {
+    fn new(id: String, feed: Feed, dir: PathBuf) -> Job {
+        Job {
+            id,
+            feed: feed.with_restarts(restart_line),
+            dir,
+            restarts: 0,
+        }
+    }
+}
+
+/// The restart a line of a job's output announces, if it is the job script's marker, and
+/// the marker's words.
+fn restart_line(line: &[u8]) -> Option<(u32, String)> {
+    let text = std::str::from_utf8(line.strip_prefix(b"[sweep] ")?).ok()?;
+    let (said, _) = text.split_once(';')?;
+    let (job, k) = said
+        .strip_prefix("Slurm restarted job ")?
+        .split_once(" (restart ")?;
+    let k = k.strip_suffix(')')?.parse().ok()?;
+    (!job.is_empty() && job.bytes().all(|b| b.is_ascii_digit())).then(|| (k, said.to_string()))
+}
+
+/// The metrics file of a job's `restart`-th rerun (the first attempt's is `metrics.jsonl`).
+fn metrics_file(dir: &Path, restart: u32) -> PathBuf {
+    if restart == 0 {
+        dir.join(super::local::METRICS_FILE)
+    } else {
+        dir.join(format!("metrics.restart-{restart}.jsonl"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -479,12 +524,8 @@ impl ComputeTarget for SlurmTarget {
             )));
         }
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner.watch(Job {
-            id: id.clone(),
-            feed,
-            dir: run_dir.clone(),
-            restarts: 0,
-        });
+        self.inner
+            .watch(Job::new(id.clone(), feed, run_dir.clone()));
         Ok(Handle {
             job: id,
             dir: run_dir,
@@ -547,6 +588,39 @@ impl ComputeTarget for SlurmTarget {
             });
     }
 
+    /// Finds the run's job by what every submission records: the job name is the run id and
+    /// the working directory is the run's `work/`. `squeue --states=all` lists jobs that
+    /// ended, too, for the controller's `MinJobAge`; a job that ended longer ago than that
+    /// is not found, and the run is launched again.
+    fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
+        let run_dir = absolute(&req.run_dir).ok()?;
+        let out = match Command::new("squeue")
+            .args(["--noheader", "--states=all", "--format=%i %Z"])
+            .arg(format!("--name={}", req.run_id))
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(o) if o.status.success() => o,
+            Ok(o) => {
+                tracing::warn!(
+                    "cannot tell whether run {} was submitted: squeue: {}",
+                    req.run_id,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot tell whether run {} was submitted: cannot run squeue: {e}",
+                    req.run_id
+                );
+                return None;
+            }
+        };
+        let job = find_job(&String::from_utf8_lossy(&out.stdout), &run_dir.join("work"))?;
+        Some(Handle { job, dir: run_dir }.encode(&self.inner.name))
+    }
+
     fn adopt(
         &self,
         handle: &RunHandle,
@@ -555,14 +629,22 @@ impl ComputeTarget for SlurmTarget {
     ) -> Result<(), TargetError> {
         let h = Handle::decode(handle)?;
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner.watch(Job {
-            id: h.job,
-            feed,
-            dir: h.dir,
-            restarts: 0,
-        });
+        self.inner.watch(Job::new(h.job, feed, h.dir));
         Ok(())
     }
+}
+
+/// The job of `squeue --format='%i %Z'` lines whose working directory is `work`; of
+/// several (a submission repeated by hand), the latest.
+fn find_job(squeue: &str, work: &Path) -> Option<String> {
+    squeue
+        .lines()
+        .filter_map(|l| l.trim().split_once(' '))
+        .filter(|(id, wd)| {
+            Path::new(wd) == work && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+        })
+        .max_by_key(|(id, _)| id.parse::<u64>().unwrap_or(0))
+        .map(|(id, _)| id.to_string())
 }
 
 fn absolute(p: &Path) -> std::io::Result<PathBuf> {
@@ -586,11 +668,16 @@ fn read_from(path: &Path, off: u64) -> Vec<u8> {
 
 fn pump(j: &mut Job) -> bool {
     let o = read_from(&j.dir.join(super::local::OUTPUT_LOG), j.feed.out_off);
-    let m = read_from(&j.dir.join(super::local::METRICS_FILE), j.feed.mf_off);
-    let any = !o.is_empty() || !m.is_empty();
+    let before = j.feed.restart();
+    // The output first: a restart marker in it switches the metrics file. What an earlier
+    // attempt left unread in its own file is dropped with that attempt.
     j.feed.output(&o);
+    if j.feed.restart() != before {
+        j.feed.new_metrics_file();
+    }
+    let m = read_from(&metrics_file(&j.dir, j.feed.restart()), j.feed.mf_off);
     j.feed.metrics(&m);
-    any
+    !o.is_empty() || !m.is_empty()
 }
 
 fn poll(target: Weak<Inner>) {
@@ -687,6 +774,31 @@ mod tests {
             .to_string()
             .starts_with("slurm: NODE_FAIL"));
         assert!(parse_job("garbage").is_none());
+    }
+
+    #[test]
+    fn restart_markers_and_job_lookup() {
+        assert_eq!(
+            restart_line(b"[sweep] Slurm restarted job 17 (restart 2); the run starts over"),
+            Some((2, "Slurm restarted job 17 (restart 2)".to_string()))
+        );
+        assert_eq!(restart_line(b"Slurm restarted job 17 (restart 2)"), None);
+        assert_eq!(restart_line(b"[sweep] Slurm restarted job 17"), None);
+        assert_eq!(
+            metrics_file(Path::new("/r"), 0),
+            PathBuf::from("/r/metrics.jsonl")
+        );
+        assert_eq!(
+            metrics_file(Path::new("/r"), 3),
+            PathBuf::from("/r/metrics.restart-3.jsonl")
+        );
+        let q = "12 /ws/runs/a/work\n15 /ws/runs/a/work\n14 /other/runs/a/work\n9 /ws/runs/a/work with space\n";
+        assert_eq!(find_job(q, Path::new("/ws/runs/a/work")), Some("15".into()));
+        assert_eq!(
+            find_job(q, Path::new("/ws/runs/a/work with space")),
+            Some("9".into())
+        );
+        assert_eq!(find_job(q, Path::new("/ws/runs/b/work")), None);
     }
 
     #[test]

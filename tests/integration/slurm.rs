@@ -1,8 +1,8 @@
 //! Sweeps on the Slurm target against a real single-node Slurm cluster (started with
 //! `scripts/env/start-slurm.sh`): parameters arrive intact, metrics stream back, a stop
-//! reaches the job's processes, a requeued job keeps its run id and restarts, and
-//! `sweep targets check` explains a broken target. The cluster has 2 CPUs, so the sweeps
-//! here run one at a time.
+//! reaches the job's processes, a requeued job keeps its run id and restarts with fresh
+//! metrics (also across a sweep kill and resume), and `sweep targets check` explains a
+//! broken target. The cluster has 2 CPUs, so the sweeps here run one at a time.
 
 use super::services::{self, Env};
 use super::ssh::{hd, text, wait_for, Project};
@@ -151,11 +151,26 @@ time.sleep(120)
 fn slurm_requeue_restarts_the_run_under_the_same_id() {
     let Some(env) = services::slurm() else { return };
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    // The first attempt reports three intervals of `acc` (10, 11, 12: better than anything
+    // the rerun reports) and a `loss` through the metrics file, then waits to be requeued.
+    // The rerun reports a `loss` and `acc` 1, waits for a `go` file in the run directory
+    // (the sweep is killed and resumed meanwhile), reports `acc` 2 and exits.
     let script = r#"
 import os, time
-print("start %s" % os.environ.get("SLURM_RESTART_COUNT", "0"), flush=True)
-time.sleep(4)
-print('@sweep {"metric":"acc","value":%s}' % os.environ.get("SLURM_RESTART_COUNT", "0"), flush=True)
+n = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+print("start %d" % n, flush=True)
+with open(os.environ["SWEEP_METRICS_FILE"], "a") as f:
+    f.write('{"metric":"loss","value":%d}\n' % (100 + n))
+if n == 0:
+    for v in (10, 11, 12):
+        print('@sweep {"metric":"acc","value":%d}' % v, flush=True)
+    time.sleep(300)
+else:
+    print('@sweep {"metric":"acc","value":1}', flush=True)
+    go = os.path.join(os.path.dirname(os.environ["SWEEP_METRICS_FILE"]), "go")
+    while not os.path.exists(go):
+        time.sleep(0.1)
+    print('@sweep {"metric":"acc","value":2}', flush=True)
 "#;
     let p = Project::new(
         script,
@@ -173,16 +188,16 @@ print('@sweep {"metric":"acc","value":%s}' % os.environ.get("SLURM_RESTART_COUNT
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut run_dir = PathBuf::new();
-    wait_for(60, "the job's first output", || {
-        if let Some(d) = p.run_dirs().first() {
-            run_dir = d.clone();
-            return std::fs::read_to_string(d.join("output.log"))
-                .is_ok_and(|s| s.contains("start 0"));
-        }
-        false
+    // The first attempt's intervals are recorded before the requeue.
+    wait_for(60, "the first attempt's three intervals recorded", || {
+        p.runs_so_far()
+            .first()
+            .is_some_and(|r| r["intervals"] == serde_json::json!(3))
     });
-    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+    let first = p.runs()[0].clone();
+    assert_eq!(first["best"], serde_json::json!(12.0), "{first}");
+    let run_dir = PathBuf::from(first["run_dir"].as_str().unwrap());
+    let run_id = first["id"].as_str().unwrap().to_string();
     let q = Command::new("squeue")
         .args(["-h", "-o", "%i", "-n", &run_id])
         .env("SLURM_CONF", &env["SLURM_CONF"])
@@ -196,20 +211,104 @@ print('@sweep {"metric":"acc","value":%s}' % os.environ.get("SLURM_RESTART_COUNT
         .output()
         .unwrap();
     assert!(rq.status.success(), "{}", text(&rq));
-    let out = child.wait_with_output().unwrap();
+    // The rerun's first interval replaces the first attempt's three.
+    wait_for(60, "the rerun's first interval recorded", || {
+        p.runs_so_far()
+            .first()
+            .is_some_and(|r| r["intervals"] == serde_json::json!(1))
+    });
+    assert_eq!(p.runs()[0]["best"], serde_json::json!(1.0));
+    // A sweep killed now and resumed reads the job's output again from the first attempt:
+    // the recorded restart is not applied twice, and nothing is recorded twice.
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = p
+        .command(&["resume", "latest", "--quiet"])
+        .env("SLURM_CONF", &env["SLURM_CONF"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(run_dir.join("go"), "").unwrap();
+    let out = resumed.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let runs = p.runs();
     assert_eq!(runs.len(), 1, "a requeue is not a new run: {runs:?}");
     let r = &runs[0];
     assert_eq!(r["id"], run_id.as_str());
     assert_eq!(r["state"], "completed", "{r}");
-    // Only the rerun reported (the first attempt was requeued before its report).
-    assert_eq!(r["best"], serde_json::json!(1.0), "{r}");
+    // The run's metrics are the rerun's alone: its best is 2, not the first attempt's 12,
+    // and it has two intervals, not five.
+    assert_eq!(r["best"], serde_json::json!(2.0), "{r}");
+    assert_eq!(r["intervals"], serde_json::json!(2), "{r}");
+    let export = p
+        .command(&["export", "latest", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", text(&export));
+    let points: Vec<(String, u64, f64)> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["metric"].as_str().unwrap().to_string(),
+                v["interval"].as_u64().unwrap(),
+                v["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let mut acc: Vec<(u64, f64)> = points
+        .iter()
+        .filter(|p| p.0 == "acc")
+        .map(|p| (p.1, p.2))
+        .collect();
+    acc.sort_by_key(|a| a.0);
+    assert_eq!(acc, [(1, 1.0), (2, 2.0)], "the rerun starts at interval 1");
+    let loss: Vec<(u64, f64)> = points
+        .iter()
+        .filter(|p| p.0 == "loss")
+        .map(|p| (p.1, p.2))
+        .collect();
+    assert_eq!(loss, [(1, 101.0)], "the rerun's metrics file only");
+    // The restart is an event of the run, recorded once although the resumed sweep read
+    // the job's output again from the start.
+    let reader = sweep::store::Reader::open(&p.path().join("ws")).unwrap();
+    let sw = reader.resolve("latest").unwrap();
+    let events = reader.events(&sw).unwrap();
+    let of_kind = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.2 == kind)
+            .map(|e| e.3.clone())
+            .collect()
+    };
+    assert_eq!(
+        of_kind("adopted").len(),
+        1,
+        "the resumed sweep adopted the job"
+    );
+    let restarted = of_kind("restarted");
+    assert_eq!(restarted.len(), 1, "{restarted:?}");
+    assert!(
+        restarted[0].starts_with(&format!("Slurm restarted job {job} (restart 1)"))
+            && restarted[0].contains("3 earlier interval(s) (best 12)"),
+        "{restarted:?}"
+    );
     let log = std::fs::read_to_string(run_dir.join("output.log")).unwrap();
     assert!(log.contains("start 0") && log.contains("start 1"), "{log}");
     assert!(
         log.contains(&format!("[sweep] Slurm restarted job {job} (restart 1)")),
         "{log}"
+    );
+    // Each attempt's metrics file is kept.
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap(),
+        "{\"metric\":\"loss\",\"value\":100}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("metrics.restart-1.jsonl")).unwrap(),
+        "{\"metric\":\"loss\",\"value\":101}\n"
     );
 }
 

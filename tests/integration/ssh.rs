@@ -88,6 +88,18 @@ impl Project {
             .clone()
     }
 
+    /// The runs as [`Project::runs`], or none while the sweep is not recorded yet.
+    pub(super) fn runs_so_far(&self) -> Vec<serde_json::Value> {
+        let out = self
+            .command(&["runs", "latest", "--format", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
     /// The local run directories (mirrors of the remote output), by run id.
     pub(super) fn run_dirs(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
