@@ -13,9 +13,11 @@
 //!   ssh) to `<remote_dir>/<sweep>/snapshot`; each run's working directory is a copy of it.
 //! - **Detached runs.** A run starts under a wrapper in its own session (`setsid`), which
 //!   starts the program in a session and process group of its own, waits for it, kills what
-//!   it left behind and writes `exit_status`. Output goes to files in the remote run
-//!   directory, so a dropped connection (or a dead `sweep`) does not end the run, and
-//!   [`ComputeTarget::adopt`] picks it up again from its handle.
+//!   it left behind and writes `exit_status` (exact: an `exit 130` is not a SIGINT; see
+//!   the wrapper script's comment). Output goes to files in the remote run directory, so a dropped connection
+//!   (or a dead `sweep`) does not end the run, and [`ComputeTarget::adopt`] picks it up
+//!   again from its handle; [`ComputeTarget::recover`] finds it from its run directory when
+//!   the handle was never recorded.
 //! - **Streaming.** One poller thread per host fetches, every [`POLL`] (and at once when a
 //!   run starts), the new bytes of every live run's `output.log` and `metrics.jsonl` in one
 //!   multiplexed ssh command, feeds them to the metric protocol code and mirrors them into
@@ -47,19 +49,31 @@ const CHUNK: u64 = 1 << 20;
 const SLOT_WAIT: Duration = Duration::from_secs(120);
 
 /// What the wrapper runs as: `sh -c WRAPPER sweep-run RUN_DIR ARGV...`.
+///
+/// The program's status must be told apart exactly: `sh`'s `wait` reports death by signal N
+/// as 128+N, the same number as `exit 128+N`. So the program is not the wrapper's child:
+/// `setsid setsid -w` (the outer `setsid` makes the inner one a session leader, so it
+/// forks) starts it in a session and process group of its own, waits for it, and exits
+/// with its exit code, or, when a signal ended it, with the signal number and a complaint
+/// on its stderr (`setsid.err`). The program's own stderr is put back on the output first.
 const WRAPPER: &str = r#"RUN=$1; shift
 trap '' HUP
 echo $$ > "$RUN/wrapper_pid"
-setsid "$@" &
-child=$!
-echo "$child" > "$RUN/pgid.tmp" && mv "$RUN/pgid.tmp" "$RUN/pgid"
+setsid setsid -w sh -c 'echo $$ > "$1/pgid.tmp" && mv "$1/pgid.tmp" "$1/pgid" && shift && exec "$@" 2>&3 3>&-' sweep-run "$RUN" "$@" 3>&2 2>"$RUN/setsid.err" &
+waiter=$!
 trap ':' TERM INT
 while :; do
-  wait "$child"; code=$?
-  kill -0 "$child" 2>/dev/null || break
+  wait "$waiter"; code=$?
+  kill -0 "$waiter" 2>/dev/null || break
 done
-kill -KILL -"$child" 2>/dev/null
-if [ "$code" -gt 128 ] && [ "$code" -lt 160 ]; then s="signal $((code - 128))"; else s="exit_code $code"; fi
+pg=$(cat "$RUN/pgid" 2>/dev/null)
+if [ -z "$pg" ]; then
+  echo "sweep: the program did not start: $(cat "$RUN/setsid.err")" >&2
+  s="exit_code 127"
+else
+  kill -KILL -"$pg" 2>/dev/null
+  if [ -s "$RUN/setsid.err" ]; then s="signal $((code & 127))"; else s="exit_code $code"; fi
+fi
 echo "$s" > "$RUN/exit_status.tmp" && mv "$RUN/exit_status.tmp" "$RUN/exit_status"
 "#;
 
@@ -584,9 +598,10 @@ impl Inner {
         Ok(())
     }
 
-    fn launch_script(&self, req: &LaunchRequest) -> Result<String, TargetError> {
-        let mut s = String::new();
-        s.push_str("set -e\ncd\n");
+    /// Script lines that set `BASE`, `SNAP` and `RUN` (absolute) for `req`'s run, in the
+    /// home directory; launch and recover must agree on them.
+    fn run_dir_lines(&self, req: &LaunchRequest) -> String {
+        let mut s = String::from("cd\n");
         s.push_str(&format!("BASE={}\n", self.base_expr()));
         s.push_str(&format!(
             "SNAP=\"$BASE\"/{}/snapshot\nRUN=\"$BASE\"/{}/runs/{}\n",
@@ -595,9 +610,16 @@ impl Inner {
             quote(&req.run_id)
         ));
         s.push_str("case $RUN in /*) ;; *) RUN=\"$(pwd -P)/$RUN\" ;; esac\n");
+        s
+    }
+
+    fn launch_script(&self, req: &LaunchRequest) -> Result<String, TargetError> {
+        let mut s = String::new();
+        s.push_str("set -e\n");
+        s.push_str(&self.run_dir_lines(req));
         s.push_str("mkdir -p \"$RUN/work\" \"$RUN/outputs\"\n");
         s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/work/\"; fi\n");
-        s.push_str("rm -f \"$RUN/exit_status\" \"$RUN/stop\" \"$RUN/pgid\" \"$RUN/wrapper_pid\"\n");
+        s.push_str("rm -f \"$RUN/exit_status\" \"$RUN/stop\" \"$RUN/pgid\" \"$RUN/wrapper_pid\" \"$RUN/setsid.err\"\n");
         s.push_str(": > \"$RUN/output.log\"; : > \"$RUN/metrics.jsonl\"\n");
         for (k, v) in &req.env {
             if !crate::config::targets::is_env_name(k) {
@@ -622,9 +644,43 @@ impl Inner {
             quote(WRAPPER),
             argv.join(" ")
         ));
-        s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ $i -gt 3000 ]; then echo 'the run wrapper did not start within 30 s' >&2; exit 1; fi; sleep 0.01; done\n");
+        s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ -f \"$RUN/exit_status\" ]; then tail -n 3 \"$RUN/output.log\" >&2; exit 1; fi; if [ $i -gt 3000 ]; then echo 'the run wrapper did not start within 30 s' >&2; exit 1; fi; sleep 0.01; done\n");
         s.push_str("printf 'started %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n");
         Ok(s)
+    }
+
+    /// Looks for `req`'s run on host `i`: `Ok(Some((pgid, dir)))` when its wrapper started
+    /// the program there (alive or ended), `Ok(None)` when it did not.
+    fn find_run(&self, i: usize, req: &LaunchRequest) -> Result<Option<(i32, String)>, String> {
+        // A wrapper that is alive but has not recorded the program's group yet belongs to a
+        // launch cut short a moment ago: it is given the launch's own 30 s to start.
+        let script = format!(
+            "{}[ -d \"$RUN\" ] || exit 0\n\
+             i=0\n\
+             while [ ! -s \"$RUN/pgid\" ]; do\n\
+               [ ! -f \"$RUN/exit_status\" ] && [ -f \"$RUN/wrapper_pid\" ] && kill -0 \"$(cat \"$RUN/wrapper_pid\")\" 2>/dev/null && [ $i -lt 3000 ] || exit 0\n\
+               i=$((i + 1)); sleep 0.01\n\
+             done\n\
+             printf 'found %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n",
+            self.run_dir_lines(req)
+        );
+        let out = self
+            .run_script(i, &script)
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        if !out.status.success() {
+            return Err(last_line(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = text.lines().find_map(|l| l.strip_prefix("found ")) else {
+            return Ok(None);
+        };
+        let (pgid, dir) = line
+            .split_once(' ')
+            .ok_or_else(|| format!("a bad reply {line:?}"))?;
+        let pgid = pgid
+            .parse()
+            .map_err(|_| format!("a bad process group {pgid:?}"))?;
+        Ok(Some((pgid, dir.to_string())))
     }
 
     /// Hands a run to host `i`'s poller, starting it if needed.
@@ -691,7 +747,7 @@ impl Inner {
             }
         }
         let t0 = Instant::now();
-        let script = "echo sweep-check-ok; uname -sm; (nproc || getconf _NPROCESSORS_ONLN) 2>/dev/null | head -n1; for t in setsid tar tail head; do command -v $t >/dev/null 2>&1 || echo \"missing $t\"; done\n";
+        let script = "echo sweep-check-ok; uname -sm; (nproc || getconf _NPROCESSORS_ONLN) 2>/dev/null | head -n1; for t in setsid tar tail head; do command -v $t >/dev/null 2>&1 || echo \"missing $t\"; done; ! command -v setsid >/dev/null 2>&1 || setsid -w true >/dev/null 2>&1 || echo 'missing setsid -w'\n";
         // A fresh login, not a shared connection: an open master would hide a wrong key.
         let c = self.ssh_with(i, false);
         match self.run_script_with(c, script) {
@@ -725,7 +781,7 @@ impl Inner {
                 if !missing.is_empty() {
                     out.result = Err(format!("the host lacks {}", missing.join(", ")));
                     out.hint = Some(
-                        "runs need `setsid` (util-linux), `tar`, `tail` and `head` on the host"
+                        "runs need `setsid` with `-w` (util-linux 2.24 or later), `tar`, `tail` and `head` on the host"
                             .into(),
                     );
                     return out;
@@ -824,6 +880,52 @@ impl ComputeTarget for SshTarget {
                 "d={dir}; touch \"$d/stop\" 2>/dev/null; [ -f \"$d/exit_status\" ] || kill -KILL -{pg} 2>/dev/null; exit 0\n"
             )
         });
+    }
+
+    /// Asks every host (at once) whether the run's remote directory holds a wrapper that
+    /// started the program: the launch records the program's process group there before it
+    /// reports the start. A host that does not answer cannot say; it is skipped with a
+    /// warning, and the run is launched again elsewhere.
+    fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
+        let found: Vec<_> = std::thread::scope(|sc| {
+            let asks: Vec<_> = (0..self.inner.cfg.hosts.len())
+                .map(|i| sc.spawn(move || self.inner.find_run(i, req)))
+                .collect();
+            asks.into_iter()
+                .map(|a| {
+                    a.join()
+                        .unwrap_or_else(|_| Err("the check panicked".into()))
+                })
+                .collect()
+        });
+        let mut hit = None;
+        for (i, r) in found.into_iter().enumerate() {
+            let host = &self.inner.cfg.hosts[i];
+            match r {
+                Ok(Some((pgid, dir))) if hit.is_none() => {
+                    hit = Some(Handle {
+                        host: host.name.clone(),
+                        address: host.address.clone(),
+                        port: host.port,
+                        user: host.user.clone(),
+                        dir,
+                        pgid,
+                    });
+                }
+                Ok(Some((_, dir))) => tracing::warn!(
+                    "run {} was also started on {} ({dir}); only the first host's is followed",
+                    req.run_id,
+                    host.name
+                ),
+                Ok(None) => {}
+                Err(why) => tracing::warn!(
+                    "cannot tell whether run {} started on {}: {why}",
+                    req.run_id,
+                    host.name
+                ),
+            }
+        }
+        hit.map(|h| h.encode(&self.inner.name))
     }
 
     fn adopt(
@@ -1114,6 +1216,52 @@ mod tests {
         assert_eq!(r[0].0, b"a b\n");
         assert_eq!(r[0].1, b"{\"metric\":\"m\",\"value\":1}\n");
         assert!(matches!(r[0].2, Some(Status::Exited(ExitStatus::Code(3)))));
+    }
+
+    /// What the wrapper records for a program's end under the local `sh`: exit codes above
+    /// 128 stay exit codes, deaths by signal stay signals.
+    #[test]
+    fn wrapper_tells_exit_codes_above_128_from_signals() {
+        let cases: &[(&str, &str)] = &[
+            ("exit 130", "exit_code 130\n"),
+            ("exit 143", "exit_code 143\n"),
+            ("exit 0", "exit_code 0\n"),
+            ("kill -TERM $$", "signal 15\n"),
+            ("kill -KILL $$", "signal 9\n"),
+            ("kill -SEGV $$", "signal 11\n"),
+        ];
+        for (prog, want) in cases {
+            let d = tempfile::tempdir().unwrap();
+            let st = Command::new("sh")
+                .arg("-c")
+                .arg(WRAPPER)
+                .arg("sweep-run")
+                .arg(d.path())
+                .args(["sh", "-c", prog])
+                .stdout(File::create(d.path().join("output.log")).unwrap())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "{prog}");
+            let got = std::fs::read_to_string(d.path().join("exit_status")).unwrap();
+            assert_eq!(&got, want, "{prog}");
+        }
+        // A program that cannot be started is exit code 127, as in a shell.
+        let d = tempfile::tempdir().unwrap();
+        Command::new("sh")
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("sweep-run")
+            .arg(d.path())
+            .arg("/nonexistent/program")
+            .stdout(File::create(d.path().join("output.log")).unwrap())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("exit_status")).unwrap(),
+            "exit_code 127\n"
+        );
     }
 
     use std::fs::File;

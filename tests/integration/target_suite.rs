@@ -1,10 +1,11 @@
 //! One behavioural suite for every compute target, run against each real one (local
 //! processes, the loopback SSH hosts, the single-node Slurm cluster) through the
 //! `ComputeTarget` trait itself: argv and environment arrive intact, metrics stream from
-//! both channels while the run is alive, a failing run reports its exit code, a stop ends the
-//! run by signal, and a run re-adopted by a fresh target instance (as after a sweep kill)
-//! keeps streaming to its end. Timeouts are the engine's (a timeout is a stop); the SSH and
-//! Slurm sweep tests cover them end to end.
+//! both channels while the run is alive, a failing run reports its exit code (`exit 130` as
+//! code 130, a death by signal as that signal), a stop ends the run by signal, a run
+//! re-adopted by a fresh target instance (as after a sweep kill) keeps streaming to its end,
+//! and a run whose handle was never recorded is recovered, not launched twice. Timeouts are
+//! the engine's (a timeout is a stop); the SSH and Slurm sweep tests cover them end to end.
 
 use super::services::{self, Env};
 use std::path::Path;
@@ -89,7 +90,14 @@ echo '@sweep {"metric":"acc","value":0.5,"step":1}'
 echo '{"metric":"loss","value":2}' >> "$SWEEP_METRICS_FILE"
 exit "$3""#;
 
-fn suite(name: &str, make: Make, secs: u64) {
+/// What a suite run checks beyond the common behaviour.
+struct Checks {
+    /// Exit codes above 128 are told apart from deaths by signal. Slurm's batch script
+    /// cannot (docs/targets.md, "Exit status").
+    codes_above_128: bool,
+}
+
+fn suite(name: &str, make: Make, secs: u64, checks: Checks) {
     let dir = tempfile::tempdir().unwrap();
     let sweep_id = unique();
     let t = make();
@@ -123,6 +131,21 @@ fn suite(name: &str, make: Make, secs: u64) {
             line, r#"ARGS|two words|it's "q" `x`|a 'b' $c;d|{"--x":"it's $1"}|snapshot data"#,
             "{name}"
         );
+    }
+
+    // `exit 130` is an exit code; a death by a signal is that signal.
+    if checks.codes_above_128 {
+        for (run, prog, want) in [
+            ("exit130", "exit 130", ExitStatus::Code(130)),
+            ("term", "kill -TERM $$", ExitStatus::Signal(15)),
+            ("kill9", "kill -KILL $$", ExitStatus::Signal(9)),
+        ] {
+            let req = request(dir.path(), &sweep_id, run, &["sh", "-c", prog]);
+            let (tx, mut rx) = unbounded_channel();
+            t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (_, status, tail) = collect(&mut rx, secs, None);
+            assert_eq!(status, Some(want), "{name}: `{prog}`: {tail:?}");
+        }
     }
 
     // Stop: the run reports, then sleeps; a stop ends it by a signal.
@@ -171,11 +194,61 @@ fn suite(name: &str, make: Make, secs: u64) {
         reports.iter().any(|r| r.value == 2.0),
         "{name}: the adopted run's later report: {reports:?}"
     );
+
+    // Recovery: sweep died after recording the run `starting` but before its handle. A new
+    // target instance finds the live run from the request alone and adopts it; the run
+    // started once (each start appends a line to `starts`).
+    let t = make();
+    let go = std::env::temp_dir().join(format!("{}-go", unique()));
+    let starts = std::env::temp_dir().join(format!("{}-starts", unique()));
+    let script = format!(
+        "echo started >> '{}'; echo '@sweep {{\"metric\":\"acc\",\"value\":1}}'; while [ ! -e '{}' ]; do sleep 0.1; done; echo '@sweep {{\"metric\":\"acc\",\"value\":2}}'; exit 0",
+        starts.display(),
+        go.display()
+    );
+    let req = request(dir.path(), &sweep_id, "recover", &["sh", "-c", &script]);
+    let never = request(dir.path(), &sweep_id, "never", &["true"]);
+    assert_eq!(t.recover(&never), None, "{name}: a run never launched");
+    let (tx, mut rx) = unbounded_channel();
+    let h = t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
+    collect(&mut rx, secs, Some(1.0));
+    drop(t);
+    drop(rx);
+    let t2 = make();
+    let found = t2.recover(&req);
+    assert_eq!(
+        found.as_ref(),
+        Some(&h),
+        "{name}: recover finds the launched run"
+    );
+    let (tx, mut rx) = unbounded_channel();
+    t2.adopt(&found.unwrap(), &req, tx)
+        .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
+    std::fs::write(&go, "").unwrap();
+    let (reports, status, tail) = collect(&mut rx, secs, None);
+    let _ = std::fs::remove_file(&go);
+    assert_eq!(status, Some(ExitStatus::Code(0)), "{name}: {tail:?}");
+    assert!(
+        reports.iter().any(|r| r.value == 2.0),
+        "{name}: the recovered run's later report: {reports:?}"
+    );
+    let n = std::fs::read_to_string(&starts).unwrap_or_default();
+    let _ = std::fs::remove_file(&starts);
+    assert_eq!(n, "started\n", "{name}: the run started once");
+    // An ended run is still found (its end is what adoption then reports).
+    assert_eq!(t2.recover(&req).as_ref(), Some(&h), "{name}: an ended run");
 }
 
 #[test]
 fn behaviour_local() {
-    suite("local", Box::new(|| Arc::new(LocalTarget::new())), 20);
+    suite(
+        "local",
+        Box::new(|| Arc::new(LocalTarget::new())),
+        20,
+        Checks {
+            codes_above_128: true,
+        },
+    );
 }
 
 fn ssh_config(env: &Env) -> SshConfig {
@@ -212,6 +285,9 @@ fn behaviour_ssh() {
         "ssh",
         Box::new(move || Arc::new(SshTarget::new("suite", cfg.clone()).unwrap())),
         30,
+        Checks {
+            codes_above_128: true,
+        },
     );
 }
 
@@ -244,5 +320,8 @@ fn behaviour_slurm() {
         "slurm",
         Box::new(move || Arc::new(SlurmTarget::new("suite", cfg.clone(), JobShape::default()))),
         60,
+        Checks {
+            codes_above_128: false,
+        },
     );
 }
