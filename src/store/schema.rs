@@ -102,12 +102,25 @@ ALTER TABLE metrics ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
 ];
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let wait = std::time::Duration::from_secs(10);
+    conn.busy_timeout(wait)?;
+    // Switching a new file to WAL takes an exclusive lock, and when another process is
+    // opening the same new file at that moment SQLite says "locked" at once instead of
+    // waiting on the busy handler: try again for as long as the handler would have waited.
+    let t0 = std::time::Instant::now();
+    loop {
+        match conn.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && t0.elapsed() < wait =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => break r?,
+        }
+    }
     // NORMAL in WAL mode: a commit survives a crash of sweep (not of the machine), at a
     // fraction of FULL's cost; that is the durability the resume story needs.
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;",
-    )
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")
 }
 
 /// Opens the database for writing, creating and migrating it.
@@ -121,11 +134,18 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
             found,
         });
     }
-    for (v, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    loop {
         // Each step and its version bump commit together, so a crash leaves a whole version.
-        let tx = conn.transaction()?;
+        // The version is read again under the write lock (IMMEDIATE): another process
+        // opening the same history at the same moment (a reader polling a starting sweep)
+        // may have taken the step already.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let Some(sql) = usize::try_from(v).ok().and_then(|v| MIGRATIONS.get(v)) else {
+            break;
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (v + 1) as i64)?;
+        tx.pragma_update(None, "user_version", v + 1)?;
         tx.commit()?;
     }
     Ok(conn)

@@ -342,3 +342,27 @@ fn a_restart_supersedes_the_runs_earlier_metric_rows() {
         BestOutcome::None(why) => panic!("{why}"),
     }
 }
+
+/// Processes that open a new history at the same moment (a sweep starting, a reader polling
+/// it) migrate it once between them, and every one of them gets it.
+#[test]
+fn concurrent_opens_of_a_new_history_all_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || schema::open_rw(&p).map(drop))
+            })
+            .collect();
+        for o in opens {
+            o.join().unwrap().unwrap();
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+}
