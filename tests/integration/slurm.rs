@@ -147,6 +147,17 @@ time.sleep(120)
     assert!(dir.join("stop").exists(), "the stop file came first");
 }
 
+/// Panics with its output if the sweep `child` has ended.
+fn alive(child: &mut std::process::Child) {
+    if let Ok(Some(status)) = child.try_wait() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!("the sweep ended early ({status}): {err}");
+    }
+}
+
 #[test]
 fn slurm_requeue_restarts_the_run_under_the_same_id() {
     let Some(env) = services::slurm() else { return };
@@ -181,7 +192,7 @@ else:
         "",
         &slurm_target(&env),
     );
-    let child = p
+    let mut child = p
         .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
         .env("SLURM_CONF", &env["SLURM_CONF"])
         .stdout(Stdio::piped())
@@ -190,6 +201,7 @@ else:
         .unwrap();
     // The first attempt's intervals are recorded before the requeue.
     wait_for(60, "the first attempt's three intervals recorded", || {
+        alive(&mut child);
         p.runs_so_far()
             .first()
             .is_some_and(|r| r["intervals"] == serde_json::json!(3))
@@ -213,6 +225,7 @@ else:
     assert!(rq.status.success(), "{}", text(&rq));
     // The rerun's first interval replaces the first attempt's three.
     wait_for(60, "the rerun's first interval recorded", || {
+        alive(&mut child);
         p.runs_so_far()
             .first()
             .is_some_and(|r| r["intervals"] == serde_json::json!(1))
@@ -220,7 +233,6 @@ else:
     assert_eq!(p.runs()[0]["best"], serde_json::json!(1.0));
     // A sweep killed now and resumed reads the job's output again from the first attempt:
     // the recorded restart is not applied twice, and nothing is recorded twice.
-    let mut child = child;
     child.kill().unwrap();
     child.wait().unwrap();
     let resumed = p
