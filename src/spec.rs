@@ -164,13 +164,19 @@ pub struct RunSpec {
     pub target: String,
     /// Number of nodes requested (Slurm).
     pub node_count: u32,
-    // Prepared before the engine starts (the interpreter then points into the built
-    // environment), so a saved spec needs only the result.
+    // Not saved with the sweep: pip requirement lines can carry index credentials. A
+    // resumed sweep reads it again from its config files, as it does environment values.
     #[serde(skip)]
     /// The managed environment to build (or find in the cache) before the first run
     /// (`userManagedDependencies: false` with a dependency file); `sweep run` then points
     /// `interpreter` at it.
     pub managed_env: Option<crate::env::EnvRequest>,
+    /// The prefix of the managed environment the runs use, set when it is applied. Saved
+    /// with the sweep (the dependency list is not: pip options can carry index
+    /// credentials), so that a resumed sweep knows it ran in one and can check that its
+    /// dependency file still gives the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_prefix: Option<PathBuf>,
 }
 
 /// Everything a sweep needs, validated.

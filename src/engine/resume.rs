@@ -2,8 +2,10 @@
 //! `sweep cancel` of a sweep whose controller died), and the history it continues from.
 //!
 //! The spec is saved as JSON with the sweep, with the values of the run configuration's
-//! environment variables left out: they may be secrets, which never reach the database. A
-//! resumed sweep reads them again from the config files it was started from.
+//! environment variables left out: they may be secrets, which never reach the database. Nor
+//! is a managed environment's dependency list (pip options can carry index credentials),
+//! only where the environment is. A resumed sweep reads both again from the config files it
+//! was started from.
 
 use crate::space::{Params, Value};
 use crate::spec::SweepSpec;
@@ -129,11 +131,16 @@ impl SavedSweep {
         Ok(v)
     }
 
-    /// Reads the environment variables' values again from the config files (they are not
-    /// saved). Every variable the sweep started with must still be defined there.
-    pub fn restore_environment(&mut self) -> Result<(), String> {
-        if self.spec.run.environment.is_empty() {
-            return Ok(());
+    /// Reads again from the config files what is not saved: the environment variables'
+    /// values and, for a sweep that ran in a managed environment, its dependency list
+    /// (returned; `None` when the runconfig no longer asks for a managed environment).
+    /// Every variable the sweep started with must still be defined there, except those the
+    /// managed environment set ([`crate::env::APPLIED_VARS`]): they are dropped, to be set
+    /// again when the environment is applied.
+    pub fn restore_environment(&mut self) -> Result<Option<crate::env::EnvRequest>, String> {
+        let managed = self.spec.run.managed_prefix.is_some();
+        if self.spec.run.environment.is_empty() && !managed {
+            return Ok(None);
         }
         let hd = self.config_files.first().cloned().unwrap_or_default();
         let rc = self.config_files.get(1).cloned();
@@ -144,9 +151,13 @@ impl SavedSweep {
             )
         })?;
         let fresh = loaded.spec.run.environment;
-        for (k, v) in self.spec.run.environment.iter_mut() {
+        let mut restored = std::collections::BTreeMap::new();
+        for k in self.spec.run.environment.keys() {
             match fresh.get(k) {
-                Some(f) => *v = f.clone(),
+                Some(f) => {
+                    restored.insert(k.clone(), f.clone());
+                }
+                None if managed && crate::env::APPLIED_VARS.contains(&k.as_str()) => {}
                 None => {
                     return Err(format!(
                         "environment variable {k} is no longer defined in {}; its value is not stored with the sweep (it may be a secret), so restore it there to resume",
@@ -159,7 +170,12 @@ impl SavedSweep {
                 }
             }
         }
-        Ok(())
+        self.spec.run.environment = restored;
+        Ok(if managed {
+            loaded.spec.run.managed_env
+        } else {
+            None
+        })
     }
 }
 
@@ -288,4 +304,93 @@ pub fn warm_start(
         }
     }
     Ok((out, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HD: &str = "sampling:\n  type: grid\n  parameter_space:\n    - name: x\n      expression: choice\n      values: [1]\nprimary_metric_name: acc\nprimary_metric_goal: maximize\n";
+
+    /// A project whose runconfig defines `vars` and, with `managed`, a requirements file;
+    /// returns it and the saved form of its spec.
+    fn saved(managed: bool, vars: &str) -> (tempfile::TempDir, SavedSweep) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("hd.yml"), HD).unwrap();
+        std::fs::write(p.join("t.py"), "").unwrap();
+        std::fs::write(p.join("requirements.txt"), "tomli\n").unwrap();
+        write_runconfig(p, managed, vars);
+        let files = vec![p.join("hd.yml"), p.join("t.runconfig")];
+        let spec = crate::config::load(&files[0], Some(&files[1]))
+            .unwrap()
+            .spec;
+        (dir, SavedSweep::new(&spec, files, 0, Vec::new()))
+    }
+
+    fn write_runconfig(p: &Path, managed: bool, vars: &str) {
+        let python = if managed {
+            "  python:\n    userManagedDependencies: false\n    requirementsFile: requirements.txt\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            p.join("t.runconfig"),
+            format!("script: t.py\nenvironment:\n  environmentVariables:\n{vars}{python}"),
+        )
+        .unwrap();
+    }
+
+    /// What `apply` leaves in a saved spec: the variables it set, blanked, and the prefix.
+    fn as_applied(s: &mut SavedSweep) {
+        for k in ["PATH", "VIRTUAL_ENV"] {
+            s.spec.run.environment.insert(k.into(), String::new());
+        }
+        s.spec.run.managed_prefix = Some("/cache/0123456789abcdef/env".into());
+    }
+
+    #[test]
+    fn a_managed_sweep_drops_what_its_environment_set_and_gets_its_dependencies_again() {
+        let (_dir, mut s) = saved(true, "    TOKEN: secret\n    PATH: /mine:/usr/bin\n");
+        as_applied(&mut s);
+        let req = s
+            .restore_environment()
+            .unwrap()
+            .expect("the dependency list");
+        assert_eq!(req.pip, ["tomli"]);
+        // The runconfig's own PATH comes back from it; VIRTUAL_ENV is set again when the
+        // environment is applied.
+        let env: Vec<(&str, &str)> = s
+            .spec
+            .run
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env, [("PATH", "/mine:/usr/bin"), ("TOKEN", "secret")]);
+    }
+
+    #[test]
+    fn a_managed_sweep_whose_runconfig_dropped_its_environment_gets_none() {
+        let (dir, mut s) = saved(true, "    TOKEN: secret\n");
+        as_applied(&mut s);
+        write_runconfig(dir.path(), false, "    TOKEN: secret\n");
+        assert_eq!(s.restore_environment().unwrap(), None);
+        assert_eq!(s.spec.run.environment.keys().collect::<Vec<_>>(), ["TOKEN"]);
+    }
+
+    #[test]
+    fn without_a_managed_environment_every_variable_must_still_be_defined() {
+        let (dir, mut s) = saved(false, "    TOKEN: secret\n    PATH: /mine\n");
+        write_runconfig(dir.path(), true, "    TOKEN: secret\n");
+        let err = s.restore_environment().unwrap_err();
+        assert!(
+            err.starts_with("environment variable PATH is no longer defined"),
+            "{err}"
+        );
+        // A runconfig asking for a managed environment now does not put the sweep in one.
+        write_runconfig(dir.path(), true, "    TOKEN: secret\n    PATH: /mine\n");
+        assert_eq!(s.restore_environment().unwrap(), None);
+        assert_eq!(s.spec.run.environment["PATH"], "/mine");
+    }
 }

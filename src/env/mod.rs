@@ -21,6 +21,10 @@ use std::time::Instant;
 /// environments of one machine are not a concern).
 pub const HASH_LEN: usize = 16;
 
+/// The run environment variables [`Prepared::apply`] sets. A resumed sweep drops them from
+/// its saved spec unless its config files define them, and applies its environment again.
+pub const APPLIED_VARS: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CONDA_PREFIX"];
+
 /// Lines of the installer's output shown when a build fails.
 pub const TAIL_LINES: usize = 25;
 
@@ -59,8 +63,10 @@ pub struct Prepared {
 impl Prepared {
     /// Makes runs use the environment: its interpreter (as if `interpreterPath` pointed at
     /// it), its `bin/` first on PATH (so subprocesses and `command:` runs find it too), and
-    /// `VIRTUAL_ENV` or `CONDA_PREFIX` as activation would set them.
+    /// `VIRTUAL_ENV` or `CONDA_PREFIX` as activation would set them (the variables of
+    /// [`APPLIED_VARS`]). Records the prefix in `run.managed_prefix`.
     pub fn apply(&self, run: &mut crate::spec::RunSpec) {
+        run.managed_prefix = Some(self.prefix.clone());
         if run.script.is_some() {
             run.interpreter = Some(self.interpreter.display().to_string());
         }
@@ -123,9 +129,28 @@ pub fn prepare(
     target: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, EnvError> {
+    prepare_planned(&plan(req, target)?, req, target, progress)
+}
+
+/// Chooses the tool for `req` on `target` and computes the cache key, without building
+/// anything (`$SWEEP_ENV_BUILDER` forces the tool).
+pub fn plan(req: &EnvRequest, target: &str) -> Result<build::Plan, EnvError> {
     let forced = std::env::var("SWEEP_ENV_BUILDER").ok();
-    let plan =
-        build::plan(req, target, forced.as_deref()).map_err(|u| EnvError::Unsupported(u.0))?;
+    build::plan(req, target, forced.as_deref()).map_err(|u| EnvError::Unsupported(u.0))
+}
+
+/// Where the environment of `plan` lives (or will, once built): `<cache>/<hash>/env`.
+pub fn prefix_of(plan: &build::Plan) -> PathBuf {
+    Entry::new(&cache::root(), &plan.hash).prefix()
+}
+
+/// [`prepare`] with the plan already made.
+pub fn prepare_planned(
+    plan: &build::Plan,
+    req: &EnvRequest,
+    target: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Prepared, EnvError> {
     let root = cache::root();
     std::fs::create_dir_all(&root).map_err(|e| cache_err("cannot create", &root, e))?;
     let entry = Entry::new(&root, &plan.hash);
@@ -186,7 +211,7 @@ pub fn prepare(
         ));
         let start = Instant::now();
         let mut step = |s: &str| progress(&format!("environment {}: {s}", plan.hash));
-        match build::build(&plan, req, &entry, &mut step) {
+        match build::build(plan, req, &entry, &mut step) {
             Ok(python) => {
                 let secs = start.elapsed().as_secs_f64();
                 let meta = serde_json::json!({
