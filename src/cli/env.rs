@@ -45,6 +45,74 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
     let Some(req) = run.managed_env.clone() else {
         return Ok(None);
     };
+    let target = local_only(run, &req)?;
+    let plan = crate::env::plan(&req, target).map_err(env_error)?;
+    finish(run, &plan, &req, target, quiet).map(Some)
+}
+
+/// For a resumed sweep that ran in a managed environment (`run.managed_prefix`): prepares
+/// that environment again from `req`, its dependency list as the config files give it now
+/// (`None`: they no longer ask for one), rebuilding it if it was pruned, and points the run
+/// at it as [`prepare`] does. Refuses (exit 2), before building anything, when the list no
+/// longer gives the same environment: the rest of the sweep would run in another one.
+pub fn prepare_again(
+    run: &mut crate::spec::RunSpec,
+    req: Option<crate::env::EnvRequest>,
+    sweep: &str,
+    quiet: bool,
+) -> Result<Option<Prepared>, CliError> {
+    let Some(was) = run.managed_prefix.clone() else {
+        return Ok(None);
+    };
+    let Some(req) = req else {
+        return Err(CliError::BadInput(format!(
+            "sweep {sweep} ran in the managed environment {}, but its runconfig no longer asks for one (`userManagedDependencies: false` with `condaDependenciesFile` or `requirementsFile`); resuming would run its remaining candidates with another interpreter\n  = hint: restore those keys in the runconfig to resume, or start a new sweep (`--resume-from {sweep}` warm-starts it from this one)",
+            was.display()
+        )));
+    };
+    let target = local_only(run, &req)?;
+    let plan = crate::env::plan(&req, target).map_err(env_error)?;
+    let now = crate::env::prefix_of(&plan);
+    if now != was {
+        // `<cache>/<hash>/env`
+        let entry = was.parent().unwrap_or(&was);
+        let was_hash = entry.file_name().map(|h| h.to_string_lossy());
+        let (why, hint) = if was_hash.as_deref() == Some(plan.hash.as_str()) {
+            (
+                format!(
+                    "the environment cache is now {} (SWEEP_ENV_CACHE, XDG_CACHE_HOME or HOME differ from when it started)",
+                    cache::root().display()
+                ),
+                format!(
+                    "resume with SWEEP_ENV_CACHE={}",
+                    entry.parent().unwrap_or(entry).display()
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "{} now gives the environment {} (its dependency list, or the Python or builder it is built with, changed since the sweep started)",
+                    req.shown, plan.hash
+                ),
+                format!(
+                    "restore {} as it was to resume; or start a new sweep with the new dependencies (`--resume-from {sweep}` warm-starts it from this one)",
+                    req.shown
+                ),
+            )
+        };
+        return Err(CliError::BadInput(format!(
+            "sweep {sweep} ran in the managed environment {}, but {why}; resuming would run its remaining candidates in another environment\n  = hint: {hint}",
+            was.display()
+        )));
+    }
+    finish(run, &plan, &req, target, quiet).map(Some)
+}
+
+/// Managed environments are built for the `local` target only; returns that target's name.
+fn local_only(
+    run: &crate::spec::RunSpec,
+    req: &crate::env::EnvRequest,
+) -> Result<&'static str, CliError> {
     let target = if run.target.is_empty() {
         "local"
     } else {
@@ -58,18 +126,34 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
             req.shown
         )));
     }
+    Ok("local")
+}
+
+/// Builds or finds the environment of `plan` and points `run` at it.
+fn finish(
+    run: &mut crate::spec::RunSpec,
+    plan: &crate::env::build::Plan,
+    req: &crate::env::EnvRequest,
+    target: &str,
+    quiet: bool,
+) -> Result<Prepared, CliError> {
     let mut progress = |line: &str| {
         if !quiet {
             eprintln!("{line}");
         }
     };
-    let prepared = crate::env::prepare(&req, target, &mut progress).map_err(|e| match e {
+    let prepared =
+        crate::env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
+    prepared.apply(run);
+    Ok(prepared)
+}
+
+fn env_error(e: EnvError) -> CliError {
+    match e {
         EnvError::Unsupported(m) => CliError::BadInput(m.trim_end().to_string()),
         EnvError::Build(m) => CliError::Failure(m),
         EnvError::Cache(m) => CliError::Failure(format!("environment cache: {m}")),
-    })?;
-    prepared.apply(run);
-    Ok(Some(prepared))
+    }
 }
 
 /// Runs `sweep env`.

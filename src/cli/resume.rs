@@ -2,10 +2,11 @@
 //! was stopped or died, and stop a sweep from another terminal.
 //!
 //! Resume rebuilds the engine from what the sweep saved (its spec, seed and history),
-//! re-adopts live runs, records runs that ended meanwhile and goes on. Cancel signals the
-//! process running the sweep (found through the sweep's lock file) as a Ctrl-C would; if no
-//! process runs it any more, cancel does the controller's work itself: it adopts the live
-//! runs, stops them and records the sweep `canceled`.
+//! prepares its managed environment again if it ran in one, re-adopts live runs, records
+//! runs that ended meanwhile and goes on. Cancel signals the process running the sweep
+//! (found through the sweep's lock file) as a Ctrl-C would; if no process runs it any more,
+//! cancel does the controller's work itself: it adopts the live runs, stops them and
+//! records the sweep `canceled`.
 
 use super::{CliError, CliResult, Common};
 use crate::engine::{self, resume, EngineOptions};
@@ -44,20 +45,35 @@ fn bad(e: impl std::fmt::Display) -> CliError {
     CliError::BadInput(e.to_string())
 }
 
-/// Builds the engine for a recorded sweep.
-fn rebuild(
-    workspace: &std::path::Path,
-    key: &str,
-) -> Result<(engine::Sweep, resume::Recovered), CliError> {
+/// What [`rebuild`] is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Purpose {
+    /// `sweep resume`: runs will be launched, in the sweep's managed environment if it has
+    /// one, which is prepared again and leased for as long as the sweep runs.
+    Launch { quiet: bool },
+    /// `sweep cancel` of a sweep nobody runs: live runs are adopted and stopped, nothing
+    /// is launched, so no environment is built.
+    Stop,
+}
+
+/// A sweep's engine, its history, and the lease on its managed environment.
+type Rebuilt = (
+    engine::Sweep,
+    resume::Recovered,
+    Option<crate::env::Prepared>,
+);
+
+/// Builds the engine for a recorded sweep, and the lease on its managed environment (to
+/// hold until the sweep ends) when it is resumed to launch runs.
+fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<Rebuilt, CliError> {
     let (mut saved, rec) = resume::load(workspace, key).map_err(|e| match e {
         resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => CliError::BadInput(m),
         e => CliError::BadInput(e.to_string()),
     })?;
-    saved.restore_environment().map_err(bad)?;
-    let spec = saved.spec;
+    let env_request = saved.restore_environment().map_err(bad)?;
     let seed = rec.sweep.seed.unwrap_or(0) as u64;
     // The same parts `sweep run` built, with the recorded seed.
-    let mut spec = spec;
+    let mut spec = saved.spec;
     spec.seed = Some(seed);
     let parts = crate::study::Parts::new(&spec).map_err(bad)?;
     let policy = parts
@@ -65,6 +81,13 @@ fn rebuild(
         .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
     let sampler = parts.sampler;
     let built = resume_target(&spec, workspace, &saved.config_files)?;
+    let env = match purpose {
+        // A completed sweep launches nothing either.
+        Purpose::Launch { quiet } if rec.sweep.state != "completed" => {
+            super::env::prepare_again(&mut spec.run, env_request, &rec.sweep.id, quiet)?
+        }
+        _ => None,
+    };
     let warm_start = super::run::warm_start(workspace, &spec, true)?;
     let sweep = engine::Sweep {
         setup: engine::SweepSetup {
@@ -89,7 +112,7 @@ fn rebuild(
         },
         spec,
     };
-    Ok((sweep, rec))
+    Ok((sweep, rec, env))
 }
 
 /// The target a resumed sweep runs on, with its capacity, found as `sweep run` found it:
@@ -120,7 +143,12 @@ fn resume_target(
 /// Runs `sweep resume`.
 pub fn run(args: &ResumeArgs) -> CliResult {
     let workspace = args.common.workspace_dir();
-    let (sweep, rec) = rebuild(&workspace, &args.sweep)?;
+    // Held until the sweep ends, so that `sweep env prune` leaves the environment alone.
+    let (sweep, rec, _env) = rebuild(
+        &workspace,
+        &args.sweep,
+        Purpose::Launch { quiet: args.quiet },
+    )?;
     if rec.sweep.state == "completed" {
         println!(
             "sweep {} already completed ({}); nothing to resume. Start a new sweep, or warm-start one from it with `--resume-from {}`",
@@ -208,7 +236,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
         }
         None => {
             // Nobody runs it: adopt its live runs and stop them here.
-            let (sweep, rec) = rebuild(&workspace, &sw.id)?;
+            let (sweep, rec, _) = rebuild(&workspace, &sw.id, Purpose::Stop)?;
             let store =
                 Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
             eprintln!(

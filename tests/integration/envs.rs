@@ -1,6 +1,7 @@
 //! Managed environments end to end, with real `python3 -m venv` and real pip from the package
 //! index: the first sweep builds, later sweeps reuse the cache, a changed list rebuilds, two
-//! sweeps at once build once, and a broken dependency stops the sweep before any run.
+//! sweeps at once build once, a broken dependency stops the sweep before any run, and a
+//! killed sweep resumes in the environment it ran in.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -536,4 +537,277 @@ fn a_build_killed_midway_is_discarded_and_built_again() {
     );
     assert_eq!(err.matches(": building from").count(), 1, "{err}");
     assert_runs_used(&p, &out, &only_hash(&p));
+}
+
+/// Writes its pid (so that the test sees it live), shows what it runs with, then naps.
+const NAPPING: &str = r#"
+import os, sys, time, tomli
+print("python=" + sys.executable)
+print("tomli=" + tomli.__file__)
+print("path=" + os.environ["PATH"], flush=True)
+open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "pid"), "w").write(str(os.getpid()))
+time.sleep(float(os.environ["NAP"]))
+print("@sweep " + '{"metric": "acc", "value": %s}' % sys.argv[-1])
+"#;
+
+/// The runconfig's own PATH: a resumed sweep must put the environment before it, as
+/// `sweep run` did.
+const USER_PATH: &str = "/sweep-test-user-path:/usr/bin:/bin";
+
+/// Pids the runs of every sweep of `p` have recorded, with whether each is still running.
+fn run_pids(p: &Project) -> Vec<(i32, bool)> {
+    let mut out = Vec::new();
+    for s in std::fs::read_dir(p.path().join("ws/sweeps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for r in std::fs::read_dir(s.path().join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(pid) = std::fs::read_to_string(r.path().join("outputs/pid"))
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                out.push((pid, crate::local_runs::pid_alive(pid)));
+            }
+        }
+    }
+    out
+}
+
+/// Waits until `ready` holds for the recorded run pids; returns them.
+fn wait_pids(
+    p: &Project,
+    what: &str,
+    mut ready: impl FnMut(&[(i32, bool)]) -> bool,
+) -> Vec<(i32, bool)> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let pids = run_pids(p);
+        if ready(&pids) {
+            return pids;
+        }
+        assert!(std::time::Instant::now() < until, "{what}: {pids:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Starts sweep `name` as a child `sweep` process and SIGKILLs it (only it: its runs live
+/// on, as after a crash) once two runs are live; returns those runs' pids.
+fn start_and_kill(p: &Project, name: &str) -> Vec<i32> {
+    let before: Vec<i32> = run_pids(p).into_iter().map(|(pid, _)| pid).collect();
+    let mut child = p
+        .command(&["run", "hd.yml", "-c", "t.runconfig", "--name", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let live = |pids: &[(i32, bool)]| -> Vec<i32> {
+        pids.iter()
+            .filter(|(pid, alive)| *alive && !before.contains(pid))
+            .map(|(pid, _)| *pid)
+            .collect()
+    };
+    let pids = wait_pids(p, "two runs never went live", |pids| live(pids).len() >= 2);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    live(&pids)
+}
+
+/// Sweep `name` completed all four runs, each in the environment `hash` with `USER_PATH`
+/// behind the environment's `bin`.
+fn assert_sweep_used(p: &Project, name: &str, hash: &str) {
+    let out = p
+        .command(&["runs", name, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    let env = p.cache.join(hash).join("env");
+    for r in &runs {
+        assert_eq!(r["state"], "completed", "{r}");
+        let dir = p.path().join(r["run_dir"].as_str().unwrap());
+        let log = std::fs::read_to_string(dir.join("output.log")).unwrap();
+        let python = log.lines().find_map(|l| l.strip_prefix("python=")).unwrap();
+        let tomli = log.lines().find_map(|l| l.strip_prefix("tomli=")).unwrap();
+        let path = log.lines().find_map(|l| l.strip_prefix("path=")).unwrap();
+        assert!(Path::new(python).starts_with(&env), "{log}");
+        assert!(Path::new(tomli).starts_with(&env), "{log}");
+        assert_eq!(
+            path,
+            format!("{}:{USER_PATH}", env.join("bin").display()),
+            "{log}"
+        );
+        assert!(log.contains("@sweep"), "{log}");
+    }
+}
+
+#[test]
+fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_changed_one() {
+    let _serial = one_build_at_a_time();
+    if !prerequisites() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new(
+        cache.path(),
+        "requirementsFile",
+        "requirements.txt",
+        "tomli\n",
+    );
+    std::fs::write(p.path().join("t.py"), NAPPING).unwrap();
+    std::fs::write(
+        p.path().join("hd.yml"),
+        HD.replace("[1, 2]", "[1, 2, 3, 4]"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.path().join("t.runconfig"),
+        format!("script: t.py\nenvironment:\n  environmentVariables:\n    NAP: \"3\"\n    PATH: {USER_PATH}\n  python:\n    userManagedDependencies: false\n    requirementsFile: requirements.txt\n"),
+    )
+    .unwrap();
+
+    // Resumed while two runs are live: it adopts them and launches the rest in the same
+    // environment, holding it so that a prune leaves it alone.
+    let first = start_and_kill(&p, "first");
+    let hash = only_hash(&p);
+    let mut resume = p
+        .command(&["resume", "first"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_pids(&p, "the resumed sweep launched nothing", |pids| {
+        if resume.try_wait().unwrap().is_some() {
+            return true;
+        }
+        pids.iter()
+            .any(|(pid, alive)| *alive && !first.contains(pid))
+    });
+    if resume.try_wait().unwrap().is_some() {
+        let out = resume.wait_with_output().unwrap();
+        panic!(
+            "the resumed sweep ended before its last runs: {}",
+            text(&out)
+        );
+    }
+    let list = p.env_list();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["in_use"], true, "{list:?}");
+    let prune = p.command(&["env", "prune", "--all"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&prune.stdout).contains("0 environments removed"),
+        "{}",
+        text(&prune)
+    );
+    let out = resume.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "environment {hash}: using the cached venv environment"
+        )),
+        "{err}"
+    );
+    assert_sweep_used(&p, "first", &hash);
+
+    // Pruned while no sweep runs: resume builds it again, under the same hash.
+    let second = start_and_kill(&p, "second");
+    wait_pids(&p, "the killed sweep's runs never ended", |pids| {
+        !pids
+            .iter()
+            .any(|(pid, alive)| *alive && second.contains(pid))
+    });
+    let prune = p.command(&["env", "prune", "--all"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&prune.stdout).contains("1 environment removed"),
+        "{}",
+        text(&prune)
+    );
+    // A completed sweep has nothing to resume, and builds nothing.
+    let out = p.command(&["resume", "first"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("already completed"),
+        "{}",
+        text(&out)
+    );
+    assert!(p.env_list().is_empty(), "{}", text(&out));
+    let out = p.command(&["resume", "second"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        stderr(&out).matches(": building from").count(),
+        1,
+        "{}",
+        text(&out)
+    );
+    assert_eq!(only_hash(&p), hash);
+    assert_sweep_used(&p, "second", &hash);
+
+    // A changed dependency list would run the remaining candidates elsewhere: refused,
+    // before anything is built. Cancel still works (it builds nothing).
+    start_and_kill(&p, "third");
+    // Another cache root: the same hash, but the environment would be another one.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = p
+        .command(&["resume", "third"])
+        .env("SWEEP_ENV_CACHE", elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "= hint: resume with SWEEP_ENV_CACHE={}",
+            cache.path().display()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    // A runconfig that no longer asks for the environment.
+    let runconfig = std::fs::read_to_string(p.path().join("t.runconfig")).unwrap();
+    let unmanaged = &runconfig[..runconfig.find("  python:").unwrap()];
+    std::fs::write(p.path().join("t.runconfig"), unmanaged).unwrap();
+    let out = p.command(&["resume", "third"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("but its runconfig no longer asks for one"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(p.path().join("t.runconfig"), &runconfig).unwrap();
+    std::fs::write(p.path().join("requirements.txt"), "tomli\niniconfig\n").unwrap();
+    let out = p.command(&["resume", "third"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    let env = p.cache.join(&hash).join("env");
+    assert!(
+        err.contains(&format!("ran in the managed environment {}", env.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("requirements.txt now gives the environment"),
+        "{err}"
+    );
+    assert!(
+        err.contains("requirements.txt as it was to resume"),
+        "{err}"
+    );
+    assert_eq!(only_hash(&p), hash, "nothing was built");
+    let out = p.command(&["cancel", "third"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("canceled"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(only_hash(&p), hash, "nothing was built");
 }
