@@ -127,6 +127,8 @@ pub(super) struct Dispatcher {
     /// Why nothing is launched, as last recorded (the column starts empty and every sweep
     /// state change clears it).
     wait_recorded: Option<Waiting>,
+    /// The reason last shown in the live view (with the count of runs starting).
+    wait_shown: Option<Waiting>,
     exhausted: bool,
     stopping: Option<(SweepState, String)>,
     deadline: Instant,
@@ -273,6 +275,7 @@ impl Dispatcher {
             proposal_queued: false,
             waiting: false,
             wait_recorded: None,
+            wait_shown: None,
             exhausted: false,
             stopping: None,
             deadline,
@@ -375,15 +378,19 @@ impl Dispatcher {
             max_total: self.spec.limits.max_total_runs,
             stopping: self.stopping.as_ref().map(|s| s.1.as_str()),
         });
-        if w == self.wait_recorded {
+        if w == self.wait_shown {
             return;
         }
-        self.store.send(Write::SweepWaiting {
-            id: self.setup.id.clone(),
-            waiting: w.as_ref().map(Waiting::to_string),
-        });
         self.emit(Progress::Waiting(w.clone()));
-        self.wait_recorded = w;
+        let recorded = w.as_ref().map(Waiting::recorded);
+        if recorded != self.wait_recorded {
+            self.store.send(Write::SweepWaiting {
+                id: self.setup.id.clone(),
+                waiting: recorded.as_ref().map(Waiting::to_string),
+            });
+            self.wait_recorded = recorded;
+        }
+        self.wait_shown = w;
     }
 
     /// Feeds the warm-start runs to the policy pools (their stops are not this sweep's to
@@ -1378,7 +1385,7 @@ impl Dispatcher {
             })
             .await?;
         // The state change cleared the recorded reason; the view forgets it too.
-        if self.wait_recorded.is_some() {
+        if self.wait_shown.is_some() {
             self.emit(Progress::Waiting(None));
         }
         let best = self

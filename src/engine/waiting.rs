@@ -62,6 +62,20 @@ pub enum Waiting {
     },
 }
 
+impl Waiting {
+    /// The reason as recorded with the sweep: without the count of runs still starting,
+    /// which changes with every launch while the slots are full (the live view shows it).
+    pub fn recorded(&self) -> Waiting {
+        let mut w = self.clone();
+        if let Waiting::MaxConcurrentRuns { starting, .. } | Waiting::TargetFull { starting, .. } =
+            &mut w
+        {
+            *starting = 0;
+        }
+        w
+    }
+}
+
 fn runs(n: u64) -> String {
     if n == 1 {
         "1 run".into()

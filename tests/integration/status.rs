@@ -89,6 +89,13 @@ fn status_and_watch_say_the_concurrency_cap_holds_candidates_back() {
         .spawn()
         .unwrap();
     let want = "waiting: max_concurrent_runs (2 of 2 running)";
+    poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
+    // The reason holds from the moment both slots are taken; wait for both runs to start.
+    poll_status(
+        || p.command(&["status", "latest"]),
+        "starting 0  running 2",
+        &mut sweep,
+    );
     let shown = poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
     assert!(shown.contains(": running"), "{shown}");
     assert!(shown.contains("running 2"), "{shown}");
@@ -171,6 +178,14 @@ fn status_says_the_ssh_target_is_full_below_max_concurrent_runs() {
         .spawn()
         .unwrap();
     let want = "waiting: target full (remote: 2 of 2 slots)";
+    poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
+    // Both runs started (the reason holds from the moment both slots are taken), and the
+    // reason still holds: the runs wait for `go`.
+    poll_status(
+        || p.command(&["status", "latest"]),
+        "starting 0  running 2",
+        &mut sweep,
+    );
     let shown = poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
     // The configured limit is what the history records; the target's is the binding one.
     assert!(shown.contains("(max 4 at once)"), "{shown}");
