@@ -44,6 +44,19 @@ fn poll_status(mut status: impl FnMut() -> Command, want: &str, child: &mut Chil
     panic!("status never said {want:?}; last status:\n{last}");
 }
 
+/// Polls `sweep status` until it says `want` with both of the sweep's runs started (the
+/// reason holds from the moment both slots are taken, before the launches return), and
+/// returns that output.
+fn status_with_both_running(
+    mut status: impl FnMut() -> Command,
+    want: &str,
+    child: &mut Child,
+) -> String {
+    poll_status(&mut status, want, child);
+    poll_status(&mut status, "starting 0  running 2", child);
+    poll_status(status, want, child)
+}
+
 /// The sweep id on the first line of `sweep status SWEEP` (`sweep <id> (<name>): <state>`).
 fn sweep_id(status: &str) -> String {
     status
@@ -89,14 +102,7 @@ fn status_and_watch_say_the_concurrency_cap_holds_candidates_back() {
         .spawn()
         .unwrap();
     let want = "waiting: max_concurrent_runs (2 of 2 running)";
-    poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
-    // The reason holds from the moment both slots are taken; wait for both runs to start.
-    poll_status(
-        || p.command(&["status", "latest"]),
-        "starting 0  running 2",
-        &mut sweep,
-    );
-    let shown = poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
+    let shown = status_with_both_running(|| p.command(&["status", "latest"]), want, &mut sweep);
     assert!(shown.contains(": running"), "{shown}");
     assert!(shown.contains("running 2"), "{shown}");
     let id = sweep_id(&shown);
@@ -178,15 +184,7 @@ fn status_says_the_ssh_target_is_full_below_max_concurrent_runs() {
         .spawn()
         .unwrap();
     let want = "waiting: target full (remote: 2 of 2 slots)";
-    poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
-    // Both runs started (the reason holds from the moment both slots are taken), and the
-    // reason still holds: the runs wait for `go`.
-    poll_status(
-        || p.command(&["status", "latest"]),
-        "starting 0  running 2",
-        &mut sweep,
-    );
-    let shown = poll_status(|| p.command(&["status", "latest"]), want, &mut sweep);
+    let shown = status_with_both_running(|| p.command(&["status", "latest"]), want, &mut sweep);
     // The configured limit is what the history records; the target's is the binding one.
     assert!(shown.contains("(max 4 at once)"), "{shown}");
     assert!(shown.contains("running 2"), "{shown}");
