@@ -892,12 +892,17 @@ impl Dispatcher {
         let events = self.events_tx.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
-            if let Some(Err(e)) = committing.map(Committing::wait_blocking) {
-                let _ = tx.send(Internal::StoreFailed(e));
-                return;
+            let mut committing = committing;
+            let mut ready = || match committing.take().map(Committing::wait_blocking) {
+                Some(Err(e)) => {
+                    let _ = tx.send(Internal::StoreFailed(e));
+                    false
+                }
+                _ => true,
+            };
+            if let Some(r) = target.launch_when_ready(&req, events, &mut ready) {
+                let _ = tx.send(Internal::Launched(idx, r));
             }
-            let r = target.launch(&req, events);
-            let _ = tx.send(Internal::Launched(idx, r));
         });
     }
 

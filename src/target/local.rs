@@ -11,9 +11,9 @@
 //! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
 //!   the death of `sweep`; a watcher thread tails that file and `<run_dir>/metrics.jsonl`.
 //! - A small supervisor (a clone of `sweep` sharing its memory, never a second program;
-//!   see `supervise.rs`) leads the run's process group: it writes `<run_dir>/pid`, waits
-//!   for the program, writes its exit status to `<run_dir>/exit_status`, then kills
-//!   whatever the program left in its group. It blocks SIGTERM, so a stop reaches the
+//!   see `supervise.rs`) leads the run's process group: it writes its pid to
+//!   `<run_dir>/status`, waits for the program, appends the program's exit status there,
+//!   then kills whatever the program left in its group. It blocks SIGTERM, so a stop reaches the
 //!   program and the supervisor still records how it ended.
 //!   Because the supervisor, not `sweep`, records the outcome, a run that ends while no
 //!   `sweep` is watching (killed, crashed, laptop closed) still has its real exit status
@@ -40,11 +40,14 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const STOP_FILE: &str = "stop";
 /// The outputs directory (`SWEEP_OUTPUT_DIR`).
 pub const OUTPUTS_DIR: &str = "outputs";
-/// The file the supervisor writes the exit status to (`exit_code N` / `signal N`).
-pub const EXIT_FILE: &str = "exit_status";
-/// The file the supervisor writes its pid (= the run's process group) to, before the
-/// program starts: a run whose launch was interrupted can still be found.
-pub const PID_FILE: &str = "pid";
+/// The supervisor's record of the run: `pid N` (its pid, which is the run's process group),
+/// written before the program starts so that a run whose launch was interrupted can still be
+/// found; then, once the program has ended, `exit_code N`, `signal N` or `unknown …`.
+pub const STATUS_FILE: &str = "status";
+/// Where earlier versions of sweep kept the pid and the exit status, in two files; read
+/// for the runs they started when a newer sweep resumes their sweep.
+const OLD_PID_FILE: &str = "pid";
+const OLD_EXIT_FILE: &str = "exit_status";
 
 /// How many trailing output lines are kept for failure reports.
 const TAIL_LINES: usize = 20;
@@ -114,14 +117,17 @@ impl Handle {
         }
     }
 
-    /// The handle of a run whose launch was interrupted, from the pid file its supervisor
-    /// wrote, if that supervisor may still be alive.
-    fn from_pid_file(run_dir: &Path) -> Option<Handle> {
-        let pid: i32 = std::fs::read_to_string(run_dir.join(PID_FILE))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
+    /// The handle of a run whose launch was interrupted, from the pid its supervisor wrote,
+    /// if that supervisor may still be alive.
+    fn from_status_file(run_dir: &Path) -> Option<Handle> {
+        let pid = match read_status(run_dir) {
+            Some(s) => s.pid?,
+            None => std::fs::read_to_string(run_dir.join(OLD_PID_FILE))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?,
+        };
         Some(Handle {
             pid,
             pgid: pid,
@@ -140,56 +146,23 @@ impl ComputeTarget for LocalTarget {
     }
 
     fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError> {
-        let workdir = req.workdir();
-        std::fs::create_dir_all(req.run_dir.join(OUTPUTS_DIR))?;
-        if req.snapshot.is_dir() {
-            super::snapshot::copy_tree(&req.snapshot, &workdir)?;
-        } else {
-            std::fs::create_dir_all(&workdir)?;
+        self.launch_when_ready(req, events, &mut || true)
+            .expect("ready without waiting")
+    }
+
+    /// Makes the run's directory, working copy and files while the `Starting` record is
+    /// being committed: nothing outside the run's own directory happens before `ready`.
+    fn launch_when_ready(
+        &self,
+        req: &LaunchRequest,
+        events: EventSender,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Option<Result<RunHandle, TargetError>> {
+        let files = prepare(req);
+        if !ready() {
+            return None;
         }
-        let run_dir = absolute(&req.run_dir)?;
-        let workdir = absolute(&workdir)?;
-        let log = File::create(run_dir.join(OUTPUT_LOG))?;
-        // `metrics.jsonl` is not created here: the run creates it when it first appends (one
-        // file fewer per run; the watcher reads it once it exists).
-        let Some(program) = req.argv.first() else {
-            return Err(TargetError::Launch("empty argument vector".into()));
-        };
-        // A relative program path with a slash means "in the working directory"; make it
-        // absolute because where `exec` resolves it after `chdir` is platform-specific.
-        let program = if program.contains('/') && Path::new(program).is_relative() {
-            workdir.join(program).into_os_string()
-        } else {
-            program.into()
-        };
-        let env = run_env(req, &run_dir);
-        let path = resolve(&program, &env, &workdir)
-            .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
-        let argv: Vec<std::ffi::OsString> = std::iter::once(program)
-            .chain(req.argv[1..].iter().map(Into::into))
-            .collect();
-        let started = super::supervise::start(super::supervise::Spec {
-            path: &path,
-            argv: &argv,
-            env: &env,
-            workdir: &workdir,
-            run_dir: &run_dir,
-            stdin: File::open("/dev/null")?.into(),
-            log: log.into(),
-        })
-        .map_err(|e| {
-            // A supervisor that could not start its program leaves no run to recover.
-            let _ = std::fs::remove_file(run_dir.join(PID_FILE));
-            TargetError::Launch(format!("{}: {e}", req.argv[0]))
-        })?;
-        let pid = started.pid;
-        let handle = Handle {
-            pid,
-            pgid: pid,
-            run_dir: run_dir.clone(),
-        };
-        spawn_watcher(req, handle.clone(), Exit::Child(started), events)?;
-        Ok(handle.encode())
+        Some(files.and_then(|f| start(req, f, events)))
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
@@ -222,7 +195,7 @@ impl ComputeTarget for LocalTarget {
 
     fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
         let dir = absolute(&req.run_dir).ok()?;
-        Handle::from_pid_file(&dir).map(|h| h.encode())
+        Handle::from_status_file(&dir).map(|h| h.encode())
     }
 
     fn adopt(
@@ -234,6 +207,86 @@ impl ComputeTarget for LocalTarget {
         let h = Handle::decode(handle)?;
         spawn_watcher(req, h, Exit::Poll, events)
     }
+}
+
+/// A run's directory as [`prepare`] left it, ready for its supervisor.
+struct Prepared {
+    run_dir: PathBuf,
+    workdir: PathBuf,
+    log: File,
+    status: File,
+}
+
+/// Makes the run directory, its `outputs` and its working copy of the snapshot, and creates
+/// `output.log` and the empty `status` file.
+fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
+    let workdir = req.workdir();
+    std::fs::create_dir_all(req.run_dir.join(OUTPUTS_DIR))?;
+    if req.snapshot.is_dir() {
+        super::snapshot::copy_tree(&req.snapshot, &workdir)?;
+    } else {
+        std::fs::create_dir_all(&workdir)?;
+    }
+    let run_dir = absolute(&req.run_dir)?;
+    let workdir = absolute(&workdir)?;
+    let log = File::create(run_dir.join(OUTPUT_LOG))?;
+    // `metrics.jsonl` is not created here: the run creates it when it first appends (one
+    // file fewer per run; the watcher reads it once it exists).
+    let status = File::create(run_dir.join(STATUS_FILE))?;
+    Ok(Prepared {
+        run_dir,
+        workdir,
+        log,
+        status,
+    })
+}
+
+/// Starts the prepared run's supervisor and its watcher.
+fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHandle, TargetError> {
+    let Prepared {
+        run_dir,
+        workdir,
+        log,
+        status,
+    } = p;
+    let Some(program) = req.argv.first() else {
+        return Err(TargetError::Launch("empty argument vector".into()));
+    };
+    // A relative program path with a slash means "in the working directory"; make it
+    // absolute because where `exec` resolves it after `chdir` is platform-specific.
+    let program = if program.contains('/') && Path::new(program).is_relative() {
+        workdir.join(program).into_os_string()
+    } else {
+        program.into()
+    };
+    let env = run_env(req, &run_dir);
+    let path = resolve(&program, &env, &workdir)
+        .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
+    let argv: Vec<std::ffi::OsString> = std::iter::once(program)
+        .chain(req.argv[1..].iter().map(Into::into))
+        .collect();
+    let started = super::supervise::start(super::supervise::Spec {
+        path: &path,
+        argv: &argv,
+        env: &env,
+        workdir: &workdir,
+        status: status.into(),
+        stdin: File::open("/dev/null")?.into(),
+        log: log.into(),
+    })
+    .map_err(|e| {
+        // A supervisor that could not start its program leaves no run to recover.
+        let _ = std::fs::remove_file(run_dir.join(STATUS_FILE));
+        TargetError::Launch(format!("{}: {e}", req.argv[0]))
+    })?;
+    let pid = started.pid;
+    let handle = Handle {
+        pid,
+        pgid: pid,
+        run_dir,
+    };
+    spawn_watcher(req, handle.clone(), Exit::Child(started), events)?;
+    Ok(handle.encode())
 }
 
 /// The run's whole environment: sweep's own, `PYTHONUNBUFFERED=1` unless set, the run
@@ -531,14 +584,48 @@ fn spawn_watcher(
     Ok(())
 }
 
+/// What a run's `status` file says so far.
+#[derive(Debug, Default, PartialEq)]
+struct Status {
+    pid: Option<i32>,
+    exit: Option<ExitStatus>,
+}
+
+/// Reads `<run_dir>/status`; `None` if there is none.
+fn read_status(run_dir: &Path) -> Option<Status> {
+    let s = std::fs::read_to_string(run_dir.join(STATUS_FILE)).ok()?;
+    Some(parse_status(&s))
+}
+
+/// Parses a `status` file. Each line is written with one `write`: a line without its
+/// newline was cut short and is ignored.
+fn parse_status(s: &str) -> Status {
+    let mut st = Status::default();
+    for line in s.split_inclusive('\n') {
+        let Some(line) = line.strip_suffix('\n') else {
+            break;
+        };
+        let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+        match k {
+            "pid" => st.pid = v.parse().ok(),
+            "exit_code" => st.exit = v.parse().ok().map(ExitStatus::Code),
+            "signal" => st.exit = v.parse().ok().map(ExitStatus::Signal),
+            "unknown" => st.exit = Some(ExitStatus::Unknown(format!("the run's supervisor: {v}"))),
+            _ => {}
+        }
+    }
+    st
+}
+
+/// The run's exit status, once its supervisor has recorded it.
 fn read_exit_file(run_dir: &Path) -> Option<ExitStatus> {
-    let s = std::fs::read_to_string(run_dir.join(EXIT_FILE)).ok()?;
-    // Written with one `write`; without its newline it was cut short.
-    let (k, v) = s.strip_suffix('\n')?.split_once(' ')?;
-    match k {
-        "exit_code" => v.parse().ok().map(ExitStatus::Code),
-        "signal" => v.parse().ok().map(ExitStatus::Signal),
-        _ => None,
+    match read_status(run_dir) {
+        Some(s) => s.exit,
+        // A run started by an older sweep.
+        None => {
+            let s = std::fs::read_to_string(run_dir.join(OLD_EXIT_FILE)).ok()?;
+            parse_status(&s).exit
+        }
     }
 }
 
@@ -594,9 +681,14 @@ exit 3
 "#;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let r = req(dir.path(), &["sh", "-c", script]);
-        LocalTarget.launch(&r, tx).unwrap();
+        let h = Handle::decode(&LocalTarget.launch(&r, tx).unwrap()).unwrap();
         let (reports, malformed, status, tail) = collect(rx).await;
         assert_eq!(status, ExitStatus::Code(3));
+        // The supervisor's record: its pid, then the program's exit.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("run/status")).unwrap(),
+            format!("pid {}\nexit_code 3\n", h.pid)
+        );
         let names: Vec<(&str, f64)> = reports.iter().map(|r| (r.name.as_str(), r.value)).collect();
         assert!(
             names.contains(&("acc", 0.5)) && names.contains(&("acc", 0.75)),
@@ -607,6 +699,44 @@ exit 3
         assert_eq!(tail.first().map(String::as_str), Some("hi"));
         assert_eq!(tail.last().unwrap(), r#"x y|s_0|{"--lr":0.1}"#);
         assert!(dir.path().join("run/work/data.txt").exists());
+    }
+
+    #[test]
+    fn a_status_file_line_counts_only_once_complete() {
+        let st = |s: &str| parse_status(s);
+        assert_eq!(st(""), Status::default());
+        assert_eq!(st("pid 12"), Status::default(), "cut short");
+        assert_eq!(
+            st("pid 12\n"),
+            Status {
+                pid: Some(12),
+                exit: None
+            }
+        );
+        assert_eq!(st("pid 12\nexit_code 1").exit, None, "cut short");
+        assert_eq!(st("pid 12\nexit_code 1\n").exit, Some(ExitStatus::Code(1)));
+        assert_eq!(st("pid 12\nsignal 15\n").exit, Some(ExitStatus::Signal(15)));
+        assert!(matches!(
+            st("pid 12\nunknown waitpid failed\n").exit,
+            Some(ExitStatus::Unknown(w)) if w.contains("waitpid failed")
+        ));
+        // The supervisor could not write its pid: the exit line comes first.
+        assert_eq!(st("exit_code 0\n").exit, Some(ExitStatus::Code(0)));
+    }
+
+    #[test]
+    fn runs_started_by_earlier_versions_are_read_from_their_two_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Handle::from_status_file(dir.path()).is_none());
+        assert_eq!(read_exit_file(dir.path()), None);
+        std::fs::write(dir.path().join(OLD_PID_FILE), "4242\n").unwrap();
+        std::fs::write(dir.path().join(OLD_EXIT_FILE), "signal 9\n").unwrap();
+        assert_eq!(Handle::from_status_file(dir.path()).unwrap().pid, 4242);
+        assert_eq!(read_exit_file(dir.path()), Some(ExitStatus::Signal(9)));
+        // The new file, once there, is the one read.
+        std::fs::write(dir.path().join(STATUS_FILE), "pid 7\n").unwrap();
+        assert_eq!(Handle::from_status_file(dir.path()).unwrap().pid, 7);
+        assert_eq!(read_exit_file(dir.path()), None);
     }
 
     #[tokio::test]
@@ -699,16 +829,26 @@ wait"#;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // The supervisor too: it holds no one else's descriptors either.
-        let sup = std::fs::read_to_string(dir.path().join("run/pid")).unwrap();
-        let sup_fds = list(format!("/proc/{}/fd", sup.trim()));
+        // The supervisor too: it holds no one else's descriptors either, only its streams
+        // and its `status` file.
+        let sup = Handle::decode(&h).unwrap().pid;
+        let sup_fds = list(format!("/proc/{sup}/fd"));
+        let sup_files: Vec<PathBuf> = sup_fds
+            .iter()
+            .filter(|fd| !["0", "1", "2"].contains(&fd.as_str()))
+            .filter_map(|fd| std::fs::read_link(format!("/proc/{sup}/fd/{fd}")).ok())
+            .collect();
         LocalTarget.kill(&h);
         while !matches!(rx.recv().await, Some(TargetEvent::Exited { .. }) | None) {}
         for fd in inheritable {
             unsafe { libc::close(fd) };
         }
         assert_eq!(fds, ["0", "1", "2"], "{status}");
-        assert_eq!(sup_fds, ["0", "1", "2"]);
+        assert_eq!(sup_fds.len(), 4, "{sup_fds:?}");
+        assert_eq!(
+            sup_files,
+            [dir.path().join("run/status").canonicalize().unwrap()]
+        );
         let field = |name: &str| {
             let l = status.lines().find(|l| l.starts_with(name)).unwrap();
             u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()

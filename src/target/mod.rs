@@ -184,6 +184,22 @@ pub trait ComputeTarget: Send + Sync {
     /// `events`, ending with exactly one [`TargetEvent::Exited`].
     fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError>;
 
+    /// [`ComputeTarget::launch`], once `ready` returns true (the engine's record that the
+    /// run is `Starting` is committed); `None`, launching nothing, if it returns false. A
+    /// target may do before asking whatever has no effect outside the run's own directory,
+    /// to overlap it with the commit. The default asks first.
+    fn launch_when_ready(
+        &self,
+        req: &LaunchRequest,
+        events: EventSender,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Option<Result<RunHandle, TargetError>> {
+        if !ready() {
+            return None;
+        }
+        Some(self.launch(req, events))
+    }
+
     /// Asks a run to stop (DESIGN §4.3: stop file, SIGTERM to its process group, SIGKILL
     /// after `grace`). Returns at once; the run's `Exited` event follows.
     fn stop(&self, handle: &RunHandle, grace: Duration);

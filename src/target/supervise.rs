@@ -1,8 +1,8 @@
 //! The per-run supervisor of the local target, and how it is started.
 //!
-//! The supervisor leads a run's process group. It starts the program, waits for it, writes
-//! the program's exit status to the run directory, then kills whatever the program left in
-//! its group. It is a process of its own, so a run outlives a killed `sweep` and still has
+//! The supervisor leads a run's process group. It writes its pid to the run's `status` file,
+//! starts the program, waits for it, appends the program's exit status to that file, then
+//! kills whatever the program left in its group. It is a process of its own, so a run outlives a killed `sweep` and still has
 //! its real exit status when `sweep resume` re-adopts it.
 //!
 //! It is started the way `posix_spawn` starts its short-lived child: `clone(CLONE_VM)` on a
@@ -38,8 +38,8 @@ pub(crate) struct Launch {
     _envp: Vec<CString>,
     envp_ptrs: Vec<*const c_char>,
     workdir: CString,
-    pid_file: CString,
-    exit_file: CString,
+    /// The run's `status` file, open for writing (sweep created it).
+    status: RawFd,
     stdin: RawFd,
     log: RawFd,
     report: RawFd,
@@ -65,8 +65,8 @@ pub(crate) struct Spec<'a> {
     pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
     /// The working directory (the supervisor's too, which is how a live run is recognised).
     pub workdir: &'a std::path::Path,
-    /// The run directory, for the `pid` and `exit_status` files.
-    pub run_dir: &'a std::path::Path,
+    /// The run's `status` file, created empty and open for writing.
+    pub status: OwnedFd,
     /// Standard input of the program.
     pub stdin: OwnedFd,
     /// Standard output and error of the program.
@@ -190,7 +190,7 @@ pub(crate) fn start(spec: Spec<'_>) -> io::Result<Started> {
             .chain(std::iter::once(std::ptr::null()))
             .collect::<Vec<_>>()
     };
-    let path_in = |name: &str| cstring(spec.run_dir.join(name).as_os_str().as_bytes());
+    let status = above_stdio(spec.status)?;
     let stdin = above_stdio(spec.stdin)?;
     let log = above_stdio(spec.log)?;
     let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -202,8 +202,7 @@ pub(crate) fn start(spec: Spec<'_>) -> io::Result<Started> {
         envp_ptrs: ptrs(&envp),
         _envp: envp,
         workdir: cstring(spec.workdir.as_os_str().as_bytes())?,
-        pid_file: path_in(super::local::PID_FILE)?,
-        exit_file: path_in(super::local::EXIT_FILE)?,
+        status: status.as_raw_fd(),
         stdin: stdin.as_raw_fd(),
         log: log.as_raw_fd(),
         report: report_w.as_raw_fd(),
@@ -228,7 +227,7 @@ pub(crate) fn start(spec: Spec<'_>) -> io::Result<Started> {
         );
         let err = io::Error::last_os_error();
         // The supervisor has its own copies of these now.
-        drop((stdin, log, report_w));
+        drop((status, stdin, log, report_w));
         let got = if pid < 0 {
             Err(err)
         } else {
@@ -397,28 +396,21 @@ fn itoa(mut n: i64, buf: &mut [u8; 24]) -> &[u8] {
     &buf[i..]
 }
 
-/// Writes `parts` to `path` (created or truncated) with one `write`, so a reader never sees
-/// part of a line: the content ends with a newline or is not there yet. At most 64 bytes.
-/// Raw system calls only.
-fn write_parts(path: &CString, parts: &[&[u8]]) -> bool {
-    use rustix::fs::{Mode, OFlags};
+/// Writes `parts` to `fd` at `offset` with one `pwrite`, so a reader never sees part of a
+/// line: what is there ends with a newline or is not there yet. At most 64 bytes. Returns
+/// the offset after them. Raw system calls only.
+fn write_parts(fd: BorrowedFd<'_>, offset: u64, parts: &[&[u8]]) -> Option<u64> {
     let mut buf = [0u8; 64];
     let mut len = 0;
     for p in parts {
-        let Some(dst) = buf.get_mut(len..len + p.len()) else {
-            return false;
-        };
+        let dst = buf.get_mut(len..len + p.len())?;
         dst.copy_from_slice(p);
         len += p.len();
     }
-    let Ok(fd) = rustix::fs::open(
-        path.as_c_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    ) else {
-        return false;
-    };
-    matches!(rustix::io::write(&fd, &buf[..len]), Ok(n) if n == len)
+    match rustix::io::pwrite(fd, &buf[..len], offset) {
+        Ok(n) if n == len => Some(offset + len as u64),
+        _ => None,
+    }
 }
 
 /// Tells sweep how the start went; the supervisor's first and only message.
@@ -468,17 +460,22 @@ extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
     // Every other descriptor sweep had open goes; among them are the report pipes of other
     // runs starting at this moment, whose readers must see EOF when those supervisors
     // report, not when this run ends.
-    // SAFETY: closes descriptors of this process only; the report pipe is kept.
+    // SAFETY: closes descriptors of this process only; the report pipe and the status file
+    // are kept.
     unsafe {
-        let r = l.report as u32;
+        let keep = [l.report.min(l.status) as u32, l.report.max(l.status) as u32];
         if l.close_range {
-            if r > 3 {
-                libc::syscall(libc::SYS_close_range, 3u32, r - 1, 0u32);
+            let mut from = 3u32;
+            for k in keep {
+                if k > from {
+                    libc::syscall(libc::SYS_close_range, from, k - 1, 0u32);
+                }
+                from = k + 1;
             }
-            libc::syscall(libc::SYS_close_range, r + 1, u32::MAX, 0u32);
+            libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
         } else {
             for fd in 3..4096 {
-                if fd != l.report {
+                if fd != l.report && fd != l.status {
                     rustix::io::close(fd);
                 }
             }
@@ -486,12 +483,15 @@ extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
         // Shown by `ps` and `top`, so it is not mistaken for a second `sweep`.
         libc::prctl(libc::PR_SET_NAME, c"sweep-superv".as_ptr());
     }
+    // SAFETY: open until this process exits.
+    let status_fd = unsafe { BorrowedFd::borrow_raw(l.status) };
     let mut buf = [0u8; 24];
     let me = itoa(
         i64::from(rustix::process::getpid().as_raw_nonzero().get()),
         &mut buf,
     );
-    write_parts(&l.pid_file, &[me, b"\n"]);
+    // Before the program starts: a run whose launch was interrupted can still be found.
+    let at = write_parts(status_fd, 0, &[b"pid ", me, b"\n"]).unwrap_or(0);
 
     // SAFETY: the program's side runs on its own part of the stack mapping and only until it
     // execs; CLONE_VFORK holds this process until then.
@@ -523,21 +523,24 @@ extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
             Err(_) => break None,
         }
     };
-    // Written in place (no temporary file and rename): it is read only once this process
-    // is gone, and a write cut short by a SIGKILL leaves no newline, which readers reject.
+    // Written in place after the pid line, through the descriptor sweep opened (no path
+    // lookup, no new file): it is read only once this process is gone, and a write cut
+    // short by a SIGKILL leaves no newline, which readers reject.
     let mut buf = [0u8; 24];
     let _ = match status {
-        None => write_parts(&l.exit_file, &[b"unknown waitpid failed\n"]),
+        None => write_parts(status_fd, at, &[b"unknown waitpid failed\n"]),
         Some(s) => match (s.exit_status(), s.terminating_signal()) {
             (Some(code), _) => write_parts(
-                &l.exit_file,
+                status_fd,
+                at,
                 &[b"exit_code ", itoa(i64::from(code), &mut buf), b"\n"],
             ),
             (None, Some(sig)) => write_parts(
-                &l.exit_file,
+                status_fd,
+                at,
                 &[b"signal ", itoa(i64::from(sig), &mut buf), b"\n"],
             ),
-            (None, None) => write_parts(&l.exit_file, &[b"unknown no code and no signal\n"]),
+            (None, None) => write_parts(status_fd, at, &[b"unknown no code and no signal\n"]),
         },
     };
     // A run is over when its program is: nothing it started outlives it. This signals the

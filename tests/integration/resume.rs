@@ -173,9 +173,13 @@ fn a_vanished_run_is_lost_and_retried_within_max_retries() {
     } else {
         p.path().join(run_dir)
     };
-    let sup: i32 = std::fs::read_to_string(run_dir.join("pid"))
-        .unwrap()
-        .trim()
+    // The supervisor's `status` file starts with its pid (the run's process group).
+    let status = std::fs::read_to_string(run_dir.join("status")).unwrap();
+    let sup: i32 = status
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("pid "))
+        .unwrap_or_else(|| panic!("no pid line in {status:?}"))
         .parse()
         .unwrap();
     nix::sys::signal::killpg(
