@@ -366,3 +366,45 @@ fn concurrent_opens_of_a_new_history_all_succeed() {
         assert_eq!(v, SCHEMA_VERSION);
     }
 }
+
+#[test]
+fn the_wal_is_copied_back_while_the_store_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
+        .unwrap();
+    store.send(Write::Run(Box::new(run("s1", 0))));
+    let db = dir.path().join(DB_FILE);
+    let before = std::fs::metadata(&db).unwrap().len();
+    // Many commits of a few pages each, as a sweep makes them: several times the
+    // checkpoint threshold in all.
+    for chunk in 0..400u64 {
+        let rows = (0..100)
+            .map(|i| metric("s1_0", chunk * 100 + i + 1, 0.5))
+            .collect();
+        store
+            .commit_blocking(Write::Metrics(rows))
+            .expect("committed");
+    }
+    // Only a checkpoint writes to the database file itself; the store is still open, so
+    // it was not the final one.
+    let grew = (0..200).any(|_| {
+        let now = std::fs::metadata(&db).unwrap().len();
+        now > before + 1_000_000 || {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            false
+        }
+    });
+    assert!(
+        grew,
+        "database file still {} bytes",
+        std::fs::metadata(&db).unwrap().len()
+    );
+    let wal = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))
+        .unwrap()
+        .len();
+    // 40,000 rows are several MB of pages; a log reused after each checkpoint stays below.
+    assert!(wal < 16 * 1024 * 1024, "WAL is {wal} bytes");
+    drop(store);
+}

@@ -221,12 +221,20 @@ struct Prepared {
 /// `output.log` and the empty `status` file.
 fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
     let workdir = req.workdir();
-    std::fs::create_dir_all(req.run_dir.join(OUTPUTS_DIR))?;
-    if req.snapshot.is_dir() {
-        super::snapshot::copy_tree(&req.snapshot, &workdir)?;
-    } else {
-        std::fs::create_dir_all(&workdir)?;
+    // The run directory's parent normally exists: one `mkdir` per directory.
+    match std::fs::create_dir(&req.run_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&req.run_dir)?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        r => r?,
     }
+    match std::fs::create_dir(req.run_dir.join(OUTPUTS_DIR)) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        r => r?,
+    }
+    // Makes `work` even when there is no snapshot.
+    super::snapshot::copy_tree(&req.snapshot, &workdir)?;
     let run_dir = absolute(&req.run_dir)?;
     let workdir = absolute(&workdir)?;
     let log = File::create(run_dir.join(OUTPUT_LOG))?;
@@ -486,15 +494,21 @@ impl Watch {
     }
 }
 
-/// Reads what is new in both files; returns whether anything was read.
-fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8]) -> bool {
+/// Most bytes read from one file of one run per round of the shared watcher: a run that
+/// prints without pause must not keep the watcher from the other runs.
+const ROUND_BYTES: u64 = 1 << 20;
+
+/// Reads what is new in both files, up to `limit` bytes from each; returns whether anything
+/// was read.
+fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], limit: u64) -> bool {
+    use std::io::Read;
     let mut any = false;
     for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
         if t.file.is_none() {
             t.file = File::open(&t.path).ok();
         }
         let Some(f) = t.file.as_mut() else { continue };
-        let n = metrics::pump(f, chunk, &mut t.splitter, |l| {
+        let n = metrics::pump(&mut f.take(limit), chunk, &mut t.splitter, |l| {
             if is_output {
                 w.output_line(l.bytes, l.truncated)
             } else {
@@ -507,81 +521,187 @@ fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8]) -> bool
     any
 }
 
+/// A run the shared watcher follows.
+struct Watched {
+    w: Watch,
+    out: Tail,
+    mf: Tail,
+    h: Handle,
+    exit: Exit,
+    /// When its process was last looked at, for runs the watcher cannot wait on.
+    looked: Option<std::time::Instant>,
+}
+
+impl Watched {
+    /// Whether the run has ended, for a run without a descriptor to wait on; looks at most
+    /// once per [`POLL`].
+    fn ended_by_looking(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.looked.is_some_and(|t| now - t < POLL) {
+            return false;
+        }
+        self.looked = Some(now);
+        match &self.exit {
+            Exit::Child(sup) => sup.exited(),
+            Exit::Poll => !self.h.alive(),
+        }
+    }
+
+    /// Reads the rest of the run's output and sends its `Exited` event.
+    fn finish(mut self, chunk: &mut [u8]) {
+        let status = match self.exit {
+            Exit::Child(sup) => match sup.wait() {
+                // The supervisor's own status says little (it ends by killing its group);
+                // the program's is in the file it wrote.
+                Ok(s) => read_exit_file(&self.h.run_dir).unwrap_or(match s.signal() {
+                    // Killed before it could write: the whole group got the signal.
+                    Some(sig) => ExitStatus::Signal(sig),
+                    None => ExitStatus::Unknown("the run's supervisor ended early".into()),
+                }),
+                Err(e) => ExitStatus::Unknown(e.to_string()),
+            },
+            Exit::Poll => read_exit_file(&self.h.run_dir).unwrap_or_else(|| {
+                ExitStatus::Unknown("the run ended while no sweep was watching it".into())
+            }),
+        };
+        // The supervisor has already killed what the run left in its group: the files end.
+        let w = &mut self.w;
+        while drain(w, &mut self.out, &mut self.mf, chunk, u64::MAX) {}
+        let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
+        self.out.splitter.finish(&mut emit);
+        self.mf
+            .splitter
+            .finish(|l| w.file_line(l.bytes, l.truncated));
+        w.flush();
+        let _ = w.events.send(TargetEvent::Exited {
+            run_id: w.run_id.clone(),
+            status,
+            tail: w.tail.drain(..).collect(),
+            malformed: w.malformed,
+        });
+    }
+}
+
+/// The one thread that follows every local run of this process: it tails their files and
+/// waits for their supervisors, all in one `poll`. A thread per run cost a thread's start
+/// and end (stack, signal stack, allocator arena) on every launch.
+struct SharedWatcher {
+    runs: std::sync::mpsc::Sender<Watched>,
+    /// Written to when a run is added, so the watcher's `poll` includes it at once.
+    wake: std::os::fd::OwnedFd,
+}
+
+fn shared_watcher() -> std::io::Result<&'static SharedWatcher> {
+    static WATCHER: std::sync::OnceLock<SharedWatcher> = std::sync::OnceLock::new();
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(w) = WATCHER.get() {
+        return Ok(w);
+    }
+    let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(w) = WATCHER.get() {
+        return Ok(w);
+    }
+    use rustix::pipe::PipeFlags;
+    let (wake_r, wake_w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("sweep-watch".into())
+        .spawn(move || watch_all(rx, wake_r))?;
+    Ok(WATCHER.get_or_init(|| SharedWatcher {
+        runs: tx,
+        wake: wake_w,
+    }))
+}
+
+/// Hands a run to the shared watcher, which sends its events until its `Exited`.
 fn spawn_watcher(
     req: &LaunchRequest,
     h: Handle,
     exit: Exit,
     events: EventSender,
 ) -> Result<(), TargetError> {
-    let mut w = Watch {
-        run_id: req.run_id.clone(),
-        primary: req.primary_metric.clone(),
-        events,
-        batch: Vec::new(),
-        malformed: 0,
-        tail: VecDeque::new(),
+    let watcher = shared_watcher()?;
+    let out = Tail::new(h.run_dir.join(OUTPUT_LOG));
+    let mf = Tail::new(h.run_dir.join(METRICS_FILE));
+    let run = Watched {
+        w: Watch::new(&req.run_id, &req.primary_metric, events),
+        out,
+        mf,
+        h,
+        exit,
+        looked: None,
     };
-    let mut out = Tail::new(h.run_dir.join(OUTPUT_LOG));
-    let mut mf = Tail::new(h.run_dir.join(METRICS_FILE));
-    std::thread::Builder::new()
-        .name(format!("watch-{}", req.run_id))
-        .spawn(move || {
-            // Below malloc's mmap threshold (128 KiB): a larger buffer would be mapped and
-            // unmapped per run, and every unmap of a multi-threaded process interrupts every
-            // core it runs on.
-            let mut chunk = vec![0u8; 64 * 1024];
-            let status = loop {
-                let any = drain(&mut w, &mut out, &mut mf, &mut chunk);
-                w.flush();
-                match &exit {
-                    Exit::Child(sup) => {
-                        if sup.ended(if any { Duration::ZERO } else { POLL }) {
-                            let Exit::Child(sup) = exit else {
-                                unreachable!()
-                            };
-                            // The supervisor's own status says little (it ends by killing
-                            // its group); the program's is in the file it wrote.
-                            break match sup.wait() {
-                                Ok(s) => read_exit_file(&h.run_dir).unwrap_or(match s.signal() {
-                                    // Killed before it could write: the whole group
-                                    // got the signal.
-                                    Some(sig) => ExitStatus::Signal(sig),
-                                    None => ExitStatus::Unknown(
-                                        "the run's supervisor ended early".into(),
-                                    ),
-                                }),
-                                Err(e) => ExitStatus::Unknown(e.to_string()),
-                            };
-                        }
-                    }
-                    Exit::Poll => {
-                        if !h.alive() {
-                            break read_exit_file(&h.run_dir).unwrap_or_else(|| {
-                                ExitStatus::Unknown(
-                                    "the run ended while no sweep was watching it".into(),
-                                )
-                            });
-                        }
-                        if !any {
-                            std::thread::sleep(POLL);
-                        }
+    watcher
+        .runs
+        .send(run)
+        .map_err(|_| TargetError::Launch("the run watcher has stopped".into()))?;
+    // A full pipe already has the watcher awake.
+    let _ = rustix::io::write(&watcher.wake, &[1]);
+    Ok(())
+}
+
+fn watch_all(rx: std::sync::mpsc::Receiver<Watched>, wake: std::os::fd::OwnedFd) {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    // Below malloc's mmap threshold (128 KiB): a larger buffer would be mapped and unmapped,
+    // and every unmap of a multi-threaded process interrupts every core it runs on.
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut runs: Vec<Watched> = Vec::new();
+    let mut busy = false;
+    let mut ended: Vec<bool> = Vec::new();
+    loop {
+        while let Ok(r) = rx.try_recv() {
+            runs.push(r);
+        }
+        // Wait for a supervisor to end, a new run, or the next look at the files.
+        let timeout = if busy {
+            Some(Duration::ZERO)
+        } else if runs.is_empty() {
+            None
+        } else {
+            Some(POLL)
+        };
+        ended.clear();
+        ended.resize(runs.len(), false);
+        {
+            let mut fds = vec![PollFd::new(&wake, PollFlags::IN)];
+            let mut which = Vec::new();
+            for (i, r) in runs.iter().enumerate() {
+                if let Exit::Child(sup) = &r.exit {
+                    if let Some(fd) = sup.pidfd() {
+                        fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                        which.push(i);
                     }
                 }
-            };
-            // The supervisor has already killed what the run left in its group.
-            while drain(&mut w, &mut out, &mut mf, &mut chunk) {}
-            let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
-            out.splitter.finish(&mut emit);
-            mf.splitter.finish(|l| w.file_line(l.bytes, l.truncated));
-            w.flush();
-            let _ = w.events.send(TargetEvent::Exited {
-                run_id: w.run_id.clone(),
-                status,
-                tail: w.tail.drain(..).collect(),
-                malformed: w.malformed,
+            }
+            let t = timeout.map(|d| Timespec {
+                tv_sec: d.as_secs() as _,
+                tv_nsec: d.subsec_nanos() as _,
             });
-        })?;
-    Ok(())
+            if rustix::event::poll(&mut fds, t.as_ref()).is_ok() {
+                for (fd, &i) in fds[1..].iter().zip(&which) {
+                    // Readable once it has exited; an error also means there is nothing
+                    // left to wait for.
+                    ended[i] = !fd.revents().is_empty();
+                }
+                if !fds[0].revents().is_empty() {
+                    let mut b = [0u8; 64];
+                    while matches!(rustix::io::read(&wake, &mut b), Ok(n) if n > 0) {}
+                }
+            }
+        }
+        busy = false;
+        let mut i = runs.len();
+        while i > 0 {
+            i -= 1;
+            let r = &mut runs[i];
+            busy |= drain(&mut r.w, &mut r.out, &mut r.mf, &mut chunk, ROUND_BYTES);
+            r.w.flush();
+            let has_pidfd = matches!(&r.exit, Exit::Child(sup) if sup.pidfd().is_some());
+            if ended[i] || (!has_pidfd && r.ended_by_looking()) {
+                runs.swap_remove(i).finish(&mut chunk);
+            }
+        }
+    }
 }
 
 /// What a run's `status` file says so far.

@@ -176,19 +176,112 @@ fn walk(
 }
 
 /// Copies a snapshot into a run's working directory (everything; the snapshot is already
-/// filtered).
+/// filtered). `dest` may exist already; its parent must.
 pub fn copy_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dest)?;
-    for e in std::fs::read_dir(src)? {
+    mkdir(dest)?;
+    let Some(listing) = listing(src)? else {
+        return Ok(());
+    };
+    for e in listing.iter() {
+        let target = dest.join(&e.path);
+        match &e.kind {
+            Kind::Dir => mkdir(&target)?,
+            Kind::Symlink(to) => {
+                let _ = std::os::unix::fs::symlink(to, &target);
+            }
+            Kind::File => {
+                std::fs::copy(src.join(&e.path), &target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes directory `p`, whose parent exists; an existing one is fine.
+fn mkdir(p: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => Ok(()),
+        r => r,
+    }
+}
+
+/// One entry of a snapshot, relative to its root.
+struct Entry {
+    path: PathBuf,
+    kind: Kind,
+}
+
+enum Kind {
+    Dir,
+    File,
+    Symlink(PathBuf),
+}
+
+/// What `src` holds, parents before their contents; `None` if it does not exist. A snapshot
+/// is not changed once made, and every run copies it, so each is read once: the listing is
+/// kept, keyed by the root's identity and modification time (a snapshot made again at the
+/// same path is read again).
+fn listing(src: &Path) -> std::io::Result<Option<std::sync::Arc<Vec<Entry>>>> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::{Arc, Mutex};
+    type Key = (PathBuf, u64, u64, i64, i64);
+    static KEPT: Mutex<Option<HashMap<Key, Arc<Vec<Entry>>>>> = Mutex::new(None);
+    let meta = match std::fs::metadata(src) {
+        Ok(m) if m.is_dir() => m,
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let key = (
+        src.to_path_buf(),
+        meta.dev(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    );
+    if let Some(l) = KEPT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&key))
+    {
+        return Ok(Some(l.clone()));
+    }
+    let mut entries = Vec::new();
+    list_into(src, Path::new(""), &mut entries)?;
+    let l = Arc::new(entries);
+    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    let m = kept.get_or_insert_with(HashMap::new);
+    // A process runs a few sweeps; one embedding sweep for long may run many.
+    if m.len() >= 64 {
+        m.clear();
+    }
+    m.insert(key, l.clone());
+    Ok(Some(l))
+}
+
+fn list_into(root: &Path, rel: &Path, out: &mut Vec<Entry>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(root.join(rel))? {
         let e = e?;
         let ty = e.file_type()?;
-        let target: PathBuf = dest.join(e.file_name());
+        let path = rel.join(e.file_name());
         if ty.is_dir() {
-            copy_tree(&e.path(), &target)?;
+            out.push(Entry {
+                path: path.clone(),
+                kind: Kind::Dir,
+            });
+            list_into(root, &path, out)?;
         } else if ty.is_symlink() {
-            let _ = std::os::unix::fs::symlink(std::fs::read_link(e.path())?, &target);
+            out.push(Entry {
+                kind: Kind::Symlink(std::fs::read_link(e.path())?),
+                path,
+            });
         } else {
-            std::fs::copy(e.path(), &target)?;
+            out.push(Entry {
+                path,
+                kind: Kind::File,
+            });
         }
     }
     Ok(())
@@ -259,5 +352,35 @@ mod tests {
         assert!(!dest.join("pkg/w.bin").exists());
         assert!(!dest.join("ws").exists());
         assert_eq!(stats.files, 4); // .amlignore, .gitignore, train.py, pkg/m.py
+    }
+
+    #[test]
+    fn copies_nested_files_and_links_and_reads_a_remade_snapshot_again() {
+        let d = tempfile::tempdir().unwrap();
+        let snap = d.path().join("snap");
+        std::fs::create_dir_all(snap.join("a/b")).unwrap();
+        std::fs::write(snap.join("a/b/f.txt"), "one").unwrap();
+        std::os::unix::fs::symlink("a/b/f.txt", snap.join("link")).unwrap();
+        for run in ["w1", "w2"] {
+            copy_tree(&snap, &d.path().join(run)).unwrap();
+            let w = d.path().join(run);
+            assert_eq!(std::fs::read_to_string(w.join("a/b/f.txt")).unwrap(), "one");
+            assert_eq!(
+                std::fs::read_link(w.join("link")).unwrap(),
+                Path::new("a/b/f.txt")
+            );
+        }
+        // Made again at the same path with other contents (say, by another sweep).
+        std::fs::remove_dir_all(&snap).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(snap.join("g.txt"), "two").unwrap();
+        let w3 = d.path().join("w3");
+        copy_tree(&snap, &w3).unwrap();
+        assert_eq!(std::fs::read_to_string(w3.join("g.txt")).unwrap(), "two");
+        assert!(!w3.join("a").exists());
+        // No snapshot: an empty working directory.
+        copy_tree(&d.path().join("none"), &d.path().join("w4")).unwrap();
+        assert_eq!(std::fs::read_dir(d.path().join("w4")).unwrap().count(), 0);
     }
 }

@@ -78,42 +78,28 @@ pub(crate) struct Started {
     /// The supervisor's pid, which is also the run's process group.
     pub pid: i32,
     launch: Box<Launch>,
-    /// Readable once the supervisor has exited (Linux 5.3); without it, [`Started::ended`]
-    /// looks with `waitid` and sleeps.
+    /// Readable once the supervisor has exited (Linux 5.3); without it, the watcher looks
+    /// with [`Started::exited`] now and then.
     pidfd: Option<OwnedFd>,
 }
 
 impl Started {
-    /// Whether the supervisor has exited, waiting up to `timeout` for it. Does not reap it:
+    /// A descriptor that becomes readable once the supervisor has exited (Linux 5.3+).
+    pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.pidfd.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Whether the supervisor has exited, looking without waiting. Does not reap it:
     /// [`Started::wait`] does.
-    pub(crate) fn ended(&self, timeout: std::time::Duration) -> bool {
-        use rustix::event::{PollFd, PollFlags, Timespec};
-        if let Some(fd) = &self.pidfd {
-            let t = Timespec {
-                tv_sec: timeout.as_secs() as _,
-                tv_nsec: timeout.subsec_nanos() as _,
-            };
-            let mut fds = [PollFd::new(fd, PollFlags::IN)];
-            return match rustix::event::poll(&mut fds, Some(&t)) {
-                Ok(n) => n > 0,
-                Err(rustix::io::Errno::INTR) => false,
-                // Cannot watch it: let `wait` block on it.
-                Err(_) => true,
-            };
-        }
+    pub(crate) fn exited(&self) -> bool {
         use rustix::process::{Pid, WaitId, WaitIdOptions};
         let Some(pid) = Pid::from_raw(self.pid) else {
             return true;
         };
         let opts = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-        match rustix::process::waitid(WaitId::Pid(pid), opts) {
-            Ok(Some(_)) => true,
-            Ok(None) => {
-                std::thread::sleep(timeout);
-                false
-            }
-            Err(_) => true,
-        }
+        // An error means there is nothing left to wait for.
+        !matches!(rustix::process::waitid(WaitId::Pid(pid), opts), Ok(None))
     }
 
     /// Waits for the supervisor to exit, then frees what it used. Returns its wait status
