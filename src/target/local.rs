@@ -9,7 +9,8 @@
 //! - It runs in its own process group: a Ctrl-C at the terminal reaches `sweep`, not the runs,
 //!   and stopping a run can signal everything it started.
 //! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
-//!   the death of `sweep`; a watcher thread tails that file and `<run_dir>/metrics.jsonl`.
+//!   the death of `sweep`; one watcher thread, shared by all local runs, tails that file and
+//!   `<run_dir>/metrics.jsonl` and waits for the run to end.
 //! - A small supervisor (a clone of `sweep` sharing its memory, never a second program;
 //!   see `supervise.rs`) leads the run's process group: it writes its pid to
 //!   `<run_dir>/status`, waits for the program, appends the program's exit status there,
@@ -205,7 +206,7 @@ impl ComputeTarget for LocalTarget {
         events: EventSender,
     ) -> Result<(), TargetError> {
         let h = Handle::decode(handle)?;
-        spawn_watcher(req, h, Exit::Poll, events)
+        watch(req, h, Exit::Poll, events)
     }
 }
 
@@ -293,7 +294,7 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
         pgid: pid,
         run_dir,
     };
-    spawn_watcher(req, handle.clone(), Exit::Child(started), events)?;
+    watch(req, handle.clone(), Exit::Child(started), events)?;
     Ok(handle.encode())
 }
 
@@ -614,7 +615,7 @@ fn shared_watcher() -> std::io::Result<&'static SharedWatcher> {
 }
 
 /// Hands a run to the shared watcher, which sends its events until its `Exited`.
-fn spawn_watcher(
+fn watch(
     req: &LaunchRequest,
     h: Handle,
     exit: Exit,
