@@ -77,7 +77,8 @@ pub(crate) struct Spec<'a> {
 pub(crate) struct Started {
     /// The supervisor's pid, which is also the run's process group.
     pub pid: i32,
-    launch: Box<Launch>,
+    /// `None` once the supervisor is reaped (or its memory given up).
+    launch: Option<Box<Launch>>,
     /// Readable once the supervisor has exited (Linux 5.3); without it, the watcher looks
     /// with [`Started::exited`] now and then.
     pidfd: Option<OwnedFd>,
@@ -104,7 +105,11 @@ impl Started {
 
     /// Waits for the supervisor to exit, then frees what it used. Returns its wait status
     /// (it normally ends killed by its own SIGKILL to the group, after writing the exit file).
-    pub(crate) fn wait(self) -> io::Result<std::process::ExitStatus> {
+    pub(crate) fn wait(mut self) -> io::Result<std::process::ExitStatus> {
+        self.reap()
+    }
+
+    fn reap(&mut self) -> io::Result<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
         let mut status: c_int = 0;
         loop {
@@ -116,12 +121,24 @@ impl Started {
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EINTR) {
                 // Without its status we cannot know it has exited: keep its memory.
-                std::mem::forget(self.launch);
+                std::mem::forget(self.launch.take());
                 return Err(e);
             }
         }
-        drop(self.launch);
+        drop(self.launch.take());
         Ok(std::process::ExitStatus::from_raw(status))
+    }
+}
+
+impl Drop for Started {
+    /// A supervisor given up on before it was waited for (its run could not be handed to a
+    /// watcher) still runs on memory this owns: its run is ended and it is reaped first.
+    fn drop(&mut self) {
+        if self.launch.is_some() {
+            // SAFETY: signals the run's own process group.
+            unsafe { libc::killpg(self.pid, libc::SIGKILL) };
+            let _ = self.reap();
+        }
     }
 }
 
@@ -229,7 +246,11 @@ pub(crate) fn start(spec: Spec<'_>) -> io::Result<Started> {
     }
     let pidfd = rustix::process::Pid::from_raw(pid)
         .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
-    let started = Started { pid, launch, pidfd };
+    let started = Started {
+        pid,
+        launch: Some(launch),
+        pidfd,
+    };
     match got {
         Ok(Report::Started) => Ok(started),
         Ok(Report::Failed(stage, errno)) => {
@@ -567,6 +588,40 @@ extern "C" fn program_main(arg: *mut c_void) -> c_int {
 #[cfg(test)]
 mod tests {
     use super::itoa;
+
+    #[test]
+    fn a_supervisor_dropped_unwaited_ends_its_run_and_is_reaped() {
+        use std::fs::File;
+        let dir = tempfile::tempdir().unwrap();
+        let argv: Vec<std::ffi::OsString> = vec!["sleep".into(), "60".into()];
+        let started = super::start(super::Spec {
+            path: std::path::Path::new("/bin/sleep"),
+            argv: &argv,
+            env: &[],
+            workdir: dir.path(),
+            status: File::create(dir.path().join("status")).unwrap().into(),
+            stdin: File::open("/dev/null").unwrap().into(),
+            log: File::create(dir.path().join("log")).unwrap().into(),
+        })
+        .unwrap();
+        let pid = started.pid;
+        let group_alive = || unsafe { libc::killpg(pid, 0) } == 0;
+        assert!(group_alive());
+        drop(started);
+        // Reaped by the drop: no zombie is left to answer for the pid.
+        assert!(
+            unsafe { libc::kill(pid, 0) } != 0,
+            "the supervisor is still there"
+        );
+        // The program got the SIGKILL; its parent gone, init reaps it.
+        let gone = (0..500).any(|_| {
+            !group_alive() || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        });
+        assert!(gone, "the run's group is still there");
+    }
 
     #[test]
     fn itoa_formats_every_sign_and_magnitude() {
