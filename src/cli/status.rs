@@ -56,8 +56,9 @@ pub fn run(args: &StatusArgs) -> CliResult {
         return Ok(());
     };
     let (reader, s) = open_sweep(&args.common, key)?;
+    let ws = args.common.workspace_dir();
     if !args.watch {
-        for l in view(&reader, &s, false).map_err(store_err)? {
+        for l in view(&reader, &s, false, orphaned(&ws, &s)).map_err(store_err)? {
             println!("{l}");
         }
         return Ok(());
@@ -68,22 +69,31 @@ pub fn run(args: &StatusArgs) -> CliResult {
             args.interval
         )));
     }
-    watch(&reader, &s.id, Duration::from_secs_f64(args.interval))
+    watch(&reader, &ws, &s.id, Duration::from_secs_f64(args.interval))
 }
 
-/// Redraws the view until the sweep is no longer running. On a terminal the block is redrawn
-/// in place (lines cut to the terminal's width so the redraw stays aligned); otherwise a new
-/// block is printed whenever something other than the clock changed.
-fn watch(reader: &Reader, id: &str, every: Duration) -> CliResult {
+/// Whether `s` is recorded running but no process holds its lock: its `sweep` was killed
+/// (or its machine went down) and nothing runs it until `sweep resume`.
+fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
+    s.state == "running"
+        && crate::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
+}
+
+/// Redraws the view until the sweep is no longer running (or no process runs it any more).
+/// On a terminal the block is redrawn in place (lines cut to the terminal's width so the
+/// redraw stays aligned); otherwise a new block is printed whenever something other than the
+/// clock changed.
+fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> CliResult {
     let tty = std::io::stdout().is_terminal();
     let mut drawn = 0usize;
     let mut last_key: Vec<String> = Vec::new();
     loop {
-        let (s, lines) = reader
+        let (s, lines, gone) = reader
             .snapshot(|r| {
                 let s = r.resolve(id)?;
-                let lines = view(r, &s, true)?;
-                Ok((s, lines))
+                let gone = orphaned(ws, &s);
+                let lines = view(r, &s, true, gone)?;
+                Ok((s, lines, gone))
             })
             .map_err(store_err)?;
         let mut out = std::io::stdout().lock();
@@ -112,7 +122,7 @@ fn watch(reader: &Reader, id: &str, every: Duration) -> CliResult {
             }
         }
         let _ = out.flush();
-        if s.state != "running" {
+        if s.state != "running" || gone {
             return Ok(());
         }
         std::thread::sleep(every);
@@ -145,8 +155,13 @@ fn params_text(r: &RunRecord) -> String {
 }
 
 /// The lines of one sweep's view: the one-shot view, plus (`live`) the runs in flight and the
-/// latest finished ones.
-fn view(reader: &Reader, s: &SweepRecord, live: bool) -> Result<Vec<String>, StoreError> {
+/// latest finished ones. `orphaned`: recorded running, but no process runs it.
+fn view(
+    reader: &Reader,
+    s: &SweepRecord,
+    live: bool,
+    orphaned: bool,
+) -> Result<Vec<String>, StoreError> {
     let mut lines = Vec::new();
     let counts = reader.counts(s)?;
     let count = |st: RunState| {
@@ -179,7 +194,17 @@ fn view(reader: &Reader, s: &SweepRecord, live: bool) -> Result<Vec<String>, Sto
             .collect::<Vec<_>>()
             .join("  ")
     ));
-    if let Some(w) = reader.waiting(s)? {
+    if orphaned {
+        // Its recorded waiting reason is the dead process's last word: not shown.
+        lines.push(if s.target.as_deref() == Some("in-process") {
+            "  no process has this library study open (did its program end without finishing it?); reopen it from the program to continue".to_string()
+        } else {
+            format!(
+                "  no process is running this sweep (was its `sweep` killed?); `sweep resume {}` continues it",
+                s.id
+            )
+        });
+    } else if let Some(w) = reader.waiting(s)? {
         lines.push(format!("  waiting: {w}"));
     }
     let runs = reader.runs(s)?;

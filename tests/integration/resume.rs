@@ -263,6 +263,33 @@ fn cancel_of_a_sweep_whose_process_died_stops_its_runs() {
     let mut child = start(&p, &[]);
     let pids = wait_running(&p, 2);
     kill9(&mut child);
+    // Recorded running, with the dead process's last waiting reason (the concurrency cap):
+    // status says nothing runs it instead, and --watch does not wait for it forever.
+    let status = p.command(&["status", "latest"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        shown.contains("no process is running this sweep") && shown.contains("sweep resume"),
+        "{}",
+        text(&status)
+    );
+    assert!(!shown.contains("waiting:"), "{shown}");
+    let mut watch = p
+        .command(&["status", "latest", "--watch", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(st) = watch.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > until {
+            let _ = watch.kill();
+            panic!("status --watch kept watching a sweep no process runs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
     let out = p.command(&["cancel", "latest"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for pid in pids {
