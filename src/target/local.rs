@@ -522,6 +522,28 @@ fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], limit: 
     any
 }
 
+/// Reads both files up to their sizes now.
+fn drain_to_end(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8]) {
+    use std::io::{Read, Seek};
+    for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
+        if t.file.is_none() {
+            t.file = File::open(&t.path).ok();
+        }
+        let Some(f) = t.file.as_mut() else { continue };
+        let (Ok(pos), Ok(meta)) = (f.stream_position(), f.metadata()) else {
+            continue;
+        };
+        let left = meta.len().saturating_sub(pos);
+        let _ = metrics::pump(&mut f.take(left), chunk, &mut t.splitter, |l| {
+            if is_output {
+                w.output_line(l.bytes, l.truncated)
+            } else {
+                w.file_line(l.bytes, l.truncated)
+            }
+        });
+    }
+}
+
 /// A run the shared watcher follows.
 struct Watched {
     w: Watch,
@@ -565,9 +587,12 @@ impl Watched {
                 ExitStatus::Unknown("the run ended while no sweep was watching it".into())
             }),
         };
-        // The supervisor has already killed what the run left in its group: the files end.
+        // The supervisor has already killed what the run left in its group, so the files are
+        // complete: read them to their present ends. (Not "until nothing is new": a process
+        // that escaped the group with `setsid` could append forever, and this thread watches
+        // every run.)
         let w = &mut self.w;
-        while drain(w, &mut self.out, &mut self.mf, chunk, u64::MAX) {}
+        drain_to_end(w, &mut self.out, &mut self.mf, chunk);
         let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
         self.out.splitter.finish(&mut emit);
         self.mf
