@@ -674,6 +674,7 @@ fn watch_all(rx: std::sync::mpsc::Receiver<Watched>, wake: std::os::fd::OwnedFd)
     let mut runs: Vec<Watched> = Vec::new();
     let mut busy = false;
     let mut ended: Vec<bool> = Vec::new();
+    let mut warned = false;
     loop {
         while let Ok(r) = rx.try_recv() {
             runs.push(r);
@@ -703,15 +704,31 @@ fn watch_all(rx: std::sync::mpsc::Receiver<Watched>, wake: std::os::fd::OwnedFd)
                 tv_sec: d.as_secs() as _,
                 tv_nsec: d.subsec_nanos() as _,
             });
-            if rustix::event::poll(&mut fds, t.as_ref()).is_ok() {
-                for (fd, &i) in fds[1..].iter().zip(&which) {
-                    // Readable once it has exited; an error also means there is nothing
-                    // left to wait for.
-                    ended[i] = !fd.revents().is_empty();
+            match rustix::event::poll(&mut fds, t.as_ref()) {
+                Ok(_) => {
+                    for (fd, &i) in fds[1..].iter().zip(&which) {
+                        // Readable once it has exited; an error also means there is nothing
+                        // left to wait for.
+                        ended[i] = !fd.revents().is_empty();
+                    }
+                    if !fds[0].revents().is_empty() {
+                        let mut b = [0u8; 64];
+                        while matches!(rustix::io::read(&wake, &mut b), Ok(n) if n > 0) {}
+                    }
                 }
-                if !fds[0].revents().is_empty() {
-                    let mut b = [0u8; 64];
-                    while matches!(rustix::io::read(&wake, &mut b), Ok(n) if n > 0) {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    // Cannot wait (say, too many descriptors): look at each supervisor
+                    // instead, at the idle pace rather than in a busy loop.
+                    if !std::mem::replace(&mut warned, true) {
+                        tracing::warn!("run watcher: poll failed ({e}); looking every {POLL:?}");
+                    }
+                    std::thread::sleep(POLL);
+                    for &i in &which {
+                        if let Exit::Child(sup) = &runs[i].exit {
+                            ended[i] = sup.exited();
+                        }
+                    }
                 }
             }
         }
