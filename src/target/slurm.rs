@@ -51,7 +51,13 @@ if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
   : > "$SWEEP_METRICS_FILE"
   echo "[sweep] Slurm restarted job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT}); the run starts over"
 fi
-setsid "$@" &
+# `&` makes the command ignore SIGINT and SIGQUIT (and the INT forwarded below would be
+# lost); `env --default-signal` (GNU coreutils 8.31+) gives them back their defaults.
+if env --default-signal=INT true 2>/dev/null; then
+  setsid env --default-signal=INT,QUIT "$@" &
+else
+  setsid "$@" &
+fi
 child=$!
 trap 'kill -TERM -$child 2>/dev/null' TERM
 trap 'kill -INT -$child 2>/dev/null' INT

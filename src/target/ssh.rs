@@ -56,10 +56,13 @@ const SLOT_WAIT: Duration = Duration::from_secs(120);
 /// forks) starts it in a session and process group of its own, waits for it, and exits
 /// with its exit code, or, when a signal ended it, with the signal number and a complaint
 /// on its stderr (`setsid.err`). The program's own stderr is put back on the output first.
+/// A command started with `&` by a shell ignores SIGINT and SIGQUIT, and no shell can undo
+/// that for its children; `env --default-signal` (GNU coreutils 8.31 and later) does, so
+/// the program gets them at their defaults where the host has it.
 const WRAPPER: &str = r#"RUN=$1; shift
 trap '' HUP
 echo $$ > "$RUN/wrapper_pid"
-setsid setsid -w sh -c 'echo $$ > "$1/pgid.tmp" && mv "$1/pgid.tmp" "$1/pgid" && shift && exec "$@" 2>&3 3>&-' sweep-run "$RUN" "$@" 3>&2 2>"$RUN/setsid.err" &
+setsid setsid -w sh -c 'echo $$ > "$1/pgid.tmp" && mv "$1/pgid.tmp" "$1/pgid" && shift && if env --default-signal=INT true 2>/dev/null; then exec env --default-signal=INT,QUIT "$@" 2>&3 3>&-; else exec "$@" 2>&3 3>&-; fi' sweep-run "$RUN" "$@" 3>&2 2>"$RUN/setsid.err" &
 waiter=$!
 trap ':' TERM INT
 while :; do

@@ -133,6 +133,26 @@ fn suite(name: &str, make: Make, secs: u64, checks: Checks) {
         );
     }
 
+    // The program starts with SIGINT and SIGQUIT at their defaults (a shell's `&` would
+    // leave them ignored), so a forwarded interrupt reaches it.
+    let req = request(
+        dir.path(),
+        &sweep_id,
+        "sigign",
+        &["sh", "-c", "grep '^SigIgn:' /proc/self/status"],
+    );
+    let (tx, mut rx) = unbounded_channel();
+    t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (_, status, tail) = collect(&mut rx, secs, None);
+    assert_eq!(status, Some(ExitStatus::Code(0)), "{name}: {tail:?}");
+    let ign = tail
+        .iter()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("{name}: no SigIgn line in {tail:?}"));
+    let int_quit = (1 << (libc::SIGINT - 1)) | (1 << (libc::SIGQUIT - 1));
+    assert_eq!(ign & int_quit, 0, "{name}: ignored signals {ign:#x}");
+
     // `exit 130` is an exit code; a death by a signal is that signal.
     if checks.codes_above_128 {
         for (run, prog, want) in [
