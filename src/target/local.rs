@@ -499,16 +499,32 @@ impl Watch {
 /// prints without pause must not keep the watcher from the other runs.
 const ROUND_BYTES: u64 = 1 << 20;
 
-/// Reads what is new in both files, up to `limit` bytes from each; returns whether anything
-/// was read.
-fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], limit: u64) -> bool {
-    use std::io::Read;
+/// How much of each file one [`drain`] reads.
+#[derive(Clone, Copy)]
+enum Upto {
+    /// At most this many bytes.
+    Bytes(u64),
+    /// Up to the file's size at this moment.
+    PresentEnd,
+}
+
+/// Reads what is new in both files, as far as `upto` says; returns whether anything was
+/// read.
+fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], upto: Upto) -> bool {
+    use std::io::{Read, Seek};
     let mut any = false;
     for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
         if t.file.is_none() {
             t.file = File::open(&t.path).ok();
         }
         let Some(f) = t.file.as_mut() else { continue };
+        let limit = match upto {
+            Upto::Bytes(n) => n,
+            Upto::PresentEnd => match (f.stream_position(), f.metadata()) {
+                (Ok(pos), Ok(meta)) => meta.len().saturating_sub(pos),
+                _ => continue,
+            },
+        };
         let n = metrics::pump(&mut f.take(limit), chunk, &mut t.splitter, |l| {
             if is_output {
                 w.output_line(l.bytes, l.truncated)
@@ -520,28 +536,6 @@ fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], limit: 
         any |= n > 0;
     }
     any
-}
-
-/// Reads both files up to their sizes now.
-fn drain_to_end(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8]) {
-    use std::io::{Read, Seek};
-    for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
-        if t.file.is_none() {
-            t.file = File::open(&t.path).ok();
-        }
-        let Some(f) = t.file.as_mut() else { continue };
-        let (Ok(pos), Ok(meta)) = (f.stream_position(), f.metadata()) else {
-            continue;
-        };
-        let left = meta.len().saturating_sub(pos);
-        let _ = metrics::pump(&mut f.take(left), chunk, &mut t.splitter, |l| {
-            if is_output {
-                w.output_line(l.bytes, l.truncated)
-            } else {
-                w.file_line(l.bytes, l.truncated)
-            }
-        });
-    }
 }
 
 /// A run the shared watcher follows.
@@ -592,7 +586,7 @@ impl Watched {
         // that escaped the group with `setsid` could append forever, and this thread watches
         // every run.)
         let w = &mut self.w;
-        drain_to_end(w, &mut self.out, &mut self.mf, chunk);
+        drain(w, &mut self.out, &mut self.mf, chunk, Upto::PresentEnd);
         let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
         self.out.splitter.finish(&mut emit);
         self.mf
@@ -737,7 +731,13 @@ fn watch_all(rx: std::sync::mpsc::Receiver<Watched>, wake: std::os::fd::OwnedFd)
         while i > 0 {
             i -= 1;
             let r = &mut runs[i];
-            busy |= drain(&mut r.w, &mut r.out, &mut r.mf, &mut chunk, ROUND_BYTES);
+            busy |= drain(
+                &mut r.w,
+                &mut r.out,
+                &mut r.mf,
+                &mut chunk,
+                Upto::Bytes(ROUND_BYTES),
+            );
             r.w.flush();
             let has_pidfd = matches!(&r.exit, Exit::Child(sup) if sup.pidfd().is_some());
             if ended[i] || (!has_pidfd && r.ended_by_looking()) {
