@@ -223,17 +223,13 @@ struct Prepared {
 fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
     let workdir = req.workdir();
     // The run directory's parent normally exists: one `mkdir` per directory.
-    match std::fs::create_dir(&req.run_dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&req.run_dir)?
+    if let Err(e) = super::snapshot::mkdir(&req.run_dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(e.into());
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        r => r?,
+        std::fs::create_dir_all(&req.run_dir)?;
     }
-    match std::fs::create_dir(req.run_dir.join(OUTPUTS_DIR)) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        r => r?,
-    }
+    super::snapshot::mkdir(&req.run_dir.join(OUTPUTS_DIR))?;
     // Makes `work` even when there is no snapshot.
     super::snapshot::copy_tree(&req.snapshot, &workdir)?;
     let run_dir = absolute(&req.run_dir)?;

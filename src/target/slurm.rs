@@ -475,11 +475,8 @@ impl ComputeTarget for SlurmTarget {
         let run_dir = absolute(&req.run_dir)?;
         let work = run_dir.join("work");
         std::fs::create_dir_all(run_dir.join(super::local::OUTPUTS_DIR))?;
-        if req.snapshot.is_dir() {
-            super::snapshot::copy_tree(&req.snapshot, &work)?;
-        } else {
-            std::fs::create_dir_all(&work)?;
-        }
+        // Makes `work` even when there is no snapshot.
+        super::snapshot::copy_tree(&req.snapshot, &work)?;
         File::create(run_dir.join(super::local::OUTPUT_LOG))?;
         File::create(run_dir.join(super::local::METRICS_FILE))?;
         let script = run_dir.join("job.sh");

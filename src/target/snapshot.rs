@@ -198,7 +198,7 @@ pub fn copy_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
 }
 
 /// Makes directory `p`, whose parent exists; an existing one is fine.
-fn mkdir(p: &Path) -> std::io::Result<()> {
+pub(super) fn mkdir(p: &Path) -> std::io::Result<()> {
     match std::fs::create_dir(p) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => Ok(()),
         r => r,
