@@ -126,12 +126,17 @@ fn the_library_and_the_cli_give_the_same_candidates_and_best_run() {
     assert!(s.contains("completed 7"), "{s}");
 }
 
-fn policy_study(ws: &Path, name: &str) -> StudyBuilder {
+/// A study `name` that maximizes `acc` over a uniform `param` in [0, 1].
+fn maximize(ws: &Path, name: &str, param: &str) -> StudyBuilder {
     Study::builder()
         .name(name)
         .workspace(ws)
         .maximize("acc")
-        .uniform("q", 0.0, 1.0)
+        .uniform(param, 0.0, 1.0)
+}
+
+fn policy_study(ws: &Path, name: &str) -> StudyBuilder {
+    maximize(ws, name, "q")
         .choice("tag", ["a", "b"])
         .seed(5)
         .max_total_runs(16)
@@ -348,15 +353,6 @@ fn the_readme_example_is_the_doctested_one() {
     );
 }
 
-/// A study `name` that maximizes `acc` over a uniform `x` in [0, 1].
-fn maximize_x(ws: &Path, name: &str) -> StudyBuilder {
-    Study::builder()
-        .workspace(ws)
-        .name(name)
-        .maximize("acc")
-        .uniform("x", 0.0, 1.0)
-}
-
 #[test]
 fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit() {
     use std::time::Duration;
@@ -364,7 +360,7 @@ fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit(
     let ws = p.workspace();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Sweep budget: every live trial is told to stop by its next report.
-    let study = maximize_x(&ws, "deadline")
+    let study = maximize(&ws, "deadline", "x")
         .max_total_runs(50)
         .max_concurrent_runs(2)
         .max_duration(Duration::from_millis(400))
@@ -392,7 +388,7 @@ fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit(
     assert_eq!(st["value"], 0.5);
 
     // Per-trial limit: an objective that overstays is dropped and recorded as a timeout.
-    let study = maximize_x(&ws, "timeout")
+    let study = maximize(&ws, "timeout", "x")
         .max_total_runs(3)
         .max_concurrent_runs(3)
         .max_run_duration(Duration::from_millis(100))
