@@ -66,26 +66,20 @@ impl Sampler for GridSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::{Domain, Param, Value};
+    use crate::space::testing::{choice, param, strs, uniform};
+    use crate::space::Domain;
 
     fn space() -> SearchSpace {
         SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Str("x".into()), Value::Str("y".into())],
-                },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::QUniform {
+            choice("a", strs(&["x", "y"])),
+            param(
+                "b",
+                Domain::QUniform {
                     low: 0.0,
                     high: 2.0,
                     q: 1.0,
                 },
-                condition: None,
-            },
+            ),
         ])
     }
 
@@ -136,14 +130,7 @@ mod tests {
 
     #[test]
     fn continuous_space_is_exhausted() {
-        let s = SearchSpace::new(vec![Param {
-            name: "lr".into(),
-            domain: Domain::Uniform {
-                low: 0.0,
-                high: 1.0,
-            },
-            condition: None,
-        }]);
+        let s = SearchSpace::new(vec![uniform("lr", 0.0, 1.0)]);
         let mut g = GridSampler::new(s);
         assert_eq!(g.propose(&[], &[], 1), Proposal::Exhausted);
     }

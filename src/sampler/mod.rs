@@ -129,3 +129,24 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// What the samplers' unit tests share (their search spaces are in `space::testing`).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Observation, Proposal, Sampler};
+    use crate::space::Params;
+
+    /// The candidates `s` proposes for `n` slots after `finished` with `pending` in flight;
+    /// panics if it proposes none.
+    pub(crate) fn take(
+        s: &mut dyn Sampler,
+        finished: &[Observation],
+        pending: &[Params],
+        n: usize,
+    ) -> Vec<Params> {
+        match s.propose(finished, pending, n) {
+            Proposal::Candidates(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! each expression's documented distribution.
 
 mod domain;
+#[cfg(test)]
+pub(crate) mod testing;
 mod value;
 
 pub use domain::{inverse_normal_cdf, normal_cdf, q_round, Domain};
@@ -272,22 +274,13 @@ impl SearchSpace {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{choice, conditional, ints, param};
     use super::*;
 
     fn flat() -> SearchSpace {
         SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Int(1), Value::Int(2)],
-                },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::RandInt { upper: 3 },
-                condition: None,
-            },
+            choice("a", ints(&[1, 2])),
+            param("b", Domain::RandInt { upper: 3 }),
         ])
     }
 
@@ -308,25 +301,16 @@ mod tests {
     #[test]
     fn conditional_grid_and_decode() {
         let s = SearchSpace::new(vec![
-            Param {
-                name: "model".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Int(0), Value::Int(1)],
+            choice("model", ints(&[0, 1])),
+            conditional(
+                "model.c",
+                Domain::Choice {
+                    options: ints(&[10, 20, 30]),
                 },
-                condition: None,
-            },
-            Param {
-                name: "model.c".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Int(10), Value::Int(20), Value::Int(30)],
-                },
-                condition: Some((0, 0)),
-            },
-            Param {
-                name: "model.depth".into(),
-                domain: Domain::RandInt { upper: 2 },
-                condition: Some((0, 1)),
-            },
+                0,
+                0,
+            ),
+            conditional("model.depth", Domain::RandInt { upper: 2 }, 0, 1),
         ]);
         assert_eq!(s.grid_size(), Some(5));
         let p = s.grid_point(4).unwrap();

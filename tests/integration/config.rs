@@ -2,16 +2,18 @@
 //! with a diagnostic at the offending token (checked against the location its first line
 //! states, and snapshotted as rendered), and `sweep validate` maps both to exit codes.
 
+use crate::support::{output, repo, sweep_command, Ran};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use sweep::config::{self, diag::Severity};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sweep_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
+/// `sweep validate CFG` with the runconfig it is meant to be validated with.
+fn validate(cfg: &Path) -> Ran {
+    let mut cmd = sweep_command();
+    cmd.arg("validate").arg(cfg);
+    if let Some(rc) = runconfig_for(cfg) {
+        cmd.arg("-c").arg(rc);
+    }
+    output(&mut cmd)
 }
 
 /// The runconfig an example sweep config is meant to be validated with.
@@ -25,7 +27,7 @@ fn runconfig_for(cfg: &Path) -> Option<PathBuf> {
         } else if name.starts_with("v2") {
             None
         } else {
-            Some(root().join("configs/train.runconfig"))
+            Some(repo().join("configs/train.runconfig"))
         };
     }
     if name.starts_with("v2") {
@@ -47,6 +49,17 @@ fn yml_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// `files`, checked to be at least `n`.
+#[track_caller]
+fn at_least(n: usize, what: &str, files: Vec<PathBuf>) -> Vec<PathBuf> {
+    assert!(
+        files.len() >= n,
+        "need at least {n} {what}, found {}",
+        files.len()
+    );
+    files
+}
+
 /// `(file, line, col)` stated in an invalid config's first line: `(error at FILE:L:C)`.
 fn expected_location(cfg: &Path) -> (PathBuf, usize, usize) {
     let text = std::fs::read_to_string(cfg).unwrap();
@@ -64,13 +77,7 @@ fn expected_location(cfg: &Path) -> (PathBuf, usize, usize) {
 
 #[test]
 fn every_example_config_is_valid() {
-    let files = yml_files(&root().join("configs"));
-    assert!(
-        files.len() >= 8,
-        "expected the example configs, found {}",
-        files.len()
-    );
-    for cfg in files {
+    for cfg in at_least(8, "example configs", yml_files(&repo().join("configs"))) {
         let rc = runconfig_for(&cfg);
         if let Err(p) = config::load(&cfg, rc.as_deref()) {
             panic!("{} should be valid:\n{}", cfg.display(), p.rendered);
@@ -84,7 +91,7 @@ fn examples_cover_every_sampler_policy_and_expression() {
     let mut expressions = std::collections::BTreeSet::new();
     let mut samplers = std::collections::BTreeSet::new();
     let mut policies = std::collections::BTreeSet::new();
-    for cfg in yml_files(&root().join("configs")) {
+    for cfg in yml_files(&repo().join("configs")) {
         let spec = config::load(&cfg, runconfig_for(&cfg).as_deref())
             .unwrap()
             .spec;
@@ -111,14 +118,8 @@ fn examples_cover_every_sampler_policy_and_expression() {
 
 #[test]
 fn every_invalid_config_points_at_its_mistake() {
-    let dir = root().join("configs/invalid");
-    let files = yml_files(&dir);
-    assert!(
-        files.len() >= 20,
-        "need at least 20 broken configs, found {}",
-        files.len()
-    );
-    for cfg in files {
+    let dir = repo().join("configs/invalid");
+    for cfg in at_least(20, "broken configs", yml_files(&dir)) {
         let rc = runconfig_for(&cfg);
         let (file, line, col) = expected_location(&cfg);
         let problems = match config::load(&cfg, rc.as_deref()) {
@@ -144,7 +145,7 @@ fn every_invalid_config_points_at_its_mistake() {
         // Snapshots show paths relative to the repository, whatever the checkout.
         let rendered = problems
             .rendered
-            .replace(&format!("{}/", root().display()), "");
+            .replace(&format!("{}/", repo().display()), "");
         let name = cfg.file_stem().unwrap().to_string_lossy().to_string();
         insta::assert_snapshot!(format!("invalid__{name}"), rendered);
     }
@@ -224,21 +225,16 @@ fn yaml_pitfalls_are_handled_deliberately() {
 
 #[test]
 fn sweep_validate_exit_codes() {
-    for cfg in yml_files(&root().join("configs")) {
-        let mut cmd = Command::new(sweep_bin());
-        cmd.arg("validate").arg(&cfg);
-        if let Some(rc) = runconfig_for(&cfg) {
-            cmd.arg("-c").arg(rc);
-        }
-        let out = cmd.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+    for cfg in yml_files(&repo().join("configs")) {
+        let out = validate(&cfg);
+        let stdout = out.stdout();
         assert_eq!(
-            out.status.code(),
+            out.exit_code(),
             Some(0),
             "{}: {}{}",
             cfg.display(),
             stdout,
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr()
         );
         assert!(
             stdout.contains("config is valid") && stdout.contains("budget:"),
@@ -248,15 +244,10 @@ fn sweep_validate_exit_codes() {
             assert!(stdout.contains("sample run: "), "{stdout}");
         }
     }
-    for cfg in yml_files(&root().join("configs/invalid")) {
-        let mut cmd = Command::new(sweep_bin());
-        cmd.arg("validate").arg(&cfg);
-        if let Some(rc) = runconfig_for(&cfg) {
-            cmd.arg("-c").arg(rc);
-        }
-        let out = cmd.output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", cfg.display());
+    for cfg in yml_files(&repo().join("configs/invalid")) {
+        let out = validate(&cfg);
+        let stderr = out.stderr();
+        assert_eq!(out.exit_code(), Some(2), "{}: {stderr}", cfg.display());
         let (file, line, col) = expected_location(&cfg);
         assert!(
             stderr.contains(&format!("{}:{line}:{col}", file.display())),
@@ -268,15 +259,8 @@ fn sweep_validate_exit_codes() {
 
 #[test]
 fn validate_prints_the_exact_sample_command() {
-    let cfg = root().join("configs/grid.yml");
-    let out = Command::new(sweep_bin())
-        .args(["validate"])
-        .arg(&cfg)
-        .arg("-c")
-        .arg(root().join("configs/train-no-epochs.runconfig"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The grid example's own runconfig is `train-no-epochs.runconfig`.
+    let stdout = validate(&repo().join("configs/grid.yml")).stdout();
     // The grid's first point, integral q-values as integers, in parameter-space order.
     assert!(
         stdout.contains("train.py --optimizer sgd --seed 0 --epochs 4 --penalty 0\n"),
@@ -287,18 +271,15 @@ fn validate_prints_the_exact_sample_command() {
 
 #[test]
 fn missing_file_is_bad_input() {
-    let out = Command::new(sweep_bin())
-        .args(["validate", "no/such/file.yml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr)
+    let out = output(sweep_command().args(["validate", "no/such/file.yml"])).code(2);
+    assert!(out
+        .stderr()
         .contains("cannot read sweep config `no/such/file.yml`"));
 }
 
 #[test]
 fn command_line_program_takes_the_parameters() {
-    let cfg = root().join("configs/no-termination.yml");
+    let cfg = repo().join("configs/no-termination.yml");
     let mut spec = config::load(&cfg, None).unwrap().spec;
     assert!(spec.run.script.is_none() && spec.run.arguments.is_empty());
     let argv: Vec<String> = ["python3", "train.py", "--epochs", "3"]
@@ -328,8 +309,8 @@ fn command_line_program_takes_the_parameters() {
 #[test]
 fn runconfig_command_form_runs_any_program() {
     let spec = config::load(
-        &root().join("configs/no-termination.yml"),
-        Some(&root().join("configs/command.runconfig")),
+        &repo().join("configs/no-termination.yml"),
+        Some(&repo().join("configs/command.runconfig")),
     )
     .unwrap()
     .spec;

@@ -3,23 +3,23 @@
 //! sweeps at once build once, a broken dependency stops the sweep before any run, and a
 //! killed sweep resumes in the environment it ran in.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use crate::services;
+use crate::support::{kill9, line_after, output, pid_alive, wait_for, Project, Ran};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-fn sweep_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
+/// The test's turn to build environments (one test at a time: `python -m venv` is
+/// CPU-heavy, and the rest of the suite has timing-sensitive tests running alongside), with
+/// a fresh environment cache; `None` when this machine cannot build them.
+fn build_turn() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir)> {
+    static BUILDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    prerequisites().then(|| (turn, tempfile::tempdir().unwrap()))
 }
 
 /// These tests need python3 with the venv module (scripts/test.sh installs it in CI) and a
 /// package `tomli` that the system Python does not already have (else the test proves
 /// nothing). Missing prerequisites fail when `CI` is set, and skip loudly otherwise.
-fn one_build_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    // `python -m venv` is CPU-heavy, and the rest of the suite has timing-sensitive tests
-    // running alongside.
-    static BUILDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    BUILDS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn prerequisites() -> bool {
     let ok = |args: &[&str]| {
         Command::new("python3")
@@ -30,20 +30,17 @@ fn prerequisites() -> bool {
             .is_ok_and(|s| s.success())
     };
     let problem = if !ok(&["-c", "import venv, ensurepip"]) {
-        Some("python3 with the venv and ensurepip modules is required")
+        Err("python3 with the venv and ensurepip modules is required")
     } else if ok(&["-c", "import tomli"]) {
-        Some("python3 can already import `tomli`: the test would not show the environment at work")
+        Err("python3 can already import `tomli`: the test would not show the environment at work")
     } else {
-        None
+        Ok(())
     };
-    match problem {
-        None => true,
-        Some(p) if std::env::var_os("CI").is_some() => panic!("{p}"),
-        Some(p) => {
-            eprintln!("SKIPPED (not in CI): {p}");
-            false
-        }
-    }
+    services::require(
+        "a python3 for managed environments",
+        &problem.map_err(String::from),
+    )
+    .is_some()
 }
 
 const SCRIPT: &str = r#"
@@ -55,95 +52,51 @@ print("@sweep " + '{"metric": "acc", "value": %s}' % sys.argv[-1])
 
 const HD: &str = "sampling:\n  type: grid\n  parameter_space:\n    - name: x\n      expression: choice\n      values: [1, 2]\nprimary_metric_name: acc\nprimary_metric_goal: maximize\nmax_concurrent_runs: 2\n";
 
-/// A project whose runconfig builds its environment from `dep_key: dep_file`.
-struct Project {
-    dir: tempfile::TempDir,
-    cache: PathBuf,
+/// A project whose runconfig builds its environment from `dep_key: dep_file`, with the
+/// environment cache `cache`.
+fn project(cache: &Path, dep_key: &str, dep_file: &str, deps: &str) -> Project {
+    Project::new()
+        .script(SCRIPT)
+        .hdconfig(HD)
+        .file(dep_file, deps)
+        .runconfig(&format!("script: t.py\nenvironment:\n  python:\n    userManagedDependencies: false\n    {dep_key}: {dep_file}\n"))
+        .env("SWEEP_ENV_CACHE", cache)
 }
 
-impl Project {
-    fn new(cache: &Path, dep_key: &str, dep_file: &str, deps: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("t.py"), SCRIPT).unwrap();
-        std::fs::write(dir.path().join("hd.yml"), HD).unwrap();
-        std::fs::write(dir.path().join(dep_file), deps).unwrap();
-        std::fs::write(
-            dir.path().join("t.runconfig"),
-            format!("script: t.py\nenvironment:\n  python:\n    userManagedDependencies: false\n    {dep_key}: {dep_file}\n"),
-        )
-        .unwrap();
-        Project {
-            dir,
-            cache: cache.to_path_buf(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(sweep_bin());
-        c.args(args)
-            .arg("--workspace")
-            .arg(self.path().join("ws"))
-            .current_dir(self.path())
-            .env("SWEEP_ENV_CACHE", &self.cache)
-            .env_remove("SWEEP_ENV_BUILDER")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn sweep(&self) -> Output {
-        self.command(&["run", "hd.yml", "-c", "t.runconfig"])
-            .output()
-            .unwrap()
-    }
-
-    /// The output logs of the runs of the sweep `out` started.
-    fn run_logs(&self, out: &Output) -> Vec<String> {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let id = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("sweep ")?.strip_suffix(" started"))
-            .unwrap_or_else(|| panic!("no sweep id in {stdout}"));
-        let runs = self.path().join("ws/sweeps").join(id).join("runs");
-        let mut logs: Vec<String> = std::fs::read_dir(&runs)
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path().join("output.log")).unwrap())
-            .collect();
-        logs.sort();
-        logs
-    }
-
-    fn env_list(&self) -> Vec<serde_json::Value> {
-        let out = self.command(&["env", "list", "--json"]).output().unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
-    }
+/// A project that builds its environment from `requirements.txt` holding `deps`.
+fn requirements(cache: &Path, deps: &str) -> Project {
+    project(cache, "requirementsFile", "requirements.txt", deps)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// The output logs of the runs of the sweep `out` started.
+fn run_logs(p: &Project, out: &Ran) -> Vec<String> {
+    let stdout = out.stdout();
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sweep ")?.strip_suffix(" started"))
+        .unwrap_or_else(|| panic!("no sweep id in {stdout}"));
+    let runs = p.workspace().join("sweeps").join(id).join("runs");
+    let mut logs: Vec<String> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path().join("output.log")).unwrap())
+        .collect();
+    logs.sort();
+    logs
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `sweep env list --json`.
+fn env_list(p: &Project) -> Vec<serde_json::Value> {
+    serde_json::from_value(p.sweep(&["env", "list", "--json"]).success().json()).unwrap()
 }
 
 /// Every run imported `tomli` from inside the environment `hash` and reported its metric.
-fn assert_runs_used(p: &Project, out: &Output, hash: &str) {
-    let logs = p.run_logs(out);
-    assert_eq!(logs.len(), 2, "{}", text(out));
-    let env = p.cache.join(hash).join("env");
+fn assert_runs_used(p: &Project, cache: &Path, out: &Ran, hash: &str) {
+    let logs = run_logs(p, out);
+    assert_eq!(logs.len(), 2, "{}", out.text());
+    let env = cache.join(hash).join("env");
     for log in &logs {
-        let python = log.lines().find_map(|l| l.strip_prefix("python=")).unwrap();
-        let tomli = log.lines().find_map(|l| l.strip_prefix("tomli=")).unwrap();
+        let python = line_after(log, "python=");
+        let tomli = line_after(log, "tomli=");
         assert!(Path::new(python).starts_with(&env), "{log}");
         assert!(Path::new(tomli).starts_with(&env), "{log}");
         assert!(log.contains("@sweep"), "{log}");
@@ -159,32 +112,24 @@ fn fingerprint(path: &Path) -> (String, std::time::SystemTime) {
 }
 
 fn only_hash(p: &Project) -> String {
-    let list = p.env_list();
+    let list = env_list(p);
     assert_eq!(list.len(), 1, "{list:?}");
     list[0]["hash"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
-    let _serial = one_build_at_a_time();
-    if !prerequisites() {
+    let Some((_serial, cache)) = build_turn() else {
         return;
-    }
-    let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "tomli\n",
-    );
+    };
+    let p = requirements(cache.path(), "tomli\n");
 
-    let first = p.sweep();
-    assert!(first.status.success(), "{}", text(&first));
-    let err = stderr(&first);
+    let first = p.run(&[]).success();
+    let err = first.stderr();
     assert_eq!(err.matches(": building from").count(), 1, "{err}");
     assert!(err.contains("pip install: 1 requirement"), "{err}");
     let hash = only_hash(&p);
-    assert_runs_used(&p, &first, &hash);
+    assert_runs_used(&p, cache.path(), &first, &hash);
     let entry = cache.path().join(&hash);
     let log = fingerprint(&entry.join("build.log"));
     let marker = fingerprint(&entry.join("sweep-env.json"));
@@ -197,14 +142,12 @@ fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
 
     // The same list, reordered, commented and spaced differently: the same environment,
     // and no installer runs (the build log and the marker are untouched).
-    std::fs::write(
-        p.path().join("requirements.txt"),
+    p.write(
+        "requirements.txt",
         "# TOML parser\n\n   tomli      # for configs\n",
-    )
-    .unwrap();
-    let second = p.sweep();
-    assert!(second.status.success(), "{}", text(&second));
-    let err = stderr(&second);
+    );
+    let second = p.run(&[]).success();
+    let err = second.stderr();
     assert!(!err.contains("building"), "{err}");
     assert!(
         err.contains(&format!(
@@ -212,22 +155,21 @@ fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
         )),
         "{err}"
     );
-    assert_runs_used(&p, &second, &hash);
+    assert_runs_used(&p, cache.path(), &second, &hash);
     assert_eq!(fingerprint(&entry.join("build.log")), log);
     assert_eq!(fingerprint(&entry.join("sweep-env.json")), marker);
     assert_eq!(only_hash(&p), hash);
 
     // A changed list is another environment.
-    std::fs::write(p.path().join("requirements.txt"), "tomli\niniconfig\n").unwrap();
-    let third = p.sweep();
-    assert!(third.status.success(), "{}", text(&third));
+    p.write("requirements.txt", "tomli\niniconfig\n");
+    let third = p.run(&[]).success();
     assert_eq!(
-        stderr(&third).matches(": building from").count(),
+        third.stderr().matches(": building from").count(),
         1,
         "{}",
-        text(&third)
+        third.text()
     );
-    let list = p.env_list();
+    let list = env_list(&p);
     assert_eq!(list.len(), 2, "{list:?}");
     let new_hash = list
         .iter()
@@ -235,7 +177,7 @@ fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
         .find(|h| *h != hash)
         .unwrap()
         .to_string();
-    assert_runs_used(&p, &third, &new_hash);
+    assert_runs_used(&p, cache.path(), &third, &new_hash);
     let imported = Command::new(cache.path().join(&new_hash).join("env/bin/python"))
         .args(["-c", "import iniconfig, tomli"])
         .status()
@@ -249,54 +191,33 @@ fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
     }
 
     // Pruning: by default only incomplete builds go; --all removes the rest.
-    let out = p.command(&["env", "prune"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(p.env_list().len(), 2);
-    let out = p.command(&["env", "prune", "--all"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    p.sweep(&["env", "prune"]).success();
+    assert_eq!(env_list(&p).len(), 2);
+    let out = p.sweep(&["env", "prune", "--all"]).success();
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("2 environments removed"),
+        out.stdout().contains("2 environments removed"),
         "{}",
-        text(&out)
+        out.text()
     );
-    assert!(p.env_list().is_empty());
+    assert!(env_list(&p).is_empty());
     assert!(!entry.exists());
 }
 
 #[test]
 fn two_sweeps_starting_at_once_build_the_environment_once() {
-    let _serial = one_build_at_a_time();
-    if !prerequisites() {
+    let Some((_serial, cache)) = build_turn() else {
         return;
-    }
-    let cache = tempfile::tempdir().unwrap();
-    let a = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "tomli\n",
-    );
-    let b = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "tomli # same\n",
-    );
-    let spawn = |p: &Project| {
-        p.command(&["run", "hd.yml", "-c", "t.runconfig"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
     };
-    let (ca, cb) = (spawn(&a), spawn(&b));
+    let a = requirements(cache.path(), "tomli\n");
+    let b = requirements(cache.path(), "tomli # same\n");
+    let (ca, cb) = (a.spawn_run(&[]), b.spawn_run(&[]));
     let (oa, ob) = (
-        ca.wait_with_output().unwrap(),
-        cb.wait_with_output().unwrap(),
+        Ran::from(ca.wait_with_output().unwrap()),
+        Ran::from(cb.wait_with_output().unwrap()),
     );
-    assert!(oa.status.success(), "{}", text(&oa));
-    assert!(ob.status.success(), "{}", text(&ob));
-    let both = format!("{}{}", stderr(&oa), stderr(&ob));
+    let oa = oa.success();
+    let ob = ob.success();
+    let both = format!("{}{}", oa.stderr(), ob.stderr());
     assert_eq!(both.matches(": building from").count(), 1, "{both}");
     assert_eq!(
         both.matches("another sweep is building it; waiting")
@@ -312,26 +233,18 @@ fn two_sweeps_starting_at_once_build_the_environment_once() {
     let hash = only_hash(&a);
     let log = std::fs::read_to_string(cache.path().join(&hash).join("build.log")).unwrap();
     assert_eq!(log.matches(" -m venv ").count(), 1, "{log}");
-    assert_runs_used(&a, &oa, &hash);
-    assert_runs_used(&b, &ob, &hash);
+    assert_runs_used(&a, cache.path(), &oa, &hash);
+    assert_runs_used(&b, cache.path(), &ob, &hash);
 }
 
 #[test]
 fn a_dependency_that_does_not_exist_stops_the_sweep_before_any_run() {
-    let _serial = one_build_at_a_time();
-    if !prerequisites() {
+    let Some((_serial, cache)) = build_turn() else {
         return;
-    }
-    let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "sweep-test-no-such-package-3b1f9c\n",
-    );
-    let out = p.sweep();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = stderr(&out);
+    };
+    let p = requirements(cache.path(), "sweep-test-no-such-package-3b1f9c\n");
+    let out = p.run(&[]).code(1);
+    let err = out.stderr();
     assert!(err.contains("building the environment for"), "{err}");
     assert!(err.contains("`pip install` exited with code 1"), "{err}");
     // The installer's own message, from the tail of its output.
@@ -341,20 +254,19 @@ fn a_dependency_that_does_not_exist_stops_the_sweep_before_any_run() {
     );
     assert!(err.contains("= hint: check the package names"), "{err}");
     assert!(err.contains("no run was started"), "{err}");
-    assert!(!p.path().join("ws/sweeps").exists(), "a sweep was recorded");
-    let list = p.env_list();
+    assert!(
+        !p.workspace().join("sweeps").exists(),
+        "a sweep was recorded"
+    );
+    let list = env_list(&p);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["complete"], false);
 
     // The failed entry is pruned by default (a later attempt would discard it: see the
     // killed-build test).
-    let out = p.command(&["env", "prune"]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("(incomplete)"),
-        "{}",
-        text(&out)
-    );
-    assert!(p.env_list().is_empty());
+    let out = p.sweep(&["env", "prune"]);
+    assert!(out.stdout().contains("(incomplete)"), "{}", out.text());
+    assert!(env_list(&p).is_empty());
 }
 
 /// `X.Y` of the python3 on PATH.
@@ -368,28 +280,21 @@ fn python3_minor() -> String {
 
 #[test]
 fn conda_file_without_conda_builds_its_pip_section_with_the_pinned_python() {
-    let _serial = one_build_at_a_time();
-    if !prerequisites() {
+    let Some((_serial, cache)) = build_turn() else {
         return;
-    }
-    let cache = tempfile::tempdir().unwrap();
+    };
     let minor = python3_minor();
     let conda = format!(
         "name: project_environment\nchannels:\n  - conda-forge\ndependencies:\n  - python={minor}\n  - pip\n  - pip:\n    - tomli\n"
     );
-    let p = Project::new(
+    let p = project(
         cache.path(),
         "condaDependenciesFile",
         "conda_dependencies.yml",
         &conda,
     );
-    let out = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig"])
-        .env("SWEEP_ENV_BUILDER", "venv")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let list = p.env_list();
+    let out = output(p.run_command(&[]).env("SWEEP_ENV_BUILDER", "venv")).success();
+    let list = env_list(&p);
     assert_eq!(list.len(), 1);
     assert!(
         list[0]["python"]
@@ -398,25 +303,20 @@ fn conda_file_without_conda_builds_its_pip_section_with_the_pinned_python() {
             .starts_with(&format!("{minor}.")),
         "{list:?}"
     );
-    assert_runs_used(&p, &out, list[0]["hash"].as_str().unwrap());
+    assert_runs_used(&p, cache.path(), &out, list[0]["hash"].as_str().unwrap());
 }
 
 #[test]
 fn what_a_virtualenv_cannot_provide_is_an_error_at_its_line_before_anything_runs() {
     let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
+    let p = project(
         cache.path(),
         "condaDependenciesFile",
         "env.yml",
         "dependencies:\n  - python=2.5\n  - numpy=1.26\n  - pip:\n    - tomli\n",
     );
-    let out = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig"])
-        .env("SWEEP_ENV_BUILDER", "venv")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = stderr(&out);
+    let out = output(p.run_command(&[]).env("SWEEP_ENV_BUILDER", "venv")).code(2);
+    let err = out.stderr();
     assert!(err.contains("env.yml:2:5"), "{err}");
     assert!(
         err.contains("Python 2.5 is pinned, but there is no `python2.5` on PATH"),
@@ -425,86 +325,62 @@ fn what_a_virtualenv_cannot_provide_is_an_error_at_its_line_before_anything_runs
     assert!(err.contains("env.yml:3:5"), "{err}");
     assert!(err.contains("`numpy=1.26` is a conda package"), "{err}");
     assert!(err.contains("hint: move it under `pip:`"), "{err}");
-    assert!(!p.path().join("ws/sweeps").exists());
-    assert!(p.env_list().is_empty(), "nothing was built");
+    assert!(!p.workspace().join("sweeps").exists());
+    assert!(env_list(&p).is_empty(), "nothing was built");
 }
 
 #[test]
 fn a_broken_dependency_file_is_a_config_error_located_in_it() {
     let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
+    let p = project(
         cache.path(),
         "condaDependenciesFile",
         "env.yml",
         "dependencies:\n  - tomli\n  - {pipp: [x]}\n",
     );
     let out = p
-        .command(&["validate", "hd.yml", "-c", "t.runconfig"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .code(2);
+    let err = format!("{}{}", out.stderr(), out.stdout());
     assert!(err.contains("env.yml:3:6"), "{err}");
     assert!(err.contains("unknown nested list `pipp`"), "{err}");
     // Both files named: an error, not a guess.
-    std::fs::write(
-        p.path().join("t.runconfig"),
+    p.write(
+        "t.runconfig",
         "script: t.py\nenvironment:\n  python:\n    condaDependenciesFile: env.yml\n    requirementsFile: r.txt\n",
-    )
-    .unwrap();
+    );
     let out = p
-        .command(&["validate", "hd.yml", "-c", "t.runconfig"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("t.runconfig:5:23"), "{}", text(&out));
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .code(2);
+    assert!(out.text().contains("t.runconfig:5:23"), "{}", out.text());
 }
 
 #[test]
 fn a_managed_environment_on_a_remote_target_is_refused_before_anything_starts() {
     let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "tomli\n",
-    );
-    std::fs::write(
-        p.path().join("targets.yml"),
-        "boxes:\n  type: ssh\n  hosts:\n    - {address: 127.0.0.1, slots: 1}\n",
-    )
-    .unwrap();
-    let out = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--target", "boxes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let p = requirements(cache.path(), "tomli\n")
+        .targets("boxes:\n  type: ssh\n  hosts:\n    - {address: 127.0.0.1, slots: 1}\n");
+    let out = p.run(&["--target", "boxes"]).code(2);
     assert!(
-        stderr(&out).contains("are built for the `local` target only, not yet on `boxes`"),
+        out.stderr()
+            .contains("are built for the `local` target only, not yet on `boxes`"),
         "{}",
-        text(&out)
+        out.text()
     );
-    assert!(!p.path().join("ws/sweeps").exists());
-    assert!(p.env_list().is_empty(), "nothing was built");
+    assert!(!p.workspace().join("sweeps").exists());
+    assert!(env_list(&p).is_empty(), "nothing was built");
 }
 
 #[test]
 fn a_build_killed_midway_is_discarded_and_built_again() {
     use std::io::BufRead as _;
     use std::os::unix::process::CommandExt as _;
-    let _serial = one_build_at_a_time();
-    if !prerequisites() {
+    let Some((_serial, cache)) = build_turn() else {
         return;
-    }
-    let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "tomli\n",
-    );
+    };
+    let p = requirements(cache.path(), "tomli\n");
     let mut child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig"])
+        .run_command(&[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -523,20 +399,19 @@ fn a_build_killed_midway_is_discarded_and_built_again() {
     )
     .unwrap();
     child.wait().unwrap();
-    let list = p.env_list();
+    let list = env_list(&p);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["complete"], false, "{list:?}");
     assert_eq!(list[0]["in_use"], false, "the lock died with the process");
 
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
-    let err = stderr(&out);
+    let out = p.run(&[]).success();
+    let err = out.stderr();
     assert!(
         err.contains("discarding an incomplete earlier build"),
         "{err}"
     );
     assert_eq!(err.matches(": building from").count(), 1, "{err}");
-    assert_runs_used(&p, &out, &only_hash(&p));
+    assert_runs_used(&p, cache.path(), &out, &only_hash(&p));
 }
 
 /// Writes its pid (so that the test sees it live), shows what it runs with, then naps.
@@ -556,26 +431,10 @@ const USER_PATH: &str = "/sweep-test-user-path:/usr/bin:/bin";
 
 /// Pids the runs of every sweep of `p` have recorded, with whether each is still running.
 fn run_pids(p: &Project) -> Vec<(i32, bool)> {
-    let mut out = Vec::new();
-    for s in std::fs::read_dir(p.path().join("ws/sweeps"))
+    p.pids("pid")
         .into_iter()
-        .flatten()
-        .flatten()
-    {
-        for r in std::fs::read_dir(s.path().join("runs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Some(pid) = std::fs::read_to_string(r.path().join("outputs/pid"))
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-            {
-                out.push((pid, crate::local_runs::pid_alive(pid)));
-            }
-        }
-    }
-    out
+        .map(|pid| (pid, pid_alive(pid)))
+        .collect()
 }
 
 /// Waits until `ready` holds for the recorded run pids; returns them.
@@ -584,15 +443,12 @@ fn wait_pids(
     what: &str,
     mut ready: impl FnMut(&[(i32, bool)]) -> bool,
 ) -> Vec<(i32, bool)> {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let pids = run_pids(p);
-        if ready(&pids) {
-            return pids;
-        }
-        assert!(std::time::Instant::now() < until, "{what}: {pids:?}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut pids = Vec::new();
+    wait_for(120, what, || {
+        pids = run_pids(p);
+        ready(&pids)
+    });
+    pids
 }
 
 /// Starts sweep `name` as a child `sweep` process and SIGKILLs it (only it: its runs live
@@ -600,7 +456,7 @@ fn wait_pids(
 fn start_and_kill(p: &Project, name: &str) -> Vec<i32> {
     let before: Vec<i32> = run_pids(p).into_iter().map(|(pid, _)| pid).collect();
     let mut child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--name", name])
+        .run_command(&["--name", name])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -611,34 +467,28 @@ fn start_and_kill(p: &Project, name: &str) -> Vec<i32> {
             .map(|(pid, _)| *pid)
             .collect()
     };
-    let pids = wait_pids(p, "two runs never went live", |pids| live(pids).len() >= 2);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    child.wait().unwrap();
+    let pids = wait_pids(p, "two runs to go live", |pids| live(pids).len() >= 2);
+    kill9(&mut child);
     live(&pids)
 }
 
 /// Sweep `name` completed all four runs, each in the environment `hash` with `USER_PATH`
 /// behind the environment's `bin`.
-fn assert_sweep_used(p: &Project, name: &str, hash: &str) {
-    let out = p
-        .command(&["runs", name, "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+fn assert_sweep_used(p: &Project, cache: &Path, name: &str, hash: &str) {
+    let runs: Vec<serde_json::Value> = serde_json::from_value(
+        p.sweep(&["runs", name, "--format", "json"])
+            .success()
+            .json(),
+    )
+    .unwrap();
     assert_eq!(runs.len(), 4, "{runs:?}");
-    let env = p.cache.join(hash).join("env");
+    let env = cache.join(hash).join("env");
     for r in &runs {
         assert_eq!(r["state"], "completed", "{r}");
-        let dir = p.path().join(r["run_dir"].as_str().unwrap());
-        let log = std::fs::read_to_string(dir.join("output.log")).unwrap();
-        let python = log.lines().find_map(|l| l.strip_prefix("python=")).unwrap();
-        let tomli = log.lines().find_map(|l| l.strip_prefix("tomli=")).unwrap();
-        let path = log.lines().find_map(|l| l.strip_prefix("path=")).unwrap();
+        let log = std::fs::read_to_string(p.run_dir(r).join("output.log")).unwrap();
+        let python = line_after(&log, "python=");
+        let tomli = line_after(&log, "tomli=");
+        let path = line_after(&log, "path=");
         assert!(Path::new(python).starts_with(&env), "{log}");
         assert!(Path::new(tomli).starts_with(&env), "{log}");
         assert_eq!(
@@ -652,40 +502,20 @@ fn assert_sweep_used(p: &Project, name: &str, hash: &str) {
 
 #[test]
 fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_changed_one() {
-    let _serial = one_build_at_a_time();
-    if !prerequisites() {
+    let Some((_serial, cache)) = build_turn() else {
         return;
-    }
-    let cache = tempfile::tempdir().unwrap();
-    let p = Project::new(
-        cache.path(),
-        "requirementsFile",
-        "requirements.txt",
-        "tomli\n",
-    );
-    std::fs::write(p.path().join("t.py"), NAPPING).unwrap();
-    std::fs::write(
-        p.path().join("hd.yml"),
-        HD.replace("[1, 2]", "[1, 2, 3, 4]"),
-    )
-    .unwrap();
-    std::fs::write(
-        p.path().join("t.runconfig"),
-        format!("script: t.py\nenvironment:\n  environmentVariables:\n    NAP: \"3\"\n    PATH: {USER_PATH}\n  python:\n    userManagedDependencies: false\n    requirementsFile: requirements.txt\n"),
-    )
-    .unwrap();
+    };
+    let p = requirements(cache.path(), "tomli\n")
+        .script(NAPPING)
+        .hdconfig(&HD.replace("[1, 2]", "[1, 2, 3, 4]"))
+        .runconfig(&format!("script: t.py\nenvironment:\n  environmentVariables:\n    NAP: \"3\"\n    PATH: {USER_PATH}\n  python:\n    userManagedDependencies: false\n    requirementsFile: requirements.txt\n"));
 
     // Resumed while two runs are live: it adopts them and launches the rest in the same
     // environment, holding it so that a prune leaves it alone.
     let first = start_and_kill(&p, "first");
     let hash = only_hash(&p);
-    let mut resume = p
-        .command(&["resume", "first"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_pids(&p, "the resumed sweep launched nothing", |pids| {
+    let mut resume = p.spawn(&["resume", "first"]);
+    wait_pids(&p, "the resumed sweep to launch a run", |pids| {
         if resume.try_wait().unwrap().is_some() {
             return true;
         }
@@ -693,102 +523,93 @@ fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_chan
             .any(|(pid, alive)| *alive && !first.contains(pid))
     });
     if resume.try_wait().unwrap().is_some() {
-        let out = resume.wait_with_output().unwrap();
+        let out = Ran::from(resume.wait_with_output().unwrap());
         panic!(
             "the resumed sweep ended before its last runs: {}",
-            text(&out)
+            out.text()
         );
     }
-    let list = p.env_list();
+    let list = env_list(&p);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["in_use"], true, "{list:?}");
-    let prune = p.command(&["env", "prune", "--all"]).output().unwrap();
+    let prune = p.sweep(&["env", "prune", "--all"]);
     assert!(
-        String::from_utf8_lossy(&prune.stdout).contains("0 environments removed"),
+        prune.stdout().contains("0 environments removed"),
         "{}",
-        text(&prune)
+        prune.text()
     );
-    let out = resume.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let err = stderr(&out);
+    let out = Ran::from(resume.wait_with_output().unwrap()).success();
+    let err = out.stderr();
     assert!(
         err.contains(&format!(
             "environment {hash}: using the cached venv environment"
         )),
         "{err}"
     );
-    assert_sweep_used(&p, "first", &hash);
+    assert_sweep_used(&p, cache.path(), "first", &hash);
 
     // Pruned while no sweep runs: resume builds it again, under the same hash.
     let second = start_and_kill(&p, "second");
-    wait_pids(&p, "the killed sweep's runs never ended", |pids| {
+    wait_pids(&p, "the killed sweep's runs to end", |pids| {
         !pids
             .iter()
             .any(|(pid, alive)| *alive && second.contains(pid))
     });
-    let prune = p.command(&["env", "prune", "--all"]).output().unwrap();
+    let prune = p.sweep(&["env", "prune", "--all"]);
     assert!(
-        String::from_utf8_lossy(&prune.stdout).contains("1 environment removed"),
+        prune.stdout().contains("1 environment removed"),
         "{}",
-        text(&prune)
+        prune.text()
     );
     // A completed sweep has nothing to resume, and builds nothing.
-    let out = p.command(&["resume", "first"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("already completed"),
-        "{}",
-        text(&out)
-    );
-    assert!(p.env_list().is_empty(), "{}", text(&out));
-    let out = p.command(&["resume", "second"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let out = p.sweep(&["resume", "first"]).success();
+    assert!(out.stdout().contains("already completed"), "{}", out.text());
+    assert!(env_list(&p).is_empty(), "{}", out.text());
+    let out = p.sweep(&["resume", "second"]).success();
     assert_eq!(
-        stderr(&out).matches(": building from").count(),
+        out.stderr().matches(": building from").count(),
         1,
         "{}",
-        text(&out)
+        out.text()
     );
     assert_eq!(only_hash(&p), hash);
-    assert_sweep_used(&p, "second", &hash);
+    assert_sweep_used(&p, cache.path(), "second", &hash);
 
     // A changed dependency list would run the remaining candidates elsewhere: refused,
     // before anything is built. Cancel still works (it builds nothing).
     start_and_kill(&p, "third");
     // Another cache root: the same hash, but the environment would be another one.
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = p
-        .command(&["resume", "third"])
-        .env("SWEEP_ENV_CACHE", elsewhere.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = output(
+        p.command(&["resume", "third"])
+            .env("SWEEP_ENV_CACHE", elsewhere.path()),
+    )
+    .code(2);
     assert!(
-        stderr(&out).contains(&format!(
+        out.stderr().contains(&format!(
             "= hint: resume with SWEEP_ENV_CACHE={}",
             cache.path().display()
         )),
         "{}",
-        text(&out)
+        out.text()
     );
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     // A runconfig that no longer asks for the environment.
-    let runconfig = std::fs::read_to_string(p.path().join("t.runconfig")).unwrap();
+    let runconfig = p.read("t.runconfig");
     let unmanaged = &runconfig[..runconfig.find("  python:").unwrap()];
-    std::fs::write(p.path().join("t.runconfig"), unmanaged).unwrap();
-    let out = p.command(&["resume", "third"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    p.write("t.runconfig", unmanaged);
+    let out = p.sweep(&["resume", "third"]).code(2);
     assert!(
-        stderr(&out).contains("but its runconfig no longer asks for one"),
+        out.stderr()
+            .contains("but its runconfig no longer asks for one"),
         "{}",
-        text(&out)
+        out.text()
     );
-    std::fs::write(p.path().join("t.runconfig"), &runconfig).unwrap();
-    std::fs::write(p.path().join("requirements.txt"), "tomli\niniconfig\n").unwrap();
-    let out = p.command(&["resume", "third"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = stderr(&out);
-    let env = p.cache.join(&hash).join("env");
+    p.write("t.runconfig", &runconfig);
+    p.write("requirements.txt", "tomli\niniconfig\n");
+    let out = p.sweep(&["resume", "third"]).code(2);
+    let err = out.stderr();
+    let env = cache.path().join(&hash).join("env");
     assert!(
         err.contains(&format!("ran in the managed environment {}", env.display())),
         "{err}"
@@ -802,12 +623,7 @@ fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_chan
         "{err}"
     );
     assert_eq!(only_hash(&p), hash, "nothing was built");
-    let out = p.command(&["cancel", "third"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("canceled"),
-        "{}",
-        text(&out)
-    );
+    let out = p.sweep(&["cancel", "third"]).success();
+    assert!(out.stdout().contains("canceled"), "{}", out.text());
     assert_eq!(only_hash(&p), hash, "nothing was built");
 }

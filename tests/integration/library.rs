@@ -3,34 +3,11 @@
 //! the same candidates and best run through the library as through `sweep run`, and a
 //! reopened study continues its sampler where it left off.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use crate::support::{output, repo, Project};
+use std::path::Path;
+use std::process::Command;
 use sweep::spec::Policy;
 use sweep::study::{Outcome, Study, StudyBuilder, StudyError};
-
-fn sweep_cmd(ws: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .args(args)
-        .arg("--workspace")
-        .arg(ws)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(ws: &Path, args: &[&str]) -> serde_json::Value {
-    let o = sweep_cmd(ws, args);
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", text(&o)))
-}
 
 /// A deterministic "training" script: accuracy rises per epoch towards a value set by the
 /// parameters, printed with the metric protocol.
@@ -64,24 +41,18 @@ max_total_runs: 7
 max_concurrent_runs: 1
 ";
 
-fn project() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.py"), SCRIPT).unwrap();
-    std::fs::write(dir.path().join("hd.yml"), HDCONFIG).unwrap();
-    std::fs::write(dir.path().join("t.runconfig"), "script: t.py\n").unwrap();
-    let ws = dir.path().join("ws");
-    (dir, ws)
+fn project() -> Project {
+    Project::new()
+        .script(SCRIPT)
+        .hdconfig(HDCONFIG)
+        .runconfig("script: t.py\n")
 }
 
 /// Runs a trial's argv in `dir` and returns its `acc` reports.
 fn run_script(dir: &Path, argv: &[String]) -> Vec<f64> {
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{argv:?}: {}", text(&out));
-    String::from_utf8(out.stdout)
+    let out = output(Command::new(&argv[0]).args(&argv[1..]).current_dir(dir));
+    assert!(out.succeeded(), "{argv:?}: {}", out.text());
+    String::from_utf8(out.0.stdout)
         .unwrap()
         .lines()
         .filter_map(|l| l.strip_prefix("@sweep "))
@@ -103,27 +74,9 @@ fn params_of(runs: &serde_json::Value) -> Vec<serde_json::Value> {
 
 #[test]
 fn the_library_and_the_cli_give_the_same_candidates_and_best_run() {
-    let (dir, ws) = project();
-    let d = dir.path();
-    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .args([
-            "run",
-            "hd.yml",
-            "-c",
-            "t.runconfig",
-            "--seed",
-            "11",
-            "--name",
-            "cli",
-            "-q",
-        ])
-        .arg("--workspace")
-        .arg(&ws)
-        .current_dir(d)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let p = project();
+    let (d, ws) = (p.path(), p.workspace());
+    p.run(&["--seed", "11", "--name", "cli", "-q"]).success();
 
     let study = StudyBuilder::from_config(d.join("hd.yml"), Some(&d.join("t.runconfig")))
         .unwrap()
@@ -146,8 +99,8 @@ fn the_library_and_the_cli_give_the_same_candidates_and_best_run() {
     }
     drop(study);
 
-    let cli = json(&ws, &["runs", "cli", "--format", "json"]);
-    let lib = json(&ws, &["runs", "lib", "--format", "json"]);
+    let cli = p.json(&["runs", "cli", "--format", "json"]);
+    let lib = p.json(&["runs", "lib", "--format", "json"]);
     assert_eq!(params_of(&cli).len(), 7);
     assert_eq!(
         params_of(&cli),
@@ -155,17 +108,17 @@ fn the_library_and_the_cli_give_the_same_candidates_and_best_run() {
         "same seed, same candidates"
     );
     let (bc, bl) = (
-        json(&ws, &["best", "cli", "--json"]),
-        json(&ws, &["best", "lib", "--json"]),
+        p.json(&["best", "cli", "--json"]),
+        p.json(&["best", "lib", "--json"]),
     );
     assert_eq!(bc["params"], bl["params"]);
     assert_eq!(bc["value"], bl["value"]);
     assert!(bl["value"].as_f64().unwrap() > 0.5, "{bl}");
     // The library records the same launch line, so `sweep best` reproduces it the same way.
     assert_eq!(bc["argv"], bl["argv"]);
-    let status = sweep_cmd(&ws, &["status", "lib"]);
-    let s = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success(), "{}", text(&status));
+    let status = p.sweep(&["status", "lib"]);
+    let s = status.stdout();
+    assert!(status.succeeded(), "{}", status.text());
     assert!(
         s.contains(": completed") && s.contains("max_total_runs (7) reached"),
         "{s}"
@@ -173,12 +126,17 @@ fn the_library_and_the_cli_give_the_same_candidates_and_best_run() {
     assert!(s.contains("completed 7"), "{s}");
 }
 
-fn policy_study(ws: &Path, name: &str) -> StudyBuilder {
+/// A study `name` that maximizes `acc` over a uniform `param` in [0, 1].
+fn maximize(ws: &Path, name: &str, param: &str) -> StudyBuilder {
     Study::builder()
         .name(name)
         .workspace(ws)
         .maximize("acc")
-        .uniform("q", 0.0, 1.0)
+        .uniform(param, 0.0, 1.0)
+}
+
+fn policy_study(ws: &Path, name: &str) -> StudyBuilder {
+    maximize(ws, name, "q")
         .choice("tag", ["a", "b"])
         .seed(5)
         .max_total_runs(16)
@@ -187,8 +145,8 @@ fn policy_study(ws: &Path, name: &str) -> StudyBuilder {
 
 #[test]
 fn pruned_failed_and_completed_trials_show_in_the_cli_as_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
+    let p = Project::new();
+    let ws = p.workspace();
     let study = policy_study(&ws, "mixed").build().unwrap();
     let mut pruned = Vec::new();
     let mut failed = 0;
@@ -223,7 +181,7 @@ fn pruned_failed_and_completed_trials_show_in_the_cli_as_recorded() {
     let best = study.best().unwrap();
     study.flush().unwrap();
 
-    let runs = json(&ws, &["runs", study.id(), "--format", "json"]);
+    let runs = p.json(&["runs", study.id(), "--format", "json"]);
     let runs = runs.as_array().unwrap();
     assert_eq!(runs.len(), 16);
     for r in runs {
@@ -237,25 +195,25 @@ fn pruned_failed_and_completed_trials_show_in_the_cli_as_recorded() {
             assert_eq!((state, reason), ("completed", "completed"), "{r}");
         }
     }
-    let b = json(&ws, &["best", "mixed", "--json"]);
+    let b = p.json(&["best", "mixed", "--json"]);
     assert_eq!(b["run"], best.id.as_str());
     assert_eq!(b["value"].as_f64(), Some(best.value));
-    let st = sweep_cmd(&ws, &["status", "mixed"]);
-    let s = String::from_utf8_lossy(&st.stdout);
+    let s = p.sweep(&["status", "mixed"]).stdout();
     assert!(
         s.contains(&format!("canceled {}", pruned.len())) && s.contains("failed 1"),
         "{s}"
     );
-    let ex = sweep_cmd(&ws, &["export", "mixed", "--format", "jsonl"]);
-    assert!(ex.status.success(), "{}", text(&ex));
-    let e = String::from_utf8_lossy(&ex.stdout);
+    let e = p
+        .sweep(&["export", "mixed", "--format", "jsonl"])
+        .success()
+        .stdout();
     assert!(e.contains("\"loss\""), "the extra metric is exported: {e}");
 }
 
 #[test]
 fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
+    let p = Project::new();
+    let ws = p.workspace();
     let reference: Vec<_> = {
         let s = policy_study(&ws, "reference").build().unwrap();
         let mut v = Vec::new();
@@ -282,9 +240,8 @@ fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
             matches!(&e, StudyError::Busy { pid, .. } if *pid == std::process::id().to_string()),
             "{e}"
         );
-        let c = sweep_cmd(&ws, &["cancel", "resumed"]);
-        assert_eq!(c.status.code(), Some(2), "{}", text(&c));
-        assert!(text(&c).contains("Study::stop"), "{}", text(&c));
+        let c = p.sweep(&["cancel", "resumed"]).code(2);
+        assert!(c.text().contains("Study::stop"), "{}", c.text());
         // The program "ends" here: the trial is never told.
         std::mem::forget(untold);
     }
@@ -312,7 +269,7 @@ fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
         Some((0, 0.5))
     );
     s.flush().unwrap();
-    let runs = json(&ws, &["runs", "resumed", "--format", "json"]);
+    let runs = p.json(&["runs", "resumed", "--format", "json"]);
     let lost = &runs.as_array().unwrap()[3];
     assert_eq!(lost["state"], "failed");
     assert!(
@@ -325,8 +282,8 @@ fn a_reopened_study_continues_the_sampler_and_marks_untold_trials_lost() {
 fn run_drives_an_async_objective_within_the_concurrency_limit() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
+    let p = Project::new();
+    let ws = p.workspace();
     let study = policy_study(&ws, "async")
         .max_concurrent_runs(3)
         .build()
@@ -372,7 +329,7 @@ fn run_drives_an_async_objective_within_the_concurrency_limit() {
     assert!(summary.canceled > 0, "{summary:?}");
     assert_eq!(summary.completed + summary.canceled + summary.failed, 16);
     assert_eq!(summary.state, Some(sweep::store::SweepState::Completed));
-    let runs = json(&ws, &["runs", "async", "--format", "json"]);
+    let runs = p.json(&["runs", "async", "--format", "json"]);
     assert_eq!(runs[15]["reason"], "objective panicked: boom");
 }
 
@@ -380,9 +337,8 @@ fn run_drives_an_async_objective_within_the_concurrency_limit() {
 /// it verbatim.
 #[test]
 fn the_readme_example_is_the_doctested_one() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let guide = std::fs::read_to_string(root.join("docs/library.md")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let guide = std::fs::read_to_string(repo().join("docs/library.md")).unwrap();
     let section = readme
         .split("## Use it as a library")
         .nth(1)
@@ -400,15 +356,11 @@ fn the_readme_example_is_the_doctested_one() {
 #[test]
 fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit() {
     use std::time::Duration;
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
+    let p = Project::new();
+    let ws = p.workspace();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Sweep budget: every live trial is told to stop by its next report.
-    let study = Study::builder()
-        .workspace(&ws)
-        .name("deadline")
-        .maximize("acc")
-        .uniform("x", 0.0, 1.0)
+    let study = maximize(&ws, "deadline", "x")
         .max_total_runs(50)
         .max_concurrent_runs(2)
         .max_duration(Duration::from_millis(400))
@@ -427,20 +379,16 @@ fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit(
     assert_eq!(summary.trials, 2, "nothing is asked after the deadline");
     assert_eq!(summary.canceled, 2, "{summary:?}");
     assert_eq!(summary.state, Some(sweep::store::SweepState::Canceled));
-    let runs = json(&ws, &["runs", "deadline", "--format", "json"]);
+    let runs = p.json(&["runs", "deadline", "--format", "json"]);
     for r in runs.as_array().unwrap() {
         assert_eq!(r["state"], "canceled");
         assert_eq!(r["reason"], "sweep limit: max_duration_minutes reached");
     }
-    let st = json(&ws, &["best", "deadline", "--json"]);
+    let st = p.json(&["best", "deadline", "--json"]);
     assert_eq!(st["value"], 0.5);
 
     // Per-trial limit: an objective that overstays is dropped and recorded as a timeout.
-    let study = Study::builder()
-        .workspace(&ws)
-        .name("timeout")
-        .maximize("acc")
-        .uniform("x", 0.0, 1.0)
+    let study = maximize(&ws, "timeout", "x")
         .max_total_runs(3)
         .max_concurrent_runs(3)
         .max_run_duration(Duration::from_millis(100))
@@ -454,7 +402,7 @@ fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit(
         }))
         .unwrap();
     assert_eq!((summary.trials, summary.canceled), (3, 3), "{summary:?}");
-    let runs = json(&ws, &["runs", "timeout", "--format", "json"]);
+    let runs = p.json(&["runs", "timeout", "--format", "json"]);
     for r in runs.as_array().unwrap() {
         assert_eq!(r["state"], "canceled");
         assert!(
@@ -469,8 +417,8 @@ fn run_stops_live_trials_at_max_duration_and_drops_trials_past_their_time_limit(
 
 #[test]
 fn bayesian_asks_distinct_points_for_pending_trials_and_grid_ends_exhausted() {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
+    let p = Project::new();
+    let ws = p.workspace();
     let study = Study::builder()
         .workspace(&ws)
         .minimize("loss")

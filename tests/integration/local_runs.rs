@@ -2,112 +2,14 @@
 //! into temporary directories, and the tests read back what the runs saw and what the
 //! history recorded.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-pub(crate) fn sweep_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
-}
-
-/// A temporary project: a script, an hdconfig, a runconfig and a workspace.
-pub(crate) struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    pub(crate) fn new(script: &str, hdconfig: &str, runconfig_extra: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("t.py"), script).unwrap();
-        std::fs::write(dir.path().join("hd.yml"), hdconfig).unwrap();
-        std::fs::write(
-            dir.path().join("t.runconfig"),
-            format!("script: t.py\ntarget: local\n{runconfig_extra}"),
-        )
-        .unwrap();
-        Project { dir }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub(crate) fn workspace(&self) -> PathBuf {
-        self.path().join("ws")
-    }
-
-    pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(sweep_bin());
-        c.args(args)
-            .arg("--workspace")
-            .arg(self.workspace())
-            .current_dir(self.path())
-            .env("SWEEP_STOP_GRACE_SECONDS", "0.5")
-            .stdin(Stdio::null());
-        c
-    }
-
-    pub(crate) fn sweep(&self) -> Output {
-        self.command(&["run", "hd.yml", "-c", "t.runconfig"])
-            .output()
-            .unwrap()
-    }
-
-    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.command(args).output().unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{args:?}: {e}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-    }
-
-    pub(crate) fn runs(&self) -> Vec<serde_json::Value> {
-        self.json(&["runs", "latest", "--format", "json"])
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-}
-
-pub(crate) fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub(crate) fn hd(space: &str, sampling: &str, extra: &str) -> String {
-    format!(
-        "sampling:\n  type: {sampling}\n  parameter_space:\n{space}primary_metric_name: acc\nprimary_metric_goal: Maximize\n{extra}"
-    )
-}
-
-pub(crate) fn pid_alive(pid: i32) -> bool {
-    // A zombie still answers kill(0); treat "state Z" as dead.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-pub(crate) fn wait_dead(pid: i32) -> bool {
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        if !pid_alive(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
+use crate::support::{
+    assert_all_end, choice, hd, local, output, pid_alive, repo, signal, wait_dead, wait_for,
+    Project, Ran,
+};
+use nix::sys::signal::Signal;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
 const ECHO_ARGV: &str = r#"
 import json, os, sys
@@ -124,16 +26,16 @@ print("acc=%s" % (len(sys.argv) / 10.0))
 
 #[test]
 fn params_reach_the_script_exactly_and_runs_never_share_a_directory() {
-    let space = "  - name: --lr\n    expression: choice\n    values: [0.001, 1e-10]\n  - name: batch\n    expression: choice\n    values: [4, 64]\n";
-    let p = Project::new(
-        ECHO_ARGV,
-        &hd(space, "grid", "max_concurrent_runs: 2\nmax_total_runs: 4\n"),
-        "arguments: [--fixed, 'a b']\nenvironment:\n  environmentVariables:\n    MY_SECRET: hunter2\n",
-    );
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
+    let space = choice("--lr", "0.001, 1e-10") + &choice("batch", "4, 64");
+    let p = Project::new()
+        .script(ECHO_ARGV)
+        .hdconfig(&hd(&space, "grid", "max_concurrent_runs: 2\nmax_total_runs: 4\n"))
+        .runconfig(&local(
+            "arguments: [--fixed, 'a b']\nenvironment:\n  environmentVariables:\n    MY_SECRET: hunter2\n",
+        ));
+    let out = p.run(&[]).success();
     assert!(
-        !text(&out).contains("hunter2"),
+        !out.text().contains("hunter2"),
         "a secret reached the output"
     );
     let runs = p.runs();
@@ -209,20 +111,16 @@ end = time.time()
 open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "span"), "w").write("%r %r" % (start, end))
 print("acc=1")
 "#;
-    let space = "  - name: --i\n    expression: choice\n    values: [1, 2, 3, 4, 5, 6, 7, 8]\n";
-    let p = Project::new(
-        script,
-        &hd(space, "grid", "max_concurrent_runs: 3\nmax_total_runs: 8\n"),
-        "",
-    );
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
+    let space = choice("--i", "1, 2, 3, 4, 5, 6, 7, 8");
+    let p = Project::new().script(script).hdconfig(&hd(
+        &space,
+        "grid",
+        "max_concurrent_runs: 3\nmax_total_runs: 8\n",
+    ));
+    p.run(&[]).success();
     let mut events = Vec::new();
     for r in p.runs() {
-        let span = std::fs::read_to_string(
-            PathBuf::from(r["run_dir"].as_str().unwrap()).join("outputs/span"),
-        )
-        .unwrap();
+        let span = std::fs::read_to_string(p.run_dir(&r).join("outputs/span")).unwrap();
         let (s, e) = span.split_once(' ').unwrap();
         events.push((s.parse::<f64>().unwrap(), 1i32));
         events.push((e.parse::<f64>().unwrap(), -1));
@@ -241,14 +139,9 @@ print("acc=1")
 #[test]
 fn per_run_timeout_cancels_the_run_with_a_reason() {
     let script = "import time\nprint('acc=0.5', flush=True)\ntime.sleep(60)\n";
-    let space = "  - name: --i\n    expression: choice\n    values: [1, 2]\n";
-    let p = Project::new(
-        script,
-        &hd(space, "grid", "max_concurrent_runs: 2\n"),
-        "maxRunDurationSeconds: 3\n",
-    );
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
+    let p = Project::grid(script, "--i", "1, 2", "max_concurrent_runs: 2\n")
+        .runconfig(&local("maxRunDurationSeconds: 3\n"));
+    p.run(&[]).success();
     for r in p.runs() {
         assert_eq!(r["state"], "canceled", "{r}");
         assert!(r["reason"].as_str().unwrap().starts_with("timeout"), "{r}");
@@ -260,23 +153,17 @@ fn per_run_timeout_cancels_the_run_with_a_reason() {
 #[test]
 fn sweep_duration_limit_stops_live_runs_and_ends_canceled() {
     let script = "import time\ntime.sleep(60)\n";
-    let space = "  - name: --i\n    expression: choice\n    values: [1, 2, 3, 4]\n";
-    let p = Project::new(
+    let p = Project::grid(
         script,
-        &hd(
-            space,
-            "grid",
-            "max_concurrent_runs: 2\nmax_duration_minutes: 0.02\n",
-        ),
-        "",
+        "--i",
+        "1, 2, 3, 4",
+        "max_concurrent_runs: 2\nmax_duration_minutes: 0.02\n",
     );
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
-    let s = String::from_utf8_lossy(&out.stdout);
+    let out = p.run(&[]).success();
     assert!(
-        s.contains("canceled: max_duration_minutes"),
+        out.stdout().contains("canceled: max_duration_minutes"),
         "{}",
-        text(&out)
+        out.text()
     );
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
@@ -299,61 +186,26 @@ while True:
     time.sleep(0.1)
 "#;
 
-fn interrupted_sweep_leaves_nothing_behind(signal: nix::sys::signal::Signal) {
-    let space = "  - name: --i\n    expression: choice\n    values: [1, 2, 3, 4, 5]\n";
-    let p = Project::new(STUBBORN, &hd(space, "grid", "max_concurrent_runs: 2\n"), "");
-    let child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let runs_dir = |ws: &Path| -> Vec<PathBuf> {
-        let Ok(sweeps) = std::fs::read_dir(ws.join("sweeps")) else {
-            return Vec::new();
-        };
-        sweeps
-            .flatten()
-            .flat_map(|s| {
-                std::fs::read_dir(s.path().join("runs"))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-            })
-            .map(|r| r.path().join("outputs/pids"))
-            .filter(|p| p.exists())
-            .collect()
-    };
-    let until = Instant::now() + Duration::from_secs(30);
-    let pid_files = loop {
-        let f = runs_dir(&p.workspace());
-        if f.len() == 2 {
-            break f;
-        }
-        assert!(Instant::now() < until, "runs did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let pids: Vec<i32> = pid_files
+fn interrupted_sweep_leaves_nothing_behind(sig: Signal) {
+    let p = Project::grid(STUBBORN, "--i", "1, 2, 3, 4, 5", "max_concurrent_runs: 2\n");
+    let child = p.spawn_run(&[]);
+    let mut files = Vec::new();
+    wait_for(30, "the runs to start", || {
+        files = p.outputs("pids");
+        files.len() == 2
+    });
+    let pids: Vec<i32> = files
         .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .split(' ')
+        .flat_map(|t| {
+            t.split(' ')
                 .map(|s| s.parse::<i32>().unwrap())
                 .collect::<Vec<_>>()
         })
         .collect();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("sweep resume"),
-        "{}",
-        text(&out)
-    );
-    for pid in pids {
-        assert!(wait_dead(pid), "process {pid} outlived the sweep");
-    }
+    signal(&child, sig);
+    let out = Ran::from(child.wait_with_output().unwrap()).code(130);
+    assert!(out.stderr().contains("sweep resume"), "{}", out.text());
+    assert_all_end(&pids, "outlived the sweep");
     let runs = p.runs();
     assert_eq!(runs.len(), 2, "no run launched after the interrupt");
     for r in &runs {
@@ -361,22 +213,18 @@ fn interrupted_sweep_leaves_nothing_behind(signal: nix::sys::signal::Signal) {
         assert_eq!(r["reason"], "user cancel");
         assert!(r["ended"].is_number());
     }
-    let status = p.command(&["status", "latest"]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains(": canceled"),
-        "{}",
-        text(&status)
-    );
+    let status = p.sweep(&["status", "latest"]);
+    assert!(status.stdout().contains(": canceled"), "{}", status.text());
 }
 
 #[test]
 fn sigint_stops_runs_and_their_stubborn_grandchildren() {
-    interrupted_sweep_leaves_nothing_behind(nix::sys::signal::Signal::SIGINT);
+    interrupted_sweep_leaves_nothing_behind(Signal::SIGINT);
 }
 
 #[test]
 fn sigterm_stops_runs_and_their_stubborn_grandchildren() {
-    interrupted_sweep_leaves_nothing_behind(nix::sys::signal::Signal::SIGTERM);
+    interrupted_sweep_leaves_nothing_behind(Signal::SIGTERM);
 }
 
 #[test]
@@ -400,11 +248,13 @@ elif mode == "huge":
     sys.stdout.write("x" * 5000000)
     sys.stdout.write("\nacc=0.02\n")
 "#;
-    let space = "  - name: --mode\n    expression: choice\n    values: [malformed, nan, inf, missing, good, huge]\n";
-    let p = Project::new(script, &hd(space, "grid", "max_concurrent_runs: 3\n"), "");
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
-    let all = text(&out);
+    let p = Project::grid(
+        script,
+        "--mode",
+        "malformed, nan, inf, missing, good, huge",
+        "max_concurrent_runs: 3\n",
+    );
+    let all = p.run(&[]).success().text();
     assert_eq!(all.matches("malformed metric line").count(), 1, "{all}");
     assert!(
         all.contains("never reported the primary metric \"acc\" (it reported only: accuracy)"),
@@ -442,63 +292,50 @@ elif mode == "huge":
 #[test]
 fn a_broken_script_fails_fast_and_explains_itself() {
     let script = "import sys\nprint('loading data', flush=True)\nsys.exit('ModuleNotFoundError: no module named torch')\n";
-    let space = "  - name: --i\n    expression: choice\n    values: [1, 2, 3, 4, 5, 6, 7, 8]\n";
-    let p = Project::new(script, &hd(space, "grid", "max_concurrent_runs: 1\n"), "");
-    let out = p.sweep();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let p = Project::grid(
+        script,
+        "--i",
+        "1, 2, 3, 4, 5, 6, 7, 8",
+        "max_concurrent_runs: 1\n",
+    );
+    let out = p.run(&[]).code(1);
     assert!(
-        text(&out).contains("first 3 runs all failed the same way (exit code 1)"),
+        out.text()
+            .contains("first 3 runs all failed the same way (exit code 1)"),
         "{}",
-        text(&out)
+        out.text()
     );
     assert_eq!(p.runs().len(), 3);
-    let table = p.command(&["runs", "latest"]).output().unwrap();
-    let t = String::from_utf8_lossy(&table.stdout);
+    let t = p.sweep(&["runs", "latest"]).stdout();
     assert!(
         t.contains("exit code 1") && t.contains("| ModuleNotFoundError: no module named torch"),
         "{t}"
     );
-    let best = p.command(&["best", "latest"]).output().unwrap();
-    assert_eq!(best.status.code(), Some(1));
+    let best = p.sweep(&["best", "latest"]).code(1);
     assert!(
-        String::from_utf8_lossy(&best.stderr).contains("all 3 runs failed"),
+        best.stderr().contains("all 3 runs failed"),
         "{}",
-        text(&best)
+        best.text()
     );
 }
 
 #[test]
 fn readme_example_sweep_finds_a_best_run() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let out = Command::new(sweep_bin())
-        .args([
+    // The example as the README runs it: from the repository root, its own files.
+    let p = Project::new();
+    let out = output(
+        p.command(&[
             "run",
             "configs/random.yml",
             "-c",
             "configs/train.runconfig",
             "--quiet",
-            "--workspace",
         ])
-        .arg(&ws)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("reproduce: cd "),
-        "{}",
-        text(&out)
-    );
-    let best = Command::new(sweep_bin())
-        .args(["best", "latest", "--json", "--workspace"])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    assert!(best.status.success(), "{}", text(&best));
-    let v: serde_json::Value = serde_json::from_slice(&best.stdout).unwrap();
+        .current_dir(repo()),
+    )
+    .success();
+    assert!(out.stdout().contains("reproduce: cd "), "{}", out.text());
+    let v = p.sweep(&["best", "latest", "--json"]).success().json();
     assert_eq!(v["metric"], "accuracy");
     let acc = v["value"].as_f64().unwrap();
     assert!((0.5..=1.0).contains(&acc), "{v}");
@@ -511,13 +348,7 @@ fn readme_example_sweep_finds_a_best_run() {
     ] {
         assert!(params.contains_key(k), "{v}");
     }
-    let status = Command::new(sweep_bin())
-        .args(["runs", "latest", "--format", "json", "--workspace"])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    let runs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(runs.as_array().unwrap().len(), 12);
+    assert_eq!(p.runs().len(), 12);
 }
 
 #[test]
@@ -531,55 +362,34 @@ os.rename(os.path.join(out, "pids.tmp"), os.path.join(out, "pids"))
 while True:
     time.sleep(0.1)
 "#;
-    let space = "  - name: --i\n    expression: choice\n    values: [1, 2]\n";
-    let p = Project::new(script, &hd(space, "grid", "max_concurrent_runs: 2\n"), "");
+    let p = Project::grid(script, "--i", "1, 2", "max_concurrent_runs: 2\n");
     let child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig"])
+        .run_command(&[])
         // A graceful stop would wait this long for runs that ignore SIGTERM.
         .env("SWEEP_STOP_GRACE_SECONDS", "600")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    let pids: Vec<i32> = loop {
-        let found: Vec<i32> = std::fs::read_dir(p.workspace().join("sweeps"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|s| {
-                std::fs::read_dir(s.path().join("runs"))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-            })
-            .filter_map(|r| std::fs::read_to_string(r.path().join("outputs/pids")).ok())
-            .filter_map(|t| t.trim().parse().ok())
-            .collect();
-        if found.len() == 2 {
-            break found;
-        }
-        assert!(Instant::now() < until, "runs did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut pids = Vec::new();
+    wait_for(60, "the runs to start", || {
+        pids = p.pids("pids");
+        pids.len() == 2
+    });
+    signal(&child, Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(500));
     // Still alive after the first interrupt: they ignore SIGTERM and the grace is long.
     for &r in &pids {
         assert!(pid_alive(r), "run {r} died before the second interrupt");
     }
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    signal(&child, Signal::SIGINT);
+    let out = Ran::from(child.wait_with_output().unwrap()).code(130);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("killing live runs now"),
+        out.stderr().contains("killing live runs now"),
         "{}",
-        text(&out)
+        out.text()
     );
-    for r in pids {
-        assert!(wait_dead(r), "run {r} survived the second interrupt");
-    }
+    assert_all_end(&pids, "survived the second interrupt");
     for r in p.runs() {
         assert_eq!(
             (r["state"].as_str(), r["reason"].as_str()),
@@ -604,11 +414,9 @@ for i in range(6):
     print("acc=%s" % value, flush=True)
     time.sleep(0.05 if curve != "lag" else 1.0)
 "#;
-    let space = "  - name: --curve\n    expression: choice\n    values: [lead, mid, lag]\n";
     let policy = "policy:\n  type: BanditPolicy\n  evaluation_interval: 1\n  delay_evaluation: 2\n  slack_amount: 0.2\nmax_concurrent_runs: 3\n";
-    let p = Project::new(script, &hd(space, "grid", policy), "");
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
+    let p = Project::grid(script, "--curve", "lead, mid, lag", policy);
+    p.run(&[]).success();
     let runs = p.runs();
     let by = |c: &str| {
         runs.iter()
@@ -632,26 +440,21 @@ for i in range(6):
     let t = lag["detail"]["threshold"].as_f64().unwrap();
     assert!((t - 0.7).abs() < 1e-9, "{lag}");
     assert!(lag["intervals"].as_i64().unwrap() < 6, "{lag}");
-    let run_dir = PathBuf::from(lag["run_dir"].as_str().unwrap());
-    let run_dir = if run_dir.is_absolute() {
-        run_dir
-    } else {
-        p.path().join(run_dir)
-    };
-    let pid: i32 = std::fs::read_to_string(run_dir.join("outputs/pid"))
+    let pid: i32 = std::fs::read_to_string(p.run_dir(&lag).join("outputs/pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     assert!(
-        wait_dead(pid),
+        wait_dead(pid, 5),
         "the canceled run's process {pid} is still alive"
     );
-    let table = p.command(&["runs", "latest"]).output().unwrap();
+    let table = p.sweep(&["runs", "latest"]);
     assert!(
-        String::from_utf8_lossy(&table.stdout)
+        table
+            .stdout()
             .contains("policy:bandit at interval 2 (0.500000 vs threshold 0.700000)"),
         "{}",
-        text(&table)
+        table.text()
     );
 }

@@ -1,4 +1,5 @@
-//! The integration tests: one binary, one module per area.
+//! The integration tests: one binary, one module per area, all on one harness
+//! (`support.rs`) and one place that starts the real services (`services.rs`).
 
 mod config;
 mod envs;
@@ -12,4 +13,5 @@ mod slurm;
 mod space_props;
 mod ssh;
 mod status;
+mod support;
 mod target_suite;

@@ -7,24 +7,10 @@
 //! environment scripts/test.sh makes (`/opt/sweep-mlflow/bin/mlflow`). Without it the server
 //! test says so and passes, except when `CI` is set: then it fails.
 
+use crate::services::{self, free_port, MlflowServer};
+use crate::support::{output, Project};
 use serde_json::{json, Value};
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn sweep_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Each run reports `acc` at 3 intervals with steps 1, 2, 3 and `loss` without a step; the
 /// run with `--lr 0.5` fails after reporting once.
@@ -54,199 +40,79 @@ max_total_runs: 4
 max_concurrent_runs: 2
 "#;
 
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.py"), TRAIN).unwrap();
-    std::fs::write(dir.path().join("hd.yml"), HD).unwrap();
-    std::fs::write(
-        dir.path().join("t.runconfig"),
-        "script: t.py\ntarget: local\n",
+fn project() -> Project {
+    Project::new().script(TRAIN).hdconfig(HD)
+}
+
+/// A POST to the tracking server's REST API with a JSON body; its JSON answer.
+fn api(server: &MlflowServer, path: &str, body: Value) -> Value {
+    answer(
+        path,
+        reqwest::blocking::Client::new()
+            .post(format!("{}/api/2.0/mlflow/{path}", server.uri))
+            // `reqwest` here is built without its `json` feature.
+            .header("content-type", "application/json")
+            .body(body.to_string()),
     )
-    .unwrap();
-    dir
 }
 
-fn sweep(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(sweep_bin());
-    c.args(args)
-        .arg("--workspace")
-        .arg(dir.join("ws"))
-        .current_dir(dir)
-        .env_remove("MLFLOW_TRACKING_URI")
-        .env_remove("MLFLOW_EXPERIMENT_NAME")
-        .env_remove("MLFLOW_TRACKING_TOKEN")
-        .stdin(Stdio::null());
-    c
+/// A GET from the tracking server's REST API; its JSON answer.
+fn api_get(server: &MlflowServer, path: &str, query: &[(&str, &str)]) -> Value {
+    answer(
+        path,
+        reqwest::blocking::Client::new()
+            .get(format!("{}/api/2.0/mlflow/{path}", server.uri))
+            .query(query),
+    )
 }
 
-fn mlflow_bin() -> Option<PathBuf> {
-    // scripts/test.sh always names its virtual environment's mlflow; it may not be there.
-    if let Some(p) = std::env::var_os("SWEEP_TEST_MLFLOW").map(PathBuf::from) {
-        if p.exists() {
-            return Some(p);
-        }
-    }
-    if let Ok(out) = Command::new("which").arg("mlflow").output() {
-        if out.status.success() {
-            return Some(PathBuf::from(
-                String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            ));
-        }
-    }
-    let venv = Path::new("/opt/sweep-mlflow/bin/mlflow");
-    venv.exists().then(|| venv.to_path_buf())
-}
-
-/// A tracking server on a free loopback port, stopped (with its workers) on drop.
-struct Server {
-    child: Child,
-    uri: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // The server runs its workers in its own process group: end them all.
-        let pid = self.child.id() as i32;
-        unsafe {
-            libc::kill(-pid, libc::SIGTERM);
-        }
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// The id of the experiment `name`.
+fn experiment_id(server: &MlflowServer, name: &str) -> String {
+    api_get(
+        server,
+        "experiments/get-by-name",
+        &[("experiment_name", name)],
+    )["experiment"]["experiment_id"]
+        .as_str()
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .to_string()
 }
 
-fn start_server(bin: &Path) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let child = Command::new(bin)
-        .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--backend-store-uri")
-        .arg(format!(
-            "sqlite:///{}",
-            dir.path().join("mlflow.db").display()
-        ))
-        .arg("--default-artifact-root")
-        .arg(dir.path().join("artifacts"))
-        .args(["--workers", "1"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let uri = format!("http://127.0.0.1:{port}");
-    let mut server = Server {
-        child,
-        uri,
-        _dir: dir,
-    };
-    let http = reqwest::blocking::Client::new();
-    let until = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = http.get(format!("{}/health", server.uri)).send() {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        if let Ok(Some(s)) = server.child.try_wait() {
-            let log =
-                std::fs::read_to_string(server._dir.path().join("server.log")).unwrap_or_default();
-            panic!("mlflow server exited ({s}):\n{log}");
-        }
-        assert!(Instant::now() < until, "mlflow server not up within 120 s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn api(server: &Server, path: &str, body: Value) -> Value {
-    let r = reqwest::blocking::Client::new()
-        .post(format!("{}/api/2.0/mlflow/{path}", server.uri))
-        .json_body(&body)
-        .send()
-        .unwrap();
+/// Sends a request that must succeed and parses its answer.
+fn answer(path: &str, request: reqwest::blocking::RequestBuilder) -> Value {
+    let r = request.send().unwrap();
     let status = r.status();
     let text = r.text().unwrap();
     assert!(status.is_success(), "{path}: {status}: {text}");
     serde_json::from_str(&text).unwrap()
 }
 
-fn api_get(server: &Server, path: &str, query: &[(&str, &str)]) -> Value {
-    let r = reqwest::blocking::Client::new()
-        .get(format!("{}/api/2.0/mlflow/{path}", server.uri))
-        .query(query)
-        .send()
-        .unwrap();
-    let status = r.status();
-    let text = r.text().unwrap();
-    assert!(status.is_success(), "{path}: {status}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-/// `reqwest` here is built without its `json` feature; this posts a JSON body.
-trait JsonBody {
-    fn json_body(self, v: &Value) -> Self;
-}
-
-impl JsonBody for reqwest::blocking::RequestBuilder {
-    fn json_body(self, v: &Value) -> Self {
-        self.header("content-type", "application/json")
-            .body(v.to_string())
-    }
+/// A run's `tags` or `params` (`what`) as a map.
+fn pairs(run: &Value, what: &str) -> std::collections::HashMap<String, String> {
+    run["data"][what]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    (
+                        t["key"].as_str().unwrap().to_string(),
+                        t["value"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn tags(run: &Value) -> std::collections::HashMap<String, String> {
-    run["data"]["tags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|t| {
-                    (
-                        t["key"].as_str().unwrap().to_string(),
-                        t["value"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    pairs(run, "tags")
 }
 
 fn params(run: &Value) -> std::collections::HashMap<String, String> {
-    run["data"]["params"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|t| {
-                    (
-                        t["key"].as_str().unwrap().to_string(),
-                        t["value"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    pairs(run, "params")
 }
 
-fn search(server: &Server, exp: &str, filter: &str) -> Vec<Value> {
+fn search(server: &MlflowServer, exp: &str, filter: &str) -> Vec<Value> {
     api(
         server,
         "runs/search",
@@ -259,47 +125,22 @@ fn search(server: &Server, exp: &str, filter: &str) -> Vec<Value> {
 
 #[test]
 fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
-    let Some(bin) = mlflow_bin() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("mlflow is not installed (scripts/test.sh installs it into /opt/sweep-mlflow)");
-        }
-        eprintln!("SKIPPED: mlflow is not installed");
+    let Some(server) = services::mlflow() else {
         return;
     };
-    let server = start_server(&bin);
-    let dir = project();
-    let out = sweep(
-        dir.path(),
-        &[
-            "run",
-            "hd.yml",
-            "-c",
-            "t.runconfig",
-            "-e",
-            "sweeps <test>",
-            "--mlflow",
-            &server.uri,
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let p = project();
+    let out = p
+        .run(&["-e", "sweeps <test>", "--mlflow", &server.uri])
+        .success();
+    let err = out.stderr();
     assert!(
         err.contains("MLflow: logged the sweep as run"),
         "{}",
-        text(&out)
+        out.text()
     );
-    assert!(!err.contains("warning: MLflow"), "{}", text(&out));
+    assert!(!err.contains("warning: MLflow"), "{}", out.text());
 
-    let runs: Value = serde_json::from_slice(
-        &sweep(dir.path(), &["runs", "latest", "--format", "json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let runs = runs.as_array().unwrap();
+    let runs = p.runs();
     let sweep_id = runs[0]["id"]
         .as_str()
         .unwrap()
@@ -308,14 +149,7 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
         .0
         .to_string();
 
-    let exp = api_get(
-        &server,
-        "experiments/get-by-name",
-        &[("experiment_name", "sweeps <test>")],
-    )["experiment"]["experiment_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let exp = experiment_id(&server, "sweeps <test>");
     let parents = search(&server, &exp, &format!("tags.`sweep.id` = '{sweep_id}'"));
     assert_eq!(parents.len(), 1, "{parents:?}");
     let parent = &parents[0];
@@ -348,7 +182,7 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
         &format!("tags.`mlflow.parentRunId` = '{parent_id}'"),
     );
     assert_eq!(children.len(), runs.len());
-    for r in runs {
+    for r in &runs {
         let id = r["id"].as_str().unwrap();
         let child = children
             .iter()
@@ -409,47 +243,24 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
     );
 
     // `sweep mlflow` does not log the same sweep twice, and logs it into another experiment.
-    let again = sweep(
-        dir.path(),
-        &[
+    let log_again = |experiment: &str| {
+        p.sweep(&[
             "mlflow",
             "latest",
             "--uri",
             &server.uri,
             "--experiment",
-            "sweeps <test>",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+            experiment,
+        ])
+    };
+    let again = log_again("sweeps <test>").code(2);
     assert!(
-        String::from_utf8_lossy(&again.stderr).contains("already logged"),
+        again.stderr().contains("already logged"),
         "{}",
-        text(&again)
+        again.text()
     );
-    let other = sweep(
-        dir.path(),
-        &[
-            "mlflow",
-            "latest",
-            "--uri",
-            &server.uri,
-            "--experiment",
-            "copy",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(other.status.success(), "{}", text(&other));
-    let copy = api_get(
-        &server,
-        "experiments/get-by-name",
-        &[("experiment_name", "copy")],
-    )["experiment"]["experiment_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    log_again("copy").success();
+    let copy = experiment_id(&server, "copy");
     let copied = search(
         &server,
         &copy,
@@ -460,27 +271,17 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
 
 #[test]
 fn an_unreachable_tracking_server_never_stops_the_sweep() {
-    let dir = project();
+    let p = project();
     // A port nothing listens on: every request is refused.
     let port = free_port();
     let started = Instant::now();
-    let out = sweep(
-        dir.path(),
-        &[
-            "run",
-            "hd.yml",
-            "-c",
-            "t.runconfig",
-            "--mlflow",
-            &format!("http://user:s3cret@127.0.0.1:{port}"),
-        ],
+    let out = output(
+        p.run_command(&["--mlflow", &format!("http://user:s3cret@127.0.0.1:{port}")])
+            .env("SWEEP_MLFLOW_FLUSH_SECONDS", "1"),
     )
-    .env("SWEEP_MLFLOW_FLUSH_SECONDS", "1")
-    .output()
-    .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    .success();
     assert!(started.elapsed() < Duration::from_secs(60));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr();
     assert_eq!(
         err.matches("warning: MLflow logging:").count(),
         1,
@@ -491,32 +292,11 @@ fn an_unreachable_tracking_server_never_stops_the_sweep() {
         !err.contains("s3cret"),
         "a password reached the output: {err}"
     );
-    let runs: Value = serde_json::from_slice(
-        &sweep(dir.path(), &["runs", "latest", "--format", "json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(runs.as_array().unwrap().len(), 4);
+    assert_eq!(p.runs().len(), 4);
 }
 
 #[test]
 fn a_tracking_uri_that_is_not_http_is_bad_input() {
-    let dir = project();
-    let out = sweep(
-        dir.path(),
-        &[
-            "run",
-            "hd.yml",
-            "-c",
-            "t.runconfig",
-            "--mlflow",
-            "file:./mlruns",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("REST API"));
+    let out = project().run(&["--mlflow", "file:./mlruns"]).code(2);
+    assert!(out.stderr().contains("REST API"));
 }

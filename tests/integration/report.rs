@@ -7,68 +7,12 @@
 //! installed by scripts/test.sh). Without it the browser test says so and passes, except when
 //! `CI` is set: then it fails.
 
+use crate::services;
+use crate::support::{wait_for, Project, Ran};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn sweep_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
-}
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(script: &str, hdconfig: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("t.py"), script).unwrap();
-        std::fs::write(dir.path().join("hd.yml"), hdconfig).unwrap();
-        std::fs::write(
-            dir.path().join("t.runconfig"),
-            "script: t.py\ntarget: local\n",
-        )
-        .unwrap();
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(sweep_bin());
-        c.args(args)
-            .arg("--workspace")
-            .arg(self.path().join("ws"))
-            .current_dir(self.path())
-            .env("SWEEP_STOP_GRACE_SECONDS", "0.5")
-            .env_remove("MLFLOW_TRACKING_URI")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.ok(args);
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A training script: the result grows over 5 intervals towards a ceiling set by the
 /// learning rate (best near 1e-2.5) and the optimizer (`sgd` is much worse), so a Bandit
@@ -123,9 +67,18 @@ struct Expected {
     scored: usize,
 }
 
+/// The latest sweep's runs, from a `sweep runs` that succeeded.
+fn runs(p: &Project) -> Vec<serde_json::Value> {
+    p.sweep(&["runs", "latest", "--format", "json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 fn expected(p: &Project) -> Expected {
-    let runs = p.json(&["runs", "latest", "--format", "json"]);
-    let runs = runs.as_array().unwrap();
+    let runs = runs(p);
     let stopped = runs
         .iter()
         .filter(|r| {
@@ -156,24 +109,24 @@ fn artifacts() -> PathBuf {
     d
 }
 
-fn chromium() -> Option<PathBuf> {
+fn chromium() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("SWEEP_TEST_CHROMIUM") {
-        return Some(PathBuf::from(p));
+        return Ok(PathBuf::from(p));
     }
     for name in ["chromium", "chromium-browser"] {
         if let Ok(out) = Command::new("which").arg(name).output() {
             if out.status.success() {
-                return Some(PathBuf::from(
+                return Ok(PathBuf::from(
                     String::from_utf8_lossy(&out.stdout).trim().to_string(),
                 ));
             }
         }
     }
-    None
+    Err("chromium is not installed (scripts/test.sh installs Debian's `chromium`)".into())
 }
 
 /// Runs Chromium headless with the flags this machine needs, killed after 90 s.
-fn run_chromium(bin: &Path, extra: &[String], profile: &Path) -> Output {
+fn run_chromium(bin: &Path, extra: &[String], profile: &Path) -> Ran {
     let mut child = Command::new(bin)
         .args([
             "--headless",
@@ -217,11 +170,11 @@ fn run_chromium(bin: &Path, extra: &[String], profile: &Path) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    Output {
+    Ran(Output {
         status,
         stdout: out_t.join().unwrap(),
         stderr: err_t.join().unwrap(),
-    }
+    })
 }
 
 /// A page that loads the report in a frame, measures what the browser drew, clicks a
@@ -291,10 +244,10 @@ fn browser_findings(chrome: &Path, dir: &Path) -> serde_json::Value {
         ],
         profile.path(),
     );
-    let dom = String::from_utf8_lossy(&out.stdout).to_string();
+    let dom = out.stdout();
     let start = dom
         .find(r#"<pre id="result">"#)
-        .unwrap_or_else(|| panic!("no result in the DOM: {}", text(&out)))
+        .unwrap_or_else(|| panic!("no result in the DOM: {}", out.text()))
         + r#"<pre id="result">"#.len();
     let end = start + dom[start..].find("</pre>").unwrap();
     let json = dom[start..end]
@@ -302,7 +255,7 @@ fn browser_findings(chrome: &Path, dir: &Path) -> serde_json::Value {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&");
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}\n{}", text(&out)))
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}\n{}", out.text()))
 }
 
 fn screenshot(chrome: &Path, page: &Path, png: &Path, size: &str) {
@@ -319,7 +272,7 @@ fn screenshot(chrome: &Path, page: &Path, png: &Path, size: &str) {
         profile.path(),
     );
     let bytes =
-        std::fs::read(png).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&out)));
+        std::fs::read(png).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", out.text()));
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
     let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let want: u32 = size.split(',').next().unwrap().parse().unwrap();
@@ -334,8 +287,8 @@ fn screenshot(chrome: &Path, page: &Path, png: &Path, size: &str) {
 
 #[test]
 fn the_report_renders_every_plot_in_a_real_browser() {
-    let p = Project::new(TRAIN, &config(10, 1));
-    p.ok(&["run", "hd.yml", "-c", "t.runconfig"]);
+    let p = Project::new().script(TRAIN).hdconfig(&config(10, 1));
+    p.run(&[]).success();
     let want = expected(&p);
     assert_eq!(want.runs, 10);
     assert!(
@@ -344,8 +297,10 @@ fn the_report_renders_every_plot_in_a_real_browser() {
     );
     let dir = artifacts();
     let page = dir.join("report.html");
-    let out = p.ok(&["report", "latest", "--out", page.to_str().unwrap()]);
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = p
+        .sweep(&["report", "latest", "--out", page.to_str().unwrap()])
+        .success()
+        .stdout();
     assert!(said.contains("8 plots"), "{said}");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
@@ -356,11 +311,7 @@ fn the_report_renders_every_plot_in_a_real_browser() {
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     assert!(html.contains("lr (log axis)"), "lr is drawn on a log axis");
 
-    let Some(chrome) = chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium is not installed (scripts/test.sh installs Debian's `chromium`)");
-        }
-        eprintln!("SKIPPED the browser part: chromium is not installed");
+    let Some(chrome) = services::require("the browser part", &chromium()) else {
         return;
     };
     let found = browser_findings(&chrome, &dir);
@@ -428,39 +379,24 @@ fn the_report_renders_every_plot_in_a_real_browser() {
 
 #[test]
 fn a_running_sweep_gets_a_snapshot_report_and_a_live_status() {
-    let p = Project::new(TRAIN, &config(6, 2));
+    let p = Project::new().script(TRAIN).hdconfig(&config(6, 2));
     let mut sweep = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
+        .run_command(&["--quiet"])
         .env("PAUSE", "0.25")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Wait until the history has a sweep with a run that reported something.
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = p
-            .command(&["runs", "latest", "--format", "json"])
-            .output()
-            .unwrap();
-        let reported = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .is_some_and(|runs| runs.iter().any(|r| r["intervals"].as_i64() > Some(0)));
-        if reported {
-            break;
-        }
-        assert!(Instant::now() < until, "no run reported within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let watch = p
-        .command(&["status", "latest", "--watch", "--interval", "0.2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    wait_for(30, "a run to report", || {
+        p.runs_so_far()
+            .iter()
+            .any(|r| r["intervals"].as_i64() > Some(0))
+    });
+    let watch = p.spawn(&["status", "latest", "--watch", "--interval", "0.2"]);
     let page = p.path().join("live.html");
-    p.ok(&["report", "latest", "--out", page.to_str().unwrap()]);
+    p.sweep(&["report", "latest", "--out", page.to_str().unwrap()])
+        .success();
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
         html.contains("The sweep was still running"),
@@ -469,9 +405,9 @@ fn a_running_sweep_gets_a_snapshot_report_and_a_live_status() {
     assert!(html.matches(r#"class="run-curve""#).count() >= 1);
     assert!(sweep.wait().unwrap().success());
     // The watcher ends by itself once the sweep has ended.
-    let out = watch.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = Ran::from(watch.wait_with_output().unwrap())
+        .success()
+        .stdout();
     assert!(shown.contains("in flight"), "{shown}");
     assert!(shown.contains("latest finished:"), "{shown}");
     let last_block = shown.trim_end().rsplit("\n\n").next().unwrap();
@@ -480,8 +416,7 @@ fn a_running_sweep_gets_a_snapshot_report_and_a_live_status() {
         "{last_block}"
     );
     // One-shot status is unchanged: no live sections.
-    let once = p.ok(&["status", "latest"]);
-    let once = String::from_utf8_lossy(&once.stdout);
+    let once = p.sweep(&["status", "latest"]).success().stdout();
     assert!(
         once.contains("completed 6") || once.contains("canceled"),
         "{once}"
@@ -491,25 +426,32 @@ fn a_running_sweep_gets_a_snapshot_report_and_a_live_status() {
 
 #[test]
 fn exports_follow_their_documented_schemas() {
-    let p = Project::new(TRAIN, &config(4, 2));
-    p.ok(&["run", "hd.yml", "-c", "t.runconfig"]);
-    let runs = p.json(&["runs", "latest", "--format", "json"]);
-    let runs = runs.as_array().unwrap();
+    let p = Project::new().script(TRAIN).hdconfig(&config(4, 2));
+    p.run(&[]).success();
+    let runs = runs(&p);
     // CSV: a header, then one row per run, one column per parameter.
-    let csv = p.ok(&["export", "latest", "--format", "csv"]);
-    let csv = String::from_utf8(csv.stdout).unwrap();
+    let csv = p
+        .sweep(&["export", "latest", "--format", "csv"])
+        .success()
+        .0
+        .stdout;
+    let csv = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
         "id,seq,state,reason,exit_code,signal,queued,started,ended,duration_s,best,intervals,--lr,--opt,--noise"
     );
     assert_eq!(lines.len(), runs.len() + 1);
-    for (line, r) in lines[1..].iter().zip(runs) {
+    for (line, r) in lines[1..].iter().zip(&runs) {
         assert!(line.starts_with(&format!("{},{},", r["id"].as_str().unwrap(), r["seq"])));
     }
     // JSONL: one metric point per line, every point of both metrics.
-    let jsonl = p.ok(&["export", "latest", "--format", "jsonl"]);
-    let points: Vec<serde_json::Value> = String::from_utf8(jsonl.stdout)
+    let jsonl = p
+        .sweep(&["export", "latest", "--format", "jsonl"])
+        .success()
+        .0
+        .stdout;
+    let points: Vec<serde_json::Value> = String::from_utf8(jsonl)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -527,7 +469,10 @@ fn exports_follow_their_documented_schemas() {
         assert!(points[0].get(k).is_some(), "{k} missing: {}", points[0]);
     }
     // JSON: the sweep and its runs with their metrics.
-    let doc = p.json(&["export", "latest", "--format", "json"]);
+    let doc = p
+        .sweep(&["export", "latest", "--format", "json"])
+        .success()
+        .json();
     assert_eq!(doc["runs"].as_array().unwrap().len(), runs.len());
     assert_eq!(doc["sweep"]["primary_metric"], "acc");
     assert!(doc["runs"][0]["metrics"]["acc"][0]["interval"] == 1);

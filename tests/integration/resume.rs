@@ -3,10 +3,11 @@
 //! watching, never launches a run twice and continues the sampler's sequence; `sweep cancel`
 //! stops a sweep from another process, whether or not its `sweep` is still alive.
 
-use crate::local_runs::{hd, pid_alive, text, wait_dead, Project};
-use std::path::PathBuf;
+use crate::support::{
+    assert_all_end, choice, hd, kill9, pid_alive, wait_dead, wait_exit, wait_for, Project, Ran,
+};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Reports `acc` every 0.3 s for `--steps` intervals, records its pid, and exits with
 /// `--code`.
@@ -24,56 +25,37 @@ sys.exit(code)
 fn project(extra_space: &str, limits: &str) -> Project {
     let space =
         format!("  - name: --x\n    expression: uniform\n    values: [0, 1]\n{extra_space}");
-    Project::new(SLOW, &hd(&space, "random", &format!("{limits}\n")), "")
+    Project::new()
+        .script(SLOW)
+        .hdconfig(&hd(&space, "random", &format!("{limits}\n")))
 }
 
 fn start(p: &Project, extra: &[&str]) -> Child {
-    let mut args = vec!["run", "hd.yml", "-c", "t.runconfig", "--seed", "11"];
-    args.extend_from_slice(extra);
-    p.command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    p.spawn_run(&[&["--seed", "11"], extra].concat())
 }
 
-/// Waits until `n` runs have recorded their program's pid; returns those pids.
+/// Waits until `n` runs have recorded their program's pid and are alive; returns those
+/// pids.
 fn wait_running(p: &Project, n: usize) -> Vec<i32> {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut pids = Vec::new();
-        if let Ok(sweeps) = std::fs::read_dir(p.workspace().join("sweeps")) {
-            for s in sweeps.flatten() {
-                for r in std::fs::read_dir(s.path().join("runs"))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    if let Ok(t) = std::fs::read_to_string(r.path().join("outputs/pid")) {
-                        if let Ok(pid) = t.trim().parse::<i32>() {
-                            if pid_alive(pid) {
-                                pids.push(pid);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if pids.len() >= n {
-            return pids;
-        }
-        assert!(Instant::now() < until, "runs did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut pids = Vec::new();
+    wait_for(60, "the runs to start", || {
+        pids = p
+            .pids("pid")
+            .into_iter()
+            .filter(|&pid| pid_alive(pid))
+            .collect();
+        pids.len() >= n
+    });
+    pids
 }
 
-fn kill9(child: &mut Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    child.wait().unwrap();
+/// The JSON lines of `sweep export latest --format jsonl`.
+fn metric_points(p: &Project) -> Vec<serde_json::Value> {
+    p.sweep(&["export", "latest", "--format", "jsonl"])
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn params(runs: &[serde_json::Value]) -> Vec<String> {
@@ -92,8 +74,7 @@ fn a_killed_sweep_resumes_exactly() {
     }
     let before = p.runs();
     assert!(before.iter().any(|r| r["state"] == "running"), "{before:?}");
-    let out = p.command(&["resume", "latest"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    p.sweep(&["resume", "latest"]).code(0);
     let runs = p.runs();
     assert_eq!(runs.len(), 5, "{runs:?}");
     for r in &runs {
@@ -103,13 +84,8 @@ fn a_killed_sweep_resumes_exactly() {
         // start, and what was already recorded is not recorded twice.
         assert_eq!(r["intervals"], 6, "{r}");
     }
-    let metrics = p
-        .command(&["export", "latest", "--format", "jsonl"])
-        .output()
-        .unwrap();
     let mut per_run: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
-    for line in String::from_utf8_lossy(&metrics.stdout).lines() {
-        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+    for m in metric_points(&p) {
         per_run
             .entry(m["run"].as_str().unwrap().to_string())
             .or_default()
@@ -123,33 +99,22 @@ fn a_killed_sweep_resumes_exactly() {
     // The sampler continued its sequence: the same candidates, in the same order, as an
     // uninterrupted sweep with the same seed.
     let q = project("", "max_total_runs: 5\nmax_concurrent_runs: 2");
-    let o = q
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--seed", "11"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    q.run(&["--seed", "11"]).code(0);
     assert_eq!(params(&runs), params(&q.runs()));
-    let status = p.command(&["status", "latest"]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("completed"),
-        "{}",
-        text(&status)
-    );
+    let status = p.sweep(&["status", "latest"]);
+    assert!(status.stdout().contains("completed"), "{}", status.text());
 }
 
 #[test]
 fn runs_that_end_while_no_sweep_watches_keep_their_real_outcome() {
     // Short runs that fail with exit code 3: they end while the sweep is dead.
-    let space = "  - name: --steps\n    expression: choice\n    values: [2]\n  - name: --code\n    expression: choice\n    values: [3]\n";
-    let p = project(space, "max_total_runs: 2\nmax_concurrent_runs: 2");
+    let space = choice("--steps", "2") + &choice("--code", "3");
+    let p = project(&space, "max_total_runs: 2\nmax_concurrent_runs: 2");
     let mut child = start(&p, &[]);
     let pids = wait_running(&p, 2);
     kill9(&mut child);
-    for pid in pids {
-        assert!(wait_dead(pid));
-    }
-    let out = p.command(&["resume", "latest"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_all_end(&pids, "did not end");
+    p.sweep(&["resume", "latest"]).code(0);
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
     for r in &runs {
@@ -167,12 +132,7 @@ fn a_vanished_run_is_lost_and_retried_within_max_retries() {
     let pids = wait_running(&p, 1);
     kill9(&mut child);
     // The run and its supervisor vanish without a trace (as in a reboot).
-    let run_dir = std::path::PathBuf::from(p.runs()[0]["run_dir"].as_str().unwrap());
-    let run_dir = if run_dir.is_absolute() {
-        run_dir
-    } else {
-        p.path().join(run_dir)
-    };
+    let run_dir = p.run_dir(&p.runs()[0]);
     // The supervisor's `status` file starts with its pid (the run's process group).
     let status = std::fs::read_to_string(run_dir.join("status")).unwrap();
     let sup: i32 = status
@@ -187,9 +147,8 @@ fn a_vanished_run_is_lost_and_retried_within_max_retries() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    assert!(wait_dead(pids[0]));
-    let out = p.command(&["resume", "latest"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(wait_dead(pids[0], 5));
+    p.sweep(&["resume", "latest"]).code(0);
     let runs = p.runs();
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert_eq!(runs[0]["state"], "failed");
@@ -209,18 +168,17 @@ fn a_vanished_run_is_lost_and_retried_within_max_retries() {
 #[test]
 fn cancel_stops_a_running_sweep_from_another_process() {
     let p = project(
-        "  - name: --steps\n    expression: choice\n    values: [200]\n",
+        &choice("--steps", "200"),
         "max_total_runs: 4\nmax_concurrent_runs: 2",
     );
     let child = start(&p, &[]);
     let pids = wait_running(&p, 2);
     // A second controller is refused while the first runs.
-    let second = p.command(&["resume", "latest"]).output().unwrap();
-    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    let second = p.sweep(&["resume", "latest"]).code(2);
     assert!(
-        String::from_utf8_lossy(&second.stderr).contains("already being run"),
+        second.stderr().contains("already being run"),
         "{}",
-        text(&second)
+        second.text()
     );
     // Readers work beside the running sweep.
     for args in [
@@ -228,21 +186,13 @@ fn cancel_stops_a_running_sweep_from_another_process() {
         &["runs", "latest"],
         &["export", "latest", "--format", "csv"],
     ] {
-        let o = p.command(args).output().unwrap();
-        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        let o = p.sweep(args);
+        assert_eq!(o.exit_code(), Some(0), "{args:?}: {}", o.text());
     }
-    let out = p.command(&["cancel", "latest"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("canceled"),
-        "{}",
-        text(&out)
-    );
-    let run = child.wait_with_output().unwrap();
-    assert_eq!(run.status.code(), Some(130), "{}", text(&run));
-    for pid in pids {
-        assert!(wait_dead(pid), "run {pid} survived the cancel");
-    }
+    let out = p.sweep(&["cancel", "latest"]).code(0);
+    assert!(out.stdout().contains("canceled"), "{}", out.text());
+    Ran::from(child.wait_with_output().unwrap()).code(130);
+    assert_all_end(&pids, "survived the cancel");
     let runs = p.runs();
     assert_eq!(runs.len(), 2, "nothing launched after the cancel");
     for r in &runs {
@@ -257,7 +207,7 @@ fn cancel_stops_a_running_sweep_from_another_process() {
 #[test]
 fn cancel_of_a_sweep_whose_process_died_stops_its_runs() {
     let p = project(
-        "  - name: --steps\n    expression: choice\n    values: [200]\n",
+        &choice("--steps", "200"),
         "max_total_runs: 4\nmax_concurrent_runs: 2",
     );
     let mut child = start(&p, &[]);
@@ -265,12 +215,12 @@ fn cancel_of_a_sweep_whose_process_died_stops_its_runs() {
     kill9(&mut child);
     // Recorded running, with the dead process's last waiting reason (the concurrency cap):
     // status says nothing runs it instead, and --watch does not wait for it forever.
-    let status = p.command(&["status", "latest"]).output().unwrap();
-    let shown = String::from_utf8_lossy(&status.stdout).to_string();
+    let status = p.sweep(&["status", "latest"]);
+    let shown = status.stdout();
     assert!(
         shown.contains("no process is running this sweep") && shown.contains("sweep resume"),
         "{}",
-        text(&status)
+        status.text()
     );
     assert!(!shown.contains("waiting:"), "{shown}");
     let mut watch = p
@@ -278,48 +228,31 @@ fn cancel_of_a_sweep_whose_process_died_stops_its_runs() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(st) = watch.try_wait().unwrap() {
-            break st.code();
-        }
-        if Instant::now() > until {
-            let _ = watch.kill();
-            panic!("status --watch kept watching a sweep no process runs");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = wait_exit(
+        &mut watch,
+        20,
+        "status --watch (watching a sweep no process runs)",
+    )
+    .code();
     assert_eq!(code, Some(0));
-    let out = p.command(&["cancel", "latest"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    for pid in pids {
-        assert!(wait_dead(pid), "run {pid} survived the cancel");
-    }
+    p.sweep(&["cancel", "latest"]).code(0);
+    assert_all_end(&pids, "survived the cancel");
     let runs = p.runs();
     assert_eq!(runs.len(), 2, "{runs:?}");
     for r in &runs {
         assert_eq!(r["state"], "canceled", "{r}");
     }
-    let status = p.command(&["status", "latest"]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("canceled"),
-        "{}",
-        text(&status)
-    );
+    let status = p.sweep(&["status", "latest"]);
+    assert!(status.stdout().contains("canceled"), "{}", status.text());
 }
 
 #[test]
 fn a_detached_sweep_runs_in_the_background_and_is_canceled() {
     let p = project(
-        "  - name: --steps\n    expression: choice\n    values: [200]\n",
+        &choice("--steps", "200"),
         "max_total_runs: 4\nmax_concurrent_runs: 1",
     );
-    let out = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--detach"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stdout = p.run(&["--detach"]).code(0).stdout();
     let id = stdout
         .split_whitespace()
         .nth(1)
@@ -327,23 +260,12 @@ fn a_detached_sweep_runs_in_the_background_and_is_canceled() {
         .to_string();
     assert!(stdout.contains(&format!("sweep cancel {id}")), "{stdout}");
     let pids = wait_running(&p, 1);
-    let status = p.command(&["status", &id]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("running"),
-        "{}",
-        text(&status)
-    );
-    let c = p.command(&["cancel", &id]).output().unwrap();
-    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
-    for pid in pids {
-        assert!(wait_dead(pid));
-    }
-    let st = p.command(&["status", &id]).output().unwrap();
-    assert!(
-        String::from_utf8_lossy(&st.stdout).contains(": canceled"),
-        "{}",
-        text(&st)
-    );
+    let status = p.sweep(&["status", &id]);
+    assert!(status.stdout().contains("running"), "{}", status.text());
+    p.sweep(&["cancel", &id]).code(0);
+    assert_all_end(&pids, "survived the cancel");
+    let st = p.sweep(&["status", &id]);
+    assert!(st.stdout().contains(": canceled"), "{}", st.text());
     let log = p.workspace().join("sweeps").join(&id).join("sweep.log");
     let log = std::fs::read_to_string(log).unwrap();
     assert!(
@@ -363,30 +285,23 @@ for i in range(int(a.get("--steps", 4))):
 
 #[test]
 fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
-    let space = "  - name: --level\n    expression: choice\n    values: [LEVEL]\n";
-    let weak = space.replace("LEVEL", "0.5, 0.4");
+    let weak = choice("--level", "0.5, 0.4");
     let bandit = "policy:\n  type: BanditPolicy\n  evaluation_interval: 1\n  delay_evaluation: 1\n  slack_amount: 0.1\nmax_total_runs: 2\nmax_concurrent_runs: 2\n";
-    let p = Project::new(
-        LEVEL,
-        &hd(&space.replace("LEVEL", "0.9"), "grid", bandit),
-        "",
-    );
-    let first = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--name", "strong"])
-        .output()
-        .unwrap();
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let p = Project::grid(LEVEL, "--level", "0.9", bandit)
+        .file("weak.yml", &hd(&weak, "grid", bandit))
+        // A sweep with another goal.
+        .file(
+            "min.yml",
+            &hd(&weak, "grid", bandit).replace("Maximize", "Minimize"),
+        );
+    p.run(&["--name", "strong"]).code(0);
     // Without a warm start the weaker runs only meet each other: nobody is cut.
-    std::fs::write(p.path().join("weak.yml"), hd(&weak, "grid", bandit)).unwrap();
-    let alone = p
-        .command(&["run", "weak.yml", "-c", "t.runconfig", "--seed", "1"])
-        .output()
-        .unwrap();
-    assert_eq!(alone.status.code(), Some(0), "{}", text(&alone));
+    p.sweep(&["run", "weak.yml", "-c", "t.runconfig", "--seed", "1"])
+        .code(0);
     assert!(p.runs().iter().all(|r| r["state"] == "completed"));
     // With it, they are compared with the earlier sweep's 0.9 and cut at interval 1.
     let warm = p
-        .command(&[
+        .sweep(&[
             "run",
             "weak.yml",
             "-c",
@@ -396,15 +311,13 @@ fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
             "--resume-from",
             "strong",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(warm.status.code(), Some(0), "{}", text(&warm));
+        .code(0);
     assert!(
-        String::from_utf8_lossy(&warm.stderr).contains(
+        warm.stderr().contains(
             "warm start from strong: 1 earlier runs feed the policy, 0 of them the sampler"
         ),
         "{}",
-        text(&warm)
+        warm.text()
     );
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
@@ -417,13 +330,8 @@ fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
         );
     }
     // A sweep with another goal cannot warm-start from it.
-    std::fs::write(
-        p.path().join("min.yml"),
-        hd(&weak, "grid", bandit).replace("Maximize", "Minimize"),
-    )
-    .unwrap();
     let bad = p
-        .command(&[
+        .sweep(&[
             "run",
             "min.yml",
             "-c",
@@ -431,13 +339,11 @@ fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
             "--resume-from",
             "strong",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+        .code(2);
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("same primary metric and goal"),
+        bad.stderr().contains("same primary metric and goal"),
         "{}",
-        text(&bad)
+        bad.text()
     );
 }
 
@@ -466,25 +372,21 @@ fn killed_at_twenty_points_the_sweep_still_ends_exactly_as_an_uninterrupted_one(
     let limits = format!(
         "max_total_runs: {TOTAL}\nmax_concurrent_runs: 4\npolicy:\n  type: BanditPolicy\n  evaluation_interval: 50\n  slack_amount: 1000\n"
     );
-    let p = Project::new(FLOOD, &hd(space, "random", &limits), "");
+    let flood = || {
+        Project::new()
+            .script(FLOOD)
+            .hdconfig(&hd(space, "random", &limits))
+    };
+    let p = flood();
     let pauses = [0.05, 0.3, 0.6, 0.15, 0.9, 0.45, 0.2, 1.2, 0.1, 0.7];
     let mut kills = 0;
     let mut round = 0;
     while kills < 20 {
-        let recorded = p.command(&["status", "latest"]).output().unwrap();
-        let started = recorded.status.success();
+        let started = p.sweep(&["status", "latest"]).succeeded();
         let mut child = if started {
             p.command(&["resume", "latest", "--quiet"])
         } else {
-            p.command(&[
-                "run",
-                "hd.yml",
-                "-c",
-                "t.runconfig",
-                "--seed",
-                "5",
-                "--quiet",
-            ])
+            p.run_command(&["--seed", "5", "--quiet"])
         }
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -510,20 +412,14 @@ fn killed_at_twenty_points_the_sweep_still_ends_exactly_as_an_uninterrupted_one(
         kills, 20,
         "the sweep must still be running at every kill point"
     );
-    let out = p.command(&["resume", "latest"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    p.sweep(&["resume", "latest"]).success();
     let runs = p.runs();
     assert_eq!(runs.len(), TOTAL, "exactly max_total_runs runs");
     let ids: std::collections::BTreeSet<_> = runs.iter().map(|r| r["id"].to_string()).collect();
     assert_eq!(ids.len(), TOTAL, "no duplicated run");
     // Every run recorded exactly what it printed, once.
-    let metrics = p
-        .command(&["export", "latest", "--format", "jsonl"])
-        .output()
-        .unwrap();
     let mut got: std::collections::BTreeMap<String, Vec<(i64, f64)>> = Default::default();
-    for line in String::from_utf8_lossy(&metrics.stdout).lines() {
-        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+    for m in metric_points(&p) {
         got.entry(m["run"].as_str().unwrap().to_string())
             .or_default()
             .push((
@@ -540,30 +436,12 @@ fn killed_at_twenty_points_the_sweep_still_ends_exactly_as_an_uninterrupted_one(
         let printed: Vec<(i64, f64)> = (1..=300).map(|i| (i, x * i as f64)).collect();
         assert_eq!(recorded, printed, "{id}");
         // Launched once: a run alive at a kill was re-adopted, never started again.
-        let dir = PathBuf::from(r["run_dir"].as_str().unwrap());
-        let dir = if dir.is_absolute() {
-            dir
-        } else {
-            p.path().join(dir)
-        };
-        let starts = std::fs::read_to_string(dir.join("outputs/starts")).unwrap();
+        let starts = std::fs::read_to_string(p.run_dir(r).join("outputs/starts")).unwrap();
         assert_eq!(starts.lines().count(), 1, "{id} started {starts:?}");
     }
     // The same candidates, in the same order, as an uninterrupted sweep with the seed.
-    let q = Project::new(FLOOD, &hd(space, "random", &limits), "");
-    let o = q
-        .command(&[
-            "run",
-            "hd.yml",
-            "-c",
-            "t.runconfig",
-            "--seed",
-            "5",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let q = flood();
+    q.run(&["--seed", "5", "--quiet"]).success();
     assert_eq!(params(&runs), params(&q.runs()));
 }
 
@@ -580,15 +458,15 @@ fn readers_in_a_loop_beside_a_running_sweep_never_see_an_error() {
             &["best", "latest", "--json"],
             &["export", "latest", "--format", "jsonl"],
         ] {
-            let o = p.command(args).output().unwrap();
+            let o = p.sweep(args);
             // `best` exits 1 while no run has a value yet; it must still answer cleanly.
-            let code = o.status.code();
+            let code = o.exit_code();
             assert!(
                 code == Some(0) || (args[0] == "best" && code == Some(1)),
                 "{args:?}: {}",
-                text(&o)
+                o.text()
             );
-            let err = String::from_utf8_lossy(&o.stderr);
+            let err = o.stderr();
             assert!(
                 !err.contains("locked") && !err.contains("busy"),
                 "{args:?}: {err}"
@@ -631,23 +509,11 @@ fn a_warm_started_bayesian_sweep_reaches_the_target_in_fewer_new_runs() {
     const TARGET: f64 = 0.002;
     let (mut cold_total, mut warm_total) = (0, 0);
     for seed in [1u64, 2, 3] {
-        let p = Project::new(BOWL, &bowl_config(RUNS), "");
+        let p = Project::new().script(BOWL).hdconfig(&bowl_config(RUNS));
         let run = |name: &str, seed: u64, extra: &[&str]| {
             let s = seed.to_string();
-            let mut args = vec![
-                "run",
-                "hd.yml",
-                "-c",
-                "t.runconfig",
-                "--quiet",
-                "--name",
-                name,
-                "--seed",
-                &s,
-            ];
-            args.extend_from_slice(extra);
-            let o = p.command(&args).output().unwrap();
-            assert!(o.status.success(), "{}", text(&o));
+            p.run(&[&["--quiet", "--name", name, "--seed", &s], extra].concat())
+                .success();
         };
         run("earlier", seed, &[]);
         run("cold", seed + 100, &[]);
@@ -680,50 +546,32 @@ open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "ckpt"), "w").write(str(start 
 #[test]
 fn resume_child_runs_continue_earlier_runs_from_their_checkpoints_first() {
     let space = "  - name: --x\n    expression: uniform\n    values: [0, 1]\n";
-    let p = Project::new(
-        CHECKPOINTED,
-        &hd(space, "random", "max_total_runs: 1\n"),
-        "",
-    );
-    let first = p
-        .command(&[
-            "run",
-            "hd.yml",
-            "-c",
-            "t.runconfig",
-            "--seed",
-            "4",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(first.status.success(), "{}", text(&first));
+    let p = Project::new()
+        .script(CHECKPOINTED)
+        .hdconfig(&hd(space, "random", "max_total_runs: 1\n"))
+        .file(
+            "more.yml",
+            &hd(
+                space,
+                "random",
+                "max_total_runs: 2\nmax_concurrent_runs: 1\n",
+            ),
+        );
+    p.run(&["--seed", "4", "--quiet"]).success();
     let earlier = p.runs()[0].clone();
     let earlier_id = earlier["id"].as_str().unwrap().to_string();
-    std::fs::write(
-        p.path().join("more.yml"),
-        hd(
-            space,
-            "random",
-            "max_total_runs: 2\nmax_concurrent_runs: 1\n",
-        ),
-    )
-    .unwrap();
-    let again = p
-        .command(&[
-            "run",
-            "more.yml",
-            "-c",
-            "t.runconfig",
-            "--seed",
-            "4",
-            "--quiet",
-            "--resume-child-run",
-            &earlier_id,
-        ])
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "{}", text(&again));
+    p.sweep(&[
+        "run",
+        "more.yml",
+        "-c",
+        "t.runconfig",
+        "--seed",
+        "4",
+        "--quiet",
+        "--resume-child-run",
+        &earlier_id,
+    ])
+    .success();
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
     // First: the earlier run again, same parameters, from its checkpoint (epochs 3 and 4).
@@ -741,16 +589,13 @@ fn resume_child_runs_continue_earlier_runs_from_their_checkpoints_first() {
     assert_eq!(runs[1]["params"], earlier["params"]);
     assert_eq!(runs[1]["best"], 2.0);
     // An unknown run is bad input.
-    let bad = p
-        .command(&[
-            "run",
-            "more.yml",
-            "-c",
-            "t.runconfig",
-            "--resume-child-run",
-            "sw_nope_0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    p.sweep(&[
+        "run",
+        "more.yml",
+        "-c",
+        "t.runconfig",
+        "--resume-child-run",
+        "sw_nope_0",
+    ])
+    .code(2);
 }

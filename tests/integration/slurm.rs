@@ -4,26 +4,24 @@
 //! metrics (also across a sweep kill and resume), and `sweep targets check` explains a
 //! broken target. The cluster has 2 CPUs, so the sweeps here run one at a time.
 
-use super::services::{self, Env};
-use super::ssh::{hd, text, wait_for, Project};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use crate::services::{self, Env};
+use crate::support::{
+    awkward, awkward_seen, line_after, output, remote, slurm_target, wait_dead, wait_for, Project,
+    Ran,
+};
+use std::process::{Child, Command};
 
-pub(super) static CLUSTER: Mutex<()> = Mutex::new(());
-
-fn slurm_target(env: &Env) -> String {
-    format!(
-        "remote:\n  type: slurm\n  partition: {}\n  max_runs: 2\n  poll_seconds: 0.5\n",
-        env["SWEEP_TEST_SLURM_PARTITION"]
+/// A project that runs `script` on the cluster of `env`, one run per option of `--x`.
+fn on_cluster(env: &Env, script: &str, runconfig: &str, x: &str, concurrent: u32) -> Project {
+    Project::grid(
+        script,
+        "--x",
+        x,
+        &format!("max_concurrent_runs: {concurrent}\n"),
     )
-}
-
-fn sweep(p: &Project, env: &Env) -> Output {
-    p.command(&["run", "hd.yml", "-c", "t.runconfig"])
-        .env("SLURM_CONF", &env["SLURM_CONF"])
-        .output()
-        .unwrap()
+    .runconfig(runconfig)
+    .targets(&slurm_target(env))
+    .env("SLURM_CONF", &env["SLURM_CONF"])
 }
 
 const ECHO: &str = r#"
@@ -40,56 +38,23 @@ sys.exit(3 if sys.argv[-1] == "fail me" else 0)
 #[test]
 fn slurm_jobs_get_their_parameters_intact_and_report_back() {
     let Some(env) = services::slurm() else { return };
-    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = services::cluster_turn();
     let names = ["two words", "it's \"q\"", "$HOME;`x` & y", "fail me"];
-    let values: Vec<String> = names
-        .iter()
-        .map(|v| serde_json::to_string(v).unwrap())
-        .collect();
-    let space = format!(
-        "  - name: --name\n    expression: choice\n    values: [{}]\n",
-        values.join(", ")
-    );
-    let p = Project::new(
-        ECHO,
-        &hd(&space, "max_concurrent_runs: 4\n"),
-        "",
-        &slurm_target(&env),
-    );
-    std::fs::write(
-        p.path().join("t.runconfig"),
-        "script: t.py\ntarget: remote\narguments: [--fixed, 'x y;$z']\nenvironment:\n  environmentVariables:\n    MY_SECRET: \"s3 'cr3t' $PATH\"\n  python:\n    interpreterPath: python3\n",
-    )
-    .unwrap();
-    std::fs::write(p.path().join("data.txt"), "from the snapshot\n").unwrap();
-    let out = sweep(&p, &env);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains("cr3t"), "a secret reached the output");
+    let p = awkward(ECHO, &names, &slurm_target(&env)).env("SLURM_CONF", &env["SLURM_CONF"]);
+    let out = p.run(&[]).success();
+    assert!(!out.text().contains("cr3t"), "a secret reached the output");
     // max_runs bounds max_concurrent_runs, and says so.
     assert!(
-        text(&out).contains("takes 2 run(s) at once"),
+        out.text().contains("takes 2 run(s) at once"),
         "{}",
-        text(&out)
+        out.text()
     );
     let runs = p.runs();
     assert_eq!(runs.len(), names.len());
     let mut jobs = std::collections::BTreeSet::new();
     for r in &runs {
-        let dir = PathBuf::from(r["run_dir"].as_str().unwrap());
-        let log = std::fs::read_to_string(dir.join("output.log")).unwrap();
-        let line = log
-            .lines()
-            .find_map(|l| l.strip_prefix("SEEN "))
-            .unwrap_or_else(|| panic!("no SEEN line in {log}"));
-        let seen: serde_json::Value = serde_json::from_str(line).unwrap();
+        let seen = awkward_seen(p.run_dir(r));
         let name = seen["params"]["--name"].as_str().unwrap().to_string();
-        assert_eq!(
-            seen["argv"],
-            serde_json::json!(["--fixed", "x y;$z", "--name", name]),
-            "{seen}"
-        );
-        assert_eq!(seen["secret"], "s3 'cr3t' $PATH");
-        assert_eq!(seen["data"], "from the snapshot\n");
         jobs.insert(seen["job"].as_str().unwrap().to_string());
         assert_eq!(r["best"], serde_json::json!(name.len() as f64), "{r}");
         if name == "fail me" {
@@ -105,7 +70,7 @@ fn slurm_jobs_get_their_parameters_intact_and_report_back() {
 #[test]
 fn slurm_stop_reaches_the_jobs_processes() {
     let Some(env) = services::slurm() else { return };
-    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = services::cluster_turn();
     let script = r#"
 import subprocess, time
 gc = subprocess.Popen(["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"])
@@ -113,42 +78,25 @@ print("GRANDCHILD %d" % gc.pid, flush=True)
 print('@sweep {"metric":"acc","value":1}', flush=True)
 time.sleep(120)
 "#;
-    let p = Project::new(
-        script,
-        &hd(
-            "  - name: --x\n    expression: choice\n    values: [1]\n",
-            "max_concurrent_runs: 1\n",
-        ),
-        "maxRunDurationSeconds: 6\n",
-        &slurm_target(&env),
-    );
-    let out = sweep(&p, &env);
+    let p = on_cluster(&env, script, &remote("maxRunDurationSeconds: 6\n"), "1", 1);
+    let out = p.run(&[]);
     let runs = p.runs();
-    assert_eq!(runs.len(), 1, "{}", text(&out));
+    assert_eq!(runs.len(), 1, "{}", out.text());
     let r = &runs[0];
-    assert_eq!(r["state"], "canceled", "{r}\n{}", text(&out));
+    assert_eq!(r["state"], "canceled", "{r}\n{}", out.text());
     assert!(r["reason"].as_str().unwrap().starts_with("timeout"), "{r}");
     assert_eq!(r["best"], serde_json::json!(1.0), "{r}");
-    let dir = PathBuf::from(r["run_dir"].as_str().unwrap());
+    let dir = p.run_dir(r);
     let log = std::fs::read_to_string(dir.join("output.log")).unwrap();
-    let gc: i32 = log
-        .lines()
-        .find_map(|l| l.strip_prefix("GRANDCHILD "))
-        .unwrap_or_else(|| panic!("no pid in {log}"))
-        .trim()
-        .parse()
-        .unwrap();
+    let gc: i32 = line_after(&log, "GRANDCHILD ").trim().parse().unwrap();
     // SIGTERM is ignored; the scancel after the grace period has Slurm kill the job's
     // processes (SIGKILL after its KillWait of 5 s).
-    assert!(
-        services::wait_dead(gc, 20),
-        "grandchild {gc} survived scancel"
-    );
+    assert!(wait_dead(gc, 20), "grandchild {gc} survived scancel");
     assert!(dir.join("stop").exists(), "the stop file came first");
 }
 
 /// Panics with its output if the sweep `child` has ended.
-fn alive(child: &mut std::process::Child) {
+fn alive(child: &mut Child) {
     if let Ok(Some(status)) = child.try_wait() {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
@@ -161,7 +109,7 @@ fn alive(child: &mut std::process::Child) {
 #[test]
 fn slurm_requeue_restarts_the_run_under_the_same_id() {
     let Some(env) = services::slurm() else { return };
-    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = services::cluster_turn();
     // The first attempt reports three intervals of `acc` (10, 11, 12: better than anything
     // the rerun reports) and a `loss` through the metrics file, then waits to be requeued.
     // The rerun reports a `loss` and `acc` 1, waits for a `go` file in the run directory
@@ -183,22 +131,8 @@ else:
         time.sleep(0.1)
     print('@sweep {"metric":"acc","value":2}', flush=True)
 "#;
-    let p = Project::new(
-        script,
-        &hd(
-            "  - name: --x\n    expression: choice\n    values: [1]\n",
-            "max_concurrent_runs: 1\n",
-        ),
-        "",
-        &slurm_target(&env),
-    );
-    let mut child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
-        .env("SLURM_CONF", &env["SLURM_CONF"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let p = on_cluster(&env, script, &remote(""), "1", 1);
+    let mut child = p.spawn_run(&["--quiet"]);
     // The first attempt's intervals are recorded before the requeue.
     wait_for(60, "the first attempt's three intervals recorded", || {
         alive(&mut child);
@@ -208,21 +142,21 @@ else:
     });
     let first = p.runs()[0].clone();
     assert_eq!(first["best"], serde_json::json!(12.0), "{first}");
-    let run_dir = PathBuf::from(first["run_dir"].as_str().unwrap());
+    let run_dir = p.run_dir(&first);
     let run_id = first["id"].as_str().unwrap().to_string();
-    let q = Command::new("squeue")
-        .args(["-h", "-o", "%i", "-n", &run_id])
-        .env("SLURM_CONF", &env["SLURM_CONF"])
-        .output()
-        .unwrap();
-    let job = String::from_utf8_lossy(&q.stdout).trim().to_string();
-    assert!(!job.is_empty(), "no job named {run_id}: {}", text(&q));
-    let rq = Command::new("scontrol")
-        .args(["requeue", &job])
-        .env("SLURM_CONF", &env["SLURM_CONF"])
-        .output()
-        .unwrap();
-    assert!(rq.status.success(), "{}", text(&rq));
+    let q = output(
+        Command::new("squeue")
+            .args(["-h", "-o", "%i", "-n", &run_id])
+            .env("SLURM_CONF", &env["SLURM_CONF"]),
+    );
+    let job = q.stdout().trim().to_string();
+    assert!(!job.is_empty(), "no job named {run_id}: {}", q.text());
+    output(
+        Command::new("scontrol")
+            .args(["requeue", &job])
+            .env("SLURM_CONF", &env["SLURM_CONF"]),
+    )
+    .success();
     // The rerun's first interval replaces the first attempt's three.
     wait_for(60, "the rerun's first interval recorded", || {
         alive(&mut child);
@@ -235,16 +169,9 @@ else:
     // the recorded restart is not applied twice, and nothing is recorded twice.
     child.kill().unwrap();
     child.wait().unwrap();
-    let resumed = p
-        .command(&["resume", "latest", "--quiet"])
-        .env("SLURM_CONF", &env["SLURM_CONF"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let resumed = p.spawn(&["resume", "latest", "--quiet"]);
     std::fs::write(run_dir.join("go"), "").unwrap();
-    let out = resumed.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    Ran::from(resumed.wait_with_output().unwrap()).success();
     let runs = p.runs();
     assert_eq!(runs.len(), 1, "a requeue is not a new run: {runs:?}");
     let r = &runs[0];
@@ -254,12 +181,10 @@ else:
     // and it has two intervals, not five.
     assert_eq!(r["best"], serde_json::json!(2.0), "{r}");
     assert_eq!(r["intervals"], serde_json::json!(2), "{r}");
-    let export = p
-        .command(&["export", "latest", "--format", "jsonl"])
-        .output()
-        .unwrap();
-    assert!(export.status.success(), "{}", text(&export));
-    let points: Vec<(String, u64, f64)> = String::from_utf8_lossy(&export.stdout)
+    let points: Vec<(String, u64, f64)> = p
+        .sweep(&["export", "latest", "--format", "jsonl"])
+        .success()
+        .stdout()
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -285,7 +210,7 @@ else:
     assert_eq!(loss, [(1, 101.0)], "the rerun's metrics file only");
     // The restart is an event of the run, recorded once although the resumed sweep read
     // the job's output again from the start.
-    let reader = sweep::store::Reader::open(&p.path().join("ws")).unwrap();
+    let reader = sweep::store::Reader::open(&p.workspace()).unwrap();
     let sw = reader.resolve("latest").unwrap();
     let events = reader.events(&sw).unwrap();
     let of_kind = |kind: &str| -> Vec<String> {
@@ -327,43 +252,32 @@ else:
 #[test]
 fn slurm_targets_check_explains_a_broken_target() {
     let Some(env) = services::slurm() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("targets.yml"),
-        format!(
-            "{}nopart:\n  type: slurm\n  partition: no-such-partition\n",
-            slurm_target(&env)
-        ),
-    )
-    .unwrap();
+    let p = Project::new().targets(&format!(
+        "{}nopart:\n  type: slurm\n  partition: no-such-partition\n",
+        slurm_target(&env)
+    ));
     let check = |name: &str, conf: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sweep"))
-            .args(["targets", "check", name])
-            .current_dir(dir.path())
-            .env_remove("SWEEP_TARGETS")
-            .env("SLURM_CONF", conf)
-            .output()
-            .unwrap()
+        output(
+            p.command(&["targets", "check", name])
+                .env("SLURM_CONF", conf),
+        )
     };
-    let good = check("remote", &env["SLURM_CONF"]);
-    assert!(good.status.success(), "{}", text(&good));
+    let good = check("remote", &env["SLURM_CONF"]).success();
     assert!(
-        text(&good).contains("controller up") && text(&good).contains("capacity: 2"),
+        good.text().contains("controller up") && good.text().contains("capacity: 2"),
         "{}",
-        text(&good)
+        good.text()
     );
-    let bad = check("nopart", &env["SLURM_CONF"]);
-    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    let bad = check("nopart", &env["SLURM_CONF"]).code(2);
     assert!(
-        text(&bad).contains("invalid partition") && text(&bad).contains("hint: check `partition`"),
+        bad.text().contains("invalid partition") && bad.text().contains("hint: check `partition`"),
         "{}",
-        text(&bad)
+        bad.text()
     );
-    let none = check("remote", "/nonexistent/slurm.conf");
-    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+    let none = check("remote", "/nonexistent/slurm.conf").code(2);
     assert!(
-        text(&none).contains("does not answer") && text(&none).contains("hint:"),
+        none.text().contains("does not answer") && none.text().contains("hint:"),
         "{}",
-        text(&none)
+        none.text()
     );
 }

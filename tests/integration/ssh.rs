@@ -3,134 +3,13 @@
 //! stream back while runs are alive, a stop reaches the remote process group, a host that
 //! goes down marks its runs lost, and `sweep targets check` explains a broken target.
 
-use super::services::{self, Env};
+use crate::services;
+use crate::support::{
+    awkward, awkward_seen, line_after, output, remote, ssh_target, wait_dead, wait_for, Project,
+    Ran,
+};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn sweep_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
-}
-
-/// A project whose runconfig targets `target` defined in its own `targets.yml`.
-pub(super) struct Project {
-    dir: tempfile::TempDir,
-}
-
-/// A `targets.yml` entry for the hosts of an sshd env file.
-pub(super) fn ssh_target(name: &str, env: &Env, slots: u32, extra: &str) -> String {
-    let mut s = format!(
-        "{name}:\n  type: ssh\n  user: {}\n  identity_file: {}\n  known_hosts_file: {}\n  lost_after: 2\n{extra}  hosts:\n",
-        env["SWEEP_TEST_SSH_USER"], env["SWEEP_TEST_SSH_KEY"], env["SWEEP_TEST_SSH_KNOWN_HOSTS"]
-    );
-    for (i, port) in env["SWEEP_TEST_SSH_PORTS"].split(' ').enumerate() {
-        s.push_str(&format!(
-            "    - {{name: host-{}, address: {}, port: {port}, slots: {slots}}}\n",
-            i + 1,
-            env["SWEEP_TEST_SSH_ADDR"]
-        ));
-    }
-    s
-}
-
-impl Project {
-    pub(super) fn new(
-        script: &str,
-        hdconfig: &str,
-        runconfig_extra: &str,
-        targets: &str,
-    ) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("t.py"), script).unwrap();
-        std::fs::write(dir.path().join("hd.yml"), hdconfig).unwrap();
-        std::fs::write(
-            dir.path().join("t.runconfig"),
-            format!(
-                "script: t.py\ntarget: remote\nenvironment:\n  python:\n    interpreterPath: python3\n{runconfig_extra}"
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("targets.yml"), targets).unwrap();
-        Project { dir }
-    }
-
-    pub(super) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub(super) fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(sweep_bin());
-        c.args(args)
-            .arg("--workspace")
-            .arg(self.path().join("ws"))
-            .current_dir(self.path())
-            .env("SWEEP_STOP_GRACE_SECONDS", "0.5")
-            .env_remove("SWEEP_TARGETS")
-            .stdin(Stdio::null());
-        c
-    }
-
-    pub(super) fn sweep(&self) -> Output {
-        self.command(&["run", "hd.yml", "-c", "t.runconfig"])
-            .output()
-            .unwrap()
-    }
-
-    pub(super) fn runs(&self) -> Vec<serde_json::Value> {
-        let out = self
-            .command(&["runs", "latest", "--format", "json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// The runs as [`Project::runs`], or none while the sweep is not recorded yet.
-    pub(super) fn runs_so_far(&self) -> Vec<serde_json::Value> {
-        let out = self
-            .command(&["runs", "latest", "--format", "json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-    }
-
-    /// The local run directories (mirrors of the remote output), by run id.
-    pub(super) fn run_dirs(&self) -> Vec<PathBuf> {
-        let mut v = Vec::new();
-        let Ok(sweeps) = std::fs::read_dir(self.path().join("ws/sweeps")) else {
-            return v;
-        };
-        for s in sweeps {
-            let runs = s.unwrap().path().join("runs");
-            if let Ok(rd) = std::fs::read_dir(runs) {
-                v.extend(rd.map(|r| r.unwrap().path()));
-            }
-        }
-        v.sort();
-        v
-    }
-}
-
-pub(super) fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub(super) fn hd(space: &str, extra: &str) -> String {
-    format!(
-        "sampling:\n  type: grid\n  parameter_space:\n{space}primary_metric_name: acc\nprimary_metric_goal: Maximize\n{extra}"
-    )
-}
+use std::process::Command;
 
 const AWKWARD: &[&str] = &[
     "two words",
@@ -153,50 +32,18 @@ with open(os.environ["SWEEP_METRICS_FILE"], "a") as f:
 #[test]
 fn ssh_awkward_parameters_and_environment_arrive_intact() {
     let Some(env) = services::sshd() else { return };
-    let values: Vec<String> = AWKWARD
-        .iter()
-        .map(|v| serde_json::to_string(v).unwrap())
-        .collect();
-    let space = format!(
-        "  - name: --name\n    expression: choice\n    values: [{}]\n",
-        values.join(", ")
-    );
-    let p = Project::new(
-        ECHO,
-        &hd(&space, "max_concurrent_runs: 4\n"),
-        "",
-        &ssh_target("remote", &env, 2, ""),
-    );
-    std::fs::write(
-        p.path().join("t.runconfig"),
-        "script: t.py\ntarget: remote\narguments: [--fixed, 'x y;$z']\nenvironment:\n  environmentVariables:\n    MY_SECRET: \"s3 'cr3t' $PATH\"\n  python:\n    interpreterPath: python3\n",
-    )
-    .unwrap();
-    std::fs::write(p.path().join("data.txt"), "from the snapshot\n").unwrap();
-    let out = p.sweep();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains("cr3t"), "a secret reached the output");
+    let p = awkward(ECHO, AWKWARD, &ssh_target("remote", &env, 2, ""));
+    let out = p.run(&[]).success();
+    assert!(!out.text().contains("cr3t"), "a secret reached the output");
     let runs = p.runs();
     assert_eq!(runs.len(), AWKWARD.len());
     let mut seen_names = Vec::new();
     let mut hosts = std::collections::BTreeSet::new();
     for r in &runs {
         assert_eq!(r["state"], "completed", "{r}");
-        let dir = PathBuf::from(r["run_dir"].as_str().unwrap());
-        let log = std::fs::read_to_string(dir.join("output.log")).unwrap();
-        let line = log
-            .lines()
-            .find_map(|l| l.strip_prefix("SEEN "))
-            .unwrap_or_else(|| panic!("no SEEN line in {log}"));
-        let seen: serde_json::Value = serde_json::from_str(line).unwrap();
+        let dir = p.run_dir(r);
+        let seen = awkward_seen(p.run_dir(r));
         let name = seen["params"]["--name"].as_str().unwrap().to_string();
-        assert_eq!(
-            seen["argv"],
-            serde_json::json!(["--fixed", "x y;$z", "--name", name]),
-            "{seen}"
-        );
-        assert_eq!(seen["secret"], "s3 'cr3t' $PATH");
-        assert_eq!(seen["data"], "from the snapshot\n");
         assert!(seen["cwd"].as_str().unwrap().ends_with("/work"), "{seen}");
         hosts.insert(seen["host"].as_str().unwrap().to_string());
         // The metric came back from the output line (length of the name) and the file.
@@ -210,18 +57,6 @@ fn ssh_awkward_parameters_and_environment_arrive_intact() {
     want.sort();
     assert_eq!(seen_names, want);
     assert_eq!(hosts.len(), 2, "both hosts took runs: {hosts:?}");
-}
-
-/// Waits until `f` holds, or panics with `what`.
-pub(super) fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]
@@ -240,21 +75,10 @@ for _ in range(600):
     time.sleep(0.05)
 print('@sweep {"metric":"acc","value":0.75,"step":2}', flush=True)
 "#;
-    let p = Project::new(
-        script,
-        &hd(
-            "  - name: --x\n    expression: choice\n    values: [1]\n",
-            "max_concurrent_runs: 1\n",
-        ),
-        "",
-        &ssh_target("remote", &env, 1, ""),
-    );
-    let child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let p = Project::grid(script, "--x", "1", "max_concurrent_runs: 1\n")
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    let child = p.spawn_run(&["--quiet"]);
     let mut run_dir = PathBuf::new();
     wait_for(30, "the run's first output in the local mirror", || {
         if let Some(d) = p.run_dirs().first() {
@@ -281,8 +105,7 @@ print('@sweep {"metric":"acc","value":0.75,"step":2}', flush=True)
         remote.display()
     );
     std::fs::write(remote.join("go"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    Ran::from(child.wait_with_output().unwrap()).success();
     let r = &p.runs()[0];
     assert_eq!(r["state"], "completed");
     assert_eq!(r["best"], serde_json::json!(0.75));
@@ -301,37 +124,22 @@ print("GRANDCHILD %d" % gc.pid, flush=True)
 print("PGID %d SELF %d" % (os.getpgid(0), os.getpid()), flush=True)
 time.sleep(60)
 "#;
-    let p = Project::new(
-        script,
-        &hd(
-            "  - name: --x\n    expression: choice\n    values: [1, 2]\n",
-            "max_concurrent_runs: 2\n",
-        ),
-        "maxRunDurationSeconds: 3\n",
-        &ssh_target("remote", &env, 1, ""),
-    );
-    let out = p.sweep();
+    let p = Project::grid(script, "--x", "1, 2", "max_concurrent_runs: 2\n")
+        .runconfig(&remote("maxRunDurationSeconds: 3\n"))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    let out = p.run(&[]);
     let runs = p.runs();
-    assert_eq!(runs.len(), 2, "{}", text(&out));
+    assert_eq!(runs.len(), 2, "{}", out.text());
     for r in &runs {
         let reason = r["reason"].as_str().unwrap_or("");
-        assert!(reason.starts_with("timeout"), "{r}\n{}", text(&out));
-        let log = std::fs::read_to_string(
-            PathBuf::from(r["run_dir"].as_str().unwrap()).join("output.log"),
-        )
-        .unwrap();
-        let gc: i32 = log
-            .lines()
-            .find_map(|l| l.strip_prefix("GRANDCHILD "))
-            .unwrap_or_else(|| panic!("no pid in {log}"))
-            .trim()
-            .parse()
-            .unwrap();
-        let pg_line = log.lines().find_map(|l| l.strip_prefix("PGID ")).unwrap();
+        assert!(reason.starts_with("timeout"), "{r}\n{}", out.text());
+        let log = std::fs::read_to_string(p.run_dir(r).join("output.log")).unwrap();
+        let gc: i32 = line_after(&log, "GRANDCHILD ").trim().parse().unwrap();
+        let pg_line = line_after(&log, "PGID ");
         let (pgid, me) = pg_line.split_once(" SELF ").unwrap();
         assert_eq!(pgid, me, "the run leads its own process group on the host");
         assert!(
-            services::wait_dead(gc, 10),
+            wait_dead(gc, 10),
             "grandchild {gc} of run {} survived the stop",
             r["id"]
         );
@@ -346,24 +154,13 @@ time.sleep(60)
     assert!(Path::new(&remote).join("stop").exists(), "{remote}");
 }
 
-/// Two more hosts of their own (own state dir and ports), so stopping one does not disturb
-/// the other tests.
-fn private_hosts() -> Option<(Env, Vec<(&'static str, &'static str)>)> {
-    let vars = vec![
-        ("SWEEP_SSHD_DIR", "/tmp/sweep-test-env/sshd-loss"),
-        ("SWEEP_SSHD_PORT", "2232"),
-    ];
-    let r = services::start(
-        "start-sshd.sh",
-        Path::new("/tmp/sweep-test-env/sshd-loss/env"),
-        &vars,
-    );
-    services::require("private sshd hosts for the host-loss test", &r).map(|e| (e, vars))
-}
-
 #[test]
 fn ssh_host_going_down_marks_its_runs_lost_and_leaves_rotation() {
-    let Some((env, vars)) = private_hosts() else {
+    // Two hosts of its own, so that stopping one does not disturb the other tests.
+    let Some(env) = services::require(
+        "private sshd hosts for the host-loss test",
+        &services::private_sshd(),
+    ) else {
         return;
     };
     let script = r#"
@@ -374,21 +171,10 @@ for i in range(int(sys.argv[-1])):
     time.sleep(0.5)
 "#;
     // Run 0 and 1 start at once (one per host) and last ~6 s; the later ones are short.
-    let p = Project::new(
-        script,
-        &hd(
-            "  - name: --n\n    expression: choice\n    values: [12, 13, 2, 3]\n",
-            "max_concurrent_runs: 2\n",
-        ),
-        "",
-        &ssh_target("remote", &env, 1, ""),
-    );
-    let child = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let p = Project::grid(script, "--n", "12, 13, 2, 3", "max_concurrent_runs: 2\n")
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    let child = p.spawn_run(&["--quiet"]);
     // Both first runs alive, one per host.
     wait_for(30, "two runs printing on two hosts", || {
         let dirs = p.run_dirs();
@@ -397,29 +183,15 @@ for i in range(int(sys.argv[-1])):
                 std::fs::read_to_string(d.join("output.log")).is_ok_and(|s| s.contains("acc"))
             })
     });
-    let mut stop =
-        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/env/stop-sshd.sh"));
-    stop.args(["--host", "2", "--sessions"]);
-    for (k, v) in &vars {
-        stop.env(k, v);
-    }
-    let so = stop.output().unwrap();
-    assert!(so.status.success(), "{}", text(&so));
-    let out = child.wait_with_output().unwrap();
+    services::stop_private_sshd_host(2).success();
+    let out = Ran::from(child.wait_with_output().unwrap());
     // Bring the host back for the next run of this test.
-    let back = services::start(
-        "start-sshd.sh",
-        Path::new("/tmp/sweep-test-env/sshd-loss/env"),
-        &vars,
-    );
+    let back = services::private_sshd();
     let runs = p.runs();
-    assert_eq!(runs.len(), 4, "{}", text(&out));
+    assert_eq!(runs.len(), 4, "{}", out.text());
     let mut lost = 0;
     for r in &runs {
-        let log = std::fs::read_to_string(
-            PathBuf::from(r["run_dir"].as_str().unwrap()).join("output.log"),
-        )
-        .unwrap_or_default();
+        let log = std::fs::read_to_string(p.run_dir(r).join("output.log")).unwrap_or_default();
         let reason = r["reason"].as_str().unwrap_or("");
         if reason.starts_with("lost: ") {
             lost += 1;
@@ -427,28 +199,28 @@ for i in range(int(sys.argv[-1])):
             assert!(reason.contains("host-2"), "{reason}");
             assert!(log.contains("ON sweep-host-2"), "{log}");
         } else {
-            assert_eq!(r["state"], "completed", "{r}\n{}", text(&out));
+            assert_eq!(r["state"], "completed", "{r}\n{}", out.text());
             if r["seq"].as_u64().unwrap() >= 2 {
                 // Launched after the loss: only host 1 is in rotation.
                 assert!(log.contains("ON sweep-host-1"), "{r}: {log}");
             }
         }
     }
-    assert_eq!(lost, 1, "{runs:#?}\n{}", text(&out));
+    assert_eq!(lost, 1, "{runs:#?}\n{}", out.text());
     back.expect("the stopped host came back");
 }
 
 #[test]
 fn targets_check_explains_a_broken_target() {
     let Some(env) = services::sshd() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let other_key = dir.path().join("other_key");
-    let kg = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other_key)
-        .output()
-        .unwrap();
-    assert!(kg.status.success(), "{}", text(&kg));
+    let p = Project::new();
+    let other_key = p.path().join("other_key");
+    output(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&other_key),
+    )
+    .success();
     let targets = format!(
         "{}wrong-port:\n  type: ssh\n  known_hosts_file: {kh}\n  hosts: [{{address: 127.0.0.1, port: 2299, user: {u}, identity_file: {k}}}]\nwrong-key:\n  type: ssh\n  known_hosts_file: {kh}\n  hosts: [{{address: 127.0.0.1, port: {p}, user: {u}, identity_file: {ok}}}]\n",
         ssh_target("good", &env, 3, ""),
@@ -458,49 +230,33 @@ fn targets_check_explains_a_broken_target() {
         p = env["SWEEP_TEST_SSH_PORT"],
         ok = other_key.display(),
     );
-    std::fs::write(dir.path().join("targets.yml"), targets).unwrap();
-    let check = |name: &str| {
-        Command::new(sweep_bin())
-            .args(["targets", "check", name])
-            .current_dir(dir.path())
-            .env_remove("SWEEP_TARGETS")
-            .output()
-            .unwrap()
-    };
-    let good = check("good");
-    assert!(good.status.success(), "{}", text(&good));
+    let p = p.targets(&targets);
+    let check = |name: &str| p.sweep(&["targets", "check", name]);
+    let good = check("good").success();
     assert!(
-        String::from_utf8_lossy(&good.stdout).contains("capacity: 6 run(s) at once"),
+        good.stdout().contains("capacity: 6 run(s) at once"),
         "{}",
-        text(&good)
+        good.text()
     );
-    let port = check("wrong-port");
-    assert_eq!(port.status.code(), Some(2), "{}", text(&port));
-    let t = text(&port);
+    let t = check("wrong-port").code(2).text();
     assert!(
         t.contains("Connection refused")
             && t.contains("hint: nothing accepts ssh connections on 127.0.0.1:2299"),
         "{t}"
     );
-    let key = check("wrong-key");
-    assert_eq!(key.status.code(), Some(2), "{}", text(&key));
-    let t = text(&key);
+    let t = check("wrong-key").code(2).text();
     assert!(
         t.contains("Permission denied") && t.contains("hint:") && t.contains("identity_file"),
         "{t}"
     );
-    let unknown = check("nope");
-    assert_eq!(unknown.status.code(), Some(2));
-    assert!(text(&unknown).contains("defines: good, wrong-port, wrong-key"));
-    let list = Command::new(sweep_bin())
-        .args(["targets", "list"])
-        .current_dir(dir.path())
-        .env_remove("SWEEP_TARGETS")
-        .output()
-        .unwrap();
-    let t = text(&list);
+    let unknown = check("nope").code(2);
+    assert!(unknown
+        .text()
+        .contains("defines: good, wrong-port, wrong-key"));
+    let list = p.sweep(&["targets", "list"]);
+    let t = list.text();
     assert!(
-        list.status.success() && t.contains("wrong-key") && t.contains("local"),
+        list.succeeded() && t.contains("wrong-key") && t.contains("local"),
         "{t}"
     );
 }

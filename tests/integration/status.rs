@@ -4,11 +4,11 @@
 //! test creates, so nothing depends on how fast the machine is; every wait has a generous
 //! deadline that only a broken build reaches.
 
-use crate::local_runs::{hd, text, Project};
 use crate::services;
+use crate::support::{remote, ssh_target, wait_exit, Project, Ran};
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,17 +24,18 @@ for _ in range(4800):
 print("acc=1", flush=True)
 "#;
 
-const DEADLINE: Duration = Duration::from_secs(120);
+const DEADLINE_SECS: u64 = 120;
+const DEADLINE: Duration = Duration::from_secs(DEADLINE_SECS);
 
-/// Runs `status` (a `sweep status …` command) until its output contains `want`; returns it.
-fn poll_status(mut status: impl FnMut() -> Command, want: &str, child: &mut Child) -> String {
+/// Runs `sweep status latest` until its output contains `want`; returns it.
+fn poll_status(p: &Project, want: &str, child: &mut Child) -> String {
     let until = Instant::now() + DEADLINE;
     let mut last = String::new();
     while Instant::now() < until {
-        let out = status().output().unwrap();
-        last = text(&out);
-        if String::from_utf8_lossy(&out.stdout).contains(want) {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
+        let out = p.sweep(&["status", "latest"]);
+        last = out.text();
+        if out.stdout().contains(want) {
+            return out.stdout();
         }
         if let Ok(Some(st)) = child.try_wait() {
             panic!("the sweep ended ({st}) before status said {want:?}; last status:\n{last}");
@@ -47,14 +48,10 @@ fn poll_status(mut status: impl FnMut() -> Command, want: &str, child: &mut Chil
 /// Polls `sweep status` until it says `want` with both of the sweep's runs started (the
 /// reason holds from the moment both slots are taken, before the launches return), and
 /// returns that output.
-fn status_with_both_running(
-    mut status: impl FnMut() -> Command,
-    want: &str,
-    child: &mut Child,
-) -> String {
-    poll_status(&mut status, want, child);
-    poll_status(&mut status, "starting 0  running 2", child);
-    poll_status(status, want, child)
+fn status_with_both_running(p: &Project, want: &str, child: &mut Child) -> String {
+    poll_status(p, want, child);
+    poll_status(p, "starting 0  running 2", child);
+    poll_status(p, want, child)
 }
 
 /// The sweep id on the first line of `sweep status SWEEP` (`sweep <id> (<name>): <state>`).
@@ -68,41 +65,21 @@ fn sweep_id(status: &str) -> String {
         .to_string()
 }
 
-/// Waits for a child to exit, killing it (by its own pid) past the deadline.
-fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let until = Instant::now() + DEADLINE;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() >= until {
-            let _ = child.kill();
-            panic!("{what} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn release(sweep_dir: &Path) {
     std::fs::write(sweep_dir.join("go"), "").unwrap();
 }
 
 #[test]
 fn status_and_watch_say_the_concurrency_cap_holds_candidates_back() {
-    let space = "  - name: --x\n    expression: choice\n    values: [1, 2, 3, 4, 5]\n";
-    let p = Project::new(
+    let p = Project::grid(
         WAIT_FOR_GO,
-        &hd(space, "grid", "max_concurrent_runs: 2\nmax_total_runs: 5\n"),
-        "",
+        "--x",
+        "1, 2, 3, 4, 5",
+        "max_concurrent_runs: 2\nmax_total_runs: 5\n",
     );
-    let mut sweep = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sweep = p.spawn_run(&["--quiet"]);
     let want = "waiting: max_concurrent_runs (2 of 2 running)";
-    let shown = status_with_both_running(|| p.command(&["status", "latest"]), want, &mut sweep);
+    let shown = status_with_both_running(&p, want, &mut sweep);
     assert!(shown.contains(": running"), "{shown}");
     assert!(shown.contains("running 2"), "{shown}");
     let id = sweep_id(&shown);
@@ -136,9 +113,13 @@ fn status_and_watch_say_the_concurrency_cap_holds_candidates_back() {
         }
     }
     release(&p.workspace().join("sweeps").join(&id));
-    let st = wait_exit(&mut sweep, "the sweep");
-    assert!(st.success(), "{}", text(&sweep.wait_with_output().unwrap()));
-    assert!(wait_exit(&mut watch, "sweep status --watch").success());
+    let st = wait_exit(&mut sweep, DEADLINE_SECS, "the sweep");
+    assert!(
+        st.success(),
+        "{}",
+        Ran::from(sweep.wait_with_output().unwrap()).text()
+    );
+    assert!(wait_exit(&mut watch, DEADLINE_SECS, "sweep status --watch").success());
     reader.join().unwrap();
     watched.extend(rx.try_iter());
     // The last block is the ended sweep's: its state, no waiting reason.
@@ -159,10 +140,10 @@ fn status_and_watch_say_the_concurrency_cap_holds_candidates_back() {
         "{watched:#?}"
     );
 
-    let out = p.command(&["status", &id]).output().unwrap();
-    let after = String::from_utf8_lossy(&out.stdout);
-    assert!(after.contains(": completed"), "{}", text(&out));
-    assert!(!after.contains("waiting:"), "{}", text(&out));
+    let out = p.sweep(&["status", &id]);
+    let after = out.stdout();
+    assert!(after.contains(": completed"), "{}", out.text());
+    assert!(!after.contains("waiting:"), "{}", out.text());
     assert_eq!(p.runs().len(), 5);
 }
 
@@ -170,21 +151,12 @@ fn status_and_watch_say_the_concurrency_cap_holds_candidates_back() {
 fn status_says_the_ssh_target_is_full_below_max_concurrent_runs() {
     let Some(env) = services::sshd() else { return };
     // Two hosts with one slot each, four runs allowed at once by the config.
-    let space = "  - name: --x\n    expression: choice\n    values: [1, 2, 3, 4]\n";
-    let p = crate::ssh::Project::new(
-        WAIT_FOR_GO,
-        &crate::ssh::hd(space, "max_concurrent_runs: 4\n"),
-        "",
-        &crate::ssh::ssh_target("remote", &env, 1, ""),
-    );
-    let mut sweep = p
-        .command(&["run", "hd.yml", "-c", "t.runconfig"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let p = Project::grid(WAIT_FOR_GO, "--x", "1, 2, 3, 4", "max_concurrent_runs: 4\n")
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    let mut sweep = p.spawn_run(&[]);
     let want = "waiting: target full (remote: 2 of 2 slots)";
-    let shown = status_with_both_running(|| p.command(&["status", "latest"]), want, &mut sweep);
+    let shown = status_with_both_running(&p, want, &mut sweep);
     // The configured limit is what the history records; the target's is the binding one.
     assert!(shown.contains("(max 4 at once)"), "{shown}");
     assert!(shown.contains("running 2"), "{shown}");
@@ -192,21 +164,18 @@ fn status_says_the_ssh_target_is_full_below_max_concurrent_runs() {
     // The runs wait in the sweep's directory on the hosts (this machine).
     let remote = format!("/home/{}/.sweep-remote/{id}", env["SWEEP_TEST_SSH_USER"]);
     release(Path::new(&remote));
-    let st = wait_exit(&mut sweep, "the sweep");
-    let out = sweep.wait_with_output().unwrap();
-    assert!(st.success(), "{}", crate::ssh::text(&out));
+    let st = wait_exit(&mut sweep, DEADLINE_SECS, "the sweep");
+    let out = Ran::from(sweep.wait_with_output().unwrap());
+    assert!(st.success(), "{}", out.text());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("target remote takes 2 run(s) at once"),
+        out.stderr()
+            .contains("target remote takes 2 run(s) at once"),
         "{}",
-        crate::ssh::text(&out)
+        out.text()
     );
     let runs = p.runs();
     assert_eq!(runs.len(), 4);
     assert!(runs.iter().all(|r| r["state"] == "completed"), "{runs:#?}");
-    let after = p.command(&["status", &id]).output().unwrap();
-    assert!(
-        !String::from_utf8_lossy(&after.stdout).contains("waiting:"),
-        "{}",
-        crate::ssh::text(&after)
-    );
+    let after = p.sweep(&["status", &id]);
+    assert!(!after.stdout().contains("waiting:"), "{}", after.text());
 }

@@ -7,7 +7,7 @@
 //! and a run whose handle was never recorded is recovered, not launched twice. Timeouts are
 //! the engine's (a timeout is a stop); the SSH and Slurm sweep tests cover them end to end.
 
-use super::services::{self, Env};
+use crate::services::{self, Env};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use sweep::metrics::Report;
 use sweep::target::local::LocalTarget;
 use sweep::target::slurm::{JobShape, SlurmTarget};
 use sweep::target::ssh::SshTarget;
-use sweep::target::{ComputeTarget, ExitStatus, LaunchRequest, TargetEvent};
+use sweep::target::{ComputeTarget, ExitStatus, LaunchRequest, RunHandle, TargetEvent};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 type Make = Box<dyn Fn() -> Arc<dyn ComputeTarget>>;
@@ -192,28 +192,11 @@ fn suite(name: &str, make: Make, secs: u64, checks: Checks) {
     // Re-adoption: the first target instance goes away mid-run (as when sweep is killed);
     // a new one adopts the run by its handle and follows it to the end.
     let go = std::env::temp_dir().join(format!("{}-go", unique()));
-    let script = format!(
-        "echo '@sweep {{\"metric\":\"acc\",\"value\":1}}'; while [ ! -e '{}' ]; do sleep 0.1; done; echo '@sweep {{\"metric\":\"acc\",\"value\":2}}'; exit 0",
-        go.display()
-    );
+    let script = waits_for(&go, "");
     let req = request(dir.path(), &sweep_id, "adopt", &["sh", "-c", &script]);
-    let (tx, mut rx) = unbounded_channel();
-    let h = t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
-    collect(&mut rx, secs, Some(1.0));
-    drop(t);
-    drop(rx);
+    let h = launch_then_abandon(name, t, &req, secs);
     let t2 = make();
-    let (tx, mut rx) = unbounded_channel();
-    t2.adopt(&h, &req, tx)
-        .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
-    std::fs::write(&go, "").unwrap();
-    let (reports, status, tail) = collect(&mut rx, secs, None);
-    let _ = std::fs::remove_file(&go);
-    assert_eq!(status, Some(ExitStatus::Code(0)), "{name}: {tail:?}");
-    assert!(
-        reports.iter().any(|r| r.value == 2.0),
-        "{name}: the adopted run's later report: {reports:?}"
-    );
+    adopt_to_its_end(name, &*t2, &h, &req, &go, secs, "adopted");
 
     // Recovery: sweep died after recording the run `starting` but before its handle. A new
     // target instance finds the live run from the request alone and adopts it; the run
@@ -221,19 +204,11 @@ fn suite(name: &str, make: Make, secs: u64, checks: Checks) {
     let t = make();
     let go = std::env::temp_dir().join(format!("{}-go", unique()));
     let starts = std::env::temp_dir().join(format!("{}-starts", unique()));
-    let script = format!(
-        "echo started >> '{}'; echo '@sweep {{\"metric\":\"acc\",\"value\":1}}'; while [ ! -e '{}' ]; do sleep 0.1; done; echo '@sweep {{\"metric\":\"acc\",\"value\":2}}'; exit 0",
-        starts.display(),
-        go.display()
-    );
+    let script = waits_for(&go, &format!("echo started >> '{}'; ", starts.display()));
     let req = request(dir.path(), &sweep_id, "recover", &["sh", "-c", &script]);
     let never = request(dir.path(), &sweep_id, "never", &["true"]);
     assert_eq!(t.recover(&never), None, "{name}: a run never launched");
-    let (tx, mut rx) = unbounded_channel();
-    let h = t.launch(&req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
-    collect(&mut rx, secs, Some(1.0));
-    drop(t);
-    drop(rx);
+    let h = launch_then_abandon(name, t, &req, secs);
     let t2 = make();
     let found = t2.recover(&req);
     assert_eq!(
@@ -241,22 +216,59 @@ fn suite(name: &str, make: Make, secs: u64, checks: Checks) {
         Some(&h),
         "{name}: recover finds the launched run"
     );
-    let (tx, mut rx) = unbounded_channel();
-    t2.adopt(&found.unwrap(), &req, tx)
-        .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
-    std::fs::write(&go, "").unwrap();
-    let (reports, status, tail) = collect(&mut rx, secs, None);
-    let _ = std::fs::remove_file(&go);
-    assert_eq!(status, Some(ExitStatus::Code(0)), "{name}: {tail:?}");
-    assert!(
-        reports.iter().any(|r| r.value == 2.0),
-        "{name}: the recovered run's later report: {reports:?}"
-    );
+    adopt_to_its_end(name, &*t2, &found.unwrap(), &req, &go, secs, "recovered");
     let n = std::fs::read_to_string(&starts).unwrap_or_default();
     let _ = std::fs::remove_file(&starts);
     assert_eq!(n, "started\n", "{name}: the run started once");
     // An ended run is still found (its end is what adoption then reports).
     assert_eq!(t2.recover(&req).as_ref(), Some(&h), "{name}: an ended run");
+}
+
+/// A shell script that runs `first`, reports 1, waits for the file `go`, reports 2 and
+/// exits 0.
+fn waits_for(go: &Path, first: &str) -> String {
+    format!(
+        "{first}echo '@sweep {{\"metric\":\"acc\",\"value\":1}}'; while [ ! -e '{}' ]; do sleep 0.1; done; echo '@sweep {{\"metric\":\"acc\",\"value\":2}}'; exit 0",
+        go.display()
+    )
+}
+
+/// Launches `req` on `t` and waits for its first report, then drops the target instance
+/// and the run's channel, as a killed sweep would; returns the run's handle.
+fn launch_then_abandon(
+    name: &str,
+    t: Arc<dyn ComputeTarget>,
+    req: &LaunchRequest,
+    secs: u64,
+) -> RunHandle {
+    let (tx, mut rx) = unbounded_channel();
+    let h = t.launch(req, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
+    collect(&mut rx, secs, Some(1.0));
+    h
+}
+
+/// Adopts the run `h` of a [`waits_for`] script on `t`, lets it past its `go` file, and
+/// checks that it ends with code 0 after its later report.
+fn adopt_to_its_end(
+    name: &str,
+    t: &dyn ComputeTarget,
+    h: &RunHandle,
+    req: &LaunchRequest,
+    go: &Path,
+    secs: u64,
+    which: &str,
+) {
+    let (tx, mut rx) = unbounded_channel();
+    t.adopt(h, req, tx)
+        .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
+    std::fs::write(go, "").unwrap();
+    let (reports, status, tail) = collect(&mut rx, secs, None);
+    let _ = std::fs::remove_file(go);
+    assert_eq!(status, Some(ExitStatus::Code(0)), "{name}: {tail:?}");
+    assert!(
+        reports.iter().any(|r| r.value == 2.0),
+        "{name}: the {which} run's later report: {reports:?}"
+    );
 }
 
 #[test]
@@ -314,9 +326,7 @@ fn behaviour_ssh() {
 #[test]
 fn behaviour_slurm() {
     let Some(env) = services::slurm() else { return };
-    let _one = super::slurm::CLUSTER
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _turn = services::cluster_turn();
     // The sbatch/scontrol this process runs read the test cluster's config.
     assert!(
         Path::new(&env["SLURM_CONF"]).exists(),

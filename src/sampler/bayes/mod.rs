@@ -452,15 +452,9 @@ impl Sampler for BayesSampler {
 mod tests {
     use super::*;
     use crate::sampler::random::{RandomSampler, Rule};
-    use crate::space::{Domain, Param, Value};
-
-    fn uniform(name: &str, low: f64, high: f64) -> Param {
-        Param {
-            name: name.into(),
-            domain: Domain::Uniform { low, high },
-            condition: None,
-        }
-    }
+    use crate::sampler::testing::take;
+    use crate::space::testing::{choice, ints, mixed, param, uniform};
+    use crate::space::{Domain, Value};
 
     fn branin_space() -> SearchSpace {
         SearchSpace::new(vec![uniform("x1", -5.0, 10.0), uniform("x2", 0.0, 15.0)])
@@ -478,51 +472,6 @@ mod tests {
 
     const BRANIN_MIN: f64 = 0.397_887_357_729_738;
 
-    fn mixed_space() -> SearchSpace {
-        SearchSpace::new(vec![
-            Param {
-                name: "lr".into(),
-                domain: Domain::LogUniform {
-                    low: -9.0,
-                    high: -1.0,
-                },
-                condition: None,
-            },
-            Param {
-                name: "opt".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Str("sgd".into()), Value::Str("adam".into())],
-                },
-                condition: None,
-            },
-            Param {
-                name: "mom".into(),
-                domain: Domain::Uniform {
-                    low: 0.5,
-                    high: 0.99,
-                },
-                condition: Some((1, 0)),
-            },
-            Param {
-                name: "layers".into(),
-                domain: Domain::QUniform {
-                    low: 1.0,
-                    high: 8.0,
-                    q: 1.0,
-                },
-                condition: None,
-            },
-            Param {
-                name: "w".into(),
-                domain: Domain::Normal {
-                    mu: 0.0,
-                    sigma: 1.0,
-                },
-                condition: None,
-            },
-        ])
-    }
-
     fn mixed_objective(p: &Params) -> Option<f64> {
         let lr = p.get("lr")?.as_f64()?.ln();
         let layers = p.get("layers")?.as_f64()?;
@@ -534,29 +483,24 @@ mod tests {
         Some((lr + 5.0).powi(2) / 10.0 + (layers - 3.0).powi(2) / 5.0 + w * w + bonus)
     }
 
-    fn take(
+    /// Proposes one candidate at a time, `n` times, recording `f` of each in `hist`.
+    fn sequential(
         s: &mut dyn Sampler,
-        finished: &[Observation],
-        pending: &[Params],
+        hist: &mut Vec<Observation>,
         n: usize,
-    ) -> Vec<Params> {
-        match s.propose(finished, pending, n) {
-            Proposal::Candidates(c) => c,
-            other => panic!("{other:?}"),
+        f: impl Fn(&Params) -> Option<f64>,
+    ) {
+        for _ in 0..n {
+            let p = take(s, hist, &[], 1).remove(0);
+            let value = f(&p);
+            hist.push(Observation { params: p, value });
         }
     }
 
     /// Runs a sequential minimisation and returns the best value found.
     fn run(s: &mut dyn Sampler, f: &dyn Fn(&Params) -> f64, trials: usize) -> f64 {
         let mut hist: Vec<Observation> = Vec::new();
-        for _ in 0..trials {
-            let p = take(s, &hist, &[], 1).remove(0);
-            let v = f(&p);
-            hist.push(Observation {
-                params: p,
-                value: Some(v),
-            });
-        }
+        sequential(s, &mut hist, trials, |p| Some(f(p)));
         hist.iter()
             .filter_map(|o| o.value)
             .fold(f64::INFINITY, f64::min)
@@ -577,7 +521,7 @@ mod tests {
 
     #[test]
     fn proposals_are_in_domain_with_failures_and_nan() {
-        let s = mixed_space();
+        let s = mixed();
         let mut b = BayesSampler::new(s.clone(), Goal::Minimize, 3);
         let mut hist: Vec<Observation> = Vec::new();
         for i in 0..24 {
@@ -623,16 +567,11 @@ mod tests {
 
     #[test]
     fn replay_gives_the_same_continuation() {
-        let s = mixed_space();
+        let s = mixed();
         let mut a = BayesSampler::new(s.clone(), Goal::Minimize, 21);
         let mut hist: Vec<Observation> = Vec::new();
-        let mut proposed = Vec::new();
-        for _ in 0..14 {
-            let p = take(&mut a, &hist, &[], 1).remove(0);
-            proposed.push(p.clone());
-            let value = mixed_objective(&p);
-            hist.push(Observation { params: p, value });
-        }
+        sequential(&mut a, &mut hist, 14, mixed_objective);
+        let proposed: Vec<Params> = hist.iter().map(|o| o.params.clone()).collect();
         let pending = vec![proposed[13].clone()];
         let done = &hist[..13];
         let mut b = BayesSampler::new(s, Goal::Minimize, 21);
@@ -648,14 +587,7 @@ mod tests {
         let s = branin_space();
         let mut b = BayesSampler::new(s.clone(), Goal::Minimize, 4);
         let mut hist = Vec::new();
-        for _ in 0..12 {
-            let p = take(&mut b, &hist, &[], 1).remove(0);
-            let v = branin(&p);
-            hist.push(Observation {
-                params: p,
-                value: Some(v),
-            });
-        }
+        sequential(&mut b, &mut hist, 12, |p| Some(branin(p)));
         let batch = take(&mut b, &hist, &[], 4);
         assert_eq!(batch.len(), 4);
         let unit: Vec<Vec<f64>> = batch.iter().map(|p| s.to_unit(p).unwrap()).collect();
@@ -679,18 +611,8 @@ mod tests {
     #[test]
     fn discrete_space_exhausts_without_repeats() {
         let s = SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::RandInt { upper: 3 },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Int(1), Value::Int(2), Value::Int(4)],
-                },
-                condition: None,
-            },
+            param("a", Domain::RandInt { upper: 3 }),
+            choice("b", ints(&[1, 2, 4])),
         ]);
         let mut b = BayesSampler::new(s.clone(), Goal::Maximize, 1);
         let mut hist: Vec<Observation> = Vec::new();
@@ -721,14 +643,10 @@ mod tests {
         let s = branin_space();
         let mut b = BayesSampler::new(s.clone(), Goal::Minimize, 2);
         let mut hist = Vec::new();
-        for _ in 0..10 {
-            let p = take(&mut b, &hist, &[], 1).remove(0);
-            assert!(s.contains(&p));
-            hist.push(Observation {
-                params: p,
-                value: Some(1.0),
-            });
-        }
+        sequential(&mut b, &mut hist, 10, |p| {
+            assert!(s.contains(p));
+            Some(1.0)
+        });
     }
 
     #[test]

@@ -308,14 +308,8 @@ mod tests {
 
     #[test]
     fn candidates_fill_the_box() {
-        let space = crate::space::SearchSpace::new(vec![crate::space::Param {
-            name: "x".into(),
-            domain: crate::space::Domain::Uniform {
-                low: -1.0,
-                high: 1.0,
-            },
-            condition: None,
-        }]);
+        let space =
+            crate::space::SearchSpace::new(vec![crate::space::testing::uniform("x", -1.0, 1.0)]);
         let enc = Encoder::new(&space);
         let mut rng = ChaCha12Rng::seed_from_u64(3);
         let xs = candidates(&enc, &[vec![0.999]], &mut rng);
