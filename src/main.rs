@@ -1,8 +1,10 @@
 //! The `sweep` binary: parse the command line, run the subcommand, map errors to the exit
 //! codes documented in the README.
 
+mod cli;
+
 fn main() {
-    if let Err(e) = sweep::cli::run() {
+    if let Err(e) = cli::run() {
         let msg = e.to_string();
         if !msg.is_empty() {
             eprintln!("{}", msg.trim_end());

@@ -3,9 +3,9 @@
 
 use super::runs::{num_json, open_sweep, store_err};
 use super::{CliError, CliResult, Common};
-use crate::engine::argv::reproduce_command;
-use crate::store::BestOutcome;
 use clap::Args;
+use sweep::engine::argv::reproduce_command;
+use sweep::store::BestOutcome;
 
 /// `sweep best SWEEP [--json]`.
 #[derive(Debug, Args)]

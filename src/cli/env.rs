@@ -2,9 +2,9 @@
 //! `sweep run` that builds or finds a run's environment before anything else happens.
 
 use super::{CliError, CliResult, Common};
-use crate::env::cache::{self, Entry, Lock, Mode};
-use crate::env::{EnvError, Prepared};
 use clap::{Args, Subcommand};
+use sweep::env::cache::{self, Entry, Lock, Mode};
+use sweep::env::{EnvError, Prepared};
 
 /// `sweep env list|prune`.
 #[derive(Debug, Args)]
@@ -41,12 +41,12 @@ pub enum EnvCommand {
 /// it. The returned lease must be held until the sweep ends. A build failure ends
 /// `sweep run` before anything is recorded (exit 1); a dependency file the tools here cannot
 /// satisfy is bad input (exit 2).
-pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
+pub fn prepare(run: &mut sweep::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
     let Some(req) = run.managed_env.clone() else {
         return Ok(None);
     };
     let target = local_only(run, &req)?;
-    let plan = crate::env::plan(&req, target).map_err(env_error)?;
+    let plan = sweep::env::plan(&req, target).map_err(env_error)?;
     finish(run, &plan, &req, target, quiet).map(Some)
 }
 
@@ -56,8 +56,8 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
 /// at it as [`prepare`] does. Refuses (exit 2), before building anything, when the list no
 /// longer gives the same environment: the rest of the sweep would run in another one.
 pub fn prepare_again(
-    run: &mut crate::spec::RunSpec,
-    req: Option<crate::env::EnvRequest>,
+    run: &mut sweep::spec::RunSpec,
+    req: Option<sweep::env::EnvRequest>,
     sweep: &str,
     quiet: bool,
 ) -> Result<Option<Prepared>, CliError> {
@@ -71,8 +71,8 @@ pub fn prepare_again(
         )));
     };
     let target = local_only(run, &req)?;
-    let plan = crate::env::plan(&req, target).map_err(env_error)?;
-    let now = crate::env::prefix_of(&plan);
+    let plan = sweep::env::plan(&req, target).map_err(env_error)?;
+    let now = sweep::env::prefix_of(&plan);
     if now != was {
         // `<cache>/<hash>/env`
         let entry = was.parent().unwrap_or(&was);
@@ -110,8 +110,8 @@ pub fn prepare_again(
 
 /// Managed environments are built for the `local` target only; returns that target's name.
 fn local_only(
-    run: &crate::spec::RunSpec,
-    req: &crate::env::EnvRequest,
+    run: &sweep::spec::RunSpec,
+    req: &sweep::env::EnvRequest,
 ) -> Result<&'static str, CliError> {
     let target = if run.target.is_empty() {
         "local"
@@ -131,9 +131,9 @@ fn local_only(
 
 /// Builds or finds the environment of `plan` and points `run` at it.
 fn finish(
-    run: &mut crate::spec::RunSpec,
-    plan: &crate::env::build::Plan,
-    req: &crate::env::EnvRequest,
+    run: &mut sweep::spec::RunSpec,
+    plan: &sweep::env::build::Plan,
+    req: &sweep::env::EnvRequest,
     target: &str,
     quiet: bool,
 ) -> Result<Prepared, CliError> {
@@ -143,7 +143,7 @@ fn finish(
         }
     };
     let prepared =
-        crate::env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
+        sweep::env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
     prepared.apply(run);
     Ok(prepared)
 }

@@ -13,10 +13,10 @@
 
 use super::runs::{csv_field, num_json, open_sweep, plain, run_json, store_err};
 use super::{CliError, CliResult, Common};
-use crate::store::{Reader, StoreError, SweepRecord};
 use clap::{Args, ValueEnum};
 use std::collections::HashMap;
 use std::io::Write;
+use sweep::store::{Reader, StoreError, SweepRecord};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,7 +205,7 @@ pub fn run(args: &ExportArgs) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, Write as W};
+    use sweep::store::{MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, Write as W};
 
     /// A small history with fixed ids and times: a completed run, a run a policy stopped, a
     /// failed run with a NaN report, and a conditional parameter present in one run only.

@@ -4,8 +4,8 @@
 
 use super::runs::open_sweep;
 use super::{CliError, CliResult, Common};
-use crate::mlflow::{Client, FollowOptions, Follower};
 use clap::Args;
+use sweep::mlflow::{Client, FollowOptions, Follower};
 
 /// `sweep mlflow SWEEP [--uri URI] [--experiment NAME]`.
 #[derive(Debug, Args)]

@@ -16,8 +16,6 @@ pub mod status;
 pub mod targets;
 pub mod validate;
 
-/// Exit code: success.
-pub const EXIT_OK: i32 = 0;
 /// Exit code: a runtime failure (a sweep that could not run, an I/O error).
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code: bad input (an invalid config, an unknown sweep, wrong arguments).

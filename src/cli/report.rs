@@ -4,9 +4,9 @@
 
 use super::runs::store_err;
 use super::{CliError, CliResult, Common};
-use crate::report::{html, ReportData};
 use clap::Args;
 use std::path::PathBuf;
+use sweep::report::{html, ReportData};
 
 /// `sweep report SWEEP --out report.html`.
 #[derive(Debug, Args)]

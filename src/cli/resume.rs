@@ -9,11 +9,11 @@
 //! records the sweep `canceled`.
 
 use super::{CliError, CliResult, Common};
-use crate::engine::{self, resume, EngineOptions};
-use crate::store::{Reader, Store};
 use clap::Args;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sweep::engine::{self, resume, EngineOptions};
+use sweep::store::{Reader, Store};
 
 /// `sweep resume SWEEP`.
 #[derive(Debug, Args)]
@@ -60,14 +60,14 @@ enum Purpose {
 type Rebuilt = (
     engine::Sweep,
     resume::Recovered,
-    Option<crate::env::Prepared>,
+    Option<sweep::env::Prepared>,
 );
 
 /// Builds the engine for a recorded sweep, and the lease on its managed environment (to
 /// hold until the sweep ends) when it is resumed to launch runs.
 fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<Rebuilt, CliError> {
     let (mut saved, rec) = resume::load(workspace, key).map_err(|e| match e {
-        resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => CliError::BadInput(m),
+        resume::ResumeError::Store(sweep::store::StoreError::NotFound(m)) => CliError::BadInput(m),
         e => CliError::BadInput(e.to_string()),
     })?;
     let env_request = saved.restore_environment().map_err(bad)?;
@@ -75,7 +75,7 @@ fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<R
     // The same parts `sweep run` built, with the recorded seed.
     let mut spec = saved.spec;
     spec.seed = Some(seed);
-    let parts = crate::study::Parts::new(&spec).map_err(bad)?;
+    let parts = sweep::study::Parts::new(&spec).map_err(bad)?;
     let policy = parts
         .policy
         .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
@@ -119,11 +119,11 @@ fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<R
 /// `local`, or its name in the targets file (`$SWEEP_TARGETS`, `targets.yml` beside the
 /// sweep config, in the current directory, or in the workspace).
 fn resume_target(
-    spec: &crate::spec::SweepSpec,
+    spec: &sweep::spec::SweepSpec,
     workspace: &std::path::Path,
     config_files: &[std::path::PathBuf],
-) -> Result<crate::target::registry::Built, CliError> {
-    use crate::target::registry;
+) -> Result<sweep::target::registry::Built, CliError> {
+    use sweep::target::registry;
     let name = spec.run.target.as_str();
     let file = if name.is_empty() || name == "local" {
         None
@@ -180,7 +180,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
 pub fn cancel(args: &CancelArgs) -> CliResult {
     let workspace = args.common.workspace_dir();
     let reader = Reader::open(&workspace).map_err(|e| match e {
-        crate::store::StoreError::NotFound(m) => CliError::BadInput(m),
+        sweep::store::StoreError::NotFound(m) => CliError::BadInput(m),
         e => CliError::Failure(e.to_string()),
     })?;
     let sw = reader.resolve(&args.sweep).map_err(bad)?;

@@ -3,14 +3,14 @@
 //! and end with a summary naming the best run and the command that reproduces it.
 
 use super::{CliError, CliResult, Common};
-use crate::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome, Progress};
-use crate::report::{format_params, ProgressView};
-use crate::store::{Store, SweepState};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use sweep::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome, Progress};
+use sweep::report::{format_params, ProgressView};
+use sweep::store::{Store, SweepState};
 
 /// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.
 #[derive(Debug, Args)]
@@ -131,14 +131,14 @@ pub(super) fn stop_grace() -> Duration {
 /// Runs `sweep run`.
 pub fn run(args: RunArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
-    let loaded = crate::config::load(&args.hdconfig, runconfig.as_deref())
+    let loaded = sweep::config::load(&args.hdconfig, runconfig.as_deref())
         .map_err(|p| CliError::BadInput(p.rendered.trim_end().to_string()))?;
     for w in &loaded.warnings {
         eprintln!("{}", w.trim_end());
     }
     let mut spec = loaded.spec;
     if !args.program.is_empty() {
-        crate::config::apply_command_line(&mut spec, &args.program).map_err(CliError::BadInput)?;
+        sweep::config::apply_command_line(&mut spec, &args.program).map_err(CliError::BadInput)?;
     }
     if spec.run.script.is_none() && spec.run.arguments.is_empty() {
         return Err(CliError::BadInput(
@@ -157,7 +157,7 @@ pub fn run(args: RunArgs) -> CliResult {
         &spec.run.target,
         &args,
         &workspace,
-        crate::target::registry::shape_of(&spec),
+        sweep::target::registry::shape_of(&spec),
     )?;
     // The engine bounds live runs by the capacity; the spec keeps the configured limit, so
     // the history records it and `sweep status` can say which of the two is binding.
@@ -185,7 +185,7 @@ pub fn run(args: RunArgs) -> CliResult {
     }
     // Seed, sampler and policy hook come from the library, so `sweep run` and a `Study`
     // built from the same config sample and stop runs identically.
-    let parts = crate::study::Parts::new(&spec).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let parts = sweep::study::Parts::new(&spec).map_err(|e| CliError::BadInput(e.to_string()))?;
     let seed = parts.seed;
     let policy = parts
         .policy
@@ -276,7 +276,7 @@ fn detach(workspace: &Path) -> CliResult {
         .map_err(|e| CliError::Failure(format!("cannot start the background sweep: {e}")))?;
     let until = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let recorded = crate::store::Reader::open(workspace)
+        let recorded = sweep::store::Reader::open(workspace)
             .and_then(|r| r.resolve(&id))
             .is_ok();
         if recorded {
@@ -312,11 +312,11 @@ fn detach(workspace: &Path) -> CliResult {
 /// The warm-start observations of `spec.resume_from`, with a note of what they are.
 pub(super) fn warm_start(
     workspace: &Path,
-    spec: &crate::spec::SweepSpec,
+    spec: &sweep::spec::SweepSpec,
     quiet: bool,
 ) -> Result<Vec<engine::resume::WarmRun>, CliError> {
     let (warm, skipped) = engine::resume::warm_start(workspace, spec).map_err(|e| match e {
-        engine::resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => {
+        engine::resume::ResumeError::Store(sweep::store::StoreError::NotFound(m)) => {
             CliError::BadInput(format!("resume_from: {m}"))
         }
         e => CliError::BadInput(e.to_string()),
@@ -353,8 +353,8 @@ pub(super) fn drive(
         .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
     let source_dir = sweep.spec.run.source_dir.clone();
     // Reports draw log-scale parameters on log axes; MLflow follows the history as it grows.
-    let _ = crate::report::record_space(workspace, &sweep.setup.id, &sweep.spec.space);
-    let mlflow = crate::mlflow::start_for_run(mlflow, workspace, &sweep.setup.id)
+    let _ = sweep::report::record_space(workspace, &sweep.setup.id, &sweep.spec.space);
+    let mlflow = sweep::mlflow::start_for_run(mlflow, workspace, &sweep.setup.id)
         .map_err(|e| CliError::BadInput(format!("--mlflow: {e}")))?;
     let view = ProgressView::new(
         &sweep.spec.primary_metric,
@@ -406,9 +406,9 @@ fn build_target(
     name: &str,
     args: &RunArgs,
     workspace: &Path,
-    shape: crate::target::slurm::JobShape,
-) -> Result<crate::target::registry::Built, CliError> {
-    use crate::target::registry;
+    shape: sweep::target::slurm::JobShape,
+) -> Result<sweep::target::registry::Built, CliError> {
+    use sweep::target::registry;
     if name.is_empty() || name == "local" {
         return registry::build(name, None, shape).map_err(|e| CliError::BadInput(e.to_string()));
     }

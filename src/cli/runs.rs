@@ -2,9 +2,9 @@
 //! reason, best value and parameters; failed runs show their exit code and last output.
 
 use super::{CliError, CliResult, Common};
-use crate::report::format_duration;
-use crate::store::{Reader, RunRecord, StoreError, SweepRecord};
 use clap::{Args, ValueEnum};
+use sweep::report::format_duration;
+use sweep::store::{Reader, RunRecord, StoreError, SweepRecord};
 
 /// Output formats of `sweep runs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -126,7 +126,7 @@ pub(crate) fn plain(v: &serde_json::Value) -> String {
 fn duration(r: &RunRecord) -> String {
     match (r.started, r.ended) {
         (Some(s), Some(e)) => format_duration(e - s),
-        (Some(s), None) => format_duration(crate::store::now() - s),
+        (Some(s), None) => format_duration(sweep::store::now() - s),
         _ => "-".into(),
     }
 }

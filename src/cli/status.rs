@@ -6,11 +6,11 @@
 
 use super::runs::{open_sweep, plain, store_err};
 use super::{CliResult, Common};
-use crate::report::format_duration;
-use crate::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
+use sweep::report::format_duration;
+use sweep::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
 
 /// `sweep status [SWEEP] [--watch]`.
 #[derive(Debug, Args)]
@@ -76,7 +76,7 @@ pub fn run(args: &StatusArgs) -> CliResult {
 /// (or its machine went down) and nothing runs it until `sweep resume`.
 fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
     s.state == "running"
-        && crate::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
+        && sweep::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
 }
 
 /// Redraws the view until the sweep is no longer running (or no process runs it any more).

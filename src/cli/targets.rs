@@ -3,10 +3,10 @@
 //! reports its capacity, or what is wrong with a hint; exit 2 when something is).
 
 use super::{CliError, CliResult, Common};
-use crate::config::targets::{TargetDef, TargetKind, TargetsFile, FILE_NAME};
-use crate::target::registry;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use sweep::config::targets::{TargetDef, TargetKind, TargetsFile, FILE_NAME};
+use sweep::target::registry;
 
 /// `sweep targets ...`.
 #[derive(Debug, Args)]
@@ -158,12 +158,12 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
     let def = file.and_then(|f| f.get(name)).ok_or_else(|| {
         CliError::BadInput(format!(
             "unknown compute target `{name}`\n  = hint: {}",
-            crate::config::targets::unknown_target_hint(file, name)
+            sweep::config::targets::unknown_target_hint(file, name)
         ))
     })?;
     match &def.kind {
         TargetKind::Ssh(cfg) => {
-            let t = crate::target::ssh::SshTarget::new(name, cfg.clone())
+            let t = sweep::target::ssh::SshTarget::new(name, cfg.clone())
                 .map_err(|e| CliError::Failure(format!("target {name}: {e}")))?;
             println!("target {name} (ssh, {} host(s)):", cfg.hosts.len());
             let mut ok_slots = 0u64;
@@ -200,10 +200,10 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
             Ok(())
         }
         TargetKind::Slurm(cfg) => {
-            let t = crate::target::slurm::SlurmTarget::new(
+            let t = sweep::target::slurm::SlurmTarget::new(
                 name,
                 cfg.clone(),
-                crate::target::slurm::JobShape::default(),
+                sweep::target::slurm::JobShape::default(),
             );
             println!("target {name} (slurm):");
             let c = t.check();
