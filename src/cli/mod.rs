@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub mod best;
 pub mod env;
 pub mod export;
+pub mod live;
 pub mod mlflow;
 pub mod report;
 pub mod resume;

@@ -2,14 +2,13 @@
 //! the local target, show progress, handle Ctrl-C (once: stop gracefully; twice: kill),
 //! and end with a summary naming the best run and the command that reproduces it.
 
+use super::live::{format_params, show_progress, ProgressView};
 use super::{CliError, CliResult, Common};
 use clap::Args;
-use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use sweep::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome, Progress};
-use sweep::report::{format_params, ProgressView};
+use sweep::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome};
 use sweep::store::{Store, SweepState};
 
 /// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.
@@ -465,58 +464,6 @@ fn spawn_signal_handler(
         }
     });
     Ok(())
-}
-
-async fn show_progress(
-    mut view: ProgressView,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
-    quiet: bool,
-) {
-    let tty = std::io::stdout().is_terminal();
-    let mut drawn = 0usize;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            p = rx.recv() => {
-                let Some(p) = p else { break };
-                let line = view.apply(&p);
-                if quiet {
-                    continue;
-                }
-                if tty {
-                    // Warnings also scroll above the live block so they are not lost.
-                    if let (Progress::Warning(_) | Progress::Stopping(_), Some(l)) = (&p, line) {
-                        drawn = redraw(&view, drawn, Some(&l));
-                    }
-                } else if let Some(l) = line {
-                    println!("{l}");
-                }
-            }
-            _ = tick.tick(), if tty && !quiet => {
-                drawn = redraw(&view, drawn, None);
-            }
-        }
-    }
-    if tty && !quiet {
-        redraw(&view, drawn, None);
-    }
-}
-
-/// Redraws the live block (erasing the previous one), with an optional line printed above.
-fn redraw(view: &ProgressView, drawn: usize, above: Option<&str>) -> usize {
-    let mut out = std::io::stdout().lock();
-    for _ in 0..drawn {
-        let _ = write!(out, "\x1b[1A\x1b[2K");
-    }
-    if let Some(l) = above {
-        let _ = writeln!(out, "{l}");
-    }
-    let lines = view.render();
-    for l in &lines {
-        let _ = writeln!(out, "{l}");
-    }
-    let _ = out.flush();
-    lines.len()
 }
 
 fn print_summary(out: &Outcome, metric: &str, source_dir: &Path, workspace: &Path) {

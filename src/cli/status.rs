@@ -85,7 +85,6 @@ fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
 /// clock changed.
 fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> CliResult {
     let tty = std::io::stdout().is_terminal();
-    let mut drawn = 0usize;
     let mut last_key: Vec<String> = Vec::new();
     loop {
         let (s, lines, gone) = reader
@@ -96,17 +95,10 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
                 Ok((s, lines, gone))
             })
             .map_err(store_err)?;
-        let mut out = std::io::stdout().lock();
         if tty {
-            let width = terminal_width().unwrap_or(120);
-            for _ in 0..drawn {
-                let _ = write!(out, "\x1b[1A\x1b[2K");
-            }
-            for l in &lines {
-                let _ = writeln!(out, "{}", cut(l, width));
-            }
-            drawn = lines.len();
+            super::live::draw(lines);
         } else {
+            let mut out = std::io::stdout().lock();
             // The elapsed-time line changes every tick; it alone is not news.
             let key: Vec<String> = lines
                 .iter()
@@ -118,32 +110,16 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
                     let _ = writeln!(out, "{l}");
                 }
                 let _ = writeln!(out);
+                let _ = out.flush();
                 last_key = key;
             }
         }
-        let _ = out.flush();
         if s.state != "running" || gone {
+            super::live::release();
             return Ok(());
         }
         std::thread::sleep(every);
     }
-}
-
-fn terminal_width() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ fills a plain struct; a failure leaves it zeroed and is checked.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
-}
-
-/// Cuts a line to `width` characters (the last one becomes `…`).
-fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 fn params_text(r: &RunRecord) -> String {
@@ -293,16 +269,4 @@ fn view(
         }
     }
     Ok(lines)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cut;
-
-    #[test]
-    fn lines_are_cut_to_the_terminal() {
-        assert_eq!(cut("abcdef", 10), "abcdef");
-        assert_eq!(cut("abcdef", 4), "abc…");
-        assert_eq!(cut("λλλλ", 3), "λλ…");
-    }
 }
