@@ -11,8 +11,8 @@
 //!
 //! NaN and infinities are written as `NaN`, `Infinity`, `-Infinity` (JSON strings in JSON).
 
-use super::runs::{csv_field, num_json, open_sweep, plain, run_json, store_err};
-use super::{CliError, CliResult, Common};
+use super::runs::{csv_field, num_json, open_sweep, plain, run_json};
+use super::{CliResult, Common};
 use clap::{Args, ValueEnum};
 use std::collections::HashMap;
 use std::io::Write;
@@ -194,12 +194,9 @@ pub fn write_export(
 pub fn run(args: &ExportArgs) -> CliResult {
     let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    write_export(&reader, &sweep, args.format, &mut out)
-        .and_then(|()| out.flush().map_err(ExportError::from))
-        .map_err(|e| match e {
-            ExportError::Store(s) => store_err(s),
-            ExportError::Io(e) => CliError::Failure(format!("writing the export: {e}")),
-        })
+    write_export(&reader, &sweep, args.format, &mut out)?;
+    out.flush().map_err(ExportError::Io)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -41,10 +41,6 @@ pub struct CancelArgs {
     pub common: Common,
 }
 
-fn bad(e: impl std::fmt::Display) -> CliError {
-    CliError::BadInput(e.to_string())
-}
-
 /// What [`rebuild`] is for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Purpose {
@@ -66,16 +62,13 @@ type Rebuilt = (
 /// Builds the engine for a recorded sweep, and the lease on its managed environment (to
 /// hold until the sweep ends) when it is resumed to launch runs.
 fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<Rebuilt, CliError> {
-    let (mut saved, rec) = resume::load(workspace, key).map_err(|e| match e {
-        resume::ResumeError::Store(sweep::store::StoreError::NotFound(m)) => CliError::BadInput(m),
-        e => CliError::BadInput(e.to_string()),
-    })?;
-    let env_request = saved.restore_environment().map_err(bad)?;
+    let (mut saved, rec) = resume::load(workspace, key)?;
+    let env_request = saved.restore_environment().map_err(CliError::BadInput)?;
     let seed = rec.sweep.seed.unwrap_or(0) as u64;
     // The same parts `sweep run` built, with the recorded seed.
     let mut spec = saved.spec;
     spec.seed = Some(seed);
-    let parts = sweep::study::Parts::new(&spec).map_err(bad)?;
+    let parts = sweep::study::Parts::new(&spec)?;
     let policy = parts
         .policy
         .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
@@ -134,10 +127,13 @@ fn resume_target(
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| ".".into());
         let dirs = [beside, ".".into(), workspace.to_path_buf()];
-        registry::load_file(None, &dirs).map_err(|e| CliError::BadInput(e.to_string()))?
+        registry::load_file(None, &dirs)?
     };
-    registry::build(name, file.as_ref(), registry::shape_of(spec))
-        .map_err(|e| CliError::BadInput(e.to_string()))
+    Ok(registry::build(
+        name,
+        file.as_ref(),
+        registry::shape_of(spec),
+    )?)
 }
 
 /// Runs `sweep resume`.
@@ -158,7 +154,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
         );
         return Ok(());
     }
-    let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+    let store = Arc::new(Store::open(&workspace)?);
     if !args.quiet {
         let unfinished = rec
             .runs
@@ -179,11 +175,8 @@ pub fn run(args: &ResumeArgs) -> CliResult {
 /// Runs `sweep cancel`.
 pub fn cancel(args: &CancelArgs) -> CliResult {
     let workspace = args.common.workspace_dir();
-    let reader = Reader::open(&workspace).map_err(|e| match e {
-        sweep::store::StoreError::NotFound(m) => CliError::BadInput(m),
-        e => CliError::Failure(e.to_string()),
-    })?;
-    let sw = reader.resolve(&args.sweep).map_err(bad)?;
+    let reader = Reader::open(&workspace)?;
+    let sw = reader.resolve(&args.sweep)?;
     if sw.state != "running" {
         println!(
             "sweep {} is not running (it is {}); nothing to cancel",
@@ -215,7 +208,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
             eprintln!("asked process {pid} running sweep {} to stop", sw.id);
             let deadline = Instant::now() + Duration::from_secs(args.wait);
             loop {
-                let now = reader.resolve(&sw.id).map_err(bad)?;
+                let now = reader.resolve(&sw.id)?;
                 if now.state != "running" {
                     println!(
                         "sweep {} {}: {}",
@@ -237,17 +230,12 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
         None => {
             // Nobody runs it: adopt its live runs and stop them here.
             let (sweep, rec, _) = rebuild(&workspace, &sw.id, Purpose::Stop)?;
-            let store =
-                Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+            let store = Arc::new(Store::open(&workspace)?);
             eprintln!(
                 "no process is running sweep {}; stopping its live runs and recording it canceled",
                 sw.id
             );
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
+            let rt = super::run::runtime()?;
             let out = rt.block_on(async move {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let _ = tx.send(engine::Control::Interrupt);
@@ -255,17 +243,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
                 let _ = store.flush().await;
                 out
             });
-            let out = out.map_err(|e| CliError::Failure(e.to_string()))?;
-            println!(
-                "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
-                out.sweep_id,
-                out.state.as_str(),
-                out.reason,
-                out.runs,
-                out.completed,
-                out.failed,
-                out.canceled
-            );
+            super::run::print_ending(&out?);
             Ok(())
         }
     }

@@ -4,7 +4,7 @@
 //! `--watch`, the same view plus the live runs, redrawn in place every second until the sweep
 //! ends (or Ctrl-C); each view is read from one consistent snapshot of the history.
 
-use super::runs::{open_sweep, plain, store_err};
+use super::runs::{open_sweep, plain};
 use super::{CliResult, Common};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
@@ -36,13 +36,13 @@ pub fn run(args: &StatusArgs) -> CliResult {
                 "--watch needs a sweep: `sweep status SWEEP --watch` (or `latest`)".into(),
             ));
         }
-        let reader = Reader::open(&args.common.workspace_dir()).map_err(store_err)?;
-        let sweeps = reader.sweeps().map_err(store_err)?;
+        let reader = Reader::open(&args.common.workspace_dir())?;
+        let sweeps = reader.sweeps()?;
         if sweeps.is_empty() {
             println!("no sweeps in this workspace yet");
         }
         for s in sweeps {
-            let counts = reader.counts(&s).map_err(store_err)?;
+            let counts = reader.counts(&s)?;
             let total: i64 = counts.iter().map(|c| c.1).sum();
             println!(
                 "{}  {:<10} {:<20} {} runs  started {} ago",
@@ -58,7 +58,7 @@ pub fn run(args: &StatusArgs) -> CliResult {
     let (reader, s) = open_sweep(&args.common, key)?;
     let ws = args.common.workspace_dir();
     if !args.watch {
-        for l in view(&reader, &s, false, orphaned(&ws, &s)).map_err(store_err)? {
+        for l in view(&reader, &s, false, orphaned(&ws, &s))? {
             println!("{l}");
         }
         return Ok(());
@@ -87,14 +87,12 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
     let tty = std::io::stdout().is_terminal();
     let mut last_key: Vec<String> = Vec::new();
     loop {
-        let (s, lines, gone) = reader
-            .snapshot(|r| {
-                let s = r.resolve(id)?;
-                let gone = orphaned(ws, &s);
-                let lines = view(r, &s, true, gone)?;
-                Ok((s, lines, gone))
-            })
-            .map_err(store_err)?;
+        let (s, lines, gone) = reader.snapshot(|r| {
+            let s = r.resolve(id)?;
+            let gone = orphaned(ws, &s);
+            let lines = view(r, &s, true, gone)?;
+            Ok((s, lines, gone))
+        })?;
         if tty {
             super::live::draw(lines);
         } else {

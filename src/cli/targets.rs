@@ -2,7 +2,7 @@
 //! whether a target works (it logs in or asks the cluster, runs a trivial command, and
 //! reports its capacity, or what is wrong with a hint; exit 2 when something is).
 
-use super::{CliError, CliResult, Common};
+use super::{CliError, CliResult, Common, IoContext};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use sweep::config::targets::{TargetDef, TargetKind, TargetsFile, FILE_NAME};
@@ -37,8 +37,7 @@ pub enum TargetsAction {
 
 fn load(args: &TargetsArgs) -> Result<Option<TargetsFile>, CliError> {
     let dirs = [PathBuf::from("."), args.common.workspace_dir()];
-    registry::load_file(args.targets.as_deref(), &dirs)
-        .map_err(|e| CliError::BadInput(e.to_string()))
+    Ok(registry::load_file(args.targets.as_deref(), &dirs)?)
 }
 
 /// Runs `sweep targets`.
@@ -164,7 +163,7 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
     match &def.kind {
         TargetKind::Ssh(cfg) => {
             let t = sweep::target::ssh::SshTarget::new(name, cfg.clone())
-                .map_err(|e| CliError::Failure(format!("target {name}: {e}")))?;
+                .or_io(|| format!("target {name}"))?;
             println!("target {name} (ssh, {} host(s)):", cfg.hosts.len());
             let mut ok_slots = 0u64;
             let mut bad = 0;
