@@ -1,7 +1,8 @@
 //! The terminal live view: what `sweep run` (and `resume`) shows while a sweep runs, a
 //! block redrawn in place on a terminal (runs by state, best so far with its parameters,
 //! elapsed time and limits, why candidates wait) or one line per event otherwise; and the
-//! in-place block itself, which `sweep status --watch` draws too.
+//! in-place block itself, which `sweep status --watch` draws too. Log lines printed while a
+//! block is on the terminal go above it rather than into it ([`log_above`]).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write as _};
@@ -152,7 +153,7 @@ impl ProgressView {
 }
 
 /// Shows the progress events of a sweep until the engine drops its sender: the block on a
-/// terminal, a line per event otherwise; nothing with `quiet`.
+/// terminal, a line per event otherwise; with `quiet`, only warnings (on stderr).
 pub async fn show_progress(
     mut view: ProgressView,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
@@ -166,6 +167,8 @@ pub async fn show_progress(
                 let Some(p) = p else { break };
                 let Some(line) = view.apply(&p) else { continue };
                 match &p {
+                    // Quiet leaves out the progress, not the warnings.
+                    Progress::Warning(_) if quiet => eprintln!("{line}"),
                     _ if quiet => {}
                     // Warnings also scroll above the live block so they are not lost.
                     Progress::Warning(_) | Progress::Stopping(_) if tty => print_above(&line),
@@ -228,6 +231,23 @@ fn print_above(line: &str) {
 /// Leaves the block on the terminal as it is: what is printed next goes below it.
 pub fn release() {
     block().clear();
+}
+
+/// Writes log output to stderr; while a block is on the terminal and stderr is that
+/// terminal too, above the block, which is drawn again below it.
+pub fn log_above(text: &[u8]) -> std::io::Result<()> {
+    let block = block();
+    let mut err = std::io::stderr().lock();
+    if block.is_empty() || !err.is_terminal() {
+        return err.write_all(text);
+    }
+    let mut out = std::io::stdout().lock();
+    erase(&mut out, block.len());
+    let _ = out.flush();
+    err.write_all(text)?;
+    err.flush()?;
+    write_lines(&mut out, &block);
+    Ok(())
 }
 
 fn terminal_width() -> Option<usize> {

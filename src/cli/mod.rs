@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod export;
 pub mod live;
+pub mod logging;
 pub mod mlflow;
 pub mod report;
 pub mod resume;
@@ -31,6 +32,9 @@ pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+    /// Logging options.
+    #[command(flatten)]
+    pub log: logging::LogArgs,
 }
 
 /// Options every subcommand accepts.
@@ -113,6 +117,7 @@ pub fn resolve_runconfig(given: &std::path::Path) -> PathBuf {
 /// Parses the process arguments and runs the subcommand.
 pub fn run() -> CliResult {
     let cli = Cli::parse();
+    logging::init(&cli.log)?;
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => run::run(*args),
