@@ -3,8 +3,6 @@
 
 mod cli;
 
-use cli::ProcessExit as _;
-
 fn main() -> std::process::ExitCode {
     match cli::run() {
         Ok(()) => cli::Exit::Success.into(),

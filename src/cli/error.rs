@@ -1,7 +1,7 @@
 //! The errors that end a subcommand, and the one place that decides which documented exit
 //! code each means (the README's table). Every error type a subcommand meets says its code
 //! once, through [`ProcessExit`]; it converts into [`CliError`] with `?`, keeping its own
-//! message.
+//! message, and [`CliError::process_exit`] asks it.
 
 use super::export::ExportError;
 use std::path::PathBuf;
@@ -52,6 +52,11 @@ pub trait ProcessExit {
     fn process_exit(&self) -> Exit;
 }
 
+/// An error that knows its exit code, as [`CliError`] carries it.
+pub trait ExitError: std::error::Error + ProcessExit + Send + Sync {}
+
+impl<E: std::error::Error + ProcessExit + Send + Sync> ExitError for E {}
+
 /// An error that ends a subcommand: a message `main` prints, and the exit code it means.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -80,30 +85,10 @@ pub enum CliError {
     /// An invalid config: every problem, rendered with its `file:line:col`.
     #[error("{}", .0.rendered)]
     Config(Problems),
-    /// The run history.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Resuming or warm-starting from a recorded sweep.
-    #[error(transparent)]
-    Resume(#[from] ResumeError),
-    /// The engine.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// The targets file, or setting up a target.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// A managed environment.
-    #[error(transparent)]
-    Env(#[from] EnvError),
-    /// Building the sampler and policy of a spec.
-    #[error(transparent)]
-    Study(#[from] StudyError),
-    /// An MLflow tracking server.
-    #[error(transparent)]
-    Mlflow(#[from] MlflowError),
-    /// Writing an export.
-    #[error(transparent)]
-    Export(#[from] ExportError),
+    /// An error of the library (the history, resume, the engine, the targets file, an
+    /// environment, a study, MLflow) or of an export; its message is its own.
+    #[error("{0}")]
+    Typed(Box<dyn ExitError>),
     /// Another error, with what was being done when it happened (`context: error`).
     #[error("{context}: {source}")]
     Context {
@@ -115,6 +100,17 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The exit code this error ends `sweep` with.
+    pub fn process_exit(&self) -> Exit {
+        match self {
+            CliError::BadInput(_) | CliError::Config(_) => Exit::BadInput,
+            CliError::Failure(_) | CliError::Io { .. } => Exit::Failure,
+            CliError::Interrupted { .. } => Exit::Interrupted,
+            CliError::Typed(e) => e.process_exit(),
+            CliError::Context { source, .. } => source.process_exit(),
+        }
+    }
+
     /// An I/O error while doing `what`.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> CliError {
         CliError::Io {
@@ -132,9 +128,10 @@ impl CliError {
     }
 }
 
-impl From<Problems> for CliError {
-    fn from(p: Problems) -> Self {
-        CliError::Config(p)
+/// Every error type that says its exit code converts with `?`.
+impl<E: ExitError + 'static> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::Typed(Box::new(e))
     }
 }
 
@@ -147,25 +144,6 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn or_io(self, what: impl FnOnce() -> String) -> Result<T, CliError> {
         self.map_err(|e| CliError::io(what(), e))
-    }
-}
-
-impl ProcessExit for CliError {
-    fn process_exit(&self) -> Exit {
-        match self {
-            CliError::BadInput(_) | CliError::Config(_) => Exit::BadInput,
-            CliError::Failure(_) | CliError::Io { .. } => Exit::Failure,
-            CliError::Interrupted { .. } => Exit::Interrupted,
-            CliError::Store(e) => e.process_exit(),
-            CliError::Resume(e) => e.process_exit(),
-            CliError::Engine(e) => e.process_exit(),
-            CliError::Registry(e) => e.process_exit(),
-            CliError::Env(e) => e.process_exit(),
-            CliError::Study(e) => e.process_exit(),
-            CliError::Mlflow(e) => e.process_exit(),
-            CliError::Export(e) => e.process_exit(),
-            CliError::Context { source, .. } => source.process_exit(),
-        }
     }
 }
 

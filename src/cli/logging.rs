@@ -203,10 +203,7 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("SWEEP_LOG=\"sweep=loud\": "), "{text}");
         assert!(text.contains("= hint: SWEEP_LOG takes a filter"), "{text}");
-        assert_eq!(
-            super::super::ProcessExit::process_exit(&e),
-            super::super::Exit::BadInput
-        );
+        assert_eq!(e.process_exit(), super::super::Exit::BadInput);
         assert!(cli
             .log
             .filter(Some("warn,sweep::target=debug".into()))

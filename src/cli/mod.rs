@@ -20,7 +20,7 @@ pub mod status;
 pub mod targets;
 pub mod validate;
 
-pub use error::{CliError, Exit, IoContext, ProcessExit};
+pub use error::{CliError, Exit, IoContext};
 
 /// The result of a subcommand.
 pub type CliResult = Result<(), CliError>;

@@ -130,7 +130,8 @@ pub(super) fn stop_grace() -> Duration {
 /// Runs `sweep run`.
 pub fn run(args: RunArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
-    let loaded = sweep::config::load(&args.hdconfig, runconfig.as_deref())?;
+    let loaded =
+        sweep::config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
     for w in &loaded.warnings {
         eprintln!("{}", w.trim_end());
     }

@@ -2,7 +2,7 @@
 //! of the sweep it describes: parameters and domains, grid size, the policy's evaluation
 //! schedule, the budget and the exact command line of a sample run.
 
-use super::{CliResult, ValidateArgs};
+use super::{CliError, CliResult, ValidateArgs};
 use std::fmt::Write as _;
 use sweep::config;
 use sweep::space::Params;
@@ -11,7 +11,7 @@ use sweep::spec::{PolicyKind, Sampling, SweepSpec};
 /// Runs `sweep validate`.
 pub fn run(args: &ValidateArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
-    let loaded = config::load(&args.hdconfig, runconfig.as_deref())?;
+    let loaded = config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
     for w in &loaded.warnings {
         eprintln!("{}", w.trim_end());
         eprintln!();
