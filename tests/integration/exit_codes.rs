@@ -227,14 +227,12 @@ fn exit_2_an_unknown_sweep_whatever_the_subcommand() {
     ]);
     assert_exit(&warm, 2, "resume_from \"nosuch\": no sweep with id or name");
     // A workspace with no history at all.
-    let empty = tempfile::tempdir().unwrap();
-    let out = Command::new(sweep_bin())
-        .args(["runs", "latest", "--workspace"])
-        .arg(empty.path())
-        .env_remove("SWEEP_LOG")
-        .output()
-        .unwrap();
-    assert_exit(&out, 2, "no run history at ");
+    let never_ran = Project::new(REPORTS, &hd("[1]"), "");
+    assert_exit(
+        &never_ran.output(&["runs", "latest"]),
+        2,
+        "no run history at ",
+    );
 }
 
 #[test]
