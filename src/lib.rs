@@ -2,7 +2,8 @@
 //!
 //! It reads HyperDrive sweep configs (and Azure ML v2 sweep jobs), samples candidates by
 //! grid, random, Sobol or Bayesian optimisation, runs them on compute targets and stops
-//! the ones that fall behind. The `sweep` binary is a thin layer over this library.
+//! the ones that fall behind. The `sweep` binary is a thin layer over this library; its
+//! command line (`src/cli/`) is part of the binary only.
 //!
 //! To drive a sweep from a Rust training pipeline, start at [`study`]: a [`Study`] asks
 //! trials, takes their intermediate values (answering whether the policy stops them) and
@@ -10,7 +11,6 @@
 //! and workspace as the command line (`docs/library.md`).
 #![warn(missing_docs)]
 
-pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod env;

@@ -1,12 +1,17 @@
-//! The `sweep` binary: parse the command line, run the subcommand, map errors to the exit
-//! codes documented in the README.
+//! The `sweep` binary: runs the subcommand of the command line (`cli`), prints the error
+//! that ended it, and exits with the code the README documents for that error.
 
-fn main() {
-    if let Err(e) = sweep::cli::run() {
-        let msg = e.to_string();
-        if !msg.is_empty() {
-            eprintln!("{}", msg.trim_end());
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    match cli::run() {
+        Ok(()) => cli::Exit::Success.into(),
+        Err(e) => {
+            let msg = e.to_string();
+            if !msg.is_empty() {
+                eprintln!("{}", msg.trim_end());
+            }
+            e.process_exit().into()
         }
-        std::process::exit(e.exit_code());
     }
 }

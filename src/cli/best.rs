@@ -1,11 +1,11 @@
 //! `sweep best SWEEP [--json]`: the best run, its value, parameters and reproducing command,
 //! or, never silently, why there is none (exit code 1 then).
 
-use super::runs::{num_json, open_sweep, store_err};
+use super::runs::{num_json, open_sweep};
 use super::{CliError, CliResult, Common};
-use crate::engine::argv::reproduce_command;
-use crate::store::BestOutcome;
 use clap::Args;
+use sweep::engine::argv::reproduce_command;
+use sweep::store::BestOutcome;
 
 /// `sweep best SWEEP [--json]`.
 #[derive(Debug, Args)]
@@ -23,7 +23,7 @@ pub struct BestArgs {
 /// Runs `sweep best`.
 pub fn run(args: &BestArgs) -> CliResult {
     let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
-    let best = reader.best(&sweep).map_err(store_err)?;
+    let best = reader.best(&sweep)?;
     let source = sweep.source_dir.clone().unwrap_or_else(|| ".".into());
     match best {
         BestOutcome::Best { run, value } => {

@@ -1,10 +1,10 @@
 //! `sweep env list` and `sweep env prune`: the cached managed environments, and the step of
 //! `sweep run` that builds or finds a run's environment before anything else happens.
 
-use super::{CliError, CliResult, Common};
-use crate::env::cache::{self, Entry, Lock, Mode};
-use crate::env::{EnvError, Prepared};
+use super::{CliError, CliResult, Common, IoContext};
 use clap::{Args, Subcommand};
+use sweep::env::cache::{self, Entry, Lock, Mode};
+use sweep::env::Prepared;
 
 /// `sweep env list|prune`.
 #[derive(Debug, Args)]
@@ -41,12 +41,12 @@ pub enum EnvCommand {
 /// it. The returned lease must be held until the sweep ends. A build failure ends
 /// `sweep run` before anything is recorded (exit 1); a dependency file the tools here cannot
 /// satisfy is bad input (exit 2).
-pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
+pub fn prepare(run: &mut sweep::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
     let Some(req) = run.managed_env.clone() else {
         return Ok(None);
     };
     let target = local_only(run, &req)?;
-    let plan = crate::env::plan(&req, target).map_err(env_error)?;
+    let plan = sweep::env::plan(&req, target)?;
     finish(run, &plan, &req, target, quiet).map(Some)
 }
 
@@ -56,8 +56,8 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
 /// at it as [`prepare`] does. Refuses (exit 2), before building anything, when the list no
 /// longer gives the same environment: the rest of the sweep would run in another one.
 pub fn prepare_again(
-    run: &mut crate::spec::RunSpec,
-    req: Option<crate::env::EnvRequest>,
+    run: &mut sweep::spec::RunSpec,
+    req: Option<sweep::env::EnvRequest>,
     sweep: &str,
     quiet: bool,
 ) -> Result<Option<Prepared>, CliError> {
@@ -71,8 +71,8 @@ pub fn prepare_again(
         )));
     };
     let target = local_only(run, &req)?;
-    let plan = crate::env::plan(&req, target).map_err(env_error)?;
-    let now = crate::env::prefix_of(&plan);
+    let plan = sweep::env::plan(&req, target)?;
+    let now = sweep::env::prefix_of(&plan);
     if now != was {
         // `<cache>/<hash>/env`
         let entry = was.parent().unwrap_or(&was);
@@ -110,8 +110,8 @@ pub fn prepare_again(
 
 /// Managed environments are built for the `local` target only; returns that target's name.
 fn local_only(
-    run: &crate::spec::RunSpec,
-    req: &crate::env::EnvRequest,
+    run: &sweep::spec::RunSpec,
+    req: &sweep::env::EnvRequest,
 ) -> Result<&'static str, CliError> {
     let target = if run.target.is_empty() {
         "local"
@@ -131,9 +131,9 @@ fn local_only(
 
 /// Builds or finds the environment of `plan` and points `run` at it.
 fn finish(
-    run: &mut crate::spec::RunSpec,
-    plan: &crate::env::build::Plan,
-    req: &crate::env::EnvRequest,
+    run: &mut sweep::spec::RunSpec,
+    plan: &sweep::env::build::Plan,
+    req: &sweep::env::EnvRequest,
     target: &str,
     quiet: bool,
 ) -> Result<Prepared, CliError> {
@@ -142,18 +142,9 @@ fn finish(
             eprintln!("{line}");
         }
     };
-    let prepared =
-        crate::env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
+    let prepared = sweep::env::prepare_planned(plan, req, target, &mut progress)?;
     prepared.apply(run);
     Ok(prepared)
-}
-
-fn env_error(e: EnvError) -> CliError {
-    match e {
-        EnvError::Unsupported(m) => CliError::BadInput(m.trim_end().to_string()),
-        EnvError::Build(m) => CliError::Failure(m),
-        EnvError::Cache(m) => CliError::Failure(format!("environment cache: {m}")),
-    }
 }
 
 /// Runs `sweep env`.
@@ -195,7 +186,7 @@ fn list(root: &std::path::Path, json: bool) -> CliResult {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| CliError::Failure(e.to_string()))?
+            serde_json::to_string_pretty(&rows).expect("serializable")
         );
         return Ok(());
     }
@@ -271,9 +262,8 @@ fn prune(root: &std::path::Path, older_than: Option<f64>, all: bool) -> CliResul
     let cutoff = older_than.map(|d| cache::now().saturating_sub((d * 86_400.0) as u64));
     let (mut removed, mut freed, mut busy) = (0usize, 0u64, 0usize);
     for e in cache::entries(root) {
-        let Some(lock) = Lock::take(&e.lock_path(), Mode::Exclusive, false).map_err(|err| {
-            CliError::Failure(format!("cannot lock {}: {err}", e.lock_path().display()))
-        })?
+        let Some(lock) = Lock::take(&e.lock_path(), Mode::Exclusive, false)
+            .or_io(|| format!("cannot lock {}", e.lock_path().display()))?
         else {
             busy += 1;
             continue;
@@ -313,15 +303,14 @@ fn prune(root: &std::path::Path, older_than: Option<f64>, all: bool) -> CliResul
 /// Removes an entry while holding its exclusive lock: the marker first, so that a crash
 /// midway leaves an incomplete entry (discarded later) rather than a broken complete one.
 fn remove_entry(e: &Entry, lock: Lock) -> CliResult {
-    let fail = |err: std::io::Error| {
-        CliError::Failure(format!("cannot remove {}: {err}", e.dir.display()))
-    };
+    let what = || format!("cannot remove {}", e.dir.display());
     match std::fs::remove_file(e.dir.join(cache::MARKER)) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(fail(err)),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(CliError::io(what(), err))
+        }
+        _ => {}
     }
-    std::fs::remove_dir_all(&e.dir).map_err(fail)?;
+    std::fs::remove_dir_all(&e.dir).or_io(what)?;
     lock.remove_file();
     Ok(())
 }

@@ -11,12 +11,12 @@
 //!
 //! NaN and infinities are written as `NaN`, `Infinity`, `-Infinity` (JSON strings in JSON).
 
-use super::runs::{csv_field, num_json, open_sweep, plain, run_json, store_err};
-use super::{CliError, CliResult, Common};
-use crate::store::{Reader, StoreError, SweepRecord};
+use super::runs::{csv_field, num_json, open_sweep, plain, run_json};
+use super::{CliResult, Common};
 use clap::{Args, ValueEnum};
 use std::collections::HashMap;
 use std::io::Write;
+use sweep::store::{Reader, StoreError, SweepRecord};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,18 +194,15 @@ pub fn write_export(
 pub fn run(args: &ExportArgs) -> CliResult {
     let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    write_export(&reader, &sweep, args.format, &mut out)
-        .and_then(|()| out.flush().map_err(ExportError::from))
-        .map_err(|e| match e {
-            ExportError::Store(s) => store_err(s),
-            ExportError::Io(e) => CliError::Failure(format!("writing the export: {e}")),
-        })
+    write_export(&reader, &sweep, args.format, &mut out)?;
+    out.flush().map_err(ExportError::Io)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, Write as W};
+    use sweep::store::{MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, Write as W};
 
     /// A small history with fixed ids and times: a completed run, a run a policy stopped, a
     /// failed run with a NaN report, and a conditional parameter present in one run only.

@@ -4,8 +4,8 @@
 
 use super::runs::open_sweep;
 use super::{CliError, CliResult, Common};
-use crate::mlflow::{Client, FollowOptions, Follower};
 use clap::Args;
+use sweep::mlflow::{Client, FollowOptions, Follower};
 
 /// `sweep mlflow SWEEP [--uri URI] [--experiment NAME]`.
 #[derive(Debug, Args)]
@@ -37,7 +37,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
                 "no tracking server: pass --uri http://HOST:PORT or set MLFLOW_TRACKING_URI".into(),
             )
         })?;
-    let client = Client::new(&uri).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let client = Client::new(&uri)?;
     let experiment = args
         .experiment
         .clone()
@@ -45,12 +45,11 @@ pub fn run(args: &MlflowArgs) -> CliResult {
         .or_else(|| std::env::var("MLFLOW_EXPERIMENT_NAME").ok())
         .unwrap_or_else(|| "Default".into());
     // Logging the same sweep twice would duplicate every run.
-    let exp = client
-        .experiment_id(&experiment)
-        .map_err(|e| CliError::Failure(format!("MLflow: {e}")))?;
+    let mlflow = |e| CliError::from(e).context("MLflow");
+    let exp = client.experiment_id(&experiment).map_err(mlflow)?;
     let found = client
         .search_runs(&exp, &format!("tags.`sweep.id` = '{}'", sweep.id), 1)
-        .map_err(|e| CliError::Failure(format!("MLflow: {e}")))?;
+        .map_err(mlflow)?;
     if let Some(run) = found.first() {
         return Err(CliError::BadInput(format!(
             "sweep {} is already logged in MLflow experiment {experiment:?} as run {}; delete that run to log it again",
@@ -66,9 +65,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
             sweep.id
         );
     }
-    let summary = Follower::start(opts)
-        .map_err(|e| CliError::BadInput(e.to_string()))?
-        .wait();
+    let summary = Follower::start(opts)?.wait();
     let line = summary.line();
     if summary.complete {
         println!("{line}");

@@ -1,12 +1,16 @@
 //! The `sweep` command line (DESIGN §4.1): argument definitions and dispatch to one module
-//! per subcommand. Every subcommand returns a [`CliError`] mapped to a documented exit code.
+//! per subcommand. Every subcommand returns a [`CliError`], which says its documented exit
+//! code ([`error`]).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod best;
 pub mod env;
+pub mod error;
 pub mod export;
+pub mod live;
+pub mod logging;
 pub mod mlflow;
 pub mod report;
 pub mod resume;
@@ -16,39 +20,7 @@ pub mod status;
 pub mod targets;
 pub mod validate;
 
-/// Exit code: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: a runtime failure (a sweep that could not run, an I/O error).
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit code: bad input (an invalid config, an unknown sweep, wrong arguments).
-pub const EXIT_BAD_INPUT: i32 = 2;
-/// Exit code: interrupted by Ctrl-C / SIGTERM (the sweep can be resumed).
-pub const EXIT_INTERRUPTED: i32 = 130;
-
-/// An error that ends a subcommand, with the exit code it maps to.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// Bad input: the message is already rendered (diagnostics, a hint).
-    #[error("{0}")]
-    BadInput(String),
-    /// A runtime failure.
-    #[error("{0}")]
-    Failure(String),
-    /// Interrupted; the message says how to resume.
-    #[error("{0}")]
-    Interrupted(String),
-}
-
-impl CliError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::BadInput(_) => EXIT_BAD_INPUT,
-            CliError::Failure(_) => EXIT_FAILURE,
-            CliError::Interrupted(_) => EXIT_INTERRUPTED,
-        }
-    }
-}
+pub use error::{CliError, Exit, IoContext};
 
 /// The result of a subcommand.
 pub type CliResult = Result<(), CliError>;
@@ -60,6 +32,9 @@ pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+    /// Logging options.
+    #[command(flatten)]
+    pub log: logging::LogArgs,
 }
 
 /// Options every subcommand accepts.
@@ -142,6 +117,7 @@ pub fn resolve_runconfig(given: &std::path::Path) -> PathBuf {
 /// Parses the process arguments and runs the subcommand.
 pub fn run() -> CliResult {
     let cli = Cli::parse();
+    logging::init(&cli.log)?;
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => run::run(*args),

@@ -2,11 +2,10 @@
 //! parameter importance, a sortable runs table) from one consistent snapshot of its history;
 //! it works while the sweep is still running.
 
-use super::runs::store_err;
-use super::{CliError, CliResult, Common};
-use crate::report::{html, ReportData};
+use super::{CliError, CliResult, Common, IoContext};
 use clap::Args;
 use std::path::PathBuf;
+use sweep::report::{html, ReportData};
 
 /// `sweep report SWEEP --out report.html`.
 #[derive(Debug, Args)]
@@ -23,7 +22,7 @@ pub struct ReportArgs {
 
 /// Runs `sweep report`.
 pub fn run(args: &ReportArgs) -> CliResult {
-    let data = ReportData::load(&args.common.workspace_dir(), &args.sweep).map_err(store_err)?;
+    let data = ReportData::load(&args.common.workspace_dir(), &args.sweep)?;
     let page = html::render(&data);
     // Written beside the target and renamed over it: a browser reloading the report never
     // sees half a file.
@@ -35,14 +34,9 @@ pub fn run(args: &ReportArgs) -> CliResult {
             CliError::BadInput(format!("--out {}: not a file name", args.out.display()))
         })?;
     let tmp = args.out.with_file_name(format!(".{name}.tmp"));
-    let fail = |e: std::io::Error| {
-        CliError::Failure(format!(
-            "cannot write the report to {}: {e}",
-            args.out.display()
-        ))
-    };
-    std::fs::write(&tmp, &page).map_err(fail)?;
-    std::fs::rename(&tmp, &args.out).map_err(fail)?;
+    let what = || format!("cannot write the report to {}", args.out.display());
+    std::fs::write(&tmp, &page).or_io(what)?;
+    std::fs::rename(&tmp, &args.out).or_io(what)?;
     println!(
         "wrote {} ({:.1} KiB): sweep {} ({}), {} runs, {} plots",
         args.out.display(),

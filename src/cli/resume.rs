@@ -9,11 +9,11 @@
 //! records the sweep `canceled`.
 
 use super::{CliError, CliResult, Common};
-use crate::engine::{self, resume, EngineOptions};
-use crate::store::{Reader, Store};
 use clap::Args;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sweep::engine::{self, resume, EngineOptions};
+use sweep::store::{Reader, Store};
 
 /// `sweep resume SWEEP`.
 #[derive(Debug, Args)]
@@ -41,10 +41,6 @@ pub struct CancelArgs {
     pub common: Common,
 }
 
-fn bad(e: impl std::fmt::Display) -> CliError {
-    CliError::BadInput(e.to_string())
-}
-
 /// What [`rebuild`] is for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Purpose {
@@ -60,22 +56,19 @@ enum Purpose {
 type Rebuilt = (
     engine::Sweep,
     resume::Recovered,
-    Option<crate::env::Prepared>,
+    Option<sweep::env::Prepared>,
 );
 
 /// Builds the engine for a recorded sweep, and the lease on its managed environment (to
 /// hold until the sweep ends) when it is resumed to launch runs.
 fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<Rebuilt, CliError> {
-    let (mut saved, rec) = resume::load(workspace, key).map_err(|e| match e {
-        resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => CliError::BadInput(m),
-        e => CliError::BadInput(e.to_string()),
-    })?;
-    let env_request = saved.restore_environment().map_err(bad)?;
+    let (mut saved, rec) = resume::load(workspace, key)?;
+    let env_request = saved.restore_environment().map_err(CliError::BadInput)?;
     let seed = rec.sweep.seed.unwrap_or(0) as u64;
     // The same parts `sweep run` built, with the recorded seed.
     let mut spec = saved.spec;
     spec.seed = Some(seed);
-    let parts = crate::study::Parts::new(&spec).map_err(bad)?;
+    let parts = sweep::study::Parts::new(&spec)?;
     let policy = parts
         .policy
         .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
@@ -119,11 +112,11 @@ fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<R
 /// `local`, or its name in the targets file (`$SWEEP_TARGETS`, `targets.yml` beside the
 /// sweep config, in the current directory, or in the workspace).
 fn resume_target(
-    spec: &crate::spec::SweepSpec,
+    spec: &sweep::spec::SweepSpec,
     workspace: &std::path::Path,
     config_files: &[std::path::PathBuf],
-) -> Result<crate::target::registry::Built, CliError> {
-    use crate::target::registry;
+) -> Result<sweep::target::registry::Built, CliError> {
+    use sweep::target::registry;
     let name = spec.run.target.as_str();
     let file = if name.is_empty() || name == "local" {
         None
@@ -134,10 +127,13 @@ fn resume_target(
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| ".".into());
         let dirs = [beside, ".".into(), workspace.to_path_buf()];
-        registry::load_file(None, &dirs).map_err(|e| CliError::BadInput(e.to_string()))?
+        registry::load_file(None, &dirs)?
     };
-    registry::build(name, file.as_ref(), registry::shape_of(spec))
-        .map_err(|e| CliError::BadInput(e.to_string()))
+    Ok(registry::build(
+        name,
+        file.as_ref(),
+        registry::shape_of(spec),
+    )?)
 }
 
 /// Runs `sweep resume`.
@@ -158,7 +154,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
         );
         return Ok(());
     }
-    let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+    let store = Arc::new(Store::open(&workspace)?);
     if !args.quiet {
         let unfinished = rec
             .runs
@@ -179,11 +175,8 @@ pub fn run(args: &ResumeArgs) -> CliResult {
 /// Runs `sweep cancel`.
 pub fn cancel(args: &CancelArgs) -> CliResult {
     let workspace = args.common.workspace_dir();
-    let reader = Reader::open(&workspace).map_err(|e| match e {
-        crate::store::StoreError::NotFound(m) => CliError::BadInput(m),
-        e => CliError::Failure(e.to_string()),
-    })?;
-    let sw = reader.resolve(&args.sweep).map_err(bad)?;
+    let reader = Reader::open(&workspace)?;
+    let sw = reader.resolve(&args.sweep)?;
     if sw.state != "running" {
         println!(
             "sweep {} is not running (it is {}); nothing to cancel",
@@ -215,7 +208,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
             eprintln!("asked process {pid} running sweep {} to stop", sw.id);
             let deadline = Instant::now() + Duration::from_secs(args.wait);
             loop {
-                let now = reader.resolve(&sw.id).map_err(bad)?;
+                let now = reader.resolve(&sw.id)?;
                 if now.state != "running" {
                     println!(
                         "sweep {} {}: {}",
@@ -237,17 +230,12 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
         None => {
             // Nobody runs it: adopt its live runs and stop them here.
             let (sweep, rec, _) = rebuild(&workspace, &sw.id, Purpose::Stop)?;
-            let store =
-                Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+            let store = Arc::new(Store::open(&workspace)?);
             eprintln!(
                 "no process is running sweep {}; stopping its live runs and recording it canceled",
                 sw.id
             );
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
+            let rt = super::run::runtime()?;
             let out = rt.block_on(async move {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let _ = tx.send(engine::Control::Interrupt);
@@ -255,17 +243,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
                 let _ = store.flush().await;
                 out
             });
-            let out = out.map_err(|e| CliError::Failure(e.to_string()))?;
-            println!(
-                "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
-                out.sweep_id,
-                out.state.as_str(),
-                out.reason,
-                out.runs,
-                out.completed,
-                out.failed,
-                out.canceled
-            );
+            super::run::print_ending(&out?);
             Ok(())
         }
     }

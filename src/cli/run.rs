@@ -2,15 +2,14 @@
 //! the local target, show progress, handle Ctrl-C (once: stop gracefully; twice: kill),
 //! and end with a summary naming the best run and the command that reproduces it.
 
-use super::{CliError, CliResult, Common};
-use crate::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome, Progress};
-use crate::report::{format_params, ProgressView};
-use crate::store::{Store, SweepState};
+use super::live::{format_params, show_progress, ProgressView};
+use super::{CliError, CliResult, Common, IoContext};
 use clap::Args;
-use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use sweep::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome};
+use sweep::store::{Store, SweepState};
 
 /// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.
 #[derive(Debug, Args)]
@@ -131,14 +130,14 @@ pub(super) fn stop_grace() -> Duration {
 /// Runs `sweep run`.
 pub fn run(args: RunArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
-    let loaded = crate::config::load(&args.hdconfig, runconfig.as_deref())
-        .map_err(|p| CliError::BadInput(p.rendered.trim_end().to_string()))?;
+    let loaded =
+        sweep::config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
     for w in &loaded.warnings {
         eprintln!("{}", w.trim_end());
     }
     let mut spec = loaded.spec;
     if !args.program.is_empty() {
-        crate::config::apply_command_line(&mut spec, &args.program).map_err(CliError::BadInput)?;
+        sweep::config::apply_command_line(&mut spec, &args.program).map_err(CliError::BadInput)?;
     }
     if spec.run.script.is_none() && spec.run.arguments.is_empty() {
         return Err(CliError::BadInput(
@@ -157,7 +156,7 @@ pub fn run(args: RunArgs) -> CliResult {
         &spec.run.target,
         &args,
         &workspace,
-        crate::target::registry::shape_of(&spec),
+        sweep::target::registry::shape_of(&spec),
     )?;
     // The engine bounds live runs by the capacity; the spec keeps the configured limit, so
     // the history records it and `sweep status` can say which of the two is binding.
@@ -178,14 +177,13 @@ pub fn run(args: RunArgs) -> CliResult {
     let warm_start = warm_start(&workspace, &spec, args.quiet)?;
     spec.resume_child_runs
         .extend(args.resume_child_runs.iter().cloned());
-    let child_runs = engine::resume::child_runs(&workspace, &spec.resume_child_runs)
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let child_runs = engine::resume::child_runs(&workspace, &spec.resume_child_runs)?;
     if args.detach {
         return detach(&args.common.workspace_dir());
     }
     // Seed, sampler and policy hook come from the library, so `sweep run` and a `Study`
     // built from the same config sample and stop runs identically.
-    let parts = crate::study::Parts::new(&spec).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let parts = sweep::study::Parts::new(&spec)?;
     let seed = parts.seed;
     let policy = parts
         .policy
@@ -196,7 +194,7 @@ pub fn run(args: RunArgs) -> CliResult {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "sweep".into())
     });
-    let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
+    let store = Arc::new(Store::open(&workspace)?);
     let sampler = parts.sampler;
     let sweep = engine::Sweep {
         setup: engine::SweepSetup {
@@ -241,11 +239,10 @@ fn detach(workspace: &Path) -> CliResult {
     use std::os::unix::process::CommandExt;
     let id = engine::new_sweep_id();
     let dir = workspace.join("sweeps").join(&id);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::Failure(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).or_io(|| format!("cannot create {}", dir.display()))?;
     let log_path = dir.join("sweep.log");
     let log = std::fs::File::create(&log_path)
-        .map_err(|e| CliError::Failure(format!("cannot create {}: {e}", log_path.display())))?;
+        .or_io(|| format!("cannot create {}", log_path.display()))?;
     let mut argv: Vec<String> = std::env::args().collect();
     argv.retain(|a| a != "--detach");
     let at = argv
@@ -253,14 +250,13 @@ fn detach(workspace: &Path) -> CliResult {
         .position(|a| a == "run")
         .map_or(argv.len(), |i| i + 1);
     argv.insert(at, format!("--sweep-id={id}"));
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Failure(format!("cannot find the sweep executable: {e}")))?;
+    let exe = std::env::current_exe().or_io(|| "cannot find the sweep executable".into())?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(&argv[1..])
         .stdin(std::process::Stdio::null())
         .stdout(
             log.try_clone()
-                .map_err(|e| CliError::Failure(e.to_string()))?,
+                .or_io(|| format!("cannot open {}", log_path.display()))?,
         )
         .stderr(log);
     // SAFETY: setsid is async-signal-safe. A new session: closing this terminal (SIGHUP)
@@ -273,10 +269,10 @@ fn detach(workspace: &Path) -> CliResult {
     }
     let mut child = cmd
         .spawn()
-        .map_err(|e| CliError::Failure(format!("cannot start the background sweep: {e}")))?;
+        .or_io(|| "cannot start the background sweep".into())?;
     let until = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let recorded = crate::store::Reader::open(workspace)
+        let recorded = sweep::store::Reader::open(workspace)
             .and_then(|r| r.resolve(&id))
             .is_ok();
         if recorded {
@@ -312,14 +308,13 @@ fn detach(workspace: &Path) -> CliResult {
 /// The warm-start observations of `spec.resume_from`, with a note of what they are.
 pub(super) fn warm_start(
     workspace: &Path,
-    spec: &crate::spec::SweepSpec,
+    spec: &sweep::spec::SweepSpec,
     quiet: bool,
 ) -> Result<Vec<engine::resume::WarmRun>, CliError> {
     let (warm, skipped) = engine::resume::warm_start(workspace, spec).map_err(|e| match e {
-        engine::resume::ResumeError::Store(crate::store::StoreError::NotFound(m)) => {
-            CliError::BadInput(format!("resume_from: {m}"))
-        }
-        e => CliError::BadInput(e.to_string()),
+        // The history itself; what went wrong with one of the sweeps names it already.
+        engine::resume::ResumeError::Store(e) => CliError::from(e).context("resume_from"),
+        e => e.into(),
     })?;
     if !quiet && !spec.resume_from.is_empty() {
         eprintln!(
@@ -337,6 +332,15 @@ pub(super) fn warm_start(
     Ok(warm)
 }
 
+/// The runtime a sweep's engine runs on.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .or_io(|| "cannot start the runtime".into())
+}
+
 /// Runs a new or resumed sweep in this process: progress view, signal handling, summary.
 pub(super) fn drive(
     sweep: engine::Sweep,
@@ -346,16 +350,12 @@ pub(super) fn drive(
     quiet: bool,
     mlflow: Option<&str>,
 ) -> CliResult {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failure(format!("cannot start the runtime: {e}")))?;
+    let rt = runtime()?;
     let source_dir = sweep.spec.run.source_dir.clone();
     // Reports draw log-scale parameters on log axes; MLflow follows the history as it grows.
-    let _ = crate::report::record_space(workspace, &sweep.setup.id, &sweep.spec.space);
-    let mlflow = crate::mlflow::start_for_run(mlflow, workspace, &sweep.setup.id)
-        .map_err(|e| CliError::BadInput(format!("--mlflow: {e}")))?;
+    let _ = sweep::report::record_space(workspace, &sweep.setup.id, &sweep.spec.space);
+    let mlflow = sweep::mlflow::start_for_run(mlflow, workspace, &sweep.setup.id)
+        .map_err(|e| CliError::from(e).context("--mlflow"))?;
     let view = ProgressView::new(
         &sweep.spec.primary_metric,
         sweep.spec.limits.max_total_runs,
@@ -381,17 +381,13 @@ pub(super) fn drive(
     if let Some(f) = mlflow {
         eprintln!("{}", f.finish().line());
     }
-    let out = out.map_err(|e| match e {
-        engine::EngineError::Busy { .. } => CliError::BadInput(e.to_string()),
-        e => CliError::Failure(e.to_string()),
-    })?;
+    let out = out?;
     print_summary(&out, &metric, &source_dir, workspace);
     if interrupted {
-        return Err(CliError::Interrupted(format!(
-            "interrupted: live runs were stopped and everything is recorded; resume with `sweep resume {} --workspace {}`",
-            out.sweep_id,
-            workspace.display()
-        )));
+        return Err(CliError::Interrupted {
+            sweep: out.sweep_id,
+            workspace: workspace.to_path_buf(),
+        });
     }
     if out.state == SweepState::Failed {
         return Err(CliError::Failure(format!("sweep failed: {}", out.reason)));
@@ -406,11 +402,11 @@ fn build_target(
     name: &str,
     args: &RunArgs,
     workspace: &Path,
-    shape: crate::target::slurm::JobShape,
-) -> Result<crate::target::registry::Built, CliError> {
-    use crate::target::registry;
+    shape: sweep::target::slurm::JobShape,
+) -> Result<sweep::target::registry::Built, CliError> {
+    use sweep::target::registry;
     if name.is_empty() || name == "local" {
-        return registry::build(name, None, shape).map_err(|e| CliError::BadInput(e.to_string()));
+        return Ok(registry::build(name, None, shape)?);
     }
     let beside = args
         .hdconfig
@@ -425,12 +421,8 @@ fn build_target(
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dirs = [beside, PathBuf::from("."), workspace.to_path_buf()];
-    let file = registry::load_file(args.targets.as_deref(), &dirs)
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    registry::build(name, file.as_ref(), shape).map_err(|e| match e {
-        registry::RegistryError::Setup(m) => CliError::Failure(m),
-        e => CliError::BadInput(e.to_string()),
-    })
+    let file = registry::load_file(args.targets.as_deref(), &dirs)?;
+    Ok(registry::build(name, file.as_ref(), shape)?)
 }
 
 fn spawn_signal_handler(
@@ -439,9 +431,9 @@ fn spawn_signal_handler(
     quiet: bool,
 ) -> Result<(), CliError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let err = |e: std::io::Error| CliError::Failure(format!("cannot install signal handlers: {e}"));
-    let mut int = signal(SignalKind::interrupt()).map_err(err)?;
-    let mut term = signal(SignalKind::terminate()).map_err(err)?;
+    let what = || "cannot install signal handlers".to_string();
+    let mut int = signal(SignalKind::interrupt()).or_io(what)?;
+    let mut term = signal(SignalKind::terminate()).or_io(what)?;
     tokio::spawn(async move {
         let mut count = 0;
         loop {
@@ -467,59 +459,8 @@ fn spawn_signal_handler(
     Ok(())
 }
 
-async fn show_progress(
-    mut view: ProgressView,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
-    quiet: bool,
-) {
-    let tty = std::io::stdout().is_terminal();
-    let mut drawn = 0usize;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            p = rx.recv() => {
-                let Some(p) = p else { break };
-                let line = view.apply(&p);
-                if quiet {
-                    continue;
-                }
-                if tty {
-                    // Warnings also scroll above the live block so they are not lost.
-                    if let (Progress::Warning(_) | Progress::Stopping(_), Some(l)) = (&p, line) {
-                        drawn = redraw(&view, drawn, Some(&l));
-                    }
-                } else if let Some(l) = line {
-                    println!("{l}");
-                }
-            }
-            _ = tick.tick(), if tty && !quiet => {
-                drawn = redraw(&view, drawn, None);
-            }
-        }
-    }
-    if tty && !quiet {
-        redraw(&view, drawn, None);
-    }
-}
-
-/// Redraws the live block (erasing the previous one), with an optional line printed above.
-fn redraw(view: &ProgressView, drawn: usize, above: Option<&str>) -> usize {
-    let mut out = std::io::stdout().lock();
-    for _ in 0..drawn {
-        let _ = write!(out, "\x1b[1A\x1b[2K");
-    }
-    if let Some(l) = above {
-        let _ = writeln!(out, "{l}");
-    }
-    let lines = view.render();
-    for l in &lines {
-        let _ = writeln!(out, "{l}");
-    }
-    let _ = out.flush();
-    lines.len()
-}
-
-fn print_summary(out: &Outcome, metric: &str, source_dir: &Path, workspace: &Path) {
+/// The line that ends a sweep's output: how it ended and its runs by end state.
+pub(super) fn print_ending(out: &Outcome) {
     println!(
         "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
         out.sweep_id,
@@ -530,6 +471,10 @@ fn print_summary(out: &Outcome, metric: &str, source_dir: &Path, workspace: &Pat
         out.failed,
         out.canceled
     );
+}
+
+fn print_summary(out: &Outcome, metric: &str, source_dir: &Path, workspace: &Path) {
+    print_ending(out);
     match &out.best {
         Some(b) => {
             println!("best run {}: {metric}={}", b.run_id, b.value);

@@ -2,9 +2,9 @@
 //! reason, best value and parameters; failed runs show their exit code and last output.
 
 use super::{CliError, CliResult, Common};
-use crate::report::format_duration;
-use crate::store::{Reader, RunRecord, StoreError, SweepRecord};
 use clap::{Args, ValueEnum};
+use sweep::report::format_duration;
+use sweep::store::{Reader, RunRecord, SweepRecord};
 
 /// Output formats of `sweep runs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,18 +30,10 @@ pub struct RunsArgs {
     pub common: Common,
 }
 
-/// Maps a history error to a CLI error: an unknown sweep is bad input.
-pub(crate) fn store_err(e: StoreError) -> CliError {
-    match e {
-        StoreError::NotFound(m) => CliError::BadInput(m),
-        other => CliError::Failure(other.to_string()),
-    }
-}
-
 /// Opens the workspace's history and finds a sweep.
 pub(crate) fn open_sweep(common: &Common, key: &str) -> Result<(Reader, SweepRecord), CliError> {
-    let reader = Reader::open(&common.workspace_dir()).map_err(store_err)?;
-    let sweep = reader.resolve(key).map_err(store_err)?;
+    let reader = Reader::open(&common.workspace_dir())?;
+    let sweep = reader.resolve(key)?;
     Ok((reader, sweep))
 }
 
@@ -126,7 +118,7 @@ pub(crate) fn plain(v: &serde_json::Value) -> String {
 fn duration(r: &RunRecord) -> String {
     match (r.started, r.ended) {
         (Some(s), Some(e)) => format_duration(e - s),
-        (Some(s), None) => format_duration(crate::store::now() - s),
+        (Some(s), None) => format_duration(sweep::store::now() - s),
         _ => "-".into(),
     }
 }
@@ -134,7 +126,7 @@ fn duration(r: &RunRecord) -> String {
 /// Runs `sweep runs`.
 pub fn run(args: &RunsArgs) -> CliResult {
     let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
-    let runs = reader.runs(&sweep).map_err(store_err)?;
+    let runs = reader.runs(&sweep)?;
     match args.format {
         RunsFormat::Json => {
             let v: Vec<serde_json::Value> = runs.iter().map(run_json).collect();

@@ -4,13 +4,13 @@
 //! `--watch`, the same view plus the live runs, redrawn in place every second until the sweep
 //! ends (or Ctrl-C); each view is read from one consistent snapshot of the history.
 
-use super::runs::{open_sweep, plain, store_err};
+use super::runs::{open_sweep, plain};
 use super::{CliResult, Common};
-use crate::report::format_duration;
-use crate::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
+use sweep::report::format_duration;
+use sweep::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
 
 /// `sweep status [SWEEP] [--watch]`.
 #[derive(Debug, Args)]
@@ -36,13 +36,13 @@ pub fn run(args: &StatusArgs) -> CliResult {
                 "--watch needs a sweep: `sweep status SWEEP --watch` (or `latest`)".into(),
             ));
         }
-        let reader = Reader::open(&args.common.workspace_dir()).map_err(store_err)?;
-        let sweeps = reader.sweeps().map_err(store_err)?;
+        let reader = Reader::open(&args.common.workspace_dir())?;
+        let sweeps = reader.sweeps()?;
         if sweeps.is_empty() {
             println!("no sweeps in this workspace yet");
         }
         for s in sweeps {
-            let counts = reader.counts(&s).map_err(store_err)?;
+            let counts = reader.counts(&s)?;
             let total: i64 = counts.iter().map(|c| c.1).sum();
             println!(
                 "{}  {:<10} {:<20} {} runs  started {} ago",
@@ -58,7 +58,7 @@ pub fn run(args: &StatusArgs) -> CliResult {
     let (reader, s) = open_sweep(&args.common, key)?;
     let ws = args.common.workspace_dir();
     if !args.watch {
-        for l in view(&reader, &s, false, orphaned(&ws, &s)).map_err(store_err)? {
+        for l in view(&reader, &s, false, orphaned(&ws, &s))? {
             println!("{l}");
         }
         return Ok(());
@@ -76,7 +76,7 @@ pub fn run(args: &StatusArgs) -> CliResult {
 /// (or its machine went down) and nothing runs it until `sweep resume`.
 fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
     s.state == "running"
-        && crate::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
+        && sweep::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
 }
 
 /// Redraws the view until the sweep is no longer running (or no process runs it any more).
@@ -85,28 +85,18 @@ fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
 /// clock changed.
 fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> CliResult {
     let tty = std::io::stdout().is_terminal();
-    let mut drawn = 0usize;
     let mut last_key: Vec<String> = Vec::new();
     loop {
-        let (s, lines, gone) = reader
-            .snapshot(|r| {
-                let s = r.resolve(id)?;
-                let gone = orphaned(ws, &s);
-                let lines = view(r, &s, true, gone)?;
-                Ok((s, lines, gone))
-            })
-            .map_err(store_err)?;
-        let mut out = std::io::stdout().lock();
+        let (s, lines, gone) = reader.snapshot(|r| {
+            let s = r.resolve(id)?;
+            let gone = orphaned(ws, &s);
+            let lines = view(r, &s, true, gone)?;
+            Ok((s, lines, gone))
+        })?;
         if tty {
-            let width = terminal_width().unwrap_or(120);
-            for _ in 0..drawn {
-                let _ = write!(out, "\x1b[1A\x1b[2K");
-            }
-            for l in &lines {
-                let _ = writeln!(out, "{}", cut(l, width));
-            }
-            drawn = lines.len();
+            super::live::draw(lines);
         } else {
+            let mut out = std::io::stdout().lock();
             // The elapsed-time line changes every tick; it alone is not news.
             let key: Vec<String> = lines
                 .iter()
@@ -118,32 +108,16 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
                     let _ = writeln!(out, "{l}");
                 }
                 let _ = writeln!(out);
+                let _ = out.flush();
                 last_key = key;
             }
         }
-        let _ = out.flush();
         if s.state != "running" || gone {
+            super::live::release();
             return Ok(());
         }
         std::thread::sleep(every);
     }
-}
-
-fn terminal_width() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ fills a plain struct; a failure leaves it zeroed and is checked.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
-}
-
-/// Cuts a line to `width` characters (the last one becomes `…`).
-fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 fn params_text(r: &RunRecord) -> String {
@@ -293,16 +267,4 @@ fn view(
         }
     }
     Ok(lines)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cut;
-
-    #[test]
-    fn lines_are_cut_to_the_terminal() {
-        assert_eq!(cut("abcdef", 10), "abcdef");
-        assert_eq!(cut("abcdef", 4), "abc…");
-        assert_eq!(cut("λλλλ", 3), "λλ…");
-    }
 }

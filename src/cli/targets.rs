@@ -2,11 +2,11 @@
 //! whether a target works (it logs in or asks the cluster, runs a trivial command, and
 //! reports its capacity, or what is wrong with a hint; exit 2 when something is).
 
-use super::{CliError, CliResult, Common};
-use crate::config::targets::{TargetDef, TargetKind, TargetsFile, FILE_NAME};
-use crate::target::registry;
+use super::{CliError, CliResult, Common, IoContext};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use sweep::config::targets::{TargetDef, TargetKind, TargetsFile, FILE_NAME};
+use sweep::target::registry;
 
 /// `sweep targets ...`.
 #[derive(Debug, Args)]
@@ -37,8 +37,7 @@ pub enum TargetsAction {
 
 fn load(args: &TargetsArgs) -> Result<Option<TargetsFile>, CliError> {
     let dirs = [PathBuf::from("."), args.common.workspace_dir()];
-    registry::load_file(args.targets.as_deref(), &dirs)
-        .map_err(|e| CliError::BadInput(e.to_string()))
+    Ok(registry::load_file(args.targets.as_deref(), &dirs)?)
 }
 
 /// Runs `sweep targets`.
@@ -158,13 +157,13 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
     let def = file.and_then(|f| f.get(name)).ok_or_else(|| {
         CliError::BadInput(format!(
             "unknown compute target `{name}`\n  = hint: {}",
-            crate::config::targets::unknown_target_hint(file, name)
+            sweep::config::targets::unknown_target_hint(file, name)
         ))
     })?;
     match &def.kind {
         TargetKind::Ssh(cfg) => {
-            let t = crate::target::ssh::SshTarget::new(name, cfg.clone())
-                .map_err(|e| CliError::Failure(format!("target {name}: {e}")))?;
+            let t = sweep::target::ssh::SshTarget::new(name, cfg.clone())
+                .or_io(|| format!("target {name}"))?;
             println!("target {name} (ssh, {} host(s)):", cfg.hosts.len());
             let mut ok_slots = 0u64;
             let mut bad = 0;
@@ -200,10 +199,10 @@ fn check(name: &str, file: Option<&TargetsFile>) -> CliResult {
             Ok(())
         }
         TargetKind::Slurm(cfg) => {
-            let t = crate::target::slurm::SlurmTarget::new(
+            let t = sweep::target::slurm::SlurmTarget::new(
                 name,
                 cfg.clone(),
-                crate::target::slurm::JobShape::default(),
+                sweep::target::slurm::JobShape::default(),
             );
             println!("target {name} (slurm):");
             let c = t.check();

@@ -3,16 +3,15 @@
 //! schedule, the budget and the exact command line of a sample run.
 
 use super::{CliError, CliResult, ValidateArgs};
-use crate::config;
-use crate::space::Params;
-use crate::spec::{PolicyKind, Sampling, SweepSpec};
 use std::fmt::Write as _;
+use sweep::config;
+use sweep::space::Params;
+use sweep::spec::{PolicyKind, Sampling, SweepSpec};
 
 /// Runs `sweep validate`.
 pub fn run(args: &ValidateArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
-    let loaded = config::load(&args.hdconfig, runconfig.as_deref())
-        .map_err(|p| CliError::BadInput(p.rendered))?;
+    let loaded = config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
     for w in &loaded.warnings {
         eprintln!("{}", w.trim_end());
         eprintln!();
@@ -74,7 +73,7 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
         "budget:     {} runs, {} at once, {} minutes{}",
         l.max_total_runs,
         l.max_concurrent_runs,
-        crate::space::format_float(l.max_duration_minutes),
+        sweep::space::format_float(l.max_duration_minutes),
         l.max_run_duration_seconds
             .map(|s| format!(", {s} s per run"))
             .unwrap_or_default()
@@ -138,7 +137,7 @@ fn sample_params(spec: &SweepSpec) -> Params {
 /// the printed line can be pasted to reproduce the run.
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| crate::engine::argv::shell_quote(a))
+        .map(|a| sweep::engine::argv::shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
 }

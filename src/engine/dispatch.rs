@@ -331,7 +331,10 @@ impl Dispatcher {
     }
 
     fn warn(&self, run: Option<&str>, message: String) {
-        tracing::warn!("{message}");
+        // Shown once: by whoever follows the progress, else through the log.
+        if self.progress.is_none() {
+            tracing::warn!("{message}");
+        }
         self.event(run, "warning", message.clone());
         self.emit(Progress::Warning(message));
     }

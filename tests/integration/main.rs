@@ -3,6 +3,7 @@
 
 mod config;
 mod envs;
+mod exit_codes;
 mod library;
 mod local_runs;
 mod mlflow;
