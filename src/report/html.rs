@@ -1255,6 +1255,71 @@ mod tests {
         }
     }
 
+    /// A sweep that takes the other branches of every plot: minimize, still running, over
+    /// three minutes (a minutes axis), six parameters (a full-width parallel plot), a
+    /// parameter with no recorded axis, a value outside the recorded categories, a git source.
+    fn wide() -> ReportData {
+        let mut d = data();
+        d.sweep.goal = "minimize".into();
+        d.sweep.state = "running".into();
+        d.sweep.ended = None;
+        d.sweep.reason = None;
+        d.sweep.git_commit = Some("0123abc".into());
+        d.sweep.git_dirty = Some(true);
+        d.sweep.experiment = Some("exp <1>".into());
+        d.taken = d.sweep.created + 400.0;
+        for m in &mut d.metrics {
+            m.time += 60.0 * m.interval as f64;
+        }
+        for r in &mut d.runs {
+            let s = r.seq as f64;
+            r.params.extend([
+                ("--momentum".into(), serde_json::json!(0.5 + s / 10.0)),
+                ("--batch".into(), serde_json::json!(16 << r.seq)),
+                ("--layers".into(), serde_json::json!(r.seq % 3)),
+                ("--drop".into(), serde_json::json!(0.1 * s)),
+            ]);
+            r.best = d
+                .metrics
+                .iter()
+                .filter(|m| m.run_id == r.id && m.value.is_finite())
+                .map(|m| m.value)
+                .reduce(f64::min);
+        }
+        d.runs[4].params[1].1 = serde_json::json!("rmsprop");
+        d.runs[5].started = Some(d.sweep.created + 300.0);
+        d.runs[5].ended = None;
+        for (name, log) in [("--momentum", false), ("--batch", true), ("--layers", false)] {
+            d.params.push(ParamInfo {
+                name: name.into(),
+                categories: None,
+                log,
+                domain: Some(format!("{name} domain")),
+            });
+        }
+        d.params.push(ParamInfo {
+            name: "--drop".into(),
+            categories: None,
+            log: false,
+            domain: None,
+        });
+        d
+    }
+
+    /// The whole page, byte for byte, so that moving code around cannot change what a user
+    /// gets. Insta compares without the final newline: the page's last bytes are checked here.
+    #[test]
+    fn the_page_is_exactly_as_recorded() {
+        let full = render(&data());
+        assert!(full.ends_with("</script></body></html>\n"));
+        insta::assert_snapshot!("page", full);
+        let mut empty = data();
+        empty.runs.clear();
+        empty.metrics.clear();
+        insta::assert_snapshot!("empty_page", render(&empty));
+        insta::assert_snapshot!("wide_page", render(&wide()));
+    }
+
     #[test]
     fn user_strings_never_become_markup() {
         let page = render(&data());
