@@ -4,7 +4,7 @@
 
 use super::runs::open_sweep;
 use super::{CliError, CliResult, Common};
-use crate::mlflow::{Client, FollowOptions, Follower};
+use crate::mlflow::{experiment_name, Client, FollowOptions, Follower};
 use clap::Args;
 
 /// `sweep mlflow SWEEP [--uri URI] [--experiment NAME]`.
@@ -38,12 +38,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
             )
         })?;
     let client = Client::new(&uri).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let experiment = args
-        .experiment
-        .clone()
-        .or_else(|| sweep.experiment.clone())
-        .or_else(|| std::env::var("MLFLOW_EXPERIMENT_NAME").ok())
-        .unwrap_or_else(|| "Default".into());
+    let experiment = experiment_name(args.experiment.as_deref(), &sweep);
     // Logging the same sweep twice would duplicate every run.
     let exp = client
         .experiment_id(&experiment)
@@ -55,7 +50,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
         return Err(CliError::BadInput(format!(
             "sweep {} is already logged in MLflow experiment {experiment:?} as run {}; delete that run to log it again",
             sweep.id,
-            run["info"]["run_id"].as_str().unwrap_or("?")
+            run
         )));
     }
     let mut opts = FollowOptions::new(&uri, &args.common.workspace_dir(), &sweep.id);
