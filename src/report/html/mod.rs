@@ -25,6 +25,7 @@ use super::data::{policy_stopped, ReportData};
 use super::format_duration;
 use super::svg::{esc, fmt_num};
 use crate::store::RunRecord;
+use jiff::Timestamp;
 use std::fmt::Write as _;
 
 /// The page's `<style>` element. The newline after the tag is part of the page as it has
@@ -199,25 +200,14 @@ pub fn render(d: &ReportData) -> String {
     s
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`, fractions of a second cut; a time outside the
+/// years -9999 to 9999 shows as the earliest or latest one `jiff` represents.
 pub fn unix_utc(t: f64) -> String {
     let secs = t.floor() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    let ts = Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }

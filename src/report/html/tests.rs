@@ -290,4 +290,13 @@ fn dates_are_utc() {
     assert_eq!(unix_utc(0.0), "1970-01-01 00:00:00 UTC");
     assert_eq!(unix_utc(1_700_000_000.0), "2023-11-14 22:13:20 UTC");
     assert_eq!(unix_utc(951_782_400.0), "2000-02-29 00:00:00 UTC");
+    // Fractions of a second are cut, not rounded; times before 1970 count backwards.
+    assert_eq!(unix_utc(1_700_000_000.9), "2023-11-14 22:13:20 UTC");
+    assert_eq!(unix_utc(-1.0), "1969-12-31 23:59:59 UTC");
+    // 2100 is not a leap year.
+    assert_eq!(unix_utc(4_107_456_000.0), "2100-02-28 00:00:00 UTC");
+    assert_eq!(unix_utc(4_107_542_400.0), "2100-03-01 00:00:00 UTC");
+    // Far outside any real clock: the latest time the date library represents, not a panic.
+    assert_eq!(unix_utc(1e300), "9999-12-30 22:00:00 UTC");
+    assert_eq!(unix_utc(f64::NAN), "1970-01-01 00:00:00 UTC");
 }
