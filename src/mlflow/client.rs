@@ -439,11 +439,15 @@ mod tests {
 
     #[test]
     fn keys_are_what_mlflow_accepts() {
-        assert_eq!(key("--lr"), "lr");
-        assert_eq!(key("model.lr"), "model.lr");
-        assert_eq!(key("a:b/c d"), "a_b/c d");
-        assert_eq!(key("--"), "--");
-        assert_eq!(key("λ"), "_");
+        for (name, want) in [
+            ("--lr", "lr"),
+            ("model.lr", "model.lr"),
+            ("a:b/c d", "a_b/c d"),
+            ("--", "--"),
+            ("λ", "_"),
+        ] {
+            assert_eq!(key(name), want, "{name}");
+        }
     }
 
     #[test]

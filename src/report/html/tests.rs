@@ -127,12 +127,24 @@ fn data() -> ReportData {
     }
 }
 
+/// Makes the sweep a minimizing one: each run's best becomes its smallest value.
+fn minimizing(d: &mut ReportData) {
+    d.sweep.goal = "minimize".into();
+    for r in &mut d.runs {
+        r.best = d
+            .metrics
+            .iter()
+            .filter(|m| m.run_id == r.id && m.value.is_finite())
+            .map(|m| m.value)
+            .reduce(f64::min);
+    }
+}
+
 /// A sweep that takes the other branches of every plot: minimize, still running, over
 /// three minutes (a minutes axis), six parameters (a full-width parallel plot), a
 /// parameter with no recorded axis, a value outside the recorded categories, a git source.
 fn wide() -> ReportData {
     let mut d = data();
-    d.sweep.goal = "minimize".into();
     d.sweep.state = "running".into();
     d.sweep.ended = None;
     d.sweep.reason = None;
@@ -151,13 +163,8 @@ fn wide() -> ReportData {
             ("--layers".into(), serde_json::json!(r.seq % 3)),
             ("--drop".into(), serde_json::json!(0.1 * s)),
         ]);
-        r.best = d
-            .metrics
-            .iter()
-            .filter(|m| m.run_id == r.id && m.value.is_finite())
-            .map(|m| m.value)
-            .reduce(f64::min);
     }
+    minimizing(&mut d);
     d.runs[4].params[1].1 = serde_json::json!("rmsprop");
     d.runs[5].started = Some(d.sweep.created + 300.0);
     d.runs[5].ended = None;
@@ -240,15 +247,7 @@ fn best_so_far_follows_the_goal() {
     let mut d = data();
     let max_page = render(&d);
     assert!(max_page.contains("best run</dt><dd>sw_1_3 with acc=0.8"));
-    d.sweep.goal = "minimize".into();
-    for r in &mut d.runs {
-        r.best = d
-            .metrics
-            .iter()
-            .filter(|m| m.run_id == r.id && m.value.is_finite())
-            .map(|m| m.value)
-            .reduce(f64::min);
-    }
+    minimizing(&mut d);
     let min_page = render(&d);
     // The failed run's 0.05 never counts: the best is 0.1 (run 0, the earlier of a tie).
     assert!(
@@ -287,16 +286,21 @@ fn table_numbers_are_cut_to_six_digits() {
 
 #[test]
 fn dates_are_utc() {
-    assert_eq!(unix_utc(0.0), "1970-01-01 00:00:00 UTC");
-    assert_eq!(unix_utc(1_700_000_000.0), "2023-11-14 22:13:20 UTC");
-    assert_eq!(unix_utc(951_782_400.0), "2000-02-29 00:00:00 UTC");
-    // Fractions of a second are cut, not rounded; times before 1970 count backwards.
-    assert_eq!(unix_utc(1_700_000_000.9), "2023-11-14 22:13:20 UTC");
-    assert_eq!(unix_utc(-1.0), "1969-12-31 23:59:59 UTC");
-    // 2100 is not a leap year.
-    assert_eq!(unix_utc(4_107_456_000.0), "2100-02-28 00:00:00 UTC");
-    assert_eq!(unix_utc(4_107_542_400.0), "2100-03-01 00:00:00 UTC");
-    // Far outside any real clock: the latest time the date library represents, not a panic.
-    assert_eq!(unix_utc(1e300), "9999-12-30 22:00:00 UTC");
-    assert_eq!(unix_utc(f64::NAN), "1970-01-01 00:00:00 UTC");
+    let cases = [
+        (0.0, "1970-01-01 00:00:00 UTC"),
+        (1_700_000_000.0, "2023-11-14 22:13:20 UTC"),
+        (951_782_400.0, "2000-02-29 00:00:00 UTC"),
+        // Fractions of a second are cut, not rounded; times before 1970 count backwards.
+        (1_700_000_000.9, "2023-11-14 22:13:20 UTC"),
+        (-1.0, "1969-12-31 23:59:59 UTC"),
+        // 2100 is not a leap year.
+        (4_107_456_000.0, "2100-02-28 00:00:00 UTC"),
+        (4_107_542_400.0, "2100-03-01 00:00:00 UTC"),
+        // Far outside any real clock: the latest time the date library represents.
+        (1e300, "9999-12-30 22:00:00 UTC"),
+        (f64::NAN, "1970-01-01 00:00:00 UTC"),
+    ];
+    for (t, want) in cases {
+        assert_eq!(unix_utc(t), want, "{t}");
+    }
 }
