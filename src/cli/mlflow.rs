@@ -5,7 +5,7 @@
 use super::runs::open_sweep;
 use super::{CliError, CliResult, Common};
 use clap::Args;
-use sweep::mlflow::{Client, FollowOptions, Follower};
+use sweep::mlflow::{experiment_name, Client, FollowOptions, Follower};
 
 /// `sweep mlflow SWEEP [--uri URI] [--experiment NAME]`.
 #[derive(Debug, Args)]
@@ -38,12 +38,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
             )
         })?;
     let client = Client::new(&uri)?;
-    let experiment = args
-        .experiment
-        .clone()
-        .or_else(|| sweep.experiment.clone())
-        .or_else(|| std::env::var("MLFLOW_EXPERIMENT_NAME").ok())
-        .unwrap_or_else(|| "Default".into());
+    let experiment = experiment_name(args.experiment.as_deref(), &sweep);
     // Logging the same sweep twice would duplicate every run.
     let mlflow = |e| CliError::from(e).context("MLflow");
     let exp = client.experiment_id(&experiment).map_err(mlflow)?;
@@ -54,7 +49,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
         return Err(CliError::BadInput(format!(
             "sweep {} is already logged in MLflow experiment {experiment:?} as run {}; delete that run to log it again",
             sweep.id,
-            run["info"]["run_id"].as_str().unwrap_or("?")
+            run
         )));
     }
     let mut opts = FollowOptions::new(&uri, &args.common.workspace_dir(), &sweep.id);

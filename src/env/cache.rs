@@ -231,25 +231,14 @@ pub fn entries(root: &Path) -> Vec<Entry> {
     out
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC.
+/// `YYYY-MM-DD HH:MM` in UTC (a time past the year 9999 shows as the latest one `jiff`
+/// represents).
 pub fn format_time(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60
-    )
+    let ts = i64::try_from(unix)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    ts.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
 /// A byte count for people (`12.3 MiB`).
@@ -277,6 +266,8 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00");
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00");
         assert_eq!(format_time(1_795_000_000), "2026-11-18 11:06");
+        assert_eq!(format_time(4_107_542_399), "2100-02-28 23:59");
+        assert_eq!(format_time(u64::MAX), "9999-12-30 22:00");
         assert_eq!(format_size(512), "512 B");
         assert_eq!(format_size(3 * 1024 * 1024 / 2), "1.5 MiB");
     }

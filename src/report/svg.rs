@@ -1,8 +1,9 @@
 //! SVG building blocks for the HTML report: escaping, linear and log scales with readable
 //! ticks, number formatting, a colour map and a plot frame with axes.
 //!
-//! Everything is plain strings: the report is one self-contained file and needs no drawing
-//! library. Every piece of user text goes through [`esc`] before it reaches the markup.
+//! Hand-written, not a plotting crate: the page is one self-contained file of inline SVG whose
+//! marks carry the classes, tooltips and escaping this report needs, which plain strings give
+//! directly. Every piece of user text goes through [`esc`] before it reaches the markup.
 
 use std::fmt::Write as _;
 
