@@ -13,7 +13,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
-pub mod env;
+pub mod managed_env;
 pub mod metrics;
 pub mod mlflow;
 pub mod policy;

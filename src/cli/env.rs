@@ -2,8 +2,8 @@
 //! `sweep run` that builds or finds a run's environment before anything else happens.
 
 use super::{CliError, CliResult, Common};
-use crate::env::cache::{self, Entry, Lock, Mode};
-use crate::env::{EnvError, Prepared};
+use crate::managed_env::cache::{self, Entry, Lock, Mode};
+use crate::managed_env::{EnvError, Prepared};
 use clap::{Args, Subcommand};
 
 /// `sweep env list|prune`.
@@ -40,13 +40,13 @@ pub enum EnvCommand {
 /// Builds or finds the managed environment of `run`, if it has one, and points the run at
 /// it. The returned lease must be held until the sweep ends. A build failure ends
 /// `sweep run` before anything is recorded (exit 1); a dependency file the tools here cannot
-/// satisfy is bad input (exit 2).
+/// satisfy was already refused as bad input when the config was read (exit 2).
 pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
     let Some(req) = run.managed_env.clone() else {
         return Ok(None);
     };
     let target = local_only(run, &req)?;
-    let plan = crate::env::plan(&req, target).map_err(env_error)?;
+    let plan = crate::managed_env::plan(&req, target);
     finish(run, &plan, &req, target, quiet).map(Some)
 }
 
@@ -57,7 +57,7 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
 /// longer gives the same environment: the rest of the sweep would run in another one.
 pub fn prepare_again(
     run: &mut crate::spec::RunSpec,
-    req: Option<crate::env::EnvRequest>,
+    req: Option<crate::spec::ManagedEnv>,
     sweep: &str,
     quiet: bool,
 ) -> Result<Option<Prepared>, CliError> {
@@ -71,8 +71,8 @@ pub fn prepare_again(
         )));
     };
     let target = local_only(run, &req)?;
-    let plan = crate::env::plan(&req, target).map_err(env_error)?;
-    let now = crate::env::prefix_of(&plan);
+    let plan = crate::managed_env::plan(&req, target);
+    let now = crate::managed_env::prefix_of(&plan);
     if now != was {
         // `<cache>/<hash>/env`
         let entry = was.parent().unwrap_or(&was);
@@ -111,7 +111,7 @@ pub fn prepare_again(
 /// Managed environments are built for the `local` target only; returns that target's name.
 fn local_only(
     run: &crate::spec::RunSpec,
-    req: &crate::env::EnvRequest,
+    req: &crate::spec::ManagedEnv,
 ) -> Result<&'static str, CliError> {
     let target = if run.target.is_empty() {
         "local"
@@ -132,8 +132,8 @@ fn local_only(
 /// Builds or finds the environment of `plan` and points `run` at it.
 fn finish(
     run: &mut crate::spec::RunSpec,
-    plan: &crate::env::build::Plan,
-    req: &crate::env::EnvRequest,
+    plan: &crate::managed_env::Plan,
+    req: &crate::spec::ManagedEnv,
     target: &str,
     quiet: bool,
 ) -> Result<Prepared, CliError> {
@@ -143,14 +143,13 @@ fn finish(
         }
     };
     let prepared =
-        crate::env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
+        crate::managed_env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
     prepared.apply(run);
     Ok(prepared)
 }
 
 fn env_error(e: EnvError) -> CliError {
     match e {
-        EnvError::Unsupported(m) => CliError::BadInput(m.trim_end().to_string()),
         EnvError::Build(m) => CliError::Failure(m),
         EnvError::Cache(m) => CliError::Failure(format!("environment cache: {m}")),
     }

@@ -60,7 +60,7 @@ enum Purpose {
 type Rebuilt = (
     engine::Sweep,
     resume::Recovered,
-    Option<crate::env::Prepared>,
+    Option<crate::managed_env::Prepared>,
 );
 
 /// Builds the engine for a recorded sweep, and the lease on its managed environment (to

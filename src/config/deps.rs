@@ -1,19 +1,12 @@
-//! Dependency files: a conda environment YAML (`condaDependenciesFile`) or a pip requirements
-//! file (`requirementsFile`), read into one [`EnvRequest`] with positions for diagnostics, and
-//! normalised so that formatting (order, whitespace, comments) never changes the cache key.
+//! Dependency files of managed environments: a conda environment YAML
+//! (`condaDependenciesFile`) or a pip requirements file (`requirementsFile`), read into one
+//! [`DepsFile`] with positions for diagnostics, and normalised so that formatting (order,
+//! whitespace, comments) never changes the cache key.
 
-use crate::config::diag::{Diagnostic, Sink};
-use crate::config::yaml::{self, Node, Span};
+use super::diag::{did_you_mean, Diagnostic, Sink};
+use super::yaml::{self, Node, Span};
+use crate::spec::DepsKind;
 use std::path::{Path, PathBuf};
-
-/// Which kind of file the dependencies came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// A conda environment YAML (`name`, `channels`, `dependencies` with an optional `pip:`).
-    Conda,
-    /// A pip requirements file.
-    Requirements,
-}
 
 /// A conda package spec with where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,17 +17,17 @@ pub struct Located {
     pub span: Span,
 }
 
-/// What a managed environment must contain, read from its dependency file.
+/// What a managed environment must contain, as read from its dependency file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EnvRequest {
+pub struct DepsFile {
     /// The dependency file (absolute when the runconfig's folder could be resolved).
     pub file: PathBuf,
     /// The file's name as shown in messages.
     pub shown: String,
-    /// The file's text (for located diagnostics raised when the environment is prepared).
+    /// The file's text (for located diagnostics about what this machine cannot build).
     pub text: String,
     /// Which kind of file.
-    pub kind: FileKind,
+    pub kind: DepsKind,
     /// The `python` entry of a conda file (`python=3.11`), if any.
     pub python: Option<Located>,
     /// Conda channels, in priority order.
@@ -54,7 +47,7 @@ pub struct PythonPin {
     pub full: Option<String>,
 }
 
-impl EnvRequest {
+impl DepsFile {
     /// The Python pin of a conda file: `Ok(None)` without a `python` entry (or a bare
     /// `python`), `Err` with the entry when it is a constraint a virtualenv cannot honour
     /// (`python>=3.9`): only conda resolves those.
@@ -92,15 +85,6 @@ impl EnvRequest {
     pub fn sink(&self) -> Sink {
         Sink::new(&self.shown, &self.text)
     }
-
-    /// The folder pip runs in, so that relative paths in the requirements resolve as they
-    /// would for `pip install -r FILE` run next to the file.
-    pub fn base_dir(&self) -> PathBuf {
-        self.file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-    }
 }
 
 /// One requirement or spec line, normalised: surrounding whitespace trimmed and every run of
@@ -125,15 +109,15 @@ fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 
 /// Reads a dependency file. `shown` is how it is named in messages. Errors come back as
 /// located diagnostics against the file itself.
-pub fn read(path: &Path, shown: &str, kind: FileKind) -> Result<EnvRequest, Vec<Diagnostic>> {
+pub fn read(path: &Path, shown: &str, kind: DepsKind) -> Result<DepsFile, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let mut sink = Sink::new(shown, "");
         sink.file_error(format!("cannot read the dependency file: {e}"), None);
         sink.diags
     })?;
     match kind {
-        FileKind::Conda => parse_conda(path, shown, &text),
-        FileKind::Requirements => parse_requirements(path, shown, &text),
+        DepsKind::Conda => parse_conda(path, shown, &text),
+        DepsKind::Requirements => parse_requirements(path, shown, &text),
     }
 }
 
@@ -144,7 +128,7 @@ pub fn parse_requirements(
     path: &Path,
     shown: &str,
     text: &str,
-) -> Result<EnvRequest, Vec<Diagnostic>> {
+) -> Result<DepsFile, Vec<Diagnostic>> {
     let mut sink = Sink::new(shown, text);
     let mut lines = Vec::new();
     let mut pending = String::new();
@@ -190,11 +174,11 @@ pub fn parse_requirements(
     if sink.has_errors() {
         return Err(sink.diags);
     }
-    Ok(EnvRequest {
+    Ok(DepsFile {
         file: path.to_path_buf(),
         shown: shown.to_string(),
         text: text.to_string(),
-        kind: FileKind::Requirements,
+        kind: DepsKind::Requirements,
         python: None,
         channels: Vec::new(),
         conda: Vec::new(),
@@ -219,7 +203,7 @@ const CONDA_KEYS: &[&str] = &["name", "channels", "dependencies", "prefix"];
 /// Parses a conda environment YAML: `name` and `prefix` are ignored (the cache names the
 /// environment), `channels` keep their order (it is conda's priority), `dependencies` holds
 /// conda specs and at most one `pip:` list.
-pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, Vec<Diagnostic>> {
+pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<DepsFile, Vec<Diagnostic>> {
     let mut sink = Sink::new(shown, text);
     let root = match yaml::parse(text) {
         Ok(r) => r,
@@ -232,11 +216,11 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
             return Err(sink.diags);
         }
     };
-    let mut req = EnvRequest {
+    let mut req = DepsFile {
         file: path.to_path_buf(),
         shown: shown.to_string(),
         text: text.to_string(),
-        kind: FileKind::Conda,
+        kind: DepsKind::Conda,
         python: None,
         channels: Vec::new(),
         conda: Vec::new(),
@@ -272,7 +256,7 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
             _ => sink.error(
                 k.span,
                 format!("unknown key `{key}` in a conda environment file"),
-                Some(match crate::config::diag::did_you_mean(&key, CONDA_KEYS) {
+                Some(match did_you_mean(&key, CONDA_KEYS) {
                     Some(k) => format!("did you mean `{k}`?"),
                     None => format!("known keys: {}", CONDA_KEYS.join(", ")),
                 }),
@@ -422,7 +406,7 @@ fn seq_of_text(sink: &mut Sink, node: &Node, what: &str) -> Vec<Located> {
 mod tests {
     use super::*;
 
-    fn conda(text: &str) -> EnvRequest {
+    fn conda(text: &str) -> DepsFile {
         parse_conda(Path::new("env.yml"), "env.yml", text).unwrap_or_else(|d| {
             panic!("{}", crate::config::diag::render_all(&d));
         })
@@ -439,7 +423,7 @@ mod tests {
         let r = conda(
             "name: project_environment\nchannels:\n  - conda-forge\n  - defaults\ndependencies:\n  - python=3.11\n  - numpy  >=1.26\n  - pip\n  - pip:\n    - tomli==2.0.1\n    - six  # comment\n",
         );
-        assert_eq!(r.kind, FileKind::Conda);
+        assert_eq!(r.kind, DepsKind::Conda);
         assert_eq!(r.channels, ["conda-forge", "defaults"]);
         assert_eq!(r.python.as_ref().unwrap().spec, "python=3.11");
         assert_eq!(r.python.as_ref().unwrap().span.line, 6);
