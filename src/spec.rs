@@ -230,20 +230,16 @@ impl EnvTool {
     }
 }
 
-/// A managed environment the runs need: the normalised dependency lists (formatting never
-/// changes them), the tool that builds them here, and the file they came from (for pip's
-/// working directory and for messages). No positions: problems that point into the file are
-/// found when it is read.
+/// A managed environment's dependencies as read from its file: normalised (formatting never
+/// changes them), without positions.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ManagedEnv {
+pub struct Dependencies {
     /// The dependency file (absolute when the runconfig's folder could be resolved).
     pub file: PathBuf,
     /// The file's name as shown in messages.
     pub shown: String,
     /// Which kind of file.
     pub kind: DepsKind,
-    /// What builds it.
-    pub tool: EnvTool,
     /// The `python` spec of a conda file (`python=3.11`), if it has one.
     pub python: Option<String>,
     /// Conda channels, in priority order.
@@ -252,6 +248,16 @@ pub struct ManagedEnv {
     pub conda: Vec<String>,
     /// pip requirement lines (packages and options), sorted and deduplicated.
     pub pip: Vec<String>,
+}
+
+/// A managed environment the runs need: its dependencies and the tool that builds them on
+/// this machine. Problems that point into the dependency file are found when it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedEnv {
+    /// What it holds.
+    pub deps: Dependencies,
+    /// What builds it.
+    pub tool: EnvTool,
 }
 
 /// Everything a sweep needs, validated.

@@ -47,7 +47,7 @@ pub fn prepare(run: &mut crate::spec::RunSpec, quiet: bool) -> Result<Option<Pre
     };
     let target = local_only(run, &req)?;
     let plan = crate::managed_env::plan(&req, target);
-    finish(run, &plan, &req, target, quiet).map(Some)
+    finish(run, &plan, &req, quiet).map(Some)
 }
 
 /// For a resumed sweep that ran in a managed environment (`run.managed_prefix`): prepares
@@ -92,11 +92,11 @@ pub fn prepare_again(
             (
                 format!(
                     "{} now gives the environment {} (its dependency list, or the Python or builder it is built with, changed since the sweep started)",
-                    req.shown, plan.hash
+                    req.deps.shown, plan.hash
                 ),
                 format!(
                     "restore {} as it was to resume; or start a new sweep with the new dependencies (`--resume-from {sweep}` warm-starts it from this one)",
-                    req.shown
+                    req.deps.shown
                 ),
             )
         };
@@ -105,7 +105,7 @@ pub fn prepare_again(
             was.display()
         )));
     }
-    finish(run, &plan, &req, target, quiet).map(Some)
+    finish(run, &plan, &req, quiet).map(Some)
 }
 
 /// Managed environments are built for the `local` target only; returns that target's name.
@@ -123,7 +123,7 @@ fn local_only(
         // that does not exist there; per-host builds are designed, not built yet.
         return Err(CliError::BadInput(format!(
             "managed environments (`userManagedDependencies: false` with {}) are built for the `local` target only, not yet on `{target}`\n  = hint: prepare the interpreter on the target's hosts and set `userManagedDependencies: true` with `interpreterPath`; see docs/environments.md",
-            req.shown
+            req.deps.shown
         )));
     }
     Ok("local")
@@ -134,7 +134,6 @@ fn finish(
     run: &mut crate::spec::RunSpec,
     plan: &crate::managed_env::Plan,
     req: &crate::spec::ManagedEnv,
-    target: &str,
     quiet: bool,
 ) -> Result<Prepared, CliError> {
     let mut progress = |line: &str| {
@@ -143,7 +142,7 @@ fn finish(
         }
     };
     let prepared =
-        crate::managed_env::prepare_planned(plan, req, target, &mut progress).map_err(env_error)?;
+        crate::managed_env::prepare_planned(plan, req, &mut progress).map_err(env_error)?;
     prepared.apply(run);
     Ok(prepared)
 }

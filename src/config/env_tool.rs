@@ -51,7 +51,7 @@ pub fn managed_env(
             };
             Some(EnvTool::Conda { exe, name })
         }
-        None if deps.kind == DepsKind::Conda => CONDA_TOOLS.iter().find_map(|name| {
+        None if deps.deps.kind == DepsKind::Conda => CONDA_TOOLS.iter().find_map(|name| {
             which::which(name)
                 .ok()
                 .map(|exe| EnvTool::Conda { exe, name })
@@ -68,14 +68,8 @@ pub fn managed_env(
         }
     };
     Some(ManagedEnv {
-        file: deps.file,
-        shown: deps.shown,
-        kind: deps.kind,
+        deps: deps.deps,
         tool,
-        python: deps.python.map(|p| p.spec),
-        channels: deps.channels,
-        conda: deps.conda.into_iter().map(|c| c.spec).collect(),
-        pip: deps.pip,
     })
 }
 
@@ -83,12 +77,12 @@ pub fn managed_env(
 /// prefix. Conda-only packages and a pin no interpreter here honours are reported into
 /// `sink` (the dependency file's), all at once, at their positions.
 fn venv(deps: &DepsFile, sink: &mut Sink) -> Option<EnvTool> {
-    for c in &deps.conda {
+    for c in &deps.deps.conda {
         // A virtualenv always has pip; everything else in the conda list needs conda.
-        if conda_name(&c.spec) != "pip" {
+        if conda_name(c) != "pip" {
             sink.error(
-                c.span,
-                format!("`{}` is a conda package: without conda, mamba or micromamba on PATH sweep builds a virtualenv, which cannot provide it", c.spec),
+                deps.located(c).span,
+                format!("`{c}` is a conda package: without conda, mamba or micromamba on PATH sweep builds a virtualenv, which cannot provide it"),
                 Some("move it under `pip:` (most packages have the same name on PyPI), or install conda, mamba or micromamba".into()),
             );
         }
@@ -113,7 +107,7 @@ fn venv(deps: &DepsFile, sink: &mut Sink) -> Option<EnvTool> {
     let exe = pin
         .as_ref()
         .map_or_else(|| "python3".to_string(), |p| format!("python{}", p.minor));
-    let span = deps.python.as_ref().map(|p| p.span);
+    let span = deps.deps.python.as_ref().map(|p| deps.located(p).span);
     let probe = which::which(&exe)
         .map_err(|_| format!("there is no `{exe}` on PATH"))
         .and_then(|path| probe_python(&path).map(|(v, prefix)| (path, v, prefix)));
@@ -180,6 +174,18 @@ pub fn probe_python(exe: &Path) -> Result<(String, String), String> {
     Ok((version, prefix))
 }
 
+/// Whether python3, the base of the virtualenvs the tests plan, is on PATH; its absence
+/// fails under CI.
+#[cfg(test)]
+pub(crate) fn python3_here() -> bool {
+    let here = which::which("python3").is_ok();
+    assert!(
+        here || std::env::var_os("CI").is_none(),
+        "python3 is required in CI"
+    );
+    here
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,31 +209,34 @@ mod tests {
 
     #[test]
     fn venv_refuses_conda_packages_at_their_positions() {
-        let err = choose(
-            "dependencies:\n  - numpy=1.26\n  - pip\n  - cudatoolkit\n  - pip: [tomli]\n",
-            Some("venv"),
-        )
-        .unwrap_err();
-        assert!(err.contains("e.yml:2:5"), "{err}");
-        assert!(err.contains("`numpy=1.26` is a conda package"), "{err}");
-        assert!(err.contains("e.yml:4:5"), "{err}");
-        assert!(
-            !err.contains("e.yml:3:5"),
-            "pip is provided by a venv: {err}"
-        );
-        let err = choose(
-            "dependencies:\n  - python=2.5\n  - pip: [tomli]\n",
-            Some("venv"),
-        )
-        .unwrap_err();
-        assert!(err.contains("e.yml:2:5"), "{err}");
-        assert!(err.contains("Python 2.5 is pinned, but"), "{err}");
-        let err = choose("dependencies:\n  - python>=3.9\n", Some("venv")).unwrap_err();
-        assert!(err.contains("e.yml:2:5"), "{err}");
-        assert!(
-            err.contains("`python>=3.9` needs conda to resolve"),
-            "{err}"
-        );
+        // (file, what the errors say, what they must not say)
+        let cases: [(&str, &[&str], &[&str]); 3] = [
+            (
+                "dependencies:\n  - numpy=1.26\n  - pip\n  - cudatoolkit\n  - pip: [tomli]\n",
+                &["e.yml:2:5", "`numpy=1.26` is a conda package", "e.yml:4:5"],
+                // pip is provided by a venv.
+                &["e.yml:3:5"],
+            ),
+            (
+                "dependencies:\n  - python=2.5\n  - pip: [tomli]\n",
+                &["e.yml:2:5", "Python 2.5 is pinned, but"],
+                &[],
+            ),
+            (
+                "dependencies:\n  - python>=3.9\n",
+                &["e.yml:2:5", "`python>=3.9` needs conda to resolve"],
+                &[],
+            ),
+        ];
+        for (text, says, not) in cases {
+            let err = choose(text, Some("venv")).unwrap_err();
+            for s in says {
+                assert!(err.contains(s), "{s}: {err}");
+            }
+            for s in not {
+                assert!(!err.contains(s), "{s}: {err}");
+            }
+        }
     }
 
     /// Loading the config (as `sweep validate` does) finds what the tools here cannot build,
@@ -255,7 +264,7 @@ mod tests {
         } else if forced.is_none() {
             let env = loaded.unwrap().spec.run.managed_env.unwrap();
             assert_eq!(env.tool.name(), *conda.unwrap());
-            assert_eq!(env.conda, ["numpy=1.26"]);
+            assert_eq!(env.deps.conda, ["numpy=1.26"]);
         }
     }
 
@@ -288,11 +297,7 @@ mod tests {
 
     #[test]
     fn a_virtualenv_gets_the_lists_and_its_base_interpreter() {
-        if which::which("python3").is_err() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "python3 is required in CI"
-            );
+        if !python3_here() {
             return;
         }
         // No conda here: a conda file gets a virtualenv of python3 for its pip list.
@@ -301,10 +306,10 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(env.kind, DepsKind::Conda);
-        assert_eq!(env.channels, ["conda-forge"]);
-        assert_eq!(env.conda, ["pip"]);
-        assert_eq!(env.pip, ["six", "tomli"]);
+        assert_eq!(env.deps.kind, DepsKind::Conda);
+        assert_eq!(env.deps.channels, ["conda-forge"]);
+        assert_eq!(env.deps.conda, ["pip"]);
+        assert_eq!(env.deps.pip, ["six", "tomli"]);
         let EnvTool::Venv {
             base,
             version,

@@ -357,7 +357,7 @@ mod tests {
             .restore_environment()
             .unwrap()
             .expect("the dependency list");
-        assert_eq!(req.pip, ["tomli"]);
+        assert_eq!(req.deps.pip, ["tomli"]);
         // The runconfig's own PATH comes back from it; VIRTUAL_ENV is set again when the
         // environment is applied.
         let env: Vec<(&str, &str)> = s

@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How an environment will be built, and its cache key.
+/// How an environment will be built for a target, and its cache key.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The compute target it is for.
+    pub target: String,
     /// The Python it will have, as far as known before building (`3.11.7`; for conda the
     /// pin, or `latest`).
     pub python: String,
@@ -35,24 +37,29 @@ pub fn plan(env: &ManagedEnv, target: &str) -> Plan {
             ..
         } => ("venv", version.clone(), format!("{version} {base_prefix}")),
         EnvTool::Conda { .. } => {
-            let spec = env.python.clone().unwrap_or_else(|| "latest".into());
+            let spec = env.deps.python.clone().unwrap_or_else(|| "latest".into());
             ("conda", spec.clone(), spec)
         }
     };
     let mut key = format!("sweep-env 1\ntarget {target}\ntool {family}\npython {python_key}\n");
     if family == "conda" {
-        for c in &env.channels {
+        for c in &env.deps.channels {
             key.push_str(&format!("channel {c}\n"));
         }
-        for c in &env.conda {
+        for c in &env.deps.conda {
             key.push_str(&format!("conda {c}\n"));
         }
     }
-    for p in &env.pip {
+    for p in &env.deps.pip {
         key.push_str(&format!("pip {p}\n"));
     }
     let hash = sha256_hex(key.as_bytes())[..super::HASH_LEN].to_string();
-    Plan { python, key, hash }
+    Plan {
+        target: target.to_string(),
+        python,
+        key,
+        hash,
+    }
 }
 
 /// The SHA-256 of `data` as lower-case hex: a digest that, unlike std's hashers, never
@@ -67,7 +74,8 @@ fn sha256_hex(data: &[u8]) -> String {
 /// The folder pip runs in, so that relative paths in the requirements resolve as they
 /// would for `pip install -r FILE` run next to the file.
 fn pip_dir(env: &ManagedEnv) -> PathBuf {
-    env.file
+    env.deps
+        .file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
@@ -99,7 +107,7 @@ pub fn build(
     };
     let mut log = std::fs::File::create(entry.log()).map_err(io_fail)?;
     let reqs = entry.dir.join("requirements.txt");
-    let mut lines = req.pip.join("\n");
+    let mut lines = req.deps.pip.join("\n");
     lines.push('\n');
     std::fs::write(&reqs, lines).map_err(io_fail)?;
     let _ = writeln!(
@@ -122,19 +130,19 @@ pub fn build(
         EnvTool::Conda { exe, name } => {
             let mut cmd = Command::new(exe);
             cmd.args(["create", "--yes", "--prefix"]).arg(&prefix);
-            if !req.channels.is_empty() {
+            if !req.deps.channels.is_empty() {
                 cmd.arg("--override-channels");
             }
-            for c in &req.channels {
+            for c in &req.deps.channels {
                 cmd.args(["-c", c]);
             }
-            if req.channels.is_empty() && *name == "micromamba" {
+            if req.deps.channels.is_empty() && *name == "micromamba" {
                 // micromamba has no default channel.
                 cmd.args(["-c", "conda-forge"]);
             }
-            let mut specs = req.conda.clone();
-            specs.push(req.python.clone().unwrap_or_else(|| "python".into()));
-            if !req.pip.is_empty() && !req.conda.iter().any(|c| conda_name(c) == "pip") {
+            let mut specs = req.deps.conda.clone();
+            specs.push(req.deps.python.clone().unwrap_or_else(|| "python".into()));
+            if !req.deps.pip.is_empty() && !req.deps.conda.iter().any(|c| conda_name(c) == "pip") {
                 specs.push("pip".into());
             }
             cmd.args(&specs);
@@ -148,14 +156,14 @@ pub fn build(
                     what,
                     hint: format!(
                         "check the conda package names, versions and channels in {}",
-                        req.shown
+                        req.deps.shown
                     ),
                 },
             )?;
         }
     }
-    if !req.pip.is_empty() {
-        let n = req.pip.iter().filter(|l| !l.starts_with('-')).count();
+    if !req.deps.pip.is_empty() {
+        let n = req.deps.pip.iter().filter(|l| !l.starts_with('-')).count();
         progress(&format!(
             "pip install: {n} requirement{}",
             if n == 1 { "" } else { "s" }
@@ -177,7 +185,7 @@ pub fn build(
             what,
             hint: format!(
                 "check the package names and versions in {} (a name that does not exist on the index fails like this); `pip install -r {}` reproduces it",
-                req.shown,
+                req.deps.shown,
                 reqs.display()
             ),
         })?;
@@ -249,7 +257,7 @@ mod tests {
     use crate::config::deps::{parse_conda, parse_requirements, DepsFile};
     use crate::config::diag::{render_all, Sink};
     use crate::config::env_tool::managed_env;
-    use crate::spec::DepsKind;
+    use crate::spec::{Dependencies, DepsKind};
 
     fn key_of(deps: DepsFile) -> Plan {
         let mut sink = Sink::new("t.runconfig", "");
@@ -260,22 +268,13 @@ mod tests {
 
     #[test]
     fn formatting_never_changes_the_key() {
-        // Needs python3 on PATH (the virtualenv base), as every run of these tests does.
-        if which::which("python3").is_err() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "python3 is required in CI"
-            );
+        if !crate::config::env_tool::python3_here() {
             return;
         }
-        let a = parse_requirements(Path::new("a.txt"), "a.txt", "tomli>=2\nsix\n").unwrap();
-        let b = parse_requirements(
-            Path::new("b.txt"),
-            "b.txt",
-            "# deps\n six   # compat\n\ntomli>=2\nsix\n",
-        )
-        .unwrap();
-        let c = parse_requirements(Path::new("c.txt"), "c.txt", "tomli>=2\nsix==1.16\n").unwrap();
+        let reqs = |text: &str| parse_requirements(Path::new("r.txt"), "r.txt", text).unwrap();
+        let a = reqs("tomli>=2\nsix\n");
+        let b = reqs("# deps\n six   # compat\n\ntomli>=2\nsix\n");
+        let c = reqs("tomli>=2\nsix==1.16\n");
         // The same list in a conda file's pip section is the same environment.
         let d = parse_conda(
             Path::new("e.yml"),
@@ -298,45 +297,48 @@ mod tests {
     /// The keys (and so the cache entries) of environments built by earlier releases.
     #[test]
     fn cache_keys_are_stable() {
-        let venv = ManagedEnv {
-            file: PathBuf::from("/p/requirements.txt"),
-            shown: "requirements.txt".into(),
-            kind: DepsKind::Requirements,
-            tool: EnvTool::Venv {
-                base: PathBuf::from("/usr/bin/python3"),
-                version: "3.11.7".into(),
-                base_prefix: "/usr".into(),
-            },
-            python: None,
-            channels: Vec::new(),
-            conda: Vec::new(),
-            pip: vec!["six".into(), "tomli>=2".into()],
-        };
-        let p = plan(&venv, "local");
-        assert_eq!(
-            p.key,
-            "sweep-env 1\ntarget local\ntool venv\npython 3.11.7 /usr\npip six\npip tomli>=2\n"
-        );
-        assert_eq!(p.hash, "8c1537c6461c11a6");
-        assert_eq!(p.python, "3.11.7");
-        let conda = ManagedEnv {
+        let deps = Dependencies {
+            file: PathBuf::from("/p/environment.yml"),
+            shown: "environment.yml".into(),
             kind: DepsKind::Conda,
-            tool: EnvTool::Conda {
-                exe: PathBuf::from("/opt/conda/bin/mamba"),
-                name: "mamba",
-            },
             python: Some("python=3.11".into()),
             channels: vec!["conda-forge".into(), "defaults".into()],
             conda: vec!["numpy >=1.26".into(), "pip".into()],
             pip: vec!["six".into(), "tomli==2.0.1".into()],
-            ..venv
         };
-        let p = plan(&conda, "local");
-        assert_eq!(
-            p.key,
-            "sweep-env 1\ntarget local\ntool conda\npython python=3.11\nchannel conda-forge\nchannel defaults\nconda numpy >=1.26\nconda pip\npip six\npip tomli==2.0.1\n"
-        );
-        assert_eq!(p.hash, "23653433ce5a5325");
+        let venv = EnvTool::Venv {
+            base: PathBuf::from("/usr/bin/python3"),
+            version: "3.11.7".into(),
+            base_prefix: "/usr".into(),
+        };
+        let mamba = EnvTool::Conda {
+            exe: PathBuf::from("/opt/conda/bin/mamba"),
+            name: "mamba",
+        };
+        // A virtualenv's key holds the base interpreter and the pip lines only.
+        let cases = [
+            (
+                venv,
+                "sweep-env 1\ntarget local\ntool venv\npython 3.11.7 /usr\npip six\npip tomli==2.0.1\n",
+                "3fad3325cf07b6ea",
+            ),
+            (
+                mamba,
+                "sweep-env 1\ntarget local\ntool conda\npython python=3.11\nchannel conda-forge\nchannel defaults\nconda numpy >=1.26\nconda pip\npip six\npip tomli==2.0.1\n",
+                "23653433ce5a5325",
+            ),
+        ];
+        for (tool, key, hash) in cases {
+            let deps = deps.clone();
+            let p = plan(&ManagedEnv { deps, tool }, "local");
+            assert_eq!((p.key.as_str(), p.hash.as_str()), (key, hash));
+            assert!(
+                key.contains(&format!("\npython {}", p.python)),
+                "{}",
+                p.python
+            );
+            assert_eq!(p.target, "local");
+        }
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub fn prepare(
     target: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, EnvError> {
-    prepare_planned(&plan(req, target), req, target, progress)
+    prepare_planned(&plan(req, target), req, progress)
 }
 
 /// Where the environment of `plan` lives (or will, once built): `<cache>/<hash>/env`.
@@ -135,11 +135,10 @@ pub fn prefix_of(plan: &Plan) -> PathBuf {
     Entry::new(&cache::root(), &plan.hash).prefix()
 }
 
-/// [`prepare`] with the plan already made.
+/// [`prepare`] with the plan (for `req` on its target) already made.
 pub fn prepare_planned(
     plan: &Plan,
     req: &ManagedEnv,
-    target: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, EnvError> {
     let root = cache::root();
@@ -164,7 +163,7 @@ pub fn prepare_planned(
                     plan.hash,
                     meta.get("tool").and_then(|v| v.as_str()).unwrap_or("?"),
                     cache::format_time(created),
-                    req.shown,
+                    req.deps.shown,
                 ));
             }
             return Ok(Prepared {
@@ -195,7 +194,7 @@ pub fn prepare_planned(
         progress(&format!(
             "environment {}: building from {} with {} (python {}) in {}",
             plan.hash,
-            req.shown,
+            req.deps.shown,
             req.tool.name(),
             plan.python,
             entry.dir.display()
@@ -209,9 +208,9 @@ pub fn prepare_planned(
                     "hash": plan.hash,
                     "tool": req.tool.name(),
                     "python": python,
-                    "source": req.file.display().to_string(),
-                    "kind": req.kind.as_str(),
-                    "target": target,
+                    "source": req.deps.file.display().to_string(),
+                    "kind": req.deps.kind.as_str(),
+                    "target": plan.target,
                     "created": cache::now(),
                     "build_seconds": (secs * 10.0).round() / 10.0,
                     "key": plan.key,
@@ -252,7 +251,7 @@ fn render_failure(req: &ManagedEnv, entry: &Entry, f: &build::Failure) -> String
     let tail = &lines[from.max(lines.len().saturating_sub(TAIL_LINES))..];
     let mut out = format!(
         "error: building the environment for {} failed: {}\n  last lines of {}:\n",
-        req.shown,
+        req.deps.shown,
         f.what,
         entry.log().display()
     );
