@@ -115,13 +115,8 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
                     .require(sink, "primary_metric", None)
                     .and(f.string(sink, "primary_metric"));
                 part.goal = read_goal(sink, &f, "goal");
-                if !f.has("goal") {
-                    sink.error(
-                        f.span,
-                        "`objective` needs `goal`",
-                        Some("maximize or minimize".into()),
-                    );
-                }
+                let hint = Some("maximize or minimize".into());
+                f.needs(sink, "goal", "`objective` needs `goal`", hint);
             }
         }
         None => sink.error(
@@ -174,13 +169,8 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
         return;
     };
     let Some((t, span)) = f.string(sink, "type") else {
-        if !f.has("type") {
-            sink.error(
-                f.span,
-                "`early_termination` needs `type`",
-                Some("bandit, median_stopping or truncation_selection".into()),
-            );
-        }
+        let hint = Some("bandit, median_stopping or truncation_selection".into());
+        f.needs(sink, "type", "`early_termination` needs `type`", hint);
         return;
     };
     let kind = match t.to_ascii_lowercase().as_str() {
@@ -291,13 +281,13 @@ fn read_param(
         return false;
     };
     let Some((t, tspan)) = f.string(sink, "type") else {
-        if !f.has("type") {
-            sink.error(
-                f.span,
-                format!("parameter `{name}` needs `type`"),
-                Some(format!("one of {}", expr::EXPRESSIONS.join(", "))),
-            );
-        }
+        let hint = format!("one of {}", expr::EXPRESSIONS.join(", "));
+        f.needs(
+            sink,
+            "type",
+            format!("parameter `{name}` needs `type`"),
+            Some(hint),
+        );
         return false;
     };
     let Some(e) = expr::expression_name(sink, &t, tspan) else {
