@@ -193,15 +193,19 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
     part.policy = read_policy_fields(sink, &f, kind, span);
 }
 
-/// Named argument keys of each v2 expression, in positional order.
-fn v2_args(e: &str) -> &'static [&'static str] {
-    match e {
-        "randint" => &["upper"],
-        "uniform" | "loguniform" => &["min_value", "max_value"],
-        "quniform" | "qloguniform" => &["min_value", "max_value", "q"],
-        "normal" | "lognormal" => &["mu", "sigma"],
-        "qnormal" | "qlognormal" => &["mu", "sigma", "q"],
-        _ => &["values"],
+/// Named argument keys of each v2 expression, in positional order: the v1 names, but the
+/// bounds are spelled `min_value` and `max_value`; a choice has its `values`.
+fn v2_args(e: &str) -> Vec<&'static str> {
+    match expr::positional(e) {
+        [] => vec!["values"],
+        args => args
+            .iter()
+            .map(|a| match *a {
+                "min" => "min_value",
+                "max" => "max_value",
+                a => a,
+            })
+            .collect(),
     }
 }
 
@@ -309,7 +313,7 @@ fn read_param(
         }
     }
     let mut args = Vec::new();
-    for k in wanted {
+    for k in &wanted {
         match f.get(k) {
             Some(n) => args.push(n),
             None => {

@@ -70,22 +70,20 @@ mod tests {
 
     fn space() -> SearchSpace {
         SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::Choice {
+            Param::new(
+                "a",
+                Domain::Choice {
                     options: vec![Value::Str("x".into()), Value::Str("y".into())],
                 },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::QUniform {
+            ),
+            Param::new(
+                "b",
+                Domain::QUniform {
                     low: 0.0,
                     high: 2.0,
                     q: 1.0,
                 },
-                condition: None,
-            },
+            ),
         ])
     }
 
@@ -136,14 +134,13 @@ mod tests {
 
     #[test]
     fn continuous_space_is_exhausted() {
-        let s = SearchSpace::new(vec![Param {
-            name: "lr".into(),
-            domain: Domain::Uniform {
+        let s = SearchSpace::new(vec![Param::new(
+            "lr",
+            Domain::Uniform {
                 low: 0.0,
                 high: 1.0,
             },
-            condition: None,
-        }]);
+        )]);
         let mut g = GridSampler::new(s);
         assert_eq!(g.propose(&[], &[], 1), Proposal::Exhausted);
     }

@@ -160,76 +160,26 @@ impl Sampler for RandomSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::fixtures::mixed;
     use crate::space::{Domain, Param, Value};
-
-    fn mixed() -> SearchSpace {
-        SearchSpace::new(vec![
-            Param {
-                name: "lr".into(),
-                domain: Domain::LogUniform {
-                    low: -9.0,
-                    high: -1.0,
-                },
-                condition: None,
-            },
-            Param {
-                name: "opt".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Str("sgd".into()), Value::Str("adam".into())],
-                },
-                condition: None,
-            },
-            Param {
-                name: "mom".into(),
-                domain: Domain::Uniform {
-                    low: 0.5,
-                    high: 0.99,
-                },
-                condition: Some((1, 0)),
-            },
-            Param {
-                name: "w".into(),
-                domain: Domain::Normal {
-                    mu: 0.0,
-                    sigma: 2.0,
-                },
-                condition: None,
-            },
-            Param {
-                name: "bs".into(),
-                domain: Domain::QLogUniform {
-                    low: 2.0,
-                    high: 6.0,
-                    q: 8.0,
-                },
-                condition: None,
-            },
-        ])
-    }
 
     fn discrete() -> SearchSpace {
         SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::RandInt { upper: 3 },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::QUniform {
+            Param::new("a", Domain::RandInt { upper: 3 }),
+            Param::new(
+                "b",
+                Domain::QUniform {
                     low: 0.0,
                     high: 1.0,
                     q: 0.25,
                 },
-                condition: None,
-            },
-            Param {
-                name: "c".into(),
-                domain: Domain::Choice {
+            ),
+            Param::new(
+                "c",
+                Domain::Choice {
                     options: vec![Value::Bool(true), Value::Bool(false)],
                 },
-                condition: None,
-            },
+            ),
         ])
     }
 

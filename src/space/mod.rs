@@ -25,6 +25,26 @@ pub struct Param {
     pub condition: Option<(usize, usize)>,
 }
 
+impl Param {
+    /// An unconditional parameter.
+    pub fn new(name: impl Into<String>, domain: Domain) -> Param {
+        Param {
+            name: name.into(),
+            domain,
+            condition: None,
+        }
+    }
+
+    /// The same parameter, active only when the `choice` parameter at index `parent` took
+    /// its option number `option`.
+    pub fn when(self, parent: usize, option: usize) -> Param {
+        Param {
+            condition: Some((parent, option)),
+            ..self
+        }
+    }
+}
+
 /// Concrete parameter values of one candidate, in parameter-space order, active ones only.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Params(pub Vec<(String, Value)>);
@@ -270,24 +290,72 @@ impl SearchSpace {
     }
 }
 
+/// Spaces shared by the unit tests of the samplers.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Domain, Param, SearchSpace, Value};
+
+    /// Every kind of parameter a sampler must handle: log-scale, a choice, a parameter that
+    /// exists only for one of its options, quantised, normal and quantised log-scale.
+    pub fn mixed() -> SearchSpace {
+        let opts = vec![Value::Str("sgd".into()), Value::Str("adam".into())];
+        SearchSpace::new(vec![
+            Param::new(
+                "lr",
+                Domain::LogUniform {
+                    low: -9.0,
+                    high: -1.0,
+                },
+            ),
+            Param::new("opt", Domain::Choice { options: opts }),
+            Param::new(
+                "mom",
+                Domain::Uniform {
+                    low: 0.5,
+                    high: 0.99,
+                },
+            )
+            .when(1, 0),
+            Param::new(
+                "layers",
+                Domain::QUniform {
+                    low: 1.0,
+                    high: 8.0,
+                    q: 1.0,
+                },
+            ),
+            Param::new(
+                "w",
+                Domain::Normal {
+                    mu: 0.0,
+                    sigma: 1.0,
+                },
+            ),
+            Param::new(
+                "bs",
+                Domain::QLogUniform {
+                    low: 2.0,
+                    high: 6.0,
+                    q: 8.0,
+                },
+            ),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn flat() -> SearchSpace {
         SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::Choice {
+            Param::new(
+                "a",
+                Domain::Choice {
                     options: vec![Value::Int(1), Value::Int(2)],
                 },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::RandInt { upper: 3 },
-                condition: None,
-            },
+            ),
+            Param::new("b", Domain::RandInt { upper: 3 }),
         ])
     }
 
@@ -308,25 +376,20 @@ mod tests {
     #[test]
     fn conditional_grid_and_decode() {
         let s = SearchSpace::new(vec![
-            Param {
-                name: "model".into(),
-                domain: Domain::Choice {
+            Param::new(
+                "model",
+                Domain::Choice {
                     options: vec![Value::Int(0), Value::Int(1)],
                 },
-                condition: None,
-            },
-            Param {
-                name: "model.c".into(),
-                domain: Domain::Choice {
+            ),
+            Param::new(
+                "model.c",
+                Domain::Choice {
                     options: vec![Value::Int(10), Value::Int(20), Value::Int(30)],
                 },
-                condition: Some((0, 0)),
-            },
-            Param {
-                name: "model.depth".into(),
-                domain: Domain::RandInt { upper: 2 },
-                condition: Some((0, 1)),
-            },
+            )
+            .when(0, 0),
+            Param::new("model.depth", Domain::RandInt { upper: 2 }).when(0, 1),
         ]);
         assert_eq!(s.grid_size(), Some(5));
         let p = s.grid_point(4).unwrap();

@@ -478,51 +478,6 @@ mod tests {
 
     const BRANIN_MIN: f64 = 0.397_887_357_729_738;
 
-    fn mixed_space() -> SearchSpace {
-        SearchSpace::new(vec![
-            Param {
-                name: "lr".into(),
-                domain: Domain::LogUniform {
-                    low: -9.0,
-                    high: -1.0,
-                },
-                condition: None,
-            },
-            Param {
-                name: "opt".into(),
-                domain: Domain::Choice {
-                    options: vec![Value::Str("sgd".into()), Value::Str("adam".into())],
-                },
-                condition: None,
-            },
-            Param {
-                name: "mom".into(),
-                domain: Domain::Uniform {
-                    low: 0.5,
-                    high: 0.99,
-                },
-                condition: Some((1, 0)),
-            },
-            Param {
-                name: "layers".into(),
-                domain: Domain::QUniform {
-                    low: 1.0,
-                    high: 8.0,
-                    q: 1.0,
-                },
-                condition: None,
-            },
-            Param {
-                name: "w".into(),
-                domain: Domain::Normal {
-                    mu: 0.0,
-                    sigma: 1.0,
-                },
-                condition: None,
-            },
-        ])
-    }
-
     fn mixed_objective(p: &Params) -> Option<f64> {
         let lr = p.get("lr")?.as_f64()?.ln();
         let layers = p.get("layers")?.as_f64()?;
@@ -577,7 +532,7 @@ mod tests {
 
     #[test]
     fn proposals_are_in_domain_with_failures_and_nan() {
-        let s = mixed_space();
+        let s = crate::space::fixtures::mixed();
         let mut b = BayesSampler::new(s.clone(), Goal::Minimize, 3);
         let mut hist: Vec<Observation> = Vec::new();
         for i in 0..24 {
@@ -623,7 +578,7 @@ mod tests {
 
     #[test]
     fn replay_gives_the_same_continuation() {
-        let s = mixed_space();
+        let s = crate::space::fixtures::mixed();
         let mut a = BayesSampler::new(s.clone(), Goal::Minimize, 21);
         let mut hist: Vec<Observation> = Vec::new();
         let mut proposed = Vec::new();
@@ -679,18 +634,13 @@ mod tests {
     #[test]
     fn discrete_space_exhausts_without_repeats() {
         let s = SearchSpace::new(vec![
-            Param {
-                name: "a".into(),
-                domain: Domain::RandInt { upper: 3 },
-                condition: None,
-            },
-            Param {
-                name: "b".into(),
-                domain: Domain::Choice {
+            Param::new("a", Domain::RandInt { upper: 3 }),
+            Param::new(
+                "b",
+                Domain::Choice {
                     options: vec![Value::Int(1), Value::Int(2), Value::Int(4)],
                 },
-                condition: None,
-            },
+            ),
         ]);
         let mut b = BayesSampler::new(s.clone(), Goal::Maximize, 1);
         let mut hist: Vec<Observation> = Vec::new();

@@ -308,14 +308,13 @@ mod tests {
 
     #[test]
     fn candidates_fill_the_box() {
-        let space = crate::space::SearchSpace::new(vec![crate::space::Param {
-            name: "x".into(),
-            domain: crate::space::Domain::Uniform {
+        let space = crate::space::SearchSpace::new(vec![crate::space::Param::new(
+            "x",
+            crate::space::Domain::Uniform {
                 low: -1.0,
                 high: 1.0,
             },
-            condition: None,
-        }]);
+        )]);
         let enc = Encoder::new(&space);
         let mut rng = ChaCha12Rng::seed_from_u64(3);
         let xs = candidates(&enc, &[vec![0.999]], &mut rng);
