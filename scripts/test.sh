@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs sweep's whole test suite on a fresh machine, installing what it needs first.
 #
-#   scripts/test.sh            # everything: format, lints, unit, integration and doc tests
+#   scripts/test.sh            # everything: format, lints, module graph, unit, integration and doc tests
 #
 # Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts) and
 # its venv and pip modules (for the managed-environment tests, which install from PyPI) with
@@ -111,6 +111,12 @@ cargo fmt --all -- --check
 
 log "lints"
 cargo clippy --all-targets --locked -- -D warnings
+
+# The library's top-level modules must depend on each other one way only; the checker is
+# checked first, on synthetic trees, so that it cannot pass by seeing nothing.
+log "module graph"
+python3 scripts/module-graph.py --self-test
+python3 scripts/module-graph.py
 
 # --all-targets also builds the criterion benches and runs each once in test mode, so a
 # broken bench fails here without a separate release build.

@@ -170,13 +170,94 @@ pub struct RunSpec {
     /// The managed environment to build (or find in the cache) before the first run
     /// (`userManagedDependencies: false` with a dependency file); `sweep run` then points
     /// `interpreter` at it.
-    pub managed_env: Option<crate::env::EnvRequest>,
+    pub managed_env: Option<ManagedEnv>,
     /// The prefix of the managed environment the runs use, set when it is applied. Saved
     /// with the sweep (the dependency list is not: pip options can carry index
     /// credentials), so that a resumed sweep knows it ran in one and can check that its
     /// dependency file still gives the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_prefix: Option<PathBuf>,
+}
+
+/// Which kind of file a managed environment's dependencies were read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepsKind {
+    /// A conda environment YAML (`condaDependenciesFile`).
+    Conda,
+    /// A pip requirements file (`requirementsFile`).
+    Requirements,
+}
+
+impl DepsKind {
+    /// `conda` or `requirements`, as recorded in a cache entry's metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepsKind::Conda => "conda",
+            DepsKind::Requirements => "requirements",
+        }
+    }
+}
+
+/// The tool that builds a managed environment on this machine, chosen (and checked against
+/// the dependency file) when the config is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvTool {
+    /// `python -m venv` with a base interpreter, then pip.
+    Venv {
+        /// The base interpreter as found on PATH (`python3.11`).
+        base: PathBuf,
+        /// Its exact version (`3.11.7`).
+        version: String,
+        /// Its `sys.base_prefix`: a virtualenv stays tied to the interpreter it was made from.
+        base_prefix: String,
+    },
+    /// `conda create` (or mamba, micromamba), then pip inside the prefix.
+    Conda {
+        /// The executable.
+        exe: PathBuf,
+        /// `conda`, `mamba` or `micromamba`.
+        name: &'static str,
+    },
+}
+
+impl EnvTool {
+    /// `venv` or the conda tool's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EnvTool::Venv { .. } => "venv",
+            EnvTool::Conda { name, .. } => name,
+        }
+    }
+}
+
+/// A managed environment's dependencies as read from its file: normalised (formatting never
+/// changes them), without positions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependencies {
+    /// The dependency file (absolute when the runconfig's folder could be resolved).
+    pub file: PathBuf,
+    /// The file's name as shown in messages.
+    pub shown: String,
+    /// Which kind of file.
+    pub kind: DepsKind,
+    /// The `python` spec of a conda file (`python=3.11`), if it has one.
+    pub python: Option<String>,
+    /// Conda channels, in priority order.
+    pub channels: Vec<String>,
+    /// Conda specs other than `python`, sorted and deduplicated.
+    pub conda: Vec<String>,
+    /// pip requirement lines (packages and options), sorted and deduplicated.
+    pub pip: Vec<String>,
+}
+
+/// A managed environment the runs need: its dependencies and the tool that builds them on
+/// this machine. Problems that point into the dependency file are found when it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedEnv {
+    /// What it holds.
+    pub deps: Dependencies,
+    /// What builds it.
+    pub tool: EnvTool,
 }
 
 /// Everything a sweep needs, validated.

@@ -3,8 +3,8 @@
 
 use super::{CliError, CliResult, Common, IoContext};
 use clap::{Args, Subcommand};
-use sweep::env::cache::{self, Entry, Lock, Mode};
-use sweep::env::Prepared;
+use sweep::managed_env::cache::{self, Entry, Lock, Mode};
+use sweep::managed_env::Prepared;
 
 /// `sweep env list|prune`.
 #[derive(Debug, Args)]
@@ -40,14 +40,14 @@ pub enum EnvCommand {
 /// Builds or finds the managed environment of `run`, if it has one, and points the run at
 /// it. The returned lease must be held until the sweep ends. A build failure ends
 /// `sweep run` before anything is recorded (exit 1); a dependency file the tools here cannot
-/// satisfy is bad input (exit 2).
+/// satisfy was already refused as bad input when the config was read (exit 2).
 pub fn prepare(run: &mut sweep::spec::RunSpec, quiet: bool) -> Result<Option<Prepared>, CliError> {
     let Some(req) = run.managed_env.clone() else {
         return Ok(None);
     };
     let target = local_only(run, &req)?;
-    let plan = sweep::env::plan(&req, target)?;
-    finish(run, &plan, &req, target, quiet).map(Some)
+    let plan = sweep::managed_env::plan(&req, target);
+    finish(run, &plan, &req, quiet).map(Some)
 }
 
 /// For a resumed sweep that ran in a managed environment (`run.managed_prefix`): prepares
@@ -57,7 +57,7 @@ pub fn prepare(run: &mut sweep::spec::RunSpec, quiet: bool) -> Result<Option<Pre
 /// longer gives the same environment: the rest of the sweep would run in another one.
 pub fn prepare_again(
     run: &mut sweep::spec::RunSpec,
-    req: Option<sweep::env::EnvRequest>,
+    req: Option<sweep::spec::ManagedEnv>,
     sweep: &str,
     quiet: bool,
 ) -> Result<Option<Prepared>, CliError> {
@@ -71,8 +71,8 @@ pub fn prepare_again(
         )));
     };
     let target = local_only(run, &req)?;
-    let plan = sweep::env::plan(&req, target)?;
-    let now = sweep::env::prefix_of(&plan);
+    let plan = sweep::managed_env::plan(&req, target);
+    let now = sweep::managed_env::prefix_of(&plan);
     if now != was {
         // `<cache>/<hash>/env`
         let entry = was.parent().unwrap_or(&was);
@@ -92,11 +92,11 @@ pub fn prepare_again(
             (
                 format!(
                     "{} now gives the environment {} (its dependency list, or the Python or builder it is built with, changed since the sweep started)",
-                    req.shown, plan.hash
+                    req.deps.shown, plan.hash
                 ),
                 format!(
                     "restore {} as it was to resume; or start a new sweep with the new dependencies (`--resume-from {sweep}` warm-starts it from this one)",
-                    req.shown
+                    req.deps.shown
                 ),
             )
         };
@@ -105,13 +105,13 @@ pub fn prepare_again(
             was.display()
         )));
     }
-    finish(run, &plan, &req, target, quiet).map(Some)
+    finish(run, &plan, &req, quiet).map(Some)
 }
 
 /// Managed environments are built for the `local` target only; returns that target's name.
 fn local_only(
     run: &sweep::spec::RunSpec,
-    req: &sweep::env::EnvRequest,
+    req: &sweep::spec::ManagedEnv,
 ) -> Result<&'static str, CliError> {
     let target = if run.target.is_empty() {
         "local"
@@ -123,7 +123,7 @@ fn local_only(
         // that does not exist there; per-host builds are designed, not built yet.
         return Err(CliError::BadInput(format!(
             "managed environments (`userManagedDependencies: false` with {}) are built for the `local` target only, not yet on `{target}`\n  = hint: prepare the interpreter on the target's hosts and set `userManagedDependencies: true` with `interpreterPath`; see docs/environments.md",
-            req.shown
+            req.deps.shown
         )));
     }
     Ok("local")
@@ -132,9 +132,8 @@ fn local_only(
 /// Builds or finds the environment of `plan` and points `run` at it.
 fn finish(
     run: &mut sweep::spec::RunSpec,
-    plan: &sweep::env::build::Plan,
-    req: &sweep::env::EnvRequest,
-    target: &str,
+    plan: &sweep::managed_env::Plan,
+    req: &sweep::spec::ManagedEnv,
     quiet: bool,
 ) -> Result<Prepared, CliError> {
     let mut progress = |line: &str| {
@@ -142,7 +141,7 @@ fn finish(
             eprintln!("{line}");
         }
     };
-    let prepared = sweep::env::prepare_planned(plan, req, target, &mut progress)?;
+    let prepared = sweep::managed_env::prepare_planned(plan, req, &mut progress)?;
     prepared.apply(run);
     Ok(prepared)
 }

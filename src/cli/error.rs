@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use sweep::config::Problems;
 use sweep::engine::resume::ResumeError;
 use sweep::engine::EngineError;
-use sweep::env::EnvError;
+use sweep::managed_env::EnvError;
 use sweep::mlflow::MlflowError;
 use sweep::store::StoreError;
 use sweep::study::StudyError;
@@ -193,7 +193,6 @@ impl ProcessExit for RegistryError {
 impl ProcessExit for EnvError {
     fn process_exit(&self) -> Exit {
         match self {
-            EnvError::Unsupported(_) => Exit::BadInput,
             EnvError::Build(_) | EnvError::Cache(_) => Exit::Failure,
         }
     }

@@ -56,7 +56,7 @@ enum Purpose {
 type Rebuilt = (
     engine::Sweep,
     resume::Recovered,
-    Option<sweep::env::Prepared>,
+    Option<sweep::managed_env::Prepared>,
 );
 
 /// Builds the engine for a recorded sweep, and the lease on its managed environment (to

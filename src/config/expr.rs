@@ -220,45 +220,43 @@ pub fn numeric(sink: &mut Sink, param: &str, expr: &'static str, args: &[&Node])
                 }
             }
         }
-        "uniform" | "loguniform" | "quniform" | "qloguniform" => {
-            let b = bounds_ok(sink);
-            let q = !expr.starts_with('q') || q_ok(sink, 2);
-            if !(b && q) {
+        _ => {
+            // The uniform family has bounds, the normal one a mean and a deviation; the
+            // q-variants add the rounding step.
+            let pair = if expr.contains("uniform") {
+                bounds_ok(sink)
+            } else {
+                sigma_ok(sink)
+            };
+            let q_valid = !expr.starts_with('q') || q_ok(sink, 2);
+            if !(pair && q_valid) {
                 return None;
             }
+            let q = nums.get(2).copied().unwrap_or(0.0);
             match expr {
                 "uniform" => Domain::Uniform { low: lo, high: hi },
                 "quniform" => Domain::QUniform {
                     low: lo,
                     high: hi,
-                    q: nums[2],
+                    q,
                 },
                 "loguniform" => Domain::LogUniform { low: lo, high: hi },
-                _ => Domain::QLogUniform {
+                "qloguniform" => Domain::QLogUniform {
                     low: lo,
                     high: hi,
-                    q: nums[2],
+                    q,
                 },
-            }
-        }
-        _ => {
-            let s = sigma_ok(sink);
-            let q = !expr.starts_with('q') || q_ok(sink, 2);
-            if !(s && q) {
-                return None;
-            }
-            match expr {
                 "normal" => Domain::Normal { mu: lo, sigma: hi },
                 "qnormal" => Domain::QNormal {
                     mu: lo,
                     sigma: hi,
-                    q: nums[2],
+                    q,
                 },
                 "lognormal" => Domain::LogNormal { mu: lo, sigma: hi },
                 _ => Domain::QLogNormal {
                     mu: lo,
                     sigma: hi,
-                    q: nums[2],
+                    q,
                 },
             }
         }

@@ -119,6 +119,20 @@ impl<'a> Fields<'a> {
         self.key_node(key).is_some()
     }
 
+    /// Reports `message` at the mapping when `key` is not written at all (a value of the
+    /// wrong type is reported by its getter, at the value).
+    pub fn needs(
+        &self,
+        sink: &mut Sink,
+        key: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        if !self.has(key) {
+            sink.error(self.span, message, hint);
+        }
+    }
+
     /// Reports a required key that is missing.
     pub fn require(&self, sink: &mut Sink, key: &str, hint: Option<String>) -> Option<&'a Node> {
         let v = self.get(key);
@@ -129,68 +143,55 @@ impl<'a> Fields<'a> {
         v
     }
 
+    /// The value of `key` as `read` takes it, or an error at the value: "`key` should be
+    /// {want}, found {found(value)}", with `hint(value)`.
+    fn typed<T>(
+        &self,
+        sink: &mut Sink,
+        key: &str,
+        want: &str,
+        read: impl FnOnce(&'a Node) -> Option<T>,
+        found: fn(&Node) -> String,
+        hint: fn(&Node) -> Option<String>,
+    ) -> Option<(T, Span)> {
+        let v = self.get(key)?;
+        let x = read(v);
+        if x.is_none() {
+            sink.error(
+                v.span,
+                format!("`{key}` should be {want}, found {}", found(v)),
+                hint(v),
+            );
+        }
+        Some((x?, v.span))
+    }
+
     /// A string field (numbers and booleans are not strings here).
     pub fn string(&self, sink: &mut Sink, key: &str) -> Option<(String, Span)> {
-        let v = self.get(key)?;
-        match v.as_str() {
-            Some(s) => Some((s.to_string(), v.span)),
-            None => {
-                sink.error(
-                    v.span,
-                    format!("`{key}` should be a string, found {}", v.type_name()),
-                    None,
-                );
-                None
-            }
-        }
+        let read = |v: &Node| v.as_str().map(str::to_string);
+        self.typed(sink, key, "a string", read, type_name, no_hint)
     }
 
     /// A scalar field read as text whatever its type (`arguments: [1, --x]`).
     pub fn text(&self, sink: &mut Sink, key: &str) -> Option<(String, Span)> {
-        let v = self.get(key)?;
-        match v.as_text() {
-            Some(s) => Some((s, v.span)),
-            None => {
-                sink.error(
-                    v.span,
-                    format!("`{key}` should be a single value, found {}", v.type_name()),
-                    None,
-                );
-                None
-            }
-        }
+        self.typed(
+            sink,
+            key,
+            "a single value",
+            Node::as_text,
+            type_name,
+            no_hint,
+        )
     }
 
     /// A number field.
     pub fn number(&self, sink: &mut Sink, key: &str) -> Option<(f64, Span)> {
-        let v = self.get(key)?;
-        match v.as_f64() {
-            Some(x) => Some((x, v.span)),
-            None => {
-                sink.error(
-                    v.span,
-                    format!("`{key}` should be a number, found {}", v.type_name()),
-                    None,
-                );
-                None
-            }
-        }
+        self.typed(sink, key, "a number", Node::as_f64, type_name, no_hint)
     }
 
     /// An integer field.
     pub fn integer(&self, sink: &mut Sink, key: &str) -> Option<(i64, Span)> {
-        let v = self.get(key)?;
-        match v.as_i64() {
-            Some(x) => Some((x, v.span)),
-            None => {
-                sink.error(
-                    v.span,
-                    format!("`{key}` should be a whole number, found {}", describe(v)),
-                    None,
-                );
-                None
-            }
-        }
+        self.typed(sink, key, "a whole number", Node::as_i64, describe, no_hint)
     }
 
     /// A positive integer field (limits): zero and negatives are errors.
@@ -219,22 +220,12 @@ impl<'a> Fields<'a> {
 
     /// A boolean field.
     pub fn boolean(&self, sink: &mut Sink, key: &str) -> Option<(bool, Span)> {
-        let v = self.get(key)?;
-        match v.as_bool() {
-            Some(b) => Some((b, v.span)),
-            None => {
-                let hint = matches!(v.as_str(), Some("yes" | "no" | "on" | "off")).then(|| {
-                    "YAML 1.2 reads `yes`/`no`/`on`/`off` as strings: write `true` or `false`"
-                        .to_string()
-                });
-                sink.error(
-                    v.span,
-                    format!("`{key}` should be true or false, found {}", describe(v)),
-                    hint,
-                );
-                None
-            }
-        }
+        let hint = |v: &Node| {
+            matches!(v.as_str(), Some("yes" | "no" | "on" | "off")).then(|| {
+                "YAML 1.2 reads `yes`/`no`/`on`/`off` as strings: write `true` or `false`".into()
+            })
+        };
+        self.typed(sink, key, "true or false", Node::as_bool, describe, hint)
     }
 
     /// A list of scalars read as text.
@@ -264,6 +255,14 @@ impl<'a> Fields<'a> {
         }
         Some(out)
     }
+}
+
+fn type_name(v: &Node) -> String {
+    v.type_name().to_string()
+}
+
+fn no_hint(_: &Node) -> Option<String> {
+    None
 }
 
 /// `a string "abc"`, `a float 1.5`: a value and its type, for messages.

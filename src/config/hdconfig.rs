@@ -46,23 +46,19 @@ pub fn read(sink: &mut Sink, root: &Node) -> SweepPart {
         read_policy(sink, p, &mut part);
     }
     part.primary_metric = top.string(sink, "primary_metric_name");
-    if part.primary_metric.is_none() && !top.has("primary_metric_name") {
-        sink.error(
-            top.span,
-            "`hdconfig` needs `primary_metric_name`",
-            Some(
-                "name the metric your script reports, e.g. `primary_metric_name: accuracy`".into(),
-            ),
-        );
-    }
+    top.needs(
+        sink,
+        "primary_metric_name",
+        "`hdconfig` needs `primary_metric_name`",
+        Some("name the metric your script reports, e.g. `primary_metric_name: accuracy`".into()),
+    );
     part.goal = read_goal(sink, &top, "primary_metric_goal");
-    if part.goal.is_none() && !top.has("primary_metric_goal") {
-        sink.error(
-            top.span,
-            "`hdconfig` needs `primary_metric_goal`",
-            Some("`Maximize` or `Minimize`".into()),
-        );
-    }
+    top.needs(
+        sink,
+        "primary_metric_goal",
+        "`hdconfig` needs `primary_metric_goal`",
+        Some("`Maximize` or `Minimize`".into()),
+    );
     part.max_total = top.positive(sink, "max_total_runs");
     part.max_total_given = top.has("max_total_runs");
     part.max_concurrent = top.positive(sink, "max_concurrent_runs");
@@ -120,13 +116,12 @@ fn read_sampling(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
         return;
     };
     let ty = s.string(sink, "type");
-    if ty.is_none() && !s.has("type") {
-        sink.error(
-            s.span,
-            "`sampling` needs `type`",
-            Some("random, grid or bayesian".into()),
-        );
-    }
+    s.needs(
+        sink,
+        "type",
+        "`sampling` needs `type`",
+        Some("random, grid or bayesian".into()),
+    );
     let rule = s.string(sink, "rule");
     part.sampling = ty.and_then(|(t, span)| sampling_type(sink, &t, span, rule.as_ref()));
     if let (Some((_, span)), Some((samp, _))) = (&rule, &part.sampling) {
@@ -236,23 +231,22 @@ fn read_space(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
             continue;
         };
         let name = f.text(sink, "name");
-        if name.is_none() && !f.has("name") {
-            sink.error(
-                f.span,
-                "parameter needs `name`",
-                Some("e.g. `name: --learning_rate`".into()),
-            );
-        }
+        f.needs(
+            sink,
+            "name",
+            "parameter needs `name`",
+            Some("e.g. `name: --learning_rate`".into()),
+        );
         let expr_name = match f.string(sink, "expression") {
             Some((e, span)) => expr::expression_name(sink, &e, span),
             None => {
-                if !f.has("expression") {
-                    sink.error(
-                        f.span,
-                        "parameter needs `expression`",
-                        Some(format!("one of {}", expr::EXPRESSIONS.join(", "))),
-                    );
-                }
+                let hint = format!("one of {}", expr::EXPRESSIONS.join(", "));
+                f.needs(
+                    sink,
+                    "expression",
+                    "parameter needs `expression`",
+                    Some(hint),
+                );
                 None
             }
         };
@@ -372,13 +366,8 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
         ("noterminationpolicy", "NoTerminationPolicy"),
     ];
     let Some((ty, span)) = p.string(sink, "type") else {
-        if !p.has("type") {
-            sink.error(
-                p.span,
-                "`policy` needs `type`",
-                Some(kinds.map(|k| k.1).join(", ")),
-            );
-        }
+        let hint = kinds.map(|k| k.1).join(", ");
+        p.needs(sink, "type", "`policy` needs `type`", Some(hint));
         return;
     };
     let norm: String = ty

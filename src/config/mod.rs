@@ -7,7 +7,9 @@
 //! runconfig's arguments, grid over a continuous parameter, budget warnings) and compiles
 //! the [`SweepSpec`].
 
+pub mod deps;
 pub mod diag;
+pub mod env_tool;
 mod expr;
 mod fields;
 pub mod hdconfig;
@@ -454,7 +456,7 @@ fn build_run_spec(
 fn resolve_interpreter(rs: &mut Sink, given: Option<&(String, Span)>) -> String {
     match given {
         Some((p, span)) => {
-            if !p.contains('/') && which(p).is_none() {
+            if !p.contains('/') && which::which(p).is_err() {
                 rs.warn(
                     *span,
                     format!("interpreter `{p}` is not on PATH here"),
@@ -464,25 +466,13 @@ fn resolve_interpreter(rs: &mut Sink, given: Option<&(String, Span)>) -> String 
             p.clone()
         }
         None => {
-            if which("python").is_none() && which("python3").is_some() {
+            if which::which("python").is_err() && which::which("python3").is_ok() {
                 "python3".into()
             } else {
                 "python".into()
             }
         }
     }
-}
-
-/// The first executable called `name` on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 /// Every `${{search_space.x}}` must name a parameter; every parameter should be used.

@@ -5,6 +5,7 @@
 use super::diag::Sink;
 use super::fields::fields;
 use super::yaml::{Node, Span};
+use crate::spec::{DepsKind, ManagedEnv};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ pub struct RunPart {
     pub interpreter: Option<(String, Span)>,
     /// The environment to build: `userManagedDependencies: false` (Azure's default) with
     /// `condaDependenciesFile` or the `requirementsFile` extension.
-    pub managed_env: Option<crate::env::EnvRequest>,
+    pub managed_env: Option<ManagedEnv>,
     /// `environment.environmentVariables`.
     pub environment: BTreeMap<String, String>,
     /// `target`.
@@ -228,15 +229,16 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
 }
 
 /// Finds a dependency file (relative to the source directory, as Azure ML resolves it, else
-/// to the runconfig's folder) and reads it; its own problems are reported against it.
+/// to the runconfig's folder), reads it and chooses the tool that builds it here; its own
+/// problems, and what that tool cannot provide, are reported against it.
 fn read_dependency_file(
     sink: &mut Sink,
     name: &str,
     span: Span,
-    kind: crate::env::FileKind,
+    kind: DepsKind,
     runconfig: &Path,
     source_dir: &Path,
-) -> Option<crate::env::EnvRequest> {
+) -> Option<ManagedEnv> {
     let beside = runconfig.parent().unwrap_or(Path::new("")).join(name);
     let Some(found) = [source_dir.join(name), beside]
         .into_iter()
@@ -254,8 +256,11 @@ fn read_dependency_file(
     };
     let shown = found.display().to_string();
     let abs = found.canonicalize().unwrap_or_else(|_| found.clone());
-    match crate::env::deps::read(&abs, &shown, kind) {
-        Ok(req) => Some(req),
+    match super::deps::read(&abs, &shown, kind) {
+        Ok(deps) => {
+            let forced = std::env::var(super::env_tool::BUILDER_VAR).ok();
+            super::env_tool::managed_env(deps, forced.as_deref(), sink, span)
+        }
         Err(diags) => {
             sink.diags.extend(diags);
             None
@@ -339,8 +344,8 @@ fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart, path: &Path
                     );
                     None
                 }
-                (Some(f), None) => Some((f, crate::env::FileKind::Conda)),
-                (None, Some(f)) => Some((f, crate::env::FileKind::Requirements)),
+                (Some(f), None) => Some((f, DepsKind::Conda)),
+                (None, Some(f)) => Some((f, DepsKind::Requirements)),
                 (None, None) => {
                     if let Some((false, span)) = managed {
                         sink.note(

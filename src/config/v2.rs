@@ -115,13 +115,8 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
                     .require(sink, "primary_metric", None)
                     .and(f.string(sink, "primary_metric"));
                 part.goal = read_goal(sink, &f, "goal");
-                if !f.has("goal") {
-                    sink.error(
-                        f.span,
-                        "`objective` needs `goal`",
-                        Some("maximize or minimize".into()),
-                    );
-                }
+                let hint = Some("maximize or minimize".into());
+                f.needs(sink, "goal", "`objective` needs `goal`", hint);
             }
         }
         None => sink.error(
@@ -174,13 +169,8 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
         return;
     };
     let Some((t, span)) = f.string(sink, "type") else {
-        if !f.has("type") {
-            sink.error(
-                f.span,
-                "`early_termination` needs `type`",
-                Some("bandit, median_stopping or truncation_selection".into()),
-            );
-        }
+        let hint = Some("bandit, median_stopping or truncation_selection".into());
+        f.needs(sink, "type", "`early_termination` needs `type`", hint);
         return;
     };
     let kind = match t.to_ascii_lowercase().as_str() {
@@ -203,15 +193,19 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
     part.policy = read_policy_fields(sink, &f, kind, span);
 }
 
-/// Named argument keys of each v2 expression, in positional order.
-fn v2_args(e: &str) -> &'static [&'static str] {
-    match e {
-        "randint" => &["upper"],
-        "uniform" | "loguniform" => &["min_value", "max_value"],
-        "quniform" | "qloguniform" => &["min_value", "max_value", "q"],
-        "normal" | "lognormal" => &["mu", "sigma"],
-        "qnormal" | "qlognormal" => &["mu", "sigma", "q"],
-        _ => &["values"],
+/// Named argument keys of each v2 expression, in positional order: the v1 names, but the
+/// bounds are spelled `min_value` and `max_value`; a choice has its `values`.
+fn v2_args(e: &str) -> Vec<&'static str> {
+    match expr::positional(e) {
+        [] => vec!["values"],
+        args => args
+            .iter()
+            .map(|a| match *a {
+                "min" => "min_value",
+                "max" => "max_value",
+                a => a,
+            })
+            .collect(),
     }
 }
 
@@ -291,13 +285,13 @@ fn read_param(
         return false;
     };
     let Some((t, tspan)) = f.string(sink, "type") else {
-        if !f.has("type") {
-            sink.error(
-                f.span,
-                format!("parameter `{name}` needs `type`"),
-                Some(format!("one of {}", expr::EXPRESSIONS.join(", "))),
-            );
-        }
+        let hint = format!("one of {}", expr::EXPRESSIONS.join(", "));
+        f.needs(
+            sink,
+            "type",
+            format!("parameter `{name}` needs `type`"),
+            Some(hint),
+        );
         return false;
     };
     let Some(e) = expr::expression_name(sink, &t, tspan) else {
@@ -319,7 +313,7 @@ fn read_param(
         }
     }
     let mut args = Vec::new();
-    for k in wanted {
+    for k in &wanted {
         match f.get(k) {
             Some(n) => args.push(n),
             None => {

@@ -238,26 +238,13 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
                     anchor,
                 ))
             }
-            Event::SequenceStart(anchor, _) => {
-                stack.push((
-                    Node {
-                        kind: Kind::Seq(Vec::new()),
-                        span,
-                    },
-                    anchor,
-                    None,
-                ));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push((
-                    Node {
-                        kind: Kind::Map(Vec::new()),
-                        span,
-                    },
-                    anchor,
-                    None,
-                ));
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                let kind = if matches!(ev, Event::SequenceStart(..)) {
+                    Kind::Seq(Vec::new())
+                } else {
+                    Kind::Map(Vec::new())
+                };
+                stack.push((Node { kind, span }, anchor, None));
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|(n, a, _)| (n, a)),

@@ -135,9 +135,9 @@ impl SavedSweep {
     /// values and, for a sweep that ran in a managed environment, its dependency list
     /// (returned; `None` when the runconfig no longer asks for a managed environment).
     /// Every variable the sweep started with must still be defined there, except those the
-    /// managed environment set ([`crate::env::APPLIED_VARS`]): they are dropped, to be set
+    /// managed environment set ([`crate::managed_env::APPLIED_VARS`]): they are dropped, to be set
     /// again when the environment is applied.
-    pub fn restore_environment(&mut self) -> Result<Option<crate::env::EnvRequest>, String> {
+    pub fn restore_environment(&mut self) -> Result<Option<crate::spec::ManagedEnv>, String> {
         let managed = self.spec.run.managed_prefix.is_some();
         if self.spec.run.environment.is_empty() && !managed {
             return Ok(None);
@@ -157,7 +157,7 @@ impl SavedSweep {
                 Some(f) => {
                     restored.insert(k.clone(), f.clone());
                 }
-                None if managed && crate::env::APPLIED_VARS.contains(&k.as_str()) => {}
+                None if managed && crate::managed_env::APPLIED_VARS.contains(&k.as_str()) => {}
                 None => {
                     return Err(format!(
                         "environment variable {k} is no longer defined in {}; its value is not stored with the sweep (it may be a secret), so restore it there to resume",
@@ -357,7 +357,7 @@ mod tests {
             .restore_environment()
             .unwrap()
             .expect("the dependency list");
-        assert_eq!(req.pip, ["tomli"]);
+        assert_eq!(req.deps.pip, ["tomli"]);
         // The runconfig's own PATH comes back from it; VIRTUAL_ENV is set again when the
         // environment is applied.
         let env: Vec<(&str, &str)> = s

@@ -27,6 +27,26 @@ pub struct Param {
     pub condition: Option<(usize, usize)>,
 }
 
+impl Param {
+    /// An unconditional parameter.
+    pub fn new(name: impl Into<String>, domain: Domain) -> Param {
+        Param {
+            name: name.into(),
+            domain,
+            condition: None,
+        }
+    }
+
+    /// The same parameter, active only when the `choice` parameter at index `parent` took
+    /// its option number `option`.
+    pub fn when(self, parent: usize, option: usize) -> Param {
+        Param {
+            condition: Some((parent, option)),
+            ..self
+        }
+    }
+}
+
 /// Concrete parameter values of one candidate, in parameter-space order, active ones only.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Params(pub Vec<(String, Value)>);

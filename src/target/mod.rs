@@ -1,15 +1,16 @@
 //! Compute targets: where runs execute. The [`ComputeTarget`] trait is what the engine
 //! drives (launch, stop, kill, re-adopt by a persisted handle); [`local`] runs processes on
-//! this machine, [`ssh`] on SSH hosts, [`slurm`] as jobs of a Slurm cluster, [`fake`] is a
-//! scripted target for engine tests, [`registry`] builds a target from its name (the
-//! targets file), and [`snapshot`] builds the sweep's source snapshot every run's working
-//! directory is copied from.
+//! this machine, [`ssh`] on SSH hosts, [`slurm`] as jobs of a Slurm cluster, `fake` is a
+//! scripted target for engine tests (built with them only), [`registry`] builds a target
+//! from its name (the targets file), and [`snapshot`] builds the sweep's source snapshot
+//! every run's working directory is copied from.
 //!
 //! A target reports back through a channel of [`TargetEvent`]s: metric reports read while
 //! the run is alive, a malformed-line warning (once per run), `Restarted` when the target
 //! itself starts the run over (Slurm's requeue), and finally `Exited`, sent only after the
 //! run's output has been read to the end, so no metric arrives after it.
 
+#[cfg(test)]
 pub mod fake;
 pub mod local;
 pub mod registry;

@@ -1,19 +1,13 @@
-//! Dependency files: a conda environment YAML (`condaDependenciesFile`) or a pip requirements
-//! file (`requirementsFile`), read into one [`EnvRequest`] with positions for diagnostics, and
-//! normalised so that formatting (order, whitespace, comments) never changes the cache key.
+//! Dependency files of managed environments: a conda environment YAML
+//! (`condaDependenciesFile`) or a pip requirements file (`requirementsFile`), read into one
+//! [`DepsFile`] with positions for diagnostics, and normalised so that formatting (order,
+//! whitespace, comments) never changes the cache key.
 
-use crate::config::diag::{Diagnostic, Sink};
-use crate::config::yaml::{self, Node, Span};
-use std::path::{Path, PathBuf};
-
-/// Which kind of file the dependencies came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// A conda environment YAML (`name`, `channels`, `dependencies` with an optional `pip:`).
-    Conda,
-    /// A pip requirements file.
-    Requirements,
-}
+use super::diag::{did_you_mean, Diagnostic, Sink};
+use super::yaml::{self, Node, Span};
+use crate::spec::{Dependencies, DepsKind};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// A conda package spec with where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,25 +18,16 @@ pub struct Located {
     pub span: Span,
 }
 
-/// What a managed environment must contain, read from its dependency file.
+/// A dependency file as read: the lists the spec keeps, and where each conda spec was
+/// written, for diagnostics about what this machine cannot build.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EnvRequest {
-    /// The dependency file (absolute when the runconfig's folder could be resolved).
-    pub file: PathBuf,
-    /// The file's name as shown in messages.
-    pub shown: String,
-    /// The file's text (for located diagnostics raised when the environment is prepared).
+pub struct DepsFile {
+    /// The lists.
+    pub deps: Dependencies,
+    /// The file's text.
     pub text: String,
-    /// Which kind of file.
-    pub kind: FileKind,
-    /// The `python` entry of a conda file (`python=3.11`), if any.
-    pub python: Option<Located>,
-    /// Conda channels, in priority order.
-    pub channels: Vec<String>,
-    /// Conda packages other than `python`, sorted and deduplicated.
-    pub conda: Vec<Located>,
-    /// pip requirement lines (packages and options), sorted and deduplicated.
-    pub pip: Vec<String>,
+    /// Where each conda spec (`python` included) was first written.
+    spans: BTreeMap<String, Span>,
 }
 
 /// A pinned Python version (`python=3.11` or `python=3.11.7`).
@@ -54,12 +39,37 @@ pub struct PythonPin {
     pub full: Option<String>,
 }
 
-impl EnvRequest {
+impl DepsFile {
+    /// A file with empty lists.
+    fn new(path: &Path, shown: &str, text: &str, kind: DepsKind) -> DepsFile {
+        DepsFile {
+            deps: Dependencies {
+                file: path.to_path_buf(),
+                shown: shown.to_string(),
+                kind,
+                python: None,
+                channels: Vec::new(),
+                conda: Vec::new(),
+                pip: Vec::new(),
+            },
+            text: text.to_string(),
+            spans: BTreeMap::new(),
+        }
+    }
+
+    /// A conda spec of the file (`python` included) with where it was first written.
+    pub fn located(&self, spec: &str) -> Located {
+        Located {
+            spec: spec.to_string(),
+            span: self.spans.get(spec).copied().unwrap_or_default(),
+        }
+    }
+
     /// The Python pin of a conda file: `Ok(None)` without a `python` entry (or a bare
     /// `python`), `Err` with the entry when it is a constraint a virtualenv cannot honour
     /// (`python>=3.9`): only conda resolves those.
-    pub fn python_pin(&self) -> Result<Option<PythonPin>, &Located> {
-        let Some(p) = &self.python else {
+    pub fn python_pin(&self) -> Result<Option<PythonPin>, Located> {
+        let Some(p) = self.deps.python.as_deref().map(|p| self.located(p)) else {
             return Ok(None);
         };
         let rest = p.spec["python".len()..].trim();
@@ -69,8 +79,10 @@ impl EnvRequest {
         let version = rest
             .strip_prefix("==")
             .or_else(|| rest.strip_prefix('='))
-            .map(|v| v.trim().trim_end_matches(".*").trim_end_matches('*'))
-            .ok_or(p)?;
+            .map(|v| v.trim().trim_end_matches(".*").trim_end_matches('*'));
+        let Some(version) = version else {
+            return Err(p);
+        };
         let parts: Vec<&str> = version.split('.').collect();
         let numeric = parts
             .iter()
@@ -90,16 +102,7 @@ impl EnvRequest {
 
     /// A sink for located diagnostics about the dependency file.
     pub fn sink(&self) -> Sink {
-        Sink::new(&self.shown, &self.text)
-    }
-
-    /// The folder pip runs in, so that relative paths in the requirements resolve as they
-    /// would for `pip install -r FILE` run next to the file.
-    pub fn base_dir(&self) -> PathBuf {
-        self.file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        Sink::new(&self.deps.shown, &self.text)
     }
 }
 
@@ -125,15 +128,15 @@ fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 
 /// Reads a dependency file. `shown` is how it is named in messages. Errors come back as
 /// located diagnostics against the file itself.
-pub fn read(path: &Path, shown: &str, kind: FileKind) -> Result<EnvRequest, Vec<Diagnostic>> {
+pub fn read(path: &Path, shown: &str, kind: DepsKind) -> Result<DepsFile, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let mut sink = Sink::new(shown, "");
         sink.file_error(format!("cannot read the dependency file: {e}"), None);
         sink.diags
     })?;
     match kind {
-        FileKind::Conda => parse_conda(path, shown, &text),
-        FileKind::Requirements => parse_requirements(path, shown, &text),
+        DepsKind::Conda => parse_conda(path, shown, &text),
+        DepsKind::Requirements => parse_requirements(path, shown, &text),
     }
 }
 
@@ -144,7 +147,7 @@ pub fn parse_requirements(
     path: &Path,
     shown: &str,
     text: &str,
-) -> Result<EnvRequest, Vec<Diagnostic>> {
+) -> Result<DepsFile, Vec<Diagnostic>> {
     let mut sink = Sink::new(shown, text);
     let mut lines = Vec::new();
     let mut pending = String::new();
@@ -190,16 +193,9 @@ pub fn parse_requirements(
     if sink.has_errors() {
         return Err(sink.diags);
     }
-    Ok(EnvRequest {
-        file: path.to_path_buf(),
-        shown: shown.to_string(),
-        text: text.to_string(),
-        kind: FileKind::Requirements,
-        python: None,
-        channels: Vec::new(),
-        conda: Vec::new(),
-        pip: sorted_unique(lines),
-    })
+    let mut file = DepsFile::new(path, shown, text, DepsKind::Requirements);
+    file.deps.pip = sorted_unique(lines);
+    Ok(file)
 }
 
 /// pip's comment rule: `#` at the start of a line or preceded by whitespace starts a comment
@@ -219,7 +215,7 @@ const CONDA_KEYS: &[&str] = &["name", "channels", "dependencies", "prefix"];
 /// Parses a conda environment YAML: `name` and `prefix` are ignored (the cache names the
 /// environment), `channels` keep their order (it is conda's priority), `dependencies` holds
 /// conda specs and at most one `pip:` list.
-pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, Vec<Diagnostic>> {
+pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<DepsFile, Vec<Diagnostic>> {
     let mut sink = Sink::new(shown, text);
     let root = match yaml::parse(text) {
         Ok(r) => r,
@@ -232,16 +228,8 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
             return Err(sink.diags);
         }
     };
-    let mut req = EnvRequest {
-        file: path.to_path_buf(),
-        shown: shown.to_string(),
-        text: text.to_string(),
-        kind: FileKind::Conda,
-        python: None,
-        channels: Vec::new(),
-        conda: Vec::new(),
-        pip: Vec::new(),
-    };
+    let mut file = DepsFile::new(path, shown, text, DepsKind::Conda);
+    let req = &mut file.deps;
     let Some(map) = root.as_map() else {
         sink.error(
             root.span,
@@ -272,7 +260,7 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
             _ => sink.error(
                 k.span,
                 format!("unknown key `{key}` in a conda environment file"),
-                Some(match crate::config::diag::did_you_mean(&key, CONDA_KEYS) {
+                Some(match did_you_mean(&key, CONDA_KEYS) {
                     Some(k) => format!("did you mean `{k}`?"),
                     None => format!("known keys: {}", CONDA_KEYS.join(", ")),
                 }),
@@ -299,6 +287,7 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
         return Err(sink.diags);
     };
     let mut saw_pip_list: Option<Span> = None;
+    let mut python: Option<Located> = None;
     let mut conda = Vec::new();
     for item in items {
         if let Some(entries) = item.as_map() {
@@ -346,7 +335,7 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
             span: item.span,
         };
         if conda_name(&spec) == "python" {
-            if let Some(first) = &req.python {
+            if let Some(first) = &python {
                 sink.error(
                     item.span,
                     format!("`python` is listed twice (also `{}`)", first.spec),
@@ -356,20 +345,22 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<EnvRequest, V
                     )),
                 );
             } else {
-                req.python = Some(located);
+                python = Some(located);
             }
         } else {
             conda.push(located);
         }
     }
-    conda.sort_by(|a, b| a.spec.cmp(&b.spec));
-    conda.dedup_by(|a, b| a.spec == b.spec);
-    req.conda = conda;
+    req.python = python.as_ref().map(|p| p.spec.clone());
+    req.conda = sorted_unique(conda.iter().map(|c| c.spec.clone()).collect());
     req.pip = sorted_unique(std::mem::take(&mut req.pip));
+    for l in python.into_iter().chain(conda) {
+        file.spans.entry(l.spec).or_insert(l.span);
+    }
     if sink.has_errors() {
         return Err(sink.diags);
     }
-    Ok(req)
+    Ok(file)
 }
 
 /// A list of scalars (a single scalar counts as a one-item list), normalised, empty ones
@@ -422,7 +413,7 @@ fn seq_of_text(sink: &mut Sink, node: &Node, what: &str) -> Vec<Located> {
 mod tests {
     use super::*;
 
-    fn conda(text: &str) -> EnvRequest {
+    fn conda(text: &str) -> DepsFile {
         parse_conda(Path::new("env.yml"), "env.yml", text).unwrap_or_else(|d| {
             panic!("{}", crate::config::diag::render_all(&d));
         })
@@ -439,17 +430,18 @@ mod tests {
         let r = conda(
             "name: project_environment\nchannels:\n  - conda-forge\n  - defaults\ndependencies:\n  - python=3.11\n  - numpy  >=1.26\n  - pip\n  - pip:\n    - tomli==2.0.1\n    - six  # comment\n",
         );
-        assert_eq!(r.kind, FileKind::Conda);
-        assert_eq!(r.channels, ["conda-forge", "defaults"]);
-        assert_eq!(r.python.as_ref().unwrap().spec, "python=3.11");
-        assert_eq!(r.python.as_ref().unwrap().span.line, 6);
+        assert_eq!(r.deps.kind, DepsKind::Conda);
+        assert_eq!(r.deps.channels, ["conda-forge", "defaults"]);
+        assert_eq!(r.deps.python.as_deref(), Some("python=3.11"));
+        assert_eq!(r.located("python=3.11").span.line, 6);
         let conda: Vec<_> = r
+            .deps
             .conda
             .iter()
-            .map(|c| (c.spec.as_str(), c.span.line))
+            .map(|c| (c.as_str(), r.located(c).span.line))
             .collect();
         assert_eq!(conda, [("numpy >=1.26", 7), ("pip", 8)]);
-        assert_eq!(r.pip, ["six", "tomli==2.0.1"]);
+        assert_eq!(r.deps.pip, ["six", "tomli==2.0.1"]);
         assert_eq!(
             r.python_pin().unwrap(),
             Some(PythonPin {
@@ -507,7 +499,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            r.pip,
+            r.deps.pip,
             [
                 "--index-url https://pypi.org/simple",
                 "https://x.org/p.whl#sha256=ab",

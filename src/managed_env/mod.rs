@@ -3,16 +3,17 @@
 //! file), kept in a cache keyed by the normalised dependency list and the target, and reused
 //! by every run of every later sweep until the list changes. See `docs/environments.md`.
 //!
-//! [`deps`] reads the file, [`build`] plans and runs the build, [`cache`] owns the on-disk
-//! entries and their locks; [`prepare`] puts them together for `sweep run`.
+//! The config reads the file and chooses the tool (`config::deps`, `config::env_tool`),
+//! giving the spec's [`ManagedEnv`]; here [`build`] computes the cache key and runs the
+//! build, [`cache`] owns the on-disk entries and their locks, and [`prepare`] puts them
+//! together for `sweep run`.
 
 pub mod build;
 pub mod cache;
-pub mod deps;
-mod sha256;
 
-pub use deps::{EnvRequest, FileKind};
+pub use build::{plan, Plan};
 
+use crate::spec::{EnvTool, ManagedEnv};
 use cache::{Entry, Lock, Mode};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,13 +29,10 @@ pub const APPLIED_VARS: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CONDA_PREFIX"];
 /// Lines of the installer's output shown when a build fails.
 pub const TAIL_LINES: usize = 25;
 
-/// Why an environment could not be prepared.
+/// Why an environment could not be prepared. (What the tools here cannot build is a config
+/// error, found when the dependency file is read.)
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
-    /// The dependency file asks for what the available tools cannot provide (rendered
-    /// diagnostics): bad input.
-    #[error("{0}")]
-    Unsupported(String),
     /// An installer failed; the message holds the tail of its output and a hint.
     #[error("{0}")]
     Build(String),
@@ -125,30 +123,22 @@ fn cache_err(what: &str, path: &std::path::Path, e: std::io::Error) -> EnvError 
 /// the same key never build twice: the first builds under an exclusive lock, the other
 /// waits and then uses what was built.
 pub fn prepare(
-    req: &EnvRequest,
+    req: &ManagedEnv,
     target: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, EnvError> {
-    prepare_planned(&plan(req, target)?, req, target, progress)
-}
-
-/// Chooses the tool for `req` on `target` and computes the cache key, without building
-/// anything (`$SWEEP_ENV_BUILDER` forces the tool).
-pub fn plan(req: &EnvRequest, target: &str) -> Result<build::Plan, EnvError> {
-    let forced = std::env::var("SWEEP_ENV_BUILDER").ok();
-    build::plan(req, target, forced.as_deref()).map_err(|u| EnvError::Unsupported(u.0))
+    prepare_planned(&plan(req, target), req, progress)
 }
 
 /// Where the environment of `plan` lives (or will, once built): `<cache>/<hash>/env`.
-pub fn prefix_of(plan: &build::Plan) -> PathBuf {
+pub fn prefix_of(plan: &Plan) -> PathBuf {
     Entry::new(&cache::root(), &plan.hash).prefix()
 }
 
-/// [`prepare`] with the plan already made.
+/// [`prepare`] with the plan (for `req` on its target) already made.
 pub fn prepare_planned(
-    plan: &build::Plan,
-    req: &EnvRequest,
-    target: &str,
+    plan: &Plan,
+    req: &ManagedEnv,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, EnvError> {
     let root = cache::root();
@@ -173,7 +163,7 @@ pub fn prepare_planned(
                     plan.hash,
                     meta.get("tool").and_then(|v| v.as_str()).unwrap_or("?"),
                     cache::format_time(created),
-                    req.shown,
+                    req.deps.shown,
                 ));
             }
             return Ok(Prepared {
@@ -181,7 +171,7 @@ pub fn prepare_planned(
                 prefix: entry.prefix(),
                 interpreter: entry.prefix().join("bin").join("python"),
                 built,
-                conda: matches!(plan.tool, build::Tool::Conda { .. }),
+                conda: matches!(req.tool, EnvTool::Conda { .. }),
                 _lease: shared,
             });
         }
@@ -204,8 +194,8 @@ pub fn prepare_planned(
         progress(&format!(
             "environment {}: building from {} with {} (python {}) in {}",
             plan.hash,
-            req.shown,
-            plan.tool.name(),
+            req.deps.shown,
+            req.tool.name(),
             plan.python,
             entry.dir.display()
         ));
@@ -216,11 +206,11 @@ pub fn prepare_planned(
                 let secs = start.elapsed().as_secs_f64();
                 let meta = serde_json::json!({
                     "hash": plan.hash,
-                    "tool": plan.tool.name(),
+                    "tool": req.tool.name(),
                     "python": python,
-                    "source": req.file.display().to_string(),
-                    "kind": match req.kind { FileKind::Conda => "conda", FileKind::Requirements => "requirements" },
-                    "target": target,
+                    "source": req.deps.file.display().to_string(),
+                    "kind": req.deps.kind.as_str(),
+                    "target": plan.target,
                     "created": cache::now(),
                     "build_seconds": (secs * 10.0).round() / 10.0,
                     "key": plan.key,
@@ -253,7 +243,7 @@ pub fn prepare_planned(
 }
 
 /// The error shown when a build fails: what failed, the tail of the log, the hint.
-fn render_failure(req: &EnvRequest, entry: &Entry, f: &build::Failure) -> String {
+fn render_failure(req: &ManagedEnv, entry: &Entry, f: &build::Failure) -> String {
     let log = std::fs::read_to_string(entry.log()).unwrap_or_default();
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     // The failed command and what it printed, not the earlier steps.
@@ -261,7 +251,7 @@ fn render_failure(req: &EnvRequest, entry: &Entry, f: &build::Failure) -> String
     let tail = &lines[from.max(lines.len().saturating_sub(TAIL_LINES))..];
     let mut out = format!(
         "error: building the environment for {} failed: {}\n  last lines of {}:\n",
-        req.shown,
+        req.deps.shown,
         f.what,
         entry.log().display()
     );
