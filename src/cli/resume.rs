@@ -10,7 +10,7 @@
 
 use super::{CliError, CliResult, Common};
 use crate::engine::{self, resume, EngineOptions};
-use crate::store::{Reader, Store};
+use crate::store::{Reader, Store, SweepState};
 use clap::Args;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<R
     let built = resume_target(&spec, workspace, &saved.config_files)?;
     let env = match purpose {
         // A completed sweep launches nothing either.
-        Purpose::Launch { quiet } if rec.sweep.state != "completed" => {
+        Purpose::Launch { quiet } if rec.sweep.state != SweepState::Completed => {
             super::env::prepare_again(&mut spec.run, env_request, &rec.sweep.id, quiet)?
         }
         _ => None,
@@ -149,7 +149,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
         &args.sweep,
         Purpose::Launch { quiet: args.quiet },
     )?;
-    if rec.sweep.state == "completed" {
+    if rec.sweep.state == SweepState::Completed {
         println!(
             "sweep {} already completed ({}); nothing to resume. Start a new sweep, or warm-start one from it with `--resume-from {}`",
             rec.sweep.id,
@@ -160,11 +160,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
     }
     let store = Arc::new(Store::open(&workspace).map_err(|e| CliError::Failure(e.to_string()))?);
     if !args.quiet {
-        let unfinished = rec
-            .runs
-            .iter()
-            .filter(|r| r.run_state().is_some_and(|s| !s.is_terminal()))
-            .count();
+        let unfinished = rec.runs.iter().filter(|r| !r.state.is_terminal()).count();
         eprintln!(
             "resuming sweep {} ({}): {} runs recorded, {unfinished} unfinished",
             rec.sweep.id,
@@ -184,7 +180,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
         e => CliError::Failure(e.to_string()),
     })?;
     let sw = reader.resolve(&args.sweep).map_err(bad)?;
-    if sw.state != "running" {
+    if sw.state != SweepState::Running {
         println!(
             "sweep {} is not running (it is {}); nothing to cancel",
             sw.id, sw.state
@@ -216,7 +212,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
             let deadline = Instant::now() + Duration::from_secs(args.wait);
             loop {
                 let now = reader.resolve(&sw.id).map_err(bad)?;
-                if now.state != "running" {
+                if now.state != SweepState::Running {
                     println!(
                         "sweep {} {}: {}",
                         now.id,

@@ -3,7 +3,7 @@
 
 use super::{CliError, CliResult, Common};
 use crate::report::format_duration;
-use crate::store::{Reader, RunRecord, StoreError, SweepRecord};
+use crate::store::{Reader, RunRecord, RunState, StoreError, SweepRecord};
 use clap::{Args, ValueEnum};
 
 /// Output formats of `sweep runs`.
@@ -89,7 +89,11 @@ pub(crate) fn run_json(r: &RunRecord) -> serde_json::Value {
 
 /// Why a run ended, with the numbers behind a policy's decision and the run it retries.
 pub(crate) fn reason_text(r: &RunRecord) -> String {
-    let mut s = r.reason.clone().unwrap_or_default();
+    let mut s = r
+        .reason
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if let Some(d) = &r.detail {
         if let (Some(i), Some(v), Some(t)) = (
             d.get("interval").and_then(|v| v.as_u64()),
@@ -173,8 +177,11 @@ pub fn run(args: &RunsArgs) -> CliResult {
                 };
                 let mut row = vec![
                     r.id.clone(),
-                    r.state.clone(),
-                    r.reason.clone().unwrap_or_default(),
+                    r.state.to_string(),
+                    r.reason
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                     r.best.map(|b| b.to_string()).unwrap_or_default(),
                     r.intervals.to_string(),
@@ -203,7 +210,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
                 .map(|r| {
                     [
                         r.id.clone(),
-                        r.state.clone(),
+                        r.state.to_string(),
                         r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
                         duration(r),
                         reason_text(r),
@@ -243,7 +250,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
             println!("{}", fmt(&head));
             for (r, row) in runs.iter().zip(&rows) {
                 println!("{}", fmt(row));
-                if r.state == "failed" {
+                if r.state == RunState::Failed {
                     if let Some(out) = &r.last_output {
                         println!("    last output ({}):", r.run_dir);
                         for l in out.lines() {

@@ -12,8 +12,8 @@ use crate::sampler::{Observation, Proposal, Sampler};
 use crate::space::Params;
 use crate::spec::SweepSpec;
 use crate::store::{
-    now, Committing, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, StoreError,
-    SweepState, Write,
+    now, Committing, EndReason, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store,
+    StoreError, SweepState, Write,
 };
 use crate::target::{
     ComputeTarget, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
@@ -35,7 +35,7 @@ struct Slot {
     handle: Option<RunHandle>,
     deadline: Option<Instant>,
     /// Set when sweep asked the run to stop: the terminal state and reason it gets.
-    stop: Option<String>,
+    stop: Option<EndReason>,
     /// An exit that arrived before the launch result.
     early_exit: Option<(ExitStatus, Vec<String>, u64)>,
     intervals: HashMap<String, u64>,
@@ -134,7 +134,7 @@ pub(super) struct Dispatcher {
     deadline: Instant,
     best: Option<(usize, f64)>,
     /// Reasons of the first runs to finish, for fail-fast.
-    first_finished: Vec<(RunState, String)>,
+    first_finished: Vec<(RunState, EndReason)>,
     /// Candidates proposed (runs that are not retries): what `max_total_runs` counts.
     candidates: u64,
     /// Running time used by earlier sessions, seconds.
@@ -428,7 +428,7 @@ impl Dispatcher {
         for r in &rec.runs {
             let idx = self.slots.len();
             let params = params_of(r);
-            let state = r.run_state().unwrap_or(RunState::Failed);
+            let state = r.state;
             let mut slot = Slot::new(r.id.clone(), params.clone(), r.argv.clone(), state);
             slot.retry_of = r.retry_of.as_ref().and_then(|o| self.index.get(o).copied());
             match slot.retry_of {
@@ -456,7 +456,7 @@ impl Dispatcher {
                     ended.push((
                         r.ended.unwrap_or(0.0),
                         state,
-                        r.reason.clone().unwrap_or_default(),
+                        r.reason.clone().unwrap_or(EndReason::Other(String::new())),
                     ));
                 }
             } else {
@@ -604,7 +604,7 @@ impl Dispatcher {
                     "warning",
                     format!("cannot re-adopt: {e}"),
                 );
-                let reason = format!("lost: cannot re-adopt: {e}");
+                let reason = EndReason::Lost(format!("cannot re-adopt: {e}"));
                 self.end_run(idx, RunState::Failed, reason, None, None, Vec::new())
                     .await?;
                 self.maybe_retry(idx).await?;
@@ -616,7 +616,7 @@ impl Dispatcher {
                     .as_ref()
                     .map(|p| p.name().to_string())
                     .unwrap_or_default();
-                self.stop_run(idx, format!("policy:{name}"));
+                self.stop_run(idx, EndReason::Policy(name));
             }
         }
         Ok(())
@@ -975,7 +975,7 @@ impl Dispatcher {
                 }
             }
             Err(e) => {
-                let reason = format!("launch failed: {e}");
+                let reason = EndReason::LaunchFailed(e.to_string());
                 self.end_run(idx, RunState::Failed, reason, None, None, Vec::new())
                     .await?;
             }
@@ -1102,7 +1102,7 @@ impl Dispatcher {
                 self.event(Some(&id), "policy", text);
                 self.slots[idx].detail = Some(detail);
             }
-            self.stop_run(idx, format!("policy:{name}"));
+            self.stop_run(idx, EndReason::Policy(name));
         }
     }
 
@@ -1152,7 +1152,7 @@ impl Dispatcher {
     }
 
     /// Asks a run to stop; it ends `Canceled` with `reason` when its exit is observed.
-    fn stop_run(&mut self, idx: usize, reason: String) {
+    fn stop_run(&mut self, idx: usize, reason: EndReason) {
         let s = &mut self.slots[idx];
         if s.state.is_terminal() || s.stop.is_some() {
             return;
@@ -1160,7 +1160,7 @@ impl Dispatcher {
         s.stop = Some(reason.clone());
         let id = s.id.clone();
         let handle = s.handle.clone();
-        self.event(Some(&id), "stop-requested", reason);
+        self.event(Some(&id), "stop-requested", reason.to_string());
         if let Some(h) = handle {
             self.target.stop(&h, self.options.stop_grace);
         }
@@ -1176,28 +1176,18 @@ impl Dispatcher {
         self.slots[idx].malformed = malformed;
         let (state, reason) = match (&self.slots[idx].stop, &status) {
             (Some(r), _) => (RunState::Canceled, r.clone()),
-            (None, ExitStatus::Code(0)) => (RunState::Completed, status.to_string()),
-            // A reason the target gave itself (`lost: host unreachable`, `slurm: …`) stands.
-            (None, ExitStatus::Unknown(why))
-                if crate::target::TARGET_REASONS
-                    .iter()
-                    .any(|p| why.starts_with(p)) =>
-            {
-                (RunState::Failed, why.clone())
-            }
-            // The run's process vanished without leaving an exit status.
-            (None, ExitStatus::Unknown(why)) => (RunState::Failed, format!("lost: {why}")),
-            (None, _) => (RunState::Failed, status.to_string()),
+            (None, ExitStatus::Code(0)) => (RunState::Completed, status.reason()),
+            (None, _) => (RunState::Failed, status.reason()),
         };
-        let lost = state == RunState::Failed && reason.starts_with("lost");
+        let lost = matches!(reason, EndReason::Lost(_));
         if lost {
             let id = self.slots[idx].id.clone();
-            self.event(Some(&id), "lost", reason.clone());
+            self.event(Some(&id), "lost", reason.to_string());
         }
         let (code, sig) = match status {
             ExitStatus::Code(c) => (Some(c), None),
             ExitStatus::Signal(s) => (None, Some(s)),
-            ExitStatus::Unknown(_) => (None, None),
+            ExitStatus::Unknown(_) | ExitStatus::Slurm(_) => (None, None),
         };
         self.end_run(idx, state, reason, code, sig, tail).await?;
         if lost {
@@ -1210,7 +1200,7 @@ impl Dispatcher {
         &mut self,
         idx: usize,
         state: RunState,
-        reason: String,
+        reason: EndReason,
         code: Option<i32>,
         sig: Option<i32>,
         tail: Vec<String>,
@@ -1245,7 +1235,10 @@ impl Dispatcher {
             reason: Some(reason.clone()),
         });
         let s = &self.slots[idx];
-        if s.primary == 0 && state != RunState::Failed && !reason.starts_with("launch failed") {
+        if s.primary == 0
+            && state != RunState::Failed
+            && !matches!(reason, EndReason::LaunchFailed(_))
+        {
             let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();
             names.sort();
             let reported = if names.is_empty() {
@@ -1273,7 +1266,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn check_fail_fast(&mut self, idx: usize, state: RunState, reason: String) {
+    fn check_fail_fast(&mut self, idx: usize, state: RunState, reason: EndReason) {
         let n = self.options.fail_fast_runs;
         // Runs sweep itself stopped say nothing about the script.
         if n == 0 || self.first_finished.len() >= n || self.slots[idx].stop.is_some() {
@@ -1291,12 +1284,12 @@ impl Dispatcher {
                 "the first {n} runs all failed the same way ({}); stopping so a broken script does not burn the budget. See `sweep runs {}` for their output",
                 self.first_finished[0].1, self.setup.id
             );
-            self.begin_stop(SweepState::Failed, why, "sweep failed: first runs failed");
+            self.begin_stop(SweepState::Failed, why, EndReason::SweepFailed);
         }
     }
 
     /// Stops launching and asks every live run to stop.
-    fn begin_stop(&mut self, state: SweepState, why: String, run_reason: &str) {
+    fn begin_stop(&mut self, state: SweepState, why: String, run_reason: EndReason) {
         if self.stopping.is_some() {
             return;
         }
@@ -1305,7 +1298,7 @@ impl Dispatcher {
         self.stopping = Some((state, why));
         for i in 0..self.slots.len() {
             if !self.slots[i].state.is_terminal() {
-                self.stop_run(i, run_reason.to_string());
+                self.stop_run(i, run_reason.clone());
             }
         }
     }
@@ -1315,13 +1308,13 @@ impl Dispatcher {
             Control::Interrupt => self.begin_stop(
                 SweepState::Canceled,
                 "interrupted by the user".into(),
-                "user cancel",
+                EndReason::UserCancel,
             ),
             Control::Kill => {
                 self.begin_stop(
                     SweepState::Canceled,
                     "interrupted by the user".into(),
-                    "user cancel",
+                    EndReason::UserCancel,
                 );
                 self.event(None, "kill", "killing every live run now".into());
                 for s in &self.slots {
@@ -1341,7 +1334,7 @@ impl Dispatcher {
             self.begin_stop(
                 SweepState::Canceled,
                 format!("max_duration_minutes ({m}) reached"),
-                "sweep limit: max_duration_minutes reached",
+                EndReason::SweepLimit("max_duration_minutes".into()),
             );
         }
         let expired: Vec<usize> = self
@@ -1357,10 +1350,7 @@ impl Dispatcher {
             .collect();
         for i in expired {
             let secs = self.spec.limits.max_run_duration_seconds.unwrap_or(0.0);
-            self.stop_run(
-                i,
-                format!("timeout: exceeded max_run_duration_seconds ({secs})"),
-            );
+            self.stop_run(i, EndReason::Timeout(secs));
         }
         Ok(())
     }

@@ -26,7 +26,7 @@ pub use waiting::Waiting;
 use crate::sampler::Sampler;
 use crate::space::Params;
 use crate::spec::SweepSpec;
-use crate::store::{RunState, Store, StoreError, SweepState};
+use crate::store::{EndReason, RunState, Store, StoreError, SweepState};
 use crate::target::ComputeTarget;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ pub enum Progress {
         /// The new state.
         state: RunState,
         /// The reason (terminal states).
-        reason: Option<String>,
+        reason: Option<EndReason>,
     },
     /// A run's value became the best so far.
     NewBest {

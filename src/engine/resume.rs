@@ -293,7 +293,7 @@ pub fn warm_start(
             if !in_space {
                 skipped += 1;
             }
-            let failed = run.run_state() == Some(crate::store::RunState::Failed);
+            let failed = run.state == crate::store::RunState::Failed;
             out.push(WarmRun {
                 key: format!("{}/{}", sw.id, run.id),
                 params,

@@ -57,6 +57,14 @@ fn spec(total: u64, concurrent: u64) -> SweepSpec {
     }
 }
 
+/// A recorded run's reason as the history stores it.
+fn reason(r: &crate::store::RunRecord) -> String {
+    r.reason
+        .as_ref()
+        .expect("a terminal run has a reason")
+        .to_string()
+}
+
 fn x_of(req: &LaunchRequest) -> i64 {
     let v: serde_json::Value = serde_json::from_str(&req.params_json).unwrap();
     v["x"].as_i64().unwrap()
@@ -152,12 +160,12 @@ async fn concurrency_limit_and_best_run() {
     assert_eq!(best.argv, ["python3", "train.py", "--x", "6"]);
     let r = h.store.reader().unwrap();
     let s = r.resolve(&out.sweep_id).unwrap();
-    assert_eq!(s.state, "completed");
+    assert_eq!(s.state, SweepState::Completed);
     let runs = r.runs(&s).unwrap();
     assert_eq!(runs.len(), 20);
     assert!(runs
         .iter()
-        .all(|r| r.state == "completed" && r.reason.as_deref() == Some("exit code 0")));
+        .all(|r| r.state == RunState::Completed && reason(r) == "exit code 0"));
 }
 
 /// A run its target restarts keeps its id; its metrics start afresh at interval 1, and the
@@ -249,11 +257,7 @@ async fn launch_failures_are_failed_runs_with_a_reason() {
     assert_eq!(out.state, SweepState::Failed);
     let r = h.store.reader().unwrap();
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
-    assert!(runs[0]
-        .reason
-        .as_deref()
-        .unwrap()
-        .contains("launch failed: could not launch: no such program"));
+    assert!(reason(&runs[0]).contains("launch failed: could not launch: no such program"));
 }
 
 struct StopBelow(f64);
@@ -287,8 +291,8 @@ async fn policy_hook_cancels_runs_with_its_name() {
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
     for run in &runs {
         if run.seq % 2 == 0 {
-            assert_eq!(run.state, "canceled");
-            assert_eq!(run.reason.as_deref(), Some("policy:below"));
+            assert_eq!(run.state, RunState::Canceled);
+            assert_eq!(reason(run), "policy:below");
             // A canceled run's metrics still count.
             assert_eq!(run.best, Some(0.1));
         }
@@ -322,9 +326,7 @@ async fn interrupt_stops_live_runs_and_records_user_cancel() {
     assert_eq!(out.runs, 2);
     let r = h.store.reader().unwrap();
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
-    assert!(runs
-        .iter()
-        .all(|r| r.reason.as_deref() == Some("user cancel")));
+    assert!(runs.iter().all(|r| reason(r) == "user cancel"));
     // Canceled runs keep their values; the best of them is still reported.
     assert_eq!(out.best.map(|b| b.value), Some(0.5));
 }
@@ -341,7 +343,7 @@ async fn per_run_timeout_and_sweep_duration() {
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
     assert!(runs
         .iter()
-        .all(|r| r.state == "canceled" && r.reason.as_deref().unwrap().starts_with("timeout")));
+        .all(|r| r.state == RunState::Canceled && reason(r).starts_with("timeout")));
 
     let mut s = spec(100, 2);
     s.limits.max_duration_minutes = 0.001;

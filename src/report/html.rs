@@ -10,7 +10,7 @@ use super::data::{category_of, param_of, policy_stopped, value_num, ParamInfo, R
 use super::format_duration;
 use super::importance::{importance, Feature};
 use super::svg::{color, esc, fmt_num, svg_open, Frame, Scale};
-use crate::store::RunRecord;
+use crate::store::{RunRecord, RunState, SweepState};
 use std::fmt::Write as _;
 
 const CSS: &str = r#"
@@ -109,7 +109,7 @@ fn better(min: bool, a: f64, b: f64) -> bool {
 fn scored(d: &ReportData) -> Vec<(&RunRecord, f64)> {
     d.runs
         .iter()
-        .filter(|r| r.state != "failed")
+        .filter(|r| r.state != RunState::Failed)
         .filter_map(|r| r.best.filter(|b| b.is_finite()).map(|b| (r, b)))
         .collect()
 }
@@ -220,7 +220,7 @@ fn plot_best_by_time(d: &ReportData) -> String {
     let failed: std::collections::HashSet<&str> = d
         .runs
         .iter()
-        .filter(|r| r.state == "failed")
+        .filter(|r| r.state == RunState::Failed)
         .map(|r| r.id.as_str())
         .collect();
     let mut pts: Vec<(f64, f64)> = d
@@ -345,15 +345,15 @@ fn plot_curves(d: &ReportData) -> String {
         }
         let run = by_id.get(ms[i].run_id.as_str());
         let stopped = run.is_some_and(|r| policy_stopped(r));
-        let state = run.map(|r| r.state.as_str()).unwrap_or("");
+        let state = run.map(|r| r.state);
         let (colour, dash, k) = if stopped {
             (C_POLICY, r#" stroke-dasharray="5 3""#, 1)
         } else {
             match state {
-                "completed" => (C_DONE, "", 0),
-                "failed" => (C_FAILED, "", 2),
-                "running" | "starting" | "queued" => (C_LIVE, "", 3),
-                _ => (C_OTHER, "", 4),
+                Some(RunState::Completed) => (C_DONE, "", 0),
+                Some(RunState::Failed) => (C_FAILED, "", 2),
+                Some(RunState::Running | RunState::Starting | RunState::Queued) => (C_LIVE, "", 3),
+                Some(RunState::Canceled) | None => (C_OTHER, "", 4),
             }
         };
         counts[k] += 1;
@@ -372,7 +372,7 @@ fn plot_curves(d: &ReportData) -> String {
                 r.id,
                 r.state,
                 r.reason
-                    .as_deref()
+                    .as_ref()
                     .map(|x| format!(", {x}"))
                     .unwrap_or_default(),
                 j - i
@@ -382,7 +382,11 @@ fn plot_curves(d: &ReportData) -> String {
         let _ = write!(
             s,
             r#"<polyline class="run-curve" data-state="{}" points="{}" fill="none" stroke="{colour}" stroke-width="1.4" stroke-opacity="0.75"{dash}><title>{}</title></polyline>"#,
-            esc(if stopped { "policy" } else { state }),
+            esc(if stopped {
+                "policy"
+            } else {
+                state.map_or("", RunState::as_str)
+            }),
             pts.trim_end(),
             esc(&label)
         );
@@ -402,7 +406,9 @@ fn plot_curves(d: &ReportData) -> String {
                     esc(&format!(
                         "run {} stopped at interval {at}: {}",
                         ms[i].run_id,
-                        run.and_then(|r| r.reason.as_deref()).unwrap_or("")
+                        run.and_then(|r| r.reason.as_ref())
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
                     ))
                 );
             } else if j - i == 1 {
@@ -854,22 +860,18 @@ fn runs_table(d: &ReportData) -> String {
         let best = r.best.filter(|b| b.is_finite());
         let dur = match (r.started, r.ended) {
             (Some(a), Some(b)) => Some(b - a),
-            (Some(a), None)
-                if !crate::store::RunState::parse(&r.state).is_some_and(|s| s.is_terminal()) =>
-            {
-                Some(d.taken - a)
-            }
+            (Some(a), None) if !r.state.is_terminal() => Some(d.taken - a),
             _ => None,
         };
         let cells: Vec<(String, String, bool)> = vec![
             (r.id.clone(), r.id.clone(), false),
             ((r.seq + 1).to_string(), (r.seq + 1).to_string(), true),
-            (r.state.clone(), r.state.clone(), false),
-            (
-                r.reason.clone().unwrap_or_default(),
-                r.reason.clone().unwrap_or_default(),
-                false,
-            ),
+            (r.state.to_string(), r.state.to_string(), false),
+            {
+                let reason = r.reason.as_ref().map(ToString::to_string);
+                let reason = reason.unwrap_or_default();
+                (reason.clone(), reason, false)
+            },
             (
                 best.map(fmt_num).unwrap_or_default(),
                 best.map(|b| b.to_string()).unwrap_or_default(),
@@ -930,7 +932,7 @@ fn facts(d: &ReportData) -> String {
         "state".into(),
         match &sw.reason {
             Some(r) => format!("{}: {r}", sw.state),
-            None => sw.state.clone(),
+            None => sw.state.to_string(),
         },
     ));
     if let Some(e) = &sw.experiment {
@@ -946,11 +948,11 @@ fn facts(d: &ReportData) -> String {
     if let Some(x) = &sw.policy {
         rows.push(("early termination".into(), x.clone()));
     }
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: Vec<(RunState, usize)> = Vec::new();
     for r in &d.runs {
         match counts.iter_mut().find(|c| c.0 == r.state) {
             Some(c) => c.1 += 1,
-            None => counts.push((r.state.clone(), 1)),
+            None => counts.push((r.state, 1)),
         }
     }
     let stopped = d.runs.iter().filter(|r| policy_stopped(r)).count();
@@ -1051,10 +1053,10 @@ pub fn render(d: &ReportData) -> String {
         r#"<h1>{}</h1><p class="sub">sweep {} · {} · report of {}</p>"#,
         esc(&sw.name),
         esc(&sw.id),
-        esc(&sw.state),
+        esc(sw.state.as_str()),
         esc(&unix_utc(d.taken))
     );
-    if sw.state == "running" {
+    if sw.state == SweepState::Running {
         s.push_str(r#"<p class="note">The sweep was still running: this is a snapshot. Run <code>sweep report</code> again for newer results.</p>"#);
     }
     s.push_str(&facts(d));
@@ -1141,7 +1143,7 @@ mod tests {
             experiment: None,
             created: 1_700_000_000.0,
             ended: Some(1_700_000_100.0),
-            state: "completed".into(),
+            state: SweepState::Completed,
             reason: Some("budget <done>".into()),
             primary_metric: "acc".into(),
             goal: "maximize".into(),
@@ -1164,8 +1166,8 @@ mod tests {
         RunRecord {
             id: format!("sw_1_{seq}"),
             seq,
-            state: state.into(),
-            reason: reason.map(String::from),
+            state: state.parse().unwrap(),
+            reason: reason.map(Into::into),
             exit_code: None,
             signal: None,
             queued: 1_700_000_000.0 + seq as f64,

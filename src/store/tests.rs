@@ -246,7 +246,7 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
     let sw = r.resolve("v2").unwrap();
     assert_eq!((sw.state.as_str(), sw.active_seconds), ("running", 30.0));
     assert_eq!(r.waiting(&sw).unwrap(), None);
-    assert_eq!(r.runs(&sw).unwrap()[0].state, "running");
+    assert_eq!(r.runs(&sw).unwrap()[0].state, RunState::Running);
     drop(r);
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     let v: i64 = conn
@@ -286,7 +286,7 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
         .commit_blocking(waiting(Some("search space exhausted (1 still running)")))
         .unwrap();
     let ended = r.resolve("sw_v2").unwrap();
-    assert_eq!(ended.state, "completed");
+    assert_eq!(ended.state, SweepState::Completed);
     assert_eq!(r.waiting(&ended).unwrap(), None);
     let raw: Option<String> = conn
         .query_row("SELECT waiting FROM sweeps WHERE id = 'sw_v2'", [], |r| {
@@ -407,4 +407,99 @@ fn the_wal_is_copied_back_while_the_store_is_open() {
     // 40,000 rows are several MB of pages; a log reused after each checkpoint stays below.
     assert!(wal < 16 * 1024 * 1024, "WAL is {wal} bytes");
     drop(store);
+}
+
+#[test]
+fn states_and_reasons_are_stored_as_the_text_they_always_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
+        .unwrap();
+    let ends = [
+        (RunState::Completed, EndReason::Exit(0), "exit code 0"),
+        (RunState::Failed, EndReason::Signal(9), "signal 9 (SIGKILL)"),
+        (
+            RunState::Canceled,
+            EndReason::Timeout(2.5),
+            "timeout: exceeded max_run_duration_seconds (2.5)",
+        ),
+        (
+            RunState::Canceled,
+            EndReason::Policy("bandit".into()),
+            "policy:bandit",
+        ),
+        (
+            RunState::Failed,
+            EndReason::Lost("host a stopped answering".into()),
+            "lost: host a stopped answering",
+        ),
+        (
+            RunState::Failed,
+            EndReason::Other("diverged".into()),
+            "diverged",
+        ),
+    ];
+    for (i, (state, reason, _)) in ends.iter().enumerate() {
+        store.send(Write::Run(Box::new(run("s1", i as u64))));
+        let mut u = RunUpdate::new(&format!("s1_{i}"), *state, now());
+        u.reason = Some(reason.clone());
+        store.send(Write::RunState(Box::new(u)));
+    }
+    store
+        .commit_blocking(Write::SweepState {
+            id: "s1".into(),
+            state: SweepState::Canceled,
+            reason: Some("interrupted by the user".into()),
+            time: now(),
+        })
+        .unwrap();
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw: Vec<(String, String)> = conn
+        .prepare("SELECT state, reason FROM runs ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected: Vec<(String, String)> = ends
+        .iter()
+        .map(|(s, _, text)| (s.as_str().to_string(), text.to_string()))
+        .collect();
+    assert_eq!(raw, expected);
+    let sweep_state: String = conn
+        .query_row("SELECT state FROM sweeps WHERE id = 's1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sweep_state, "canceled");
+
+    let r = Reader::open(dir.path()).unwrap();
+    let sw = r.resolve("s1").unwrap();
+    assert_eq!(sw.state, SweepState::Canceled);
+    let read: Vec<(RunState, Option<EndReason>)> = r
+        .runs(&sw)
+        .unwrap()
+        .into_iter()
+        .map(|run| (run.state, run.reason))
+        .collect();
+    let typed: Vec<(RunState, Option<EndReason>)> =
+        ends.iter().map(|(s, e, _)| (*s, Some(e.clone()))).collect();
+    assert_eq!(read, typed);
+}
+
+#[test]
+fn a_state_of_no_known_name_is_a_read_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
+        .unwrap();
+    store
+        .commit_blocking(Write::Run(Box::new(run("s1", 0))))
+        .unwrap();
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute("UPDATE runs SET state = 'paused'", [])
+        .unwrap();
+    let r = Reader::open(dir.path()).unwrap();
+    let err = r.runs(&r.resolve("s1").unwrap()).unwrap_err().to_string();
+    assert!(err.contains("unknown run state \"paused\""), "{err}");
 }

@@ -16,16 +16,15 @@ use crate::sampler::{mix64, Observation, Proposal, Sampler};
 use crate::space::{Params, Value};
 use crate::spec::SweepSpec;
 use crate::store::{
-    now, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, SweepState, Write,
+    now, EndReason, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, SweepState, Write,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The reason recorded for a trial that was asked but never told before its sweep was
-/// reopened.
-pub const LOST: &str = "lost: the program that asked this trial ended before telling it";
+/// Why a trial that was asked but never told before its sweep was reopened is lost.
+const LOST: &str = "the program that asked this trial ended before telling it";
 
 /// A sweep driven from Rust: ask for trials, report their intermediate values, tell their
 /// outcomes, or [`run`](Study::run) an async objective.
@@ -402,10 +401,10 @@ impl Study {
         let mut observations = Vec::with_capacity(runs.len());
         for (r, params) in runs.iter().zip(proposed) {
             let vals = values.remove(r.id.as_str()).unwrap_or_default();
-            let mut state = r.run_state().unwrap_or(RunState::Failed);
+            let mut state = r.state;
             if !state.is_terminal() {
                 let mut u = RunUpdate::new(&r.id, RunState::Failed, now());
-                u.reason = Some(LOST.into());
+                u.reason = Some(EndReason::Lost(LOST.into()));
                 store.send(Write::RunState(Box::new(u)));
                 state = RunState::Failed;
             }
@@ -448,7 +447,7 @@ impl Study {
             stopping: None,
             deadline: deadline_after(spec.limits.max_duration_minutes),
             ended: None,
-            reopened: rec.state != SweepState::Running.as_str(),
+            reopened: rec.state != SweepState::Running,
         };
         Ok(Study::assemble(
             b,
@@ -622,7 +621,7 @@ impl Study {
             self.request_stop(
                 st,
                 i,
-                StopReason::Limit("sweep limit: max_duration_minutes reached".into()),
+                StopReason::Limit(EndReason::SweepLimit("max_duration_minutes".into())),
             );
         }
     }
@@ -775,14 +774,14 @@ impl Study {
             }
         }
         let (state, reason) = match (&st.slots[i].stop, outcome) {
-            (Some(r), _) => (RunState::Canceled, r.reason()),
+            (Some(r), _) => (RunState::Canceled, r.end_reason()),
             (None, Outcome::Failed(why)) if why.trim().is_empty() => {
-                (RunState::Failed, "failed".to_string())
+                (RunState::Failed, EndReason::Other("failed".into()))
             }
-            (None, Outcome::Failed(why)) => (RunState::Failed, why),
-            (None, Outcome::Pruned) => (RunState::Canceled, "pruned".to_string()),
+            (None, Outcome::Failed(why)) => (RunState::Failed, EndReason::Other(why)),
+            (None, Outcome::Pruned) => (RunState::Canceled, EndReason::Pruned),
             (None, Outcome::Value(_) | Outcome::Completed) => {
-                (RunState::Completed, "completed".to_string())
+                (RunState::Completed, EndReason::Completed)
             }
         };
         let mut u = RunUpdate::new(&id, state, now());
@@ -853,7 +852,7 @@ impl Study {
             self.request_stop(
                 &mut st,
                 i,
-                StopReason::Limit(format!("sweep stopped: {reason}")),
+                StopReason::Limit(EndReason::SweepStopped(reason.to_string())),
             );
         }
         self.finish_if_idle(&mut st);
