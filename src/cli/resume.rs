@@ -78,7 +78,7 @@ fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<R
     let parts = crate::study::Parts::new(&spec).map_err(bad)?;
     let policy = parts
         .policy
-        .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
+        .map(|p| Box::new(p) as Box<dyn crate::policy::EarlyStop>);
     let sampler = parts.sampler;
     let built = resume_target(&spec, workspace, &saved.config_files)?;
     let env = match purpose {

@@ -3,8 +3,10 @@
 //! user, sweep limits) and records everything in the [`Store`] before acting on it.
 //!
 //! Run lifecycle: `Queued → Starting → Running → Completed | Failed | Canceled`, with a reason
-//! on every terminal state (`exit code N`, `signal N (NAME)`, `timeout: …`, `policy:<name>`,
-//! `user cancel`, `sweep limit: …`, `launch failed: …`).
+//! on every terminal state ([`EndReason`]: `exit code N`, `signal N (NAME)`, `timeout: …`,
+//! `policy:<name>`, `user cancel`, `sweep limit: …`, `launch failed: …`, `lost: …`); each
+//! run's state machine is `phase`, the live event loop `dispatch`, and what a resumed sweep
+//! rebuilds from its history `replay`.
 //!
 //! Concurrency: a run holds a slot from the moment it is recorded `Starting` until its exit
 //! has been observed (its process group is gone), so neither `max_concurrent_runs` nor the
@@ -18,11 +20,14 @@
 
 pub mod argv;
 mod dispatch;
+mod phase;
+mod replay;
 pub mod resume;
 mod waiting;
 
 pub use waiting::Waiting;
 
+use crate::policy::EarlyStop;
 use crate::sampler::Sampler;
 use crate::space::Params;
 use crate::spec::SweepSpec;
@@ -37,31 +42,6 @@ pub const DEFAULT_FAIL_FAST_RUNS: usize = 3;
 
 /// The default grace period between SIGTERM and SIGKILL when stopping a run.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// An early-termination hook: the engine reports every primary-metric interval of every run
-/// and stops the run (`Canceled`, reason `policy:<name>`) when the hook says so. The
-/// policies in `crate::policy` plug in here.
-pub trait EarlyStop: Send {
-    /// The policy's name, recorded in the cancel reason.
-    fn name(&self) -> &str;
-    /// Run `run_id` reported its `interval`-th value (1-based) of the primary metric (every
-    /// report is passed, including a stopping run's, so the pool stays complete); returns
-    /// whether the run should be stopped now.
-    fn observe(&mut self, run_id: &str, interval: u32, value: f64) -> bool;
-    /// Run `run_id` ended (its values stay in the pool).
-    fn finished(&mut self, _run_id: &str) {}
-
-    /// Run `run_id` was started over by its target: its values so far no longer count
-    /// (they leave every pool), and its next report is interval 1 again.
-    fn restarted(&mut self, _run_id: &str) {}
-
-    /// The decision behind the last `true` from [`EarlyStop::observe`], taken once: a
-    /// sentence for the history's events and the numbers (interval, value, threshold, ...)
-    /// recorded with the canceled run.
-    fn decision(&mut self) -> Option<(String, serde_json::Value)> {
-        None
-    }
-}
 
 /// A request from outside the dispatcher (the CLI's signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

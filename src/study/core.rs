@@ -10,8 +10,7 @@
 //! is queued before its parameters are handed out, and the writer keeps the order).
 
 use super::{Outcome, Parts, StopReason, StudyBuilder, StudyError, Trial, Verdict};
-use crate::engine::EarlyStop;
-use crate::policy::{PolicyHook, RunStatus};
+use crate::policy::{EarlyStop, PolicyHook, RunStatus};
 use crate::sampler::{mix64, Observation, Proposal, Sampler};
 use crate::space::{Params, Value};
 use crate::spec::SweepSpec;
