@@ -156,27 +156,22 @@ impl Dispatcher {
                 options.max_retries,
                 options.child_runs.clone(),
             );
+            let row = super::sweep_row(
+                &setup.id,
+                setup.name.clone(),
+                setup.experiment.clone(),
+                setup.seed,
+                &spec,
+            );
             store
                 .commit(Write::Sweep(Box::new(NewSweep {
-                    id: setup.id.clone(),
-                    name: setup.name.clone(),
-                    experiment: setup.experiment.clone(),
-                    created: now(),
-                    primary_metric: spec.primary_metric.clone(),
-                    goal: spec.goal.as_str().into(),
-                    seed: setup.seed,
-                    sampling: spec.sampling.name().into(),
-                    policy: spec.policy.name().into(),
-                    max_total_runs: l.max_total_runs,
-                    max_concurrent_runs: l.max_concurrent_runs,
-                    max_duration_minutes: l.max_duration_minutes,
-                    max_run_duration_seconds: l.max_run_duration_seconds,
                     source_dir: source.display().to_string(),
                     git_commit: git.as_ref().map(|g| g.0.clone()),
                     git_dirty: git.as_ref().map(|g| g.1),
                     target: target.name().into(),
                     invocation: setup.invocation.clone(),
                     spec: Some(saved.to_json()),
+                    ..row
                 })))
                 .await?;
             let (src, dst, ws) = (source.clone(), snapshot.clone(), setup.workspace.clone());

@@ -31,7 +31,7 @@ use crate::policy::EarlyStop;
 use crate::sampler::Sampler;
 use crate::space::Params;
 use crate::spec::SweepSpec;
-use crate::store::{EndReason, RunState, Store, StoreError, SweepState};
+use crate::store::{EndReason, NewSweep, RunState, Store, StoreError, SweepState};
 use crate::target::ComputeTarget;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -305,6 +305,35 @@ pub fn controller_pid(sweep_dir: &std::path::Path) -> Option<i32> {
         // Nobody holds it.
         Ok(_) => None,
         Err(_) => std::fs::read_to_string(&path).ok()?.trim().parse().ok(),
+    }
+}
+
+/// The history row of a new sweep of `spec`, with what the engine and a library study
+/// record alike; the caller sets where it runs (source, git state, target, invocation) and
+/// what resumes it.
+pub(crate) fn sweep_row(
+    id: &str,
+    name: String,
+    experiment: Option<String>,
+    seed: u64,
+    spec: &SweepSpec,
+) -> NewSweep {
+    let l = &spec.limits;
+    NewSweep {
+        id: id.to_string(),
+        name,
+        experiment,
+        created: crate::store::now(),
+        primary_metric: spec.primary_metric.clone(),
+        goal: spec.goal.as_str().into(),
+        seed,
+        sampling: spec.sampling.name().into(),
+        policy: spec.policy.name().into(),
+        max_total_runs: l.max_total_runs,
+        max_concurrent_runs: l.max_concurrent_runs,
+        max_duration_minutes: l.max_duration_minutes,
+        max_run_duration_seconds: l.max_run_duration_seconds,
+        ..NewSweep::default()
     }
 }
 

@@ -96,6 +96,13 @@ fn harness() -> Harness {
 }
 
 impl Harness {
+    /// A sweep of `spec` on a target whose runs never end unless stopped, and the target.
+    fn hanging(&self, spec: SweepSpec) -> (Arc<FakeTarget>, Sweep) {
+        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
+        let sweep = self.sweep(spec, target.clone(), 100, None);
+        (target, sweep)
+    }
+
     fn sweep(
         &self,
         spec: SweepSpec,
@@ -622,8 +629,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn target_capacity_bounds_live_runs_and_is_recorded_as_the_reason() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let mut sweep = h.sweep(spec(10, 4), target.clone(), 100, None);
+        let (target, mut sweep) = h.hanging(spec(10, 4));
         sweep.options.target_capacity = Some(2);
         let seen = until(&h, sweep, |w| {
             matches!(w, Waiting::TargetFull { starting: 0, .. })
@@ -714,8 +720,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_concurrency_cap_is_recorded_as_the_reason() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let mut sweep = h.sweep(spec(10, 3), target.clone(), 100, None);
+        let (target, mut sweep) = h.hanging(spec(10, 3));
         // A target with room to spare does not change the reason.
         sweep.options.target_capacity = Some(8);
         let seen = until(&h, sweep, |w| {
@@ -733,8 +738,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_sampler_waiting_for_results_is_recorded_as_the_reason() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let mut sweep = h.sweep(spec(10, 4), target.clone(), 100, None);
+        let (target, mut sweep) = h.hanging(spec(10, 4));
         sweep.sampler = Box::new(OneAtATime { next: 0 });
         let seen = until(&h, sweep, |w| matches!(w, Waiting::NeedsResults { .. })).await;
         assert_eq!(
@@ -748,8 +752,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_spent_budget_and_a_stop_are_recorded_as_reasons() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let sweep = h.sweep(spec(2, 4), target.clone(), 100, None);
+        let (_, sweep) = h.hanging(spec(2, 4));
         let id = sweep.setup.id.clone();
         let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();

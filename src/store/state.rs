@@ -326,49 +326,57 @@ mod tests {
     use super::*;
 
     /// Every text the engine, the targets and the library record, and how it reads back.
-    const RECORDED: &[(&str, fn() -> EndReason)] = &[
-        ("exit code 0", || EndReason::Exit(0)),
-        ("exit code -3", || EndReason::Exit(-3)),
-        ("signal 15 (SIGTERM)", || EndReason::Signal(15)),
-        ("signal 64 (signal)", || EndReason::Signal(64)),
-        ("timeout: exceeded max_run_duration_seconds (0.5)", || {
-            EndReason::Timeout(0.5)
-        }),
-        ("timeout: exceeded max_run_duration_seconds (30)", || {
-            EndReason::Timeout(30.0)
-        }),
-        ("policy:bandit", || EndReason::Policy("bandit".into())),
-        ("user cancel", || EndReason::UserCancel),
-        ("sweep limit: max_duration_minutes reached", || {
-            EndReason::SweepLimit("max_duration_minutes".into())
-        }),
-        ("sweep failed: first runs failed", || EndReason::SweepFailed),
-        ("sweep stopped: enough", || {
-            EndReason::SweepStopped("enough".into())
-        }),
-        (
-            "launch failed: spawn: No such file or directory (os error 2)",
-            || EndReason::LaunchFailed("spawn: No such file or directory (os error 2)".into()),
-        ),
-        ("lost: host a stopped answering for 30s (timeout)", || {
-            EndReason::Lost("host a stopped answering for 30s (timeout)".into())
-        }),
-        (
-            "slurm: TIMEOUT (the job reached its Slurm time limit)",
-            || EndReason::Slurm("TIMEOUT (the job reached its Slurm time limit)".into()),
-        ),
-        ("completed", || EndReason::Completed),
-        ("pruned", || EndReason::Pruned),
-        ("diverged at epoch 3", || {
-            EndReason::Other("diverged at epoch 3".into())
-        }),
-    ];
+    fn recorded() -> Vec<(&'static str, EndReason)> {
+        vec![
+            ("exit code 0", EndReason::Exit(0)),
+            ("exit code -3", EndReason::Exit(-3)),
+            ("signal 15 (SIGTERM)", EndReason::Signal(15)),
+            ("signal 64 (signal)", EndReason::Signal(64)),
+            (
+                "timeout: exceeded max_run_duration_seconds (0.5)",
+                EndReason::Timeout(0.5),
+            ),
+            (
+                "timeout: exceeded max_run_duration_seconds (30)",
+                EndReason::Timeout(30.0),
+            ),
+            ("policy:bandit", EndReason::Policy("bandit".into())),
+            ("user cancel", EndReason::UserCancel),
+            (
+                "sweep limit: max_duration_minutes reached",
+                EndReason::SweepLimit("max_duration_minutes".into()),
+            ),
+            ("sweep failed: first runs failed", EndReason::SweepFailed),
+            (
+                "sweep stopped: enough",
+                EndReason::SweepStopped("enough".into()),
+            ),
+            (
+                "launch failed: spawn: No such file or directory (os error 2)",
+                EndReason::LaunchFailed("spawn: No such file or directory (os error 2)".into()),
+            ),
+            (
+                "lost: host a stopped answering for 30s (timeout)",
+                EndReason::Lost("host a stopped answering for 30s (timeout)".into()),
+            ),
+            (
+                "slurm: TIMEOUT (the job reached its Slurm time limit)",
+                EndReason::Slurm("TIMEOUT (the job reached its Slurm time limit)".into()),
+            ),
+            ("completed", EndReason::Completed),
+            ("pruned", EndReason::Pruned),
+            (
+                "diverged at epoch 3",
+                EndReason::Other("diverged at epoch 3".into()),
+            ),
+        ]
+    }
 
     #[test]
     fn every_recorded_reason_reads_back_typed_and_prints_the_same_text() {
-        for (text, reason) in RECORDED {
-            assert_eq!(EndReason::parse(text), reason(), "{text}");
-            assert_eq!(reason().to_string(), *text);
+        for (text, reason) in recorded() {
+            assert_eq!(EndReason::parse(text), reason, "{text}");
+            assert_eq!(reason.to_string(), text);
         }
     }
 

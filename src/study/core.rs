@@ -242,30 +242,17 @@ impl Study {
             .source_dir
             .canonicalize()
             .unwrap_or_else(|_| spec.run.source_dir.clone());
-        let l = &spec.limits;
+        let row =
+            crate::engine::sweep_row(&id, b.sweep_name(), b.experiment_name(), parts.seed, &spec);
         commit_sync(
             &store,
             Write::Sweep(Box::new(NewSweep {
-                id: id.clone(),
-                name: b.sweep_name(),
-                experiment: b.experiment_name(),
-                created: now(),
-                primary_metric: spec.primary_metric.clone(),
-                goal: spec.goal.as_str().into(),
-                seed: parts.seed,
-                sampling: spec.sampling.name().into(),
-                policy: spec.policy.name().into(),
-                max_total_runs: l.max_total_runs,
-                max_concurrent_runs: l.max_concurrent_runs,
-                max_duration_minutes: l.max_duration_minutes,
-                max_run_duration_seconds: l.max_run_duration_seconds,
                 source_dir: source.display().to_string(),
-                git_commit: None,
-                git_dirty: None,
                 target: "in-process".into(),
                 invocation: std::env::args().collect(),
                 // Trials run in the caller's process: only the library resumes them.
                 spec: None,
+                ..row
             })),
         )?;
         let state = State {
