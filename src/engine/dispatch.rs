@@ -311,7 +311,8 @@ impl Dispatcher {
         if w == self.wait_shown {
             return;
         }
-        self.emit(Progress::Waiting(w.clone()));
+        // Queued before it is reported, so that whoever sees the report and then waits for
+        // the history (`Store::flush`) reads it there.
         let recorded = w.as_ref().map(Waiting::recorded);
         if recorded != self.wait_recorded {
             self.store.send(Write::SweepWaiting {
@@ -320,6 +321,7 @@ impl Dispatcher {
             });
             self.wait_recorded = recorded;
         }
+        self.emit(Progress::Waiting(w.clone()));
         self.wait_shown = w;
     }
 
