@@ -693,12 +693,6 @@ impl Dispatcher {
     ) -> Result<(), EngineError> {
         match r {
             Ok(handle) => {
-                let mut u = RunUpdate::new(&self.slots[idx].id, RunState::Running, now());
-                u.handle = Some(handle.0.clone());
-                // Queued, not awaited: `Running` records a fact sweep does not act on (the
-                // run is alive either way), and the writer keeps the order, so the terminal
-                // state, which is awaited, lands after it. Saves a round trip per run.
-                self.store.send(Write::RunState(Box::new(u)));
                 let deadline = self
                     .spec
                     .limits
@@ -708,6 +702,12 @@ impl Dispatcher {
                 let Some(launched) = s.phase.launched(handle.clone(), deadline) else {
                     return Ok(());
                 };
+                let mut u = RunUpdate::new(&s.id, RunState::Running, now());
+                u.handle = Some(handle.0.clone());
+                // Queued, not awaited: `Running` records a fact sweep does not act on (the
+                // run is alive either way), and the writer keeps the order, so the terminal
+                // state, which is awaited, lands after it. Saves a round trip per run.
+                self.store.send(Write::RunState(Box::new(u)));
                 let p = Progress::RunState {
                     run_id: s.id.clone(),
                     params: s.params.clone(),
