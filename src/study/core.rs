@@ -809,6 +809,10 @@ impl Study {
         };
         let mut u = RunUpdate::new(&id, state, now());
         u.reason = Some(reason);
+        // The policy's numbers, as the engine records them for a run it stopped.
+        if let Some(StopReason::Policy(d)) = &st.slots[i].stop {
+            u.detail = Some(d.to_json().to_string());
+        }
         self.inner.store.send(Write::RunState(Box::new(u)));
         let slot = &mut st.slots[i];
         slot.state = state;
