@@ -229,9 +229,11 @@ pub fn builder(d: &Bound<'_, PyDict>) -> PyResult<Result<StudyBuilder, sweep::st
             "sobol" => b.sobol(),
             "grid" => b.grid(),
             "bayesian" => b.bayesian(),
-            other => return Err(PyValueError::new_err(format!(
+            other => {
+                return Err(PyValueError::new_err(format!(
                 "sampling must be \"random\", \"sobol\", \"grid\" or \"bayesian\", got {other:?}"
-            ))),
+            )))
+            }
         };
     }
     if let Some(seed) = get::<u64>(d, "seed")? {

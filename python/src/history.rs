@@ -55,7 +55,7 @@ fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py
     })
 }
 
-/// The sweeps of a workspace, oldest first, as dictionaries.
+/// The sweeps of a workspace, newest first (as `sweep status` lists them), as dictionaries.
 #[pyfunction]
 pub fn list_sweeps<'py>(py: Python<'py>, workspace: PathBuf) -> PyResult<Bound<'py, PyList>> {
     let sweeps = py

@@ -8,11 +8,26 @@ use crate::errors::{raise, study_error};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use sweep::study::{Outcome, StopReason, Study, Trial, Verdict};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The study a `Study` handle and its trials share; `None` once closed, so that closing
+/// releases the sweep (its lock) even while trial objects are still referenced.
+type Shared = Arc<RwLock<Option<Study>>>;
+
+fn current(shared: &Shared) -> Option<Study> {
+    shared
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+fn closed(py: Python<'_>) -> PyErr {
+    raise(py, "SweepError", "the study is closed".into(), None)
 }
 
 /// A sweep driven from Python (the native half of `sweep.Study`, which adds `optimize`,
@@ -20,17 +35,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// told from several threads.
 #[pyclass(module = "sweep._sweep", name = "Study", frozen)]
 pub struct PyStudy {
-    /// `None` once closed: the sweep's lock is released with the last handle.
-    inner: RwLock<Option<Study>>,
+    inner: Shared,
 }
 
 impl PyStudy {
     fn study(&self, py: Python<'_>) -> PyResult<Study> {
-        self.inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| raise(py, "SweepError", "the study is closed".into(), None))
+        current(&self.inner).ok_or_else(|| closed(py))
     }
 }
 
@@ -61,7 +71,7 @@ impl PyStudy {
         };
         match made {
             Ok(s) => Ok(PyStudy {
-                inner: RwLock::new(Some(s)),
+                inner: Arc::new(RwLock::new(Some(s))),
             }),
             Err(e) => Err(study_error(py, e)),
         }
@@ -71,10 +81,9 @@ impl PyStudy {
     /// `max_duration` passed or stopped). Raises `WaitError` when the sampler needs a pending
     /// trial's result first.
     fn ask(&self, py: Python<'_>) -> PyResult<Option<PyTrial>> {
-        let study = self.study(py)?;
-        let s = study.clone();
+        let s = self.study(py)?;
         match py.detach(move || s.ask()) {
-            Ok(Some(t)) => Ok(Some(PyTrial::new(py, study, t)?)),
+            Ok(Some(t)) => Ok(Some(PyTrial::new(py, self.inner.clone(), t)?)),
             Ok(None) => Ok(None),
             Err(e) => Err(study_error(py, e)),
         }
@@ -141,8 +150,8 @@ impl PyStudy {
         Ok(())
     }
 
-    /// Flushes the history and lets go of the study; its sweep's lock is released once no
-    /// trial of it is left either. Further calls raise `SweepError`.
+    /// Flushes the history and lets go of the study, releasing its sweep for another
+    /// process or handle. Further calls, and reports of its trials, raise `SweepError`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let taken = self
             .inner
@@ -158,10 +167,7 @@ impl PyStudy {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+        current(&self.inner).is_none()
     }
 
     /// The best trial so far as `{number, id, value, params}`, or `None`.
@@ -301,7 +307,7 @@ impl PyStopReason {
 /// `report()` for intermediate values, each answered by the early-termination policy.
 #[pyclass(module = "sweep._sweep", name = "Trial", frozen)]
 pub struct PyTrial {
-    study: Study,
+    study: Shared,
     /// `None` once told.
     trial: Mutex<Option<Trial>>,
     number: u64,
@@ -313,7 +319,7 @@ pub struct PyTrial {
 }
 
 impl PyTrial {
-    fn new(py: Python<'_>, study: Study, t: Trial) -> PyResult<PyTrial> {
+    fn new(py: Python<'_>, study: Shared, t: Trial) -> PyResult<PyTrial> {
         Ok(PyTrial {
             number: t.number(),
             id: t.id().to_string(),
@@ -377,10 +383,11 @@ impl PyTrial {
     /// same interval, or a sweep limit. `step` is recorded beside it (an epoch number).
     #[pyo3(signature = (value, step=None))]
     fn report(&self, py: Python<'_>, value: f64, step: Option<u64>) -> PyResult<bool> {
+        let study = current(&self.study).ok_or_else(|| closed(py))?;
         let verdict = py.detach(|| {
             lock(&self.trial)
                 .as_ref()
-                .map(|t| self.study.report_with_step(t, value, step))
+                .map(|t| study.report_with_step(t, value, step))
         });
         match verdict {
             None => Err(self.told()),
@@ -400,10 +407,11 @@ impl PyTrial {
     /// primary metric's name is a `report`.
     #[pyo3(signature = (name, value, step=None))]
     fn log(&self, py: Python<'_>, name: &str, value: f64, step: Option<u64>) -> PyResult<()> {
+        let study = current(&self.study).ok_or_else(|| closed(py))?;
         let logged = py.detach(|| {
             lock(&self.trial)
                 .as_ref()
-                .map(|t| self.study.log_metric_with_step(t, name, value, step))
+                .map(|t| study.log_metric_with_step(t, name, value, step))
         });
         match logged {
             None => Err(self.told()),
