@@ -116,3 +116,47 @@ def test_sigkill_mid_study_then_resume_loses_and_repeats_nothing(tmp_path, cli):
     runs = cli.json("runs", "crashy", "--format", "json")
     assert [r["state"] for r in runs].count("failed") == 1
     assert os.path.exists(os.path.join(ws, "sweep.db"))
+
+
+THREADS = textwrap.dedent(
+    """
+    import sys, time
+    import sweep
+
+    study = sweep.create_study(name="threads", workspace=sys.argv[1], space={"x": sweep.uniform(0, 1)},
+                               seed=2, max_total_runs=10)
+
+    def objective(trial):
+        print("started", trial.number, flush=True)
+        for step in range(1, 3000):
+            if trial.report(trial.params["x"], step=step):
+                raise sweep.TrialPruned()
+            time.sleep(0.01)
+        return 0.0
+
+    study.optimize(objective, n_jobs=2)
+    """
+)
+
+
+def test_ctrl_c_stops_threaded_trials_cleanly(tmp_path):
+    script = tmp_path / "threads.py"
+    script.write_text(THREADS)
+    ws = tmp_path / "ws"
+    child = subprocess.Popen([PYTHON, str(script), str(ws)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
+    try:
+        started = {child.stdout.readline().split()[1] for _ in range(2)}
+        assert started == {"0", "1"}
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode != 0 and "KeyboardInterrupt" in err
+    h = sweep.load_sweep("threads", ws)
+    assert h.info.state == "canceled" and h.info.reason == "interrupted (KeyboardInterrupt)"
+    assert [t.number for t in h.trials] == [0, 1]
+    for t in h.trials:
+        # Each trial saw `report` answer True, stopped, and was recorded with what it reported.
+        assert t.state == "canceled" and t.reason == "sweep stopped: interrupted (KeyboardInterrupt)"
+        assert len(t.intermediate_values) >= 10
