@@ -212,7 +212,7 @@ def main():
 
         def ratio(a, b):
             if a in med and b in med and med[b] > 0:
-                return f"{med[a] / med[b]:.2f}"
+                return f"{med[a] / med[b]:.3g}"
             return ""
 
         cells += [

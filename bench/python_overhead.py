@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Per-trial overhead from Python: ask + 5 reports + tell, side by side.
 
-The loop of `benches/study.rs` (random sampling over 4 parameters, a median-stopping
-policy from the second report, a cheap stand-in for training), run through:
+The loop of `benches/study.rs` (random sampling over 4 parameters, a cheap stand-in for
+training), with a median-stopping policy from the second report (Optuna: MedianPruner)
+and without one (Optuna: NopPruner; `should_prune` is still called), run through:
 
 - sweep's Python package, history on disk (`tell` returns once the trial is committed to
   SQLite, so a killed program loses nothing it told);
@@ -33,11 +34,11 @@ def loss(lr: float, epoch: int) -> float:
     return abs(math.log(lr) + 4.0) + 1.0 / epoch
 
 
-def run_sweep(trials: int, d: str, rnd: int) -> float:
+def run_sweep(trials: int, d: str, rnd: int, prune: bool) -> float:
     import sweep
 
     study = sweep.create_study(
-        name=f"overhead-{rnd}",
+        name=f"overhead-{rnd}-{prune}",
         workspace=os.path.join(d, "sweep"),
         space={
             "lr": sweep.loguniform(-9.0, 0.0),
@@ -49,7 +50,7 @@ def run_sweep(trials: int, d: str, rnd: int) -> float:
         sampling="random",
         seed=rnd,
         max_total_runs=2**62,
-        policy=sweep.MedianStoppingPolicy(delay_evaluation=2),
+        policy=sweep.MedianStoppingPolicy(delay_evaluation=2) if prune else None,
     )
     t0 = time.perf_counter()
     for _ in range(trials):
@@ -65,18 +66,18 @@ def run_sweep(trials: int, d: str, rnd: int) -> float:
     return elapsed / trials
 
 
-def optuna_study(storage, rnd: int):
+def optuna_study(storage, rnd: int, prune: bool):
     import optuna
 
     return optuna.create_study(
-        study_name=f"overhead-{rnd}",
+        study_name=f"overhead-{rnd}-{prune}",
         storage=storage,
         sampler=optuna.samplers.RandomSampler(seed=rnd),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=1),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=1) if prune else optuna.pruners.NopPruner(),
     )
 
 
-def run_optuna(trials: int, storage, rnd: int) -> float:
+def run_optuna(trials: int, storage, rnd: int, prune: bool) -> float:
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -86,7 +87,7 @@ def run_optuna(trials: int, storage, rnd: int) -> float:
         "layers": IntDistribution(0, 7),
         "optimizer": CategoricalDistribution(["sgd", "adam"]),
     }
-    study = optuna_study(storage, rnd)
+    study = optuna_study(storage, rnd, prune)
     t0 = time.perf_counter()
     for _ in range(trials):
         trial = study.ask(dists)
@@ -115,25 +116,28 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"sweep {sweep.__version__}, optuna {optuna.__version__}, Python {sys.version.split()[0]}", file=sys.stderr)
     base = args.dir or tempfile.mkdtemp(prefix="sweep-overhead-")
-    times = {k: [] for k in ("sweep (disk)", "optuna in-memory", "optuna sqlite", "optuna journal")}
-    n = args.trials
-    for rnd in range(args.rounds):
-        d = os.path.join(base, f"round{rnd}")
-        os.makedirs(d)
-        times["sweep (disk)"].append(run_sweep(n, d, rnd))
-        times["optuna in-memory"].append(run_optuna(n, None, rnd))
-        times["optuna sqlite"].append(run_optuna(max(n // 10, 20), f"sqlite:///{d}/optuna.db", rnd))
-        journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(os.path.join(d, "optuna.log")))
-        times["optuna journal"].append(run_optuna(max(n // 4, 20), journal, rnd))
-        print("round", rnd, {k: f"{v[-1] * 1e3:.3f} ms" for k, v in times.items()}, file=sys.stderr)
-    ref = statistics.median(times["optuna in-memory"])
-    print(f"\nper trial (ask + 5 reports + tell), median of {args.rounds} rounds\n")
-    print("| loop | ms per trial | × Optuna in-memory | history |")
-    print("|---|---|---|---|")
+    names = ("sweep (disk)", "optuna in-memory", "optuna sqlite", "optuna journal")
     kept = {"sweep (disk)": "SQLite, committed at each tell", "optuna in-memory": "none", "optuna sqlite": "SQLite", "optuna journal": "file"}
-    for k, v in times.items():
-        m = statistics.median(v)
-        print(f"| {k} | {m * 1e3:.3f} | {m / ref:.2f} | {kept[k]} |")
+    n = args.trials
+    for prune in (True, False):
+        times = {k: [] for k in names}
+        for rnd in range(args.rounds):
+            d = os.path.join(base, f"round{rnd}-{prune}")
+            os.makedirs(d)
+            times["sweep (disk)"].append(run_sweep(n, d, rnd, prune))
+            times["optuna in-memory"].append(run_optuna(n, None, rnd, prune))
+            times["optuna sqlite"].append(run_optuna(max(n // 10, 20), f"sqlite:///{d}/optuna.db", rnd, prune))
+            journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(os.path.join(d, "optuna.log")))
+            times["optuna journal"].append(run_optuna(max(n // 4, 20), journal, rnd, prune))
+            print("round", rnd, "prune" if prune else "no pruning", {k: f"{v[-1] * 1e3:.3f} ms" for k, v in times.items()}, file=sys.stderr)
+        ref = statistics.median(times["optuna in-memory"])
+        what = "median stopping / MedianPruner" if prune else "no policy / NopPruner"
+        print(f"\nper trial (ask + 5 reports + tell), {what}, median of {args.rounds} rounds of {n} trials\n")
+        print("| loop | ms per trial | × Optuna in-memory | history |")
+        print("|---|---|---|---|")
+        for k, v in times.items():
+            m = statistics.median(v)
+            print(f"| {k} | {m * 1e3:.3f} | {m / ref:.2f} | {kept[k]} |")
 
 
 if __name__ == "__main__":
