@@ -494,27 +494,21 @@ class Study:
             finally:
                 self._native.flush()
         else:
-            threads = [threading.Thread(target=run.worker, name=f"sweep-optimize-{i}", daemon=True) for i in range(n_jobs)]
-            for t in threads:
-                t.start()
+            run.alive = n_jobs
+            for i in range(n_jobs):
+                threading.Thread(target=run.thread, name=f"sweep-optimize-{i}", daemon=True).start()
             try:
-                _join(threads)
+                run.wait()
             except KeyboardInterrupt:
                 # Tell live trials to stop and wait for them to be told; a second Ctrl-C
                 # leaves them (reopening the sweep records them lost).
                 run.interrupt()
-                _join(threads)
+                run.wait()
                 raise
             finally:
                 self._native.flush()
         if run.error is not None:
             raise run.error
-
-
-def _join(threads: Sequence[threading.Thread]) -> None:
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)
 
 
 class _Run:
@@ -540,6 +534,24 @@ class _Run:
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.error: Optional[BaseException] = None
+        # Worker threads still running, and an event set when none is. Not Thread.join:
+        # before Python 3.13 a join interrupted by Ctrl-C can leave a live thread looking
+        # finished, and the study would end with its trial untold.
+        self.alive = 0
+        self.all_finished = threading.Event()
+
+    def thread(self) -> None:
+        try:
+            self.worker()
+        finally:
+            with self.lock:
+                self.alive -= 1
+                if self.alive == 0:
+                    self.all_finished.set()
+
+    def wait(self) -> None:
+        while not self.all_finished.wait(0.2):
+            pass
 
     def interrupt(self) -> None:
         self.done.set()

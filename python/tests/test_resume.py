@@ -127,7 +127,8 @@ THREADS = textwrap.dedent(
                                seed=2, max_total_runs=10)
 
     def objective(trial):
-        print("started", trial.number, flush=True)
+        sys.stdout.write(f"started {trial.number}\\n")  # one write: the threads print at once
+        sys.stdout.flush()
         for step in range(1, 3000):
             if trial.report(trial.params["x"], step=step):
                 raise sweep.TrialPruned()
@@ -145,7 +146,13 @@ def test_ctrl_c_stops_threaded_trials_cleanly(tmp_path):
     ws = tmp_path / "ws"
     child = subprocess.Popen([PYTHON, str(script), str(ws)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
     try:
-        started = {child.stdout.readline().split()[1] for _ in range(2)}
+        started = set()
+        while len(started) < 2:
+            line = child.stdout.readline()
+            if not line:
+                child.wait(timeout=60)
+                raise AssertionError(f"the child ended (exit {child.returncode}) before two trials started:\n{child.stderr.read()}")
+            started.add(line.split()[1])
         assert started == {"0", "1"}
         time.sleep(0.3)
         child.send_signal(signal.SIGINT)
