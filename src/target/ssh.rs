@@ -540,7 +540,7 @@ impl Inner {
         if let Some(rest) = d.strip_prefix("~/") {
             format!("\"$HOME\"/{}", quote(rest))
         } else if d.starts_with('/') {
-            quote(d)
+            quote(d).into_owned()
         } else {
             format!("\"$HOME\"/{}", quote(d))
         }
@@ -641,11 +641,10 @@ impl Inner {
         ));
         s.push_str("export SWEEP_METRICS_FILE=\"$RUN/metrics.jsonl\" SWEEP_OUTPUT_DIR=\"$RUN/outputs\" SWEEP_STOP_FILE=\"$RUN/stop\"\n");
         s.push_str("cd \"$RUN/work\"\n");
-        let argv: Vec<String> = req.argv.iter().map(|a| quote(a)).collect();
         s.push_str(&format!(
             "setsid sh -c {} sweep-run \"$RUN\" {} </dev/null >>\"$RUN/output.log\" 2>&1 &\n",
             quote(WRAPPER),
-            argv.join(" ")
+            super::shell::join(&req.argv)
         ));
         s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ -f \"$RUN/exit_status\" ]; then tail -n 3 \"$RUN/output.log\" >&2; exit 1; fi; if [ $i -gt 3000 ]; then echo 'the run wrapper did not start within 30 s' >&2; exit 1; fi; sleep 0.01; done\n");
         s.push_str("printf 'started %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n");
