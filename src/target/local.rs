@@ -20,6 +20,7 @@
 //!   `sweep` is watching (killed, crashed, laptop closed) still has its real exit status
 //!   when `sweep resume` re-adopts it, and nothing it started outlives it either way.
 
+use super::rundir::{self, RunDir};
 use super::{
     ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
 };
@@ -32,23 +33,6 @@ use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// File names inside a run directory.
-pub const OUTPUT_LOG: &str = "output.log";
-/// The metrics file (`SWEEP_METRICS_FILE`).
-pub const METRICS_FILE: &str = "metrics.jsonl";
-/// The stop file (`SWEEP_STOP_FILE`).
-pub const STOP_FILE: &str = "stop";
-/// The outputs directory (`SWEEP_OUTPUT_DIR`).
-pub const OUTPUTS_DIR: &str = "outputs";
-/// The supervisor's record of the run: `pid N` (its pid, which is the run's process group),
-/// written before the program starts so that a run whose launch was interrupted can still be
-/// found; then, once the program has ended, `exit_code N`, `signal N` or `unknown …`.
-pub const STATUS_FILE: &str = "status";
-/// Where earlier versions of sweep kept the pid and the exit status, in two files; read
-/// for the runs they started when a newer sweep resumes their sweep.
-const OLD_PID_FILE: &str = "pid";
-const OLD_EXIT_FILE: &str = "exit_status";
 
 /// How many trailing output lines are kept for failure reports.
 const TAIL_LINES: usize = 20;
@@ -110,7 +94,7 @@ impl Handle {
         }
         match std::fs::read_link(format!("/proc/{}/cwd", self.pid)) {
             Ok(cwd) => {
-                let work = self.run_dir.join("work");
+                let work = RunDir::new(&self.run_dir).work();
                 cwd == work.canonicalize().unwrap_or(work)
             }
             // A zombie or a process we may not inspect: trust the pid.
@@ -120,10 +104,10 @@ impl Handle {
 
     /// The handle of a run whose launch was interrupted, from the pid its supervisor wrote,
     /// if that supervisor may still be alive.
-    fn from_status_file(run_dir: &Path) -> Option<Handle> {
-        let pid = match read_status(run_dir) {
+    fn from_status_file(dir: &RunDir) -> Option<Handle> {
+        let pid = match read_status(dir) {
             Some(s) => s.pid?,
-            None => std::fs::read_to_string(run_dir.join(OLD_PID_FILE))
+            None => std::fs::read_to_string(dir.old_pid())
                 .ok()?
                 .trim()
                 .parse()
@@ -132,7 +116,7 @@ impl Handle {
         Some(Handle {
             pid,
             pgid: pid,
-            run_dir: run_dir.to_path_buf(),
+            run_dir: dir.root().to_path_buf(),
         })
     }
 }
@@ -171,7 +155,7 @@ impl ComputeTarget for LocalTarget {
             return;
         };
         // The stop file first: a run that checks it can save and exit cleanly.
-        let _ = File::create(h.run_dir.join(STOP_FILE));
+        let _ = File::create(RunDir::new(&h.run_dir).stop());
         let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGTERM);
         let _ = std::thread::Builder::new()
             .name("stop-grace".into())
@@ -189,13 +173,13 @@ impl ComputeTarget for LocalTarget {
 
     fn kill(&self, handle: &RunHandle) {
         if let Ok(h) = Handle::decode(handle) {
-            let _ = File::create(h.run_dir.join(STOP_FILE));
+            let _ = File::create(RunDir::new(&h.run_dir).stop());
             let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
         }
     }
 
     fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
-        let dir = absolute(&req.run_dir).ok()?;
+        let dir = RunDir::absolute(&req.run_dir).ok()?;
         Handle::from_status_file(&dir).map(|h| h.encode())
     }
 
@@ -212,7 +196,7 @@ impl ComputeTarget for LocalTarget {
 
 /// A run's directory as [`prepare`] left it, ready for its supervisor.
 struct Prepared {
-    run_dir: PathBuf,
+    dir: RunDir,
     workdir: PathBuf,
     log: File,
     status: File,
@@ -221,25 +205,24 @@ struct Prepared {
 /// Makes the run directory, its `outputs` and its working copy of the snapshot, and creates
 /// `output.log` and the empty `status` file.
 fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
-    let workdir = req.workdir();
+    let dir = RunDir::absolute(&req.run_dir)?;
     // The run directory's parent normally exists: one `mkdir` per directory.
-    if let Err(e) = super::snapshot::mkdir(&req.run_dir) {
+    if let Err(e) = super::snapshot::mkdir(dir.root()) {
         if e.kind() != std::io::ErrorKind::NotFound {
             return Err(e.into());
         }
-        std::fs::create_dir_all(&req.run_dir)?;
+        std::fs::create_dir_all(dir.root())?;
     }
-    super::snapshot::mkdir(&req.run_dir.join(OUTPUTS_DIR))?;
+    super::snapshot::mkdir(&dir.outputs())?;
     // Makes `work` even when there is no snapshot.
+    let workdir = dir.work();
     super::snapshot::copy_tree(&req.snapshot, &workdir)?;
-    let run_dir = absolute(&req.run_dir)?;
-    let workdir = absolute(&workdir)?;
-    let log = File::create(run_dir.join(OUTPUT_LOG))?;
+    let log = File::create(dir.output_log())?;
     // `metrics.jsonl` is not created here: the run creates it when it first appends (one
     // file fewer per run; the watcher reads it once it exists).
-    let status = File::create(run_dir.join(STATUS_FILE))?;
+    let status = File::create(dir.status())?;
     Ok(Prepared {
-        run_dir,
+        dir,
         workdir,
         log,
         status,
@@ -249,7 +232,7 @@ fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
 /// Starts the prepared run's supervisor and its watcher.
 fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHandle, TargetError> {
     let Prepared {
-        run_dir,
+        dir,
         workdir,
         log,
         status,
@@ -264,7 +247,7 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
     } else {
         program.into()
     };
-    let env = run_env(req, &run_dir);
+    let env = run_env(req, &dir);
     let path = resolve(&program, &env, &workdir)
         .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
     let argv: Vec<std::ffi::OsString> = std::iter::once(program)
@@ -281,42 +264,31 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
     })
     .map_err(|e| {
         // A supervisor that could not start its program leaves no run to recover.
-        let _ = std::fs::remove_file(run_dir.join(STATUS_FILE));
+        let _ = std::fs::remove_file(dir.status());
         TargetError::Launch(format!("{}: {e}", req.argv[0]))
     })?;
     let pid = started.pid;
     let handle = Handle {
         pid,
         pgid: pid,
-        run_dir,
+        run_dir: dir.root().to_path_buf(),
     };
     watch(req, handle.clone(), Exit::Child(started), events)?;
     Ok(handle.encode())
 }
 
-/// The run's whole environment: sweep's own, `PYTHONUNBUFFERED=1` unless set, the run
-/// configuration's variables, then the `SWEEP_*` variables (later entries win).
-fn run_env(req: &LaunchRequest, run_dir: &Path) -> Vec<(OsString, OsString)> {
+/// The run's whole environment: sweep's own, then the run's variables
+/// ([`rundir::run_vars`]; later entries win).
+fn run_env(req: &LaunchRequest, dir: &RunDir) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let mut set = |k: &str, v: OsString| {
-        if let Some(e) = env.iter_mut().find(|(ek, _)| ek == k) {
-            e.1 = v;
-        } else {
-            env.push((k.into(), v));
+    for v in rundir::run_vars(req) {
+        let value = dir.value(&v.value);
+        match env.iter_mut().find(|(k, _)| k == v.name) {
+            Some(_) if v.unless_set => {}
+            Some(e) => e.1 = value,
+            None => env.push((v.name.into(), value)),
         }
-    };
-    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-        set("PYTHONUNBUFFERED", "1".into());
     }
-    for (k, v) in &req.env {
-        set(k, v.into());
-    }
-    set("SWEEP_RUN_ID", req.run_id.clone().into());
-    set("SWEEP_SWEEP_ID", req.sweep_id.clone().into());
-    set("SWEEP_PARAMS", req.params_json.clone().into());
-    set("SWEEP_METRICS_FILE", run_dir.join(METRICS_FILE).into());
-    set("SWEEP_OUTPUT_DIR", run_dir.join(OUTPUTS_DIR).into());
-    set("SWEEP_STOP_FILE", run_dir.join(STOP_FILE).into());
     env
 }
 
@@ -360,14 +332,6 @@ fn resolve(
         Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
     } else {
         Err(not_found())
-    }
-}
-
-fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(p))
     }
 }
 
@@ -566,14 +530,16 @@ impl Watched {
             Exit::Child(sup) => match sup.wait() {
                 // The supervisor's own status says little (it ends by killing its group);
                 // the program's is in the file it wrote.
-                Ok(s) => read_exit_file(&self.h.run_dir).unwrap_or(match s.signal() {
-                    // Killed before it could write: the whole group got the signal.
-                    Some(sig) => ExitStatus::Signal(sig),
-                    None => ExitStatus::Unknown("the run's supervisor ended early".into()),
-                }),
+                Ok(s) => {
+                    read_exit_file(&RunDir::new(&self.h.run_dir)).unwrap_or(match s.signal() {
+                        // Killed before it could write: the whole group got the signal.
+                        Some(sig) => ExitStatus::Signal(sig),
+                        None => ExitStatus::Unknown("the run's supervisor ended early".into()),
+                    })
+                }
                 Err(e) => ExitStatus::Unknown(e.to_string()),
             },
-            Exit::Poll => read_exit_file(&self.h.run_dir).unwrap_or_else(|| {
+            Exit::Poll => read_exit_file(&RunDir::new(&self.h.run_dir)).unwrap_or_else(|| {
                 ExitStatus::Unknown("the run ended while no sweep was watching it".into())
             }),
         };
@@ -637,8 +603,9 @@ fn watch(
     events: EventSender,
 ) -> Result<(), TargetError> {
     let watcher = shared_watcher()?;
-    let out = Tail::new(h.run_dir.join(OUTPUT_LOG));
-    let mf = Tail::new(h.run_dir.join(METRICS_FILE));
+    let dir = RunDir::new(&h.run_dir);
+    let out = Tail::new(dir.output_log());
+    let mf = Tail::new(dir.metrics());
     let run = Watched {
         w: Watch::new(&req.run_id, &req.primary_metric, events),
         out,
@@ -751,8 +718,8 @@ struct Status {
 }
 
 /// Reads `<run_dir>/status`; `None` if there is none.
-fn read_status(run_dir: &Path) -> Option<Status> {
-    let s = std::fs::read_to_string(run_dir.join(STATUS_FILE)).ok()?;
+fn read_status(dir: &RunDir) -> Option<Status> {
+    let s = std::fs::read_to_string(dir.status()).ok()?;
     Some(parse_status(&s))
 }
 
@@ -767,9 +734,8 @@ fn parse_status(s: &str) -> Status {
         let (k, v) = line.split_once(' ').unwrap_or((line, ""));
         match k {
             "pid" => st.pid = v.parse().ok(),
-            "exit_code" => st.exit = v.parse().ok().map(ExitStatus::Code),
-            "signal" => st.exit = v.parse().ok().map(ExitStatus::Signal),
             "unknown" => st.exit = Some(ExitStatus::Unknown(format!("the run's supervisor: {v}"))),
+            "exit_code" | "signal" => st.exit = rundir::parse_exit(line),
             _ => {}
         }
     }
@@ -777,12 +743,12 @@ fn parse_status(s: &str) -> Status {
 }
 
 /// The run's exit status, once its supervisor has recorded it.
-fn read_exit_file(run_dir: &Path) -> Option<ExitStatus> {
-    match read_status(run_dir) {
+fn read_exit_file(dir: &RunDir) -> Option<ExitStatus> {
+    match read_status(dir) {
         Some(s) => s.exit,
         // A run started by an older sweep.
         None => {
-            let s = std::fs::read_to_string(run_dir.join(OLD_EXIT_FILE)).ok()?;
+            let s = std::fs::read_to_string(dir.exit_status()).ok()?;
             parse_status(&s).exit
         }
     }
@@ -885,17 +851,18 @@ exit 3
 
     #[test]
     fn runs_started_by_earlier_versions_are_read_from_their_two_files() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(Handle::from_status_file(dir.path()).is_none());
-        assert_eq!(read_exit_file(dir.path()), None);
-        std::fs::write(dir.path().join(OLD_PID_FILE), "4242\n").unwrap();
-        std::fs::write(dir.path().join(OLD_EXIT_FILE), "signal 9\n").unwrap();
-        assert_eq!(Handle::from_status_file(dir.path()).unwrap().pid, 4242);
-        assert_eq!(read_exit_file(dir.path()), Some(ExitStatus::Signal(9)));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(tmp.path());
+        assert!(Handle::from_status_file(&dir).is_none());
+        assert_eq!(read_exit_file(&dir), None);
+        std::fs::write(tmp.path().join("pid"), "4242\n").unwrap();
+        std::fs::write(tmp.path().join("exit_status"), "signal 9\n").unwrap();
+        assert_eq!(Handle::from_status_file(&dir).unwrap().pid, 4242);
+        assert_eq!(read_exit_file(&dir), Some(ExitStatus::Signal(9)));
         // The new file, once there, is the one read.
-        std::fs::write(dir.path().join(STATUS_FILE), "pid 7\n").unwrap();
-        assert_eq!(Handle::from_status_file(dir.path()).unwrap().pid, 7);
-        assert_eq!(read_exit_file(dir.path()), None);
+        std::fs::write(tmp.path().join("status"), "pid 7\n").unwrap();
+        assert_eq!(Handle::from_status_file(&dir).unwrap().pid, 7);
+        assert_eq!(read_exit_file(&dir), None);
     }
 
     #[tokio::test]

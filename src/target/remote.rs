@@ -3,7 +3,8 @@
 //! [`LineSplitter`], turned into events by the local target's watcher logic, and mirrored
 //! into the run's local directory so `output.log` and `metrics.jsonl` are kept with the run.
 
-use super::local::{Watch, METRICS_FILE, OUTPUT_LOG};
+use super::local::Watch;
+use super::rundir::RunDir;
 use super::{EventSender, ExitStatus, TargetEvent};
 use crate::metrics::LineSplitter;
 use std::fs::File;
@@ -42,10 +43,8 @@ impl Feed {
         let mirror = match mirror_dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
-                Some((
-                    File::create(d.join(OUTPUT_LOG))?,
-                    File::create(d.join(METRICS_FILE))?,
-                ))
+                let d = RunDir::new(d);
+                Some((File::create(d.output_log())?, File::create(d.metrics())?))
             }
             None => None,
         };
@@ -134,15 +133,5 @@ impl Feed {
     /// The run's id.
     pub(super) fn run_id(&self) -> &str {
         &self.watch.run_id
-    }
-}
-
-/// Parses an `exit_status` file's text (`exit_code N`, `signal N`).
-pub(super) fn parse_exit(s: &str) -> Option<ExitStatus> {
-    let (k, v) = s.trim().split_once(' ')?;
-    match k {
-        "exit_code" => v.trim().parse().ok().map(ExitStatus::Code),
-        "signal" => v.trim().parse().ok().map(ExitStatus::Signal),
-        _ => None,
     }
 }

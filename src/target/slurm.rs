@@ -22,6 +22,7 @@
 //!   period (Slurm then sends SIGKILL after its `KillWait`).
 
 use super::remote::Feed;
+use super::rundir::{self, RunDir};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::SlurmConfig;
 use std::collections::HashMap;
@@ -111,13 +112,13 @@ struct State {
 struct Job {
     id: String,
     feed: Feed,
-    dir: PathBuf,
+    dir: RunDir,
     /// Restarts `scontrol` has shown (logged as they are seen).
     restarts: u32,
 }
 
 impl Job {
-    fn new(id: String, feed: Feed, dir: PathBuf) -> Job {
+    fn new(id: String, feed: Feed, dir: RunDir) -> Job {
         Job {
             id,
             feed: feed.with_restarts(restart_line),
@@ -137,15 +138,6 @@ fn restart_line(line: &[u8]) -> Option<(u32, String)> {
         .split_once(" (restart ")?;
     let k = k.strip_suffix(')')?.parse().ok()?;
     (!job.is_empty() && job.bytes().all(|b| b.is_ascii_digit())).then(|| (k, said.to_string()))
-}
-
-/// The metrics file of a job's `restart`-th rerun (the first attempt's is `metrics.jsonl`).
-fn metrics_file(dir: &Path, restart: u32) -> PathBuf {
-    if restart == 0 {
-        dir.join(super::local::METRICS_FILE)
-    } else {
-        dir.join(format!("metrics.restart-{restart}.jsonl"))
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -472,44 +464,32 @@ impl ComputeTarget for SlurmTarget {
         if req.argv.is_empty() {
             return Err(TargetError::Launch("empty argument vector".into()));
         }
-        let run_dir = absolute(&req.run_dir)?;
-        let work = run_dir.join("work");
-        std::fs::create_dir_all(run_dir.join(super::local::OUTPUTS_DIR))?;
+        let dir = RunDir::absolute(&req.run_dir)?;
+        let work = dir.work();
+        std::fs::create_dir_all(dir.outputs())?;
         // Makes `work` even when there is no snapshot.
         super::snapshot::copy_tree(&req.snapshot, &work)?;
-        File::create(run_dir.join(super::local::OUTPUT_LOG))?;
-        File::create(run_dir.join(super::local::METRICS_FILE))?;
-        let script = run_dir.join("job.sh");
+        File::create(dir.output_log())?;
+        File::create(dir.metrics())?;
+        let script = dir.job_script();
         std::fs::write(&script, JOB_SCRIPT)?;
         let mut c = Command::new("sbatch");
         c.args(self.sbatch_options())
             .arg(format!("--job-name={}", req.run_id))
-            .arg(format!(
-                "--output={}",
-                run_dir.join(super::local::OUTPUT_LOG).display()
-            ))
+            .arg(format!("--output={}", dir.output_log().display()))
             .arg("--open-mode=append")
             .arg(format!("--chdir={}", work.display()))
             .arg("--export=ALL")
             .arg(&script)
             .args(&req.argv)
             .stdin(Stdio::null());
-        // The job's environment travels in sbatch's own environment (`--export=ALL`).
-        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-            c.env("PYTHONUNBUFFERED", "1");
+        // The job's environment travels in sbatch's own environment (`--export=ALL`), which
+        // starts as sweep's.
+        for v in rundir::run_vars(req) {
+            if !(v.unless_set && std::env::var_os(v.name).is_some()) {
+                c.env(v.name, dir.value(&v.value));
+            }
         }
-        for (k, v) in &req.env {
-            c.env(k, v);
-        }
-        c.env("SWEEP_RUN_ID", &req.run_id)
-            .env("SWEEP_SWEEP_ID", &req.sweep_id)
-            .env("SWEEP_PARAMS", &req.params_json)
-            .env(
-                "SWEEP_METRICS_FILE",
-                run_dir.join(super::local::METRICS_FILE),
-            )
-            .env("SWEEP_OUTPUT_DIR", run_dir.join(super::local::OUTPUTS_DIR))
-            .env("SWEEP_STOP_FILE", run_dir.join(super::local::STOP_FILE));
         let out = c
             .output()
             .map_err(|e| TargetError::Launch(format!("cannot run sbatch: {e}")))?;
@@ -527,20 +507,19 @@ impl ComputeTarget for SlurmTarget {
             )));
         }
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner
-            .watch(Job::new(id.clone(), feed, run_dir.clone()));
-        Ok(Handle {
-            job: id,
-            dir: run_dir,
-        }
-        .encode(&self.inner.name))
+        let handle = Handle {
+            job: id.clone(),
+            dir: dir.root().to_path_buf(),
+        };
+        self.inner.watch(Job::new(id, feed, dir));
+        Ok(handle.encode(&self.inner.name))
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
         let Ok(h) = Handle::decode(handle) else {
             return;
         };
-        let _ = File::create(h.dir.join(super::local::STOP_FILE));
+        let _ = File::create(RunDir::new(&h.dir).stop());
         self.inner
             .state
             .lock()
@@ -576,7 +555,7 @@ impl ComputeTarget for SlurmTarget {
         let Ok(h) = Handle::decode(handle) else {
             return;
         };
-        let _ = File::create(h.dir.join(super::local::STOP_FILE));
+        let _ = File::create(RunDir::new(&h.dir).stop());
         self.inner
             .state
             .lock()
@@ -596,7 +575,7 @@ impl ComputeTarget for SlurmTarget {
     /// ended, too, for the controller's `MinJobAge`; a job that ended longer ago than that
     /// is not found, and the run is launched again.
     fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
-        let run_dir = absolute(&req.run_dir).ok()?;
+        let dir = RunDir::absolute(&req.run_dir).ok()?;
         let out = match Command::new("squeue")
             .args(["--noheader", "--states=all", "--format=%i %Z"])
             .arg(format!("--name={}", req.run_id))
@@ -620,8 +599,9 @@ impl ComputeTarget for SlurmTarget {
                 return None;
             }
         };
-        let job = find_job(&String::from_utf8_lossy(&out.stdout), &run_dir.join("work"))?;
-        Some(Handle { job, dir: run_dir }.encode(&self.inner.name))
+        let job = find_job(&String::from_utf8_lossy(&out.stdout), &dir.work())?;
+        let dir = dir.root().to_path_buf();
+        Some(Handle { job, dir }.encode(&self.inner.name))
     }
 
     fn adopt(
@@ -632,7 +612,7 @@ impl ComputeTarget for SlurmTarget {
     ) -> Result<(), TargetError> {
         let h = Handle::decode(handle)?;
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner.watch(Job::new(h.job, feed, h.dir));
+        self.inner.watch(Job::new(h.job, feed, RunDir::new(h.dir)));
         Ok(())
     }
 }
@@ -650,14 +630,6 @@ fn find_job(squeue: &str, work: &Path) -> Option<String> {
         .map(|(id, _)| id.to_string())
 }
 
-fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(p))
-    }
-}
-
 /// Reads what is new in a run file from `off`; returns the bytes.
 fn read_from(path: &Path, off: u64) -> Vec<u8> {
     let mut buf = Vec::new();
@@ -670,7 +642,7 @@ fn read_from(path: &Path, off: u64) -> Vec<u8> {
 }
 
 fn pump(j: &mut Job) -> bool {
-    let o = read_from(&j.dir.join(super::local::OUTPUT_LOG), j.feed.out_off);
+    let o = read_from(&j.dir.output_log(), j.feed.out_off);
     let before = j.feed.restart();
     // The output first: a restart marker in it switches the metrics file. What an earlier
     // attempt left unread in its own file is dropped with that attempt.
@@ -678,7 +650,7 @@ fn pump(j: &mut Job) -> bool {
     if j.feed.restart() != before {
         j.feed.new_metrics_file();
     }
-    let m = read_from(&metrics_file(&j.dir, j.feed.restart()), j.feed.mf_off);
+    let m = read_from(&j.dir.metrics_of_restart(j.feed.restart()), j.feed.mf_off);
     j.feed.metrics(&m);
     !o.is_empty() || !m.is_empty()
 }
@@ -787,14 +759,6 @@ mod tests {
         );
         assert_eq!(restart_line(b"Slurm restarted job 17 (restart 2)"), None);
         assert_eq!(restart_line(b"[sweep] Slurm restarted job 17"), None);
-        assert_eq!(
-            metrics_file(Path::new("/r"), 0),
-            PathBuf::from("/r/metrics.jsonl")
-        );
-        assert_eq!(
-            metrics_file(Path::new("/r"), 3),
-            PathBuf::from("/r/metrics.restart-3.jsonl")
-        );
         let q = "12 /ws/runs/a/work\n15 /ws/runs/a/work\n14 /other/runs/a/work\n9 /ws/runs/a/work with space\n";
         assert_eq!(find_job(q, Path::new("/ws/runs/a/work")), Some("15".into()));
         assert_eq!(

@@ -28,7 +28,8 @@
 //!   end with reason `lost: …` and is out of rotation until a probe succeeds again; then the
 //!   lost runs, if still alive there, are killed (their results were already given up).
 
-use super::remote::{parse_exit, Feed};
+use super::remote::Feed;
+use super::rundir::{self, parse_exit, Value};
 use super::shell::quote;
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::{PasswordSource, SshConfig, SshHost};
@@ -36,7 +37,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// How often a host's live runs are polled for output and exit.
@@ -59,29 +60,34 @@ const SLOT_WAIT: Duration = Duration::from_secs(120);
 /// A command started with `&` by a shell ignores SIGINT and SIGQUIT, and no shell can undo
 /// that for its children; `env --default-signal` (GNU coreutils 8.31 and later) does, so
 /// the program gets them at their defaults where the host has it.
-const WRAPPER: &str = r#"RUN=$1; shift
+static WRAPPER: LazyLock<String> = LazyLock::new(|| layout(WRAPPER_TEXT));
+/// [`WRAPPER`] before [`layout`].
+const WRAPPER_TEXT: &str = r#"RUN=$1; shift
 trap '' HUP
-echo $$ > "$RUN/wrapper_pid"
-setsid setsid -w sh -c 'echo $$ > "$1/pgid.tmp" && mv "$1/pgid.tmp" "$1/pgid" && shift && if env --default-signal=INT true 2>/dev/null; then exec env --default-signal=INT,QUIT "$@" 2>&3 3>&-; else exec "$@" 2>&3 3>&-; fi' sweep-run "$RUN" "$@" 3>&2 2>"$RUN/setsid.err" &
+echo $$ > "$RUN/@WRAPPER_PID@"
+setsid setsid -w sh -c 'echo $$ > "$1/@PGID@.tmp" && mv "$1/@PGID@.tmp" "$1/@PGID@" && shift && if env --default-signal=INT true 2>/dev/null; then exec env --default-signal=INT,QUIT "$@" 2>&3 3>&-; else exec "$@" 2>&3 3>&-; fi' sweep-run "$RUN" "$@" 3>&2 2>"$RUN/@SETSID_ERR@" &
 waiter=$!
 trap ':' TERM INT
 while :; do
   wait "$waiter"; code=$?
   kill -0 "$waiter" 2>/dev/null || break
 done
-pg=$(cat "$RUN/pgid" 2>/dev/null)
+pg=$(cat "$RUN/@PGID@" 2>/dev/null)
 if [ -z "$pg" ]; then
-  echo "sweep: the program did not start: $(cat "$RUN/setsid.err")" >&2
+  echo "sweep: the program did not start: $(cat "$RUN/@SETSID_ERR@")" >&2
   s="exit_code 127"
 else
   kill -KILL -"$pg" 2>/dev/null
-  if [ -s "$RUN/setsid.err" ]; then s="signal $((code & 127))"; else s="exit_code $code"; fi
+  if [ -s "$RUN/@SETSID_ERR@" ]; then s="signal $((code & 127))"; else s="exit_code $code"; fi
 fi
-echo "$s" > "$RUN/exit_status.tmp" && mv "$RUN/exit_status.tmp" "$RUN/exit_status"
+echo "$s" > "$RUN/@EXIT_STATUS@.tmp" && mv "$RUN/@EXIT_STATUS@.tmp" "$RUN/@EXIT_STATUS@"
 "#;
 
 /// The shell functions of the poll command (see [`poll_script`]).
-const POLL_FUNCS: &str = r#"em() {
+static POLL_FUNCS: LazyLock<String> =
+    LazyLock::new(|| layout(POLL_FUNCS_TEXT).replace("CHUNK", &CHUNK.to_string()));
+/// [`POLL_FUNCS`] before [`layout`].
+const POLL_FUNCS_TEXT: &str = r#"em() {
   [ -f "$3" ] || return 0
   s=$(wc -c < "$3"); n=$((s - $4))
   [ "$n" -gt 0 ] || return 0
@@ -90,15 +96,34 @@ const POLL_FUNCS: &str = r#"em() {
   tail -c +$(($4 + 1)) "$3" | head -c "$n"
 }
 rn() {
-  if [ -f "$2/exit_status" ]; then e="exit $(cat "$2/exit_status")"
+  if [ -f "$2/@EXIT_STATUS@" ]; then e="exit $(cat "$2/@EXIT_STATUS@")"
   elif [ ! -d "$2" ]; then e=missing
-  elif [ -f "$2/wrapper_pid" ] && kill -0 "$(cat "$2/wrapper_pid")" 2>/dev/null; then e=running
+  elif [ -f "$2/@WRAPPER_PID@" ] && kill -0 "$(cat "$2/@WRAPPER_PID@")" 2>/dev/null; then e=running
   else e=gone; fi
-  em "$1" o "$2/output.log" "$3"
-  em "$1" m "$2/metrics.jsonl" "$4"
+  em "$1" o "$2/@OUTPUT_LOG@" "$3"
+  em "$1" m "$2/@METRICS@" "$4"
   printf 'S %s %s\n' "$1" "$e"
 }
 "#;
+
+/// Script text with the run directory's names put in: `@OUTPUT_LOG@`, `@EXIT_STATUS@` and
+/// the like stand for [`rundir`]'s, so the remote scripts name a run's files as every
+/// other part of sweep does.
+fn layout(text: &str) -> String {
+    [
+        ("@OUTPUT_LOG@", rundir::OUTPUT_LOG),
+        ("@METRICS@", rundir::METRICS_FILE),
+        ("@STOP@", rundir::STOP_FILE),
+        ("@OUTPUTS@", rundir::OUTPUTS_DIR),
+        ("@WORK@", rundir::WORK_DIR),
+        ("@EXIT_STATUS@", rundir::EXIT_STATUS_FILE),
+        ("@PGID@", rundir::PGID_FILE),
+        ("@WRAPPER_PID@", rundir::WRAPPER_PID_FILE),
+        ("@SETSID_ERR@", rundir::SETSID_ERR_FILE),
+    ]
+    .iter()
+    .fold(text.to_string(), |t, (token, name)| t.replace(token, name))
+}
 
 /// Runs on SSH hosts.
 pub struct SshTarget {
@@ -617,38 +642,47 @@ impl Inner {
     }
 
     fn launch_script(&self, req: &LaunchRequest) -> Result<String, TargetError> {
+        let nul = |what: &str| {
+            TargetError::Launch(format!(
+                "{what} holds a NUL byte, which no program can be given"
+            ))
+        };
+        if let Some(k) = req.argv.iter().position(|a| a.contains('\0')) {
+            return Err(nul(&format!("argument {k}")));
+        }
         let mut s = String::new();
         s.push_str("set -e\n");
         s.push_str(&self.run_dir_lines(req));
-        s.push_str("mkdir -p \"$RUN/work\" \"$RUN/outputs\"\n");
-        s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/work/\"; fi\n");
-        s.push_str("rm -f \"$RUN/exit_status\" \"$RUN/stop\" \"$RUN/pgid\" \"$RUN/wrapper_pid\" \"$RUN/setsid.err\"\n");
-        s.push_str(": > \"$RUN/output.log\"; : > \"$RUN/metrics.jsonl\"\n");
-        for (k, v) in &req.env {
-            if !crate::config::targets::is_env_name(k) {
+        s.push_str("mkdir -p \"$RUN/@WORK@\" \"$RUN/@OUTPUTS@\"\n");
+        s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/@WORK@/\"; fi\n");
+        s.push_str("rm -f \"$RUN/@EXIT_STATUS@\" \"$RUN/@STOP@\" \"$RUN/@PGID@\" \"$RUN/@WRAPPER_PID@\" \"$RUN/@SETSID_ERR@\"\n");
+        s.push_str(": > \"$RUN/@OUTPUT_LOG@\"; : > \"$RUN/@METRICS@\"\n");
+        for v in rundir::run_vars(req) {
+            let name = v.name;
+            if !crate::config::targets::is_env_name(name) {
                 return Err(TargetError::Launch(format!(
-                    "environment variable name {k:?} cannot be set in a shell"
+                    "environment variable name {name:?} cannot be set in a shell"
                 )));
             }
-            s.push_str(&format!("export {k}={}\n", quote(v)));
+            let value = match v.value {
+                Value::Text(t) if t.contains('\0') => return Err(nul(&format!("${name}"))),
+                Value::Text(t) => quote(t).into_owned(),
+                Value::InRunDir(file) => format!("\"$RUN\"/{file}"),
+            };
+            if v.unless_set {
+                s.push_str(&format!("[ -n \"${{{name}+x}}\" ] || "));
+            }
+            s.push_str(&format!("export {name}={value}\n"));
         }
-        s.push_str("[ -n \"${PYTHONUNBUFFERED+x}\" ] || export PYTHONUNBUFFERED=1\n");
+        s.push_str("cd \"$RUN/@WORK@\"\n");
         s.push_str(&format!(
-            "export SWEEP_RUN_ID={} SWEEP_SWEEP_ID={} SWEEP_PARAMS={}\n",
-            quote(&req.run_id),
-            quote(&req.sweep_id),
-            quote(&req.params_json)
-        ));
-        s.push_str("export SWEEP_METRICS_FILE=\"$RUN/metrics.jsonl\" SWEEP_OUTPUT_DIR=\"$RUN/outputs\" SWEEP_STOP_FILE=\"$RUN/stop\"\n");
-        s.push_str("cd \"$RUN/work\"\n");
-        s.push_str(&format!(
-            "setsid sh -c {} sweep-run \"$RUN\" {} </dev/null >>\"$RUN/output.log\" 2>&1 &\n",
-            quote(WRAPPER),
+            "setsid sh -c {} sweep-run \"$RUN\" {} </dev/null >>\"$RUN/@OUTPUT_LOG@\" 2>&1 &\n",
+            quote(&WRAPPER),
             super::shell::join(&req.argv)
         ));
-        s.push_str("i=0\nwhile [ ! -s \"$RUN/pgid\" ]; do i=$((i + 1)); if [ -f \"$RUN/exit_status\" ]; then tail -n 3 \"$RUN/output.log\" >&2; exit 1; fi; if [ $i -gt 3000 ]; then echo 'the run wrapper did not start within 30 s' >&2; exit 1; fi; sleep 0.01; done\n");
-        s.push_str("printf 'started %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n");
-        Ok(s)
+        s.push_str("i=0\nwhile [ ! -s \"$RUN/@PGID@\" ]; do i=$((i + 1)); if [ -f \"$RUN/@EXIT_STATUS@\" ]; then tail -n 3 \"$RUN/@OUTPUT_LOG@\" >&2; exit 1; fi; if [ $i -gt 3000 ]; then echo 'the run wrapper did not start within 30 s' >&2; exit 1; fi; sleep 0.01; done\n");
+        s.push_str("printf 'started %s %s\\n' \"$(cat \"$RUN/@PGID@\")\" \"$RUN\"\n");
+        Ok(layout(&s))
     }
 
     /// Looks for `req`'s run on host `i`: `Ok(Some((pgid, dir)))` when its wrapper started
@@ -656,16 +690,16 @@ impl Inner {
     fn find_run(&self, i: usize, req: &LaunchRequest) -> Result<Option<(i32, String)>, String> {
         // A wrapper that is alive but has not recorded the program's group yet belongs to a
         // launch cut short a moment ago: it is given the launch's own 30 s to start.
-        let script = format!(
+        let script = layout(&format!(
             "{}[ -d \"$RUN\" ] || exit 0\n\
              i=0\n\
-             while [ ! -s \"$RUN/pgid\" ]; do\n\
-               [ ! -f \"$RUN/exit_status\" ] && [ -f \"$RUN/wrapper_pid\" ] && kill -0 \"$(cat \"$RUN/wrapper_pid\")\" 2>/dev/null && [ $i -lt 3000 ] || exit 0\n\
+             while [ ! -s \"$RUN/@PGID@\" ]; do\n\
+               [ ! -f \"$RUN/@EXIT_STATUS@\" ] && [ -f \"$RUN/@WRAPPER_PID@\" ] && kill -0 \"$(cat \"$RUN/@WRAPPER_PID@\")\" 2>/dev/null && [ $i -lt 3000 ] || exit 0\n\
                i=$((i + 1)); sleep 0.01\n\
              done\n\
-             printf 'found %s %s\\n' \"$(cat \"$RUN/pgid\")\" \"$RUN\"\n",
+             printf 'found %s %s\\n' \"$(cat \"$RUN/@PGID@\")\" \"$RUN\"\n",
             self.run_dir_lines(req)
-        );
+        ));
         let out = self
             .run_script(i, &script)
             .map_err(|e| format!("cannot run ssh: {e}"))?;
@@ -708,7 +742,7 @@ impl Inner {
         let Some(i) = self.host_index(&h) else {
             return;
         };
-        let s = script(&quote(&h.dir), h.pgid);
+        let s = layout(&script(&quote(&h.dir), h.pgid));
         let me = self.clone();
         let _ = std::thread::Builder::new()
             .name("ssh-signal".into())
@@ -868,10 +902,10 @@ impl ComputeTarget for SshTarget {
             // Signals only while the wrapper has not recorded the end: after that the
             // process group id may belong to someone else.
             format!(
-                "d={dir}; touch \"$d/stop\" 2>/dev/null; [ -f \"$d/exit_status\" ] && exit 0\n\
+                "d={dir}; touch \"$d/@STOP@\" 2>/dev/null; [ -f \"$d/@EXIT_STATUS@\" ] && exit 0\n\
                  kill -TERM -{pg} 2>/dev/null\n\
-                 ( i=0; while [ $i -lt {ticks} ] && [ ! -f \"$d/exit_status\" ] && kill -0 -{pg} 2>/dev/null; do sleep 0.1; i=$((i + 1)); done\n\
-                   [ -f \"$d/exit_status\" ] || kill -KILL -{pg} 2>/dev/null ) </dev/null >/dev/null 2>&1 &\n"
+                 ( i=0; while [ $i -lt {ticks} ] && [ ! -f \"$d/@EXIT_STATUS@\" ] && kill -0 -{pg} 2>/dev/null; do sleep 0.1; i=$((i + 1)); done\n\
+                   [ -f \"$d/@EXIT_STATUS@\" ] || kill -KILL -{pg} 2>/dev/null ) </dev/null >/dev/null 2>&1 &\n"
             )
         });
     }
@@ -879,7 +913,7 @@ impl ComputeTarget for SshTarget {
     fn kill(&self, handle: &RunHandle) {
         self.inner.signal(handle, |dir, pg| {
             format!(
-                "d={dir}; touch \"$d/stop\" 2>/dev/null; [ -f \"$d/exit_status\" ] || kill -KILL -{pg} 2>/dev/null; exit 0\n"
+                "d={dir}; touch \"$d/@STOP@\" 2>/dev/null; [ -f \"$d/@EXIT_STATUS@\" ] || kill -KILL -{pg} 2>/dev/null; exit 0\n"
             )
         });
     }
@@ -958,7 +992,7 @@ enum Status {
 
 /// The poll command: for each run, its status, then its new output and metrics bytes.
 fn poll_script(runs: &[Watched]) -> String {
-    let mut s = POLL_FUNCS.replace("CHUNK", &CHUNK.to_string());
+    let mut s = POLL_FUNCS.clone();
     for (k, r) in runs.iter().enumerate() {
         s.push_str(&format!(
             "rn {k} {} {} {}\n",
@@ -1039,10 +1073,10 @@ fn poll_host(target: Weak<Inner>, i: usize) {
                         .iter()
                         .map(|d| {
                             let d = quote(d);
-                            format!("[ -f {d}/exit_status ] || [ ! -f {d}/pgid ] || kill -KILL -\"$(cat {d}/pgid)\" 2>/dev/null\n")
+                            format!("[ -f {d}/@EXIT_STATUS@ ] || [ ! -f {d}/@PGID@ ] || kill -KILL -\"$(cat {d}/@PGID@)\" 2>/dev/null\n")
                         })
                         .collect();
-                    let _ = t.run_script(i, &format!("{kill}exit 0\n"));
+                    let _ = t.run_script(i, &layout(&format!("{kill}exit 0\n")));
                     let mut st = t.state.lock().unwrap_or_else(|e| e.into_inner());
                     st[i].up = true;
                     st[i].why_down.clear();
@@ -1188,7 +1222,7 @@ mod tests {
         std::fs::create_dir_all(&run).unwrap();
         let st = Command::new("sh")
             .arg("-c")
-            .arg(WRAPPER)
+            .arg(&*WRAPPER)
             .arg("sweep-run")
             .arg(&run)
             .args([
@@ -1202,7 +1236,7 @@ mod tests {
             .unwrap();
         assert!(st.success());
         assert_eq!(
-            std::fs::read_to_string(run.join("exit_status")).unwrap(),
+            std::fs::read_to_string(RunDir::new(&run).exit_status()).unwrap(),
             "exit_code 3\n"
         );
         let w = Watched {
@@ -1236,7 +1270,7 @@ mod tests {
             let d = tempfile::tempdir().unwrap();
             let st = Command::new("sh")
                 .arg("-c")
-                .arg(WRAPPER)
+                .arg(&*WRAPPER)
                 .arg("sweep-run")
                 .arg(d.path())
                 .args(["sh", "-c", prog])
@@ -1245,14 +1279,14 @@ mod tests {
                 .status()
                 .unwrap();
             assert!(st.success(), "{prog}");
-            let got = std::fs::read_to_string(d.path().join("exit_status")).unwrap();
+            let got = std::fs::read_to_string(RunDir::new(d.path()).exit_status()).unwrap();
             assert_eq!(&got, want, "{prog}");
         }
         // A program that cannot be started is exit code 127, as in a shell.
         let d = tempfile::tempdir().unwrap();
         Command::new("sh")
             .arg("-c")
-            .arg(WRAPPER)
+            .arg(&*WRAPPER)
             .arg("sweep-run")
             .arg(d.path())
             .arg("/nonexistent/program")
@@ -1261,10 +1295,126 @@ mod tests {
             .status()
             .unwrap();
         assert_eq!(
-            std::fs::read_to_string(d.path().join("exit_status")).unwrap(),
+            std::fs::read_to_string(RunDir::new(d.path()).exit_status()).unwrap(),
             "exit_code 127\n"
         );
     }
 
+    /// The launch script, run by the local `sh` as a host's would: the run directory is
+    /// made, the run gets its variables (paths in its remote run directory), starts in its
+    /// `work` copy of the snapshot, and the poll finds its output and exit there.
+    #[test]
+    fn the_launch_script_starts_the_run_with_its_variables_under_sh() {
+        let d = tempfile::tempdir().unwrap();
+        let remote = d.path().join("remote dir");
+        // The snapshot as `ensure_snapshot` leaves it on the host.
+        let snapshot = remote.join("s/snapshot");
+        std::fs::create_dir_all(&snapshot).unwrap();
+        std::fs::write(snapshot.join("data.txt"), "snapshot").unwrap();
+        let t = SshTarget::new(
+            "t",
+            SshConfig {
+                hosts: vec![],
+                ssh_config: None,
+                known_hosts_file: None,
+                strict_host_key_checking: None,
+                ssh_options: vec![],
+                remote_dir: remote.display().to_string(),
+                connect_timeout: 1,
+                lost_after: 1,
+            },
+        )
+        .unwrap();
+        let prog = r#"printf '%s|%s|%s|%s|%s|%s\n' "$MY_VAR" "$SWEEP_RUN_ID" "$SWEEP_PARAMS" "$SWEEP_METRICS_FILE" "$SWEEP_STOP_FILE" "$PYTHONUNBUFFERED"; pwd; cat data.txt; exit 4"#;
+        let req = LaunchRequest {
+            sweep_id: "s".into(),
+            run_id: "s_0".into(),
+            argv: vec!["sh".into(), "-c".into(), prog.into()],
+            env: vec![("MY_VAR".into(), "a 'b' $c;d".into())],
+            params_json: r#"{"--x":"it's $1"}"#.into(),
+            snapshot,
+            run_dir: d.path().join("local"),
+            primary_metric: "m".into(),
+        };
+        let script = t.inner.launch_script(&req).unwrap();
+        let mut sh = Command::new("sh")
+            .arg("-s")
+            .env_remove("PYTHONUNBUFFERED")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        sh.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = sh.wait_with_output().unwrap();
+        assert!(out.status.success(), "{script}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (_pgid, run) = text
+            .trim()
+            .strip_prefix("started ")
+            .unwrap()
+            .split_once(' ')
+            .unwrap();
+        let run = RunDir::new(run);
+        assert_eq!(run.root(), remote.join("s/runs/s_0"));
+        for _ in 0..500 {
+            if run.exit_status().exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let w = Watched {
+            feed: Feed::new("r", "m", tokio::sync::mpsc::unbounded_channel().0, None).unwrap(),
+            dir: run.root().display().to_string(),
+        };
+        let polled = Command::new("sh")
+            .arg("-c")
+            .arg(poll_script(&[w]))
+            .output()
+            .unwrap();
+        let r = parse_reply(&polled.stdout, 1, "h").unwrap();
+        let metrics = run.metrics().display().to_string();
+        let stop = run.stop().display().to_string();
+        let work = run.work().display().to_string();
+        assert_eq!(
+            String::from_utf8_lossy(&r[0].0),
+            format!("a 'b' $c;d|s_0|{{\"--x\":\"it's $1\"}}|{metrics}|{stop}|1\n{work}\nsnapshot")
+        );
+        assert!(matches!(r[0].2, Some(Status::Exited(ExitStatus::Code(4)))));
+        assert!(run.outputs().is_dir());
+        // No value a program cannot be given reaches a script.
+        let mut bad = req.clone();
+        bad.argv.push("a\0b".into());
+        assert!(t.inner.launch_script(&bad).is_err());
+        let mut bad = req;
+        bad.env.push(("V".into(), "a\0b".into()));
+        assert!(t.inner.launch_script(&bad).is_err());
+    }
+
+    /// Every `@NAME@` of the scripts' text is a name of the run directory's layout.
+    #[test]
+    fn the_scripts_name_only_files_of_the_layout() {
+        let left = |s: &str| {
+            s.match_indices('@').any(|(i, _)| {
+                let rest = &s[i + 1..];
+                rest.find('@').is_some_and(|j| {
+                    j > 0
+                        && rest[..j]
+                            .bytes()
+                            .all(|b| b.is_ascii_uppercase() || b == b'_')
+                })
+            })
+        };
+        assert!(left("x @PGID@ y"));
+        assert!(!left(&WRAPPER), "{}", *WRAPPER);
+        assert!(!left(&POLL_FUNCS), "{}", *POLL_FUNCS);
+        assert!(WRAPPER.contains("\"$RUN/exit_status\""));
+        assert!(POLL_FUNCS.contains("\"$2/metrics.jsonl\""));
+    }
+
+    use super::rundir::RunDir;
     use std::fs::File;
 }
