@@ -20,6 +20,7 @@
 //!   `sweep` is watching (killed, crashed, laptop closed) still has its real exit status
 //!   when `sweep resume` re-adopts it, and nothing it started outlives it either way.
 
+use super::handle::{self, LocalHandle};
 use super::rundir::{self, RunDir};
 use super::{
     ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
@@ -54,37 +55,7 @@ impl LocalTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Handle {
-    pid: i32,
-    pgid: i32,
-    run_dir: PathBuf,
-}
-
-impl Handle {
-    fn encode(&self) -> RunHandle {
-        RunHandle(
-            serde_json::json!({"kind": "local", "pid": self.pid, "pgid": self.pgid, "run_dir": self.run_dir})
-                .to_string(),
-        )
-    }
-
-    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
-        let v: serde_json::Value =
-            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
-        let bad = || TargetError::BadHandle(h.0.clone());
-        if v.get("kind").and_then(|k| k.as_str()) != Some("local") {
-            return Err(bad());
-        }
-        Ok(Handle {
-            pid: v.get("pid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
-            pgid: v.get("pgid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
-            run_dir: PathBuf::from(v.get("run_dir").and_then(|p| p.as_str()).ok_or_else(bad)?),
-        })
-    }
-}
-
-impl Handle {
+impl LocalHandle {
     /// Whether the run's supervisor is still alive. A pid can be reused after the run ended
     /// (say, across a reboot), so a live pid counts only if that process's working directory
     /// is still this run's.
@@ -104,7 +75,7 @@ impl Handle {
 
     /// The handle of a run whose launch was interrupted, from the pid its supervisor wrote,
     /// if that supervisor may still be alive.
-    fn from_status_file(dir: &RunDir) -> Option<Handle> {
+    fn from_status_file(dir: &RunDir) -> Option<LocalHandle> {
         let pid = match read_status(dir) {
             Some(s) => s.pid?,
             None => std::fs::read_to_string(dir.old_pid())
@@ -113,7 +84,7 @@ impl Handle {
                 .parse()
                 .ok()?,
         };
-        Some(Handle {
+        Some(LocalHandle {
             pid,
             pgid: pid,
             run_dir: dir.root().to_path_buf(),
@@ -151,7 +122,7 @@ impl ComputeTarget for LocalTarget {
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Ok(h) = handle::decode::<LocalHandle>(handle) else {
             return;
         };
         // The stop file first: a run that checks it can save and exit cleanly.
@@ -172,7 +143,7 @@ impl ComputeTarget for LocalTarget {
     }
 
     fn kill(&self, handle: &RunHandle) {
-        if let Ok(h) = Handle::decode(handle) {
+        if let Ok(h) = handle::decode::<LocalHandle>(handle) {
             let _ = File::create(RunDir::new(&h.run_dir).stop());
             let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
         }
@@ -180,7 +151,7 @@ impl ComputeTarget for LocalTarget {
 
     fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
         let dir = RunDir::absolute(&req.run_dir).ok()?;
-        Handle::from_status_file(&dir).map(|h| h.encode())
+        handle::encode(LocalHandle::from_status_file(&dir)?).ok()
     }
 
     fn adopt(
@@ -189,7 +160,7 @@ impl ComputeTarget for LocalTarget {
         req: &LaunchRequest,
         events: EventSender,
     ) -> Result<(), TargetError> {
-        let h = Handle::decode(handle)?;
+        let h = handle::decode::<LocalHandle>(handle)?;
         watch(req, h, Exit::Poll, events)
     }
 }
@@ -268,13 +239,16 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
         TargetError::Launch(format!("{}: {e}", req.argv[0]))
     })?;
     let pid = started.pid;
-    let handle = Handle {
+    let handle = LocalHandle {
         pid,
         pgid: pid,
         run_dir: dir.root().to_path_buf(),
     };
-    watch(req, handle.clone(), Exit::Child(started), events)?;
-    Ok(handle.encode())
+    // Encoded before the watcher takes the run: dropping `started` ends a run whose handle
+    // cannot be recorded.
+    let encoded = handle::encode(handle.clone())?;
+    watch(req, handle, Exit::Child(started), events)?;
+    Ok(encoded)
 }
 
 /// The run's whole environment: sweep's own, then the run's variables
@@ -503,7 +477,7 @@ struct Watched {
     w: Watch,
     out: Tail,
     mf: Tail,
-    h: Handle,
+    h: LocalHandle,
     exit: Exit,
     /// When its process was last looked at, for runs the watcher cannot wait on.
     looked: Option<std::time::Instant>,
@@ -598,7 +572,7 @@ fn shared_watcher() -> std::io::Result<&'static SharedWatcher> {
 /// Hands a run to the shared watcher, which sends its events until its `Exited`.
 fn watch(
     req: &LaunchRequest,
-    h: Handle,
+    h: LocalHandle,
     exit: Exit,
     events: EventSender,
 ) -> Result<(), TargetError> {
@@ -806,7 +780,7 @@ exit 3
 "#;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let r = req(dir.path(), &["sh", "-c", script]);
-        let h = Handle::decode(&LocalTarget.launch(&r, tx).unwrap()).unwrap();
+        let h = handle::decode::<LocalHandle>(&LocalTarget.launch(&r, tx).unwrap()).unwrap();
         let (reports, malformed, status, tail) = collect(rx).await;
         assert_eq!(status, ExitStatus::Code(3));
         // The supervisor's record: its pid, then the program's exit.
@@ -853,15 +827,15 @@ exit 3
     fn runs_started_by_earlier_versions_are_read_from_their_two_files() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RunDir::new(tmp.path());
-        assert!(Handle::from_status_file(&dir).is_none());
+        assert!(LocalHandle::from_status_file(&dir).is_none());
         assert_eq!(read_exit_file(&dir), None);
         std::fs::write(tmp.path().join("pid"), "4242\n").unwrap();
         std::fs::write(tmp.path().join("exit_status"), "signal 9\n").unwrap();
-        assert_eq!(Handle::from_status_file(&dir).unwrap().pid, 4242);
+        assert_eq!(LocalHandle::from_status_file(&dir).unwrap().pid, 4242);
         assert_eq!(read_exit_file(&dir), Some(ExitStatus::Signal(9)));
         // The new file, once there, is the one read.
         std::fs::write(tmp.path().join("status"), "pid 7\n").unwrap();
-        assert_eq!(Handle::from_status_file(&dir).unwrap().pid, 7);
+        assert_eq!(LocalHandle::from_status_file(&dir).unwrap().pid, 7);
         assert_eq!(read_exit_file(&dir), None);
     }
 
@@ -957,7 +931,7 @@ wait"#;
         }
         // The supervisor too: it holds no one else's descriptors either, only its streams
         // and its `status` file.
-        let sup = Handle::decode(&h).unwrap().pid;
+        let sup = handle::decode::<LocalHandle>(&h).unwrap().pid;
         let sup_fds = list(format!("/proc/{sup}/fd"));
         let sup_files: Vec<PathBuf> = sup_fds
             .iter()

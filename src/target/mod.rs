@@ -12,6 +12,7 @@
 //! run's output has been read to the end, so no metric arrives after it.
 
 pub mod fake;
+mod handle;
 pub mod local;
 pub mod registry;
 mod remote;

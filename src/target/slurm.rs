@@ -21,14 +21,15 @@
 //! - **Stop.** Stop file, `scancel --signal=TERM --full`, then `scancel` after the grace
 //!   period (Slurm then sends SIGKILL after its `KillWait`).
 
+use super::handle::{self, SlurmHandle};
 use super::remote::Feed;
 use super::rundir::{self, RunDir};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::SlurmConfig;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -106,7 +107,7 @@ struct State {
     incoming: Vec<Job>,
     poller: bool,
     /// Jobs sweep asked to stop or kill.
-    stopping: HashMap<String, ()>,
+    stopping: HashSet<String>,
 }
 
 struct Job {
@@ -138,38 +139,6 @@ fn restart_line(line: &[u8]) -> Option<(u32, String)> {
         .split_once(" (restart ")?;
     let k = k.strip_suffix(')')?.parse().ok()?;
     (!job.is_empty() && job.bytes().all(|b| b.is_ascii_digit())).then(|| (k, said.to_string()))
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Handle {
-    job: String,
-    dir: PathBuf,
-}
-
-impl Handle {
-    fn encode(&self, target: &str) -> RunHandle {
-        RunHandle(
-            serde_json::json!({"kind": "slurm", "target": target, "job": self.job, "run_dir": self.dir})
-                .to_string(),
-        )
-    }
-
-    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
-        let v: serde_json::Value =
-            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
-        let bad = || TargetError::BadHandle(h.0.clone());
-        if v.get("kind").and_then(|k| k.as_str()) != Some("slurm") {
-            return Err(bad());
-        }
-        let job = v.get("job").and_then(|j| j.as_str()).ok_or_else(bad)?;
-        if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-            return Err(bad());
-        }
-        Ok(Handle {
-            job: job.to_string(),
-            dir: PathBuf::from(v.get("run_dir").and_then(|d| d.as_str()).ok_or_else(bad)?),
-        })
-    }
 }
 
 /// A job's state as `scontrol` shows it.
@@ -435,7 +404,29 @@ impl Inner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .stopping
-            .contains_key(job)
+            .contains(job)
+    }
+
+    /// The handle of job `job` in `dir`.
+    fn handle(&self, job: String, dir: &RunDir) -> SlurmHandle {
+        SlurmHandle {
+            target: self.name.clone(),
+            job,
+            run_dir: dir.root().to_path_buf(),
+        }
+    }
+
+    /// Asks `handle`'s run to stop: creates its stop file and records that sweep ends the
+    /// job (so its cancellation is a stop, not someone else's). `None` for a bad handle.
+    fn stopping(&self, handle: &RunHandle) -> Option<SlurmHandle> {
+        let h = handle::decode::<SlurmHandle>(handle).ok()?;
+        let _ = File::create(RunDir::new(&h.run_dir).stop());
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopping
+            .insert(h.job.clone());
+        Some(h)
     }
 }
 
@@ -507,25 +498,18 @@ impl ComputeTarget for SlurmTarget {
             )));
         }
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        let handle = Handle {
-            job: id.clone(),
-            dir: dir.root().to_path_buf(),
-        };
+        let handle = handle::encode(self.inner.handle(id.clone(), &dir)).inspect_err(|_| {
+            // Nothing could find the job again.
+            scancel(&[&id]);
+        })?;
         self.inner.watch(Job::new(id, feed, dir));
-        Ok(handle.encode(&self.inner.name))
+        Ok(handle)
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Some(h) = self.inner.stopping(handle) else {
             return;
         };
-        let _ = File::create(RunDir::new(&h.dir).stop());
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopping
-            .insert(h.job.clone(), ());
         let _ = std::thread::Builder::new()
             .name("slurm-stop".into())
             .spawn(move || {
@@ -552,16 +536,9 @@ impl ComputeTarget for SlurmTarget {
     }
 
     fn kill(&self, handle: &RunHandle) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Some(h) = self.inner.stopping(handle) else {
             return;
         };
-        let _ = File::create(RunDir::new(&h.dir).stop());
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopping
-            .insert(h.job.clone(), ());
         let _ = std::thread::Builder::new()
             .name("slurm-kill".into())
             .spawn(move || {
@@ -600,8 +577,7 @@ impl ComputeTarget for SlurmTarget {
             }
         };
         let job = find_job(&String::from_utf8_lossy(&out.stdout), &dir.work())?;
-        let dir = dir.root().to_path_buf();
-        Some(Handle { job, dir }.encode(&self.inner.name))
+        handle::encode(self.inner.handle(job, &dir)).ok()
     }
 
     fn adopt(
@@ -610,9 +586,10 @@ impl ComputeTarget for SlurmTarget {
         req: &LaunchRequest,
         events: EventSender,
     ) -> Result<(), TargetError> {
-        let h = Handle::decode(handle)?;
+        let h = handle::decode::<SlurmHandle>(handle)?;
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner.watch(Job::new(h.job, feed, RunDir::new(h.dir)));
+        self.inner
+            .watch(Job::new(h.job, feed, RunDir::new(h.run_dir)));
         Ok(())
     }
 }
@@ -803,14 +780,5 @@ mod tests {
                 "--exclusive"
             ]
         );
-        let h = Handle {
-            job: "17".into(),
-            dir: "/r".into(),
-        };
-        assert_eq!(Handle::decode(&h.encode("c")).unwrap(), h);
-        assert!(Handle::decode(&RunHandle(
-            r#"{"kind":"slurm","job":"1; rm -rf /","run_dir":"/r"}"#.into()
-        ))
-        .is_err());
     }
 }

@@ -28,6 +28,7 @@
 //!   end with reason `lost: …` and is out of rotation until a probe succeeds again; then the
 //!   lost runs, if still alive there, are killed (their results were already given up).
 
+use super::handle::{self, SshHandle};
 use super::remote::Feed;
 use super::rundir::{self, parse_exit, Value};
 use super::shell::quote;
@@ -158,50 +159,6 @@ struct HostState {
 struct Watched {
     feed: Feed,
     dir: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Handle {
-    host: String,
-    address: String,
-    port: u16,
-    user: Option<String>,
-    dir: String,
-    pgid: i32,
-}
-
-impl Handle {
-    fn encode(&self, target: &str) -> RunHandle {
-        RunHandle(
-            serde_json::json!({
-                "kind": "ssh", "target": target, "host": self.host, "address": self.address,
-                "port": self.port, "user": self.user, "run_dir": self.dir, "pgid": self.pgid,
-            })
-            .to_string(),
-        )
-    }
-
-    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
-        let v: serde_json::Value =
-            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
-        let bad = || TargetError::BadHandle(h.0.clone());
-        if v.get("kind").and_then(|k| k.as_str()) != Some("ssh") {
-            return Err(bad());
-        }
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        Ok(Handle {
-            host: s("host").ok_or_else(bad)?,
-            address: s("address").ok_or_else(bad)?,
-            port: v
-                .get("port")
-                .and_then(|p| p.as_u64())
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(bad)?,
-            user: s("user"),
-            dir: s("run_dir").ok_or_else(bad)?,
-            pgid: v.get("pgid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
-        })
-    }
 }
 
 /// What `sweep targets check` learns about one host.
@@ -501,7 +458,22 @@ impl Inner {
         out
     }
 
-    fn host_index(&self, h: &Handle) -> Option<usize> {
+    /// The handle of a run of host `i`, in `run_dir` there, whose program leads process
+    /// group `pgid`.
+    fn handle(&self, i: usize, run_dir: String, pgid: i32) -> SshHandle {
+        let host = &self.cfg.hosts[i];
+        SshHandle {
+            target: self.name.clone(),
+            host: host.name.clone(),
+            address: host.address.clone(),
+            port: host.port,
+            user: host.user.clone(),
+            run_dir,
+            pgid,
+        }
+    }
+
+    fn host_index(&self, h: &SshHandle) -> Option<usize> {
         self.cfg
             .hosts
             .iter()
@@ -736,13 +708,13 @@ impl Inner {
 
     /// Sends `script` to the run's host in the background (stop and kill return at once).
     fn signal(self: &Arc<Self>, handle: &RunHandle, script: impl Fn(&str, i32) -> String) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Ok(h) = handle::decode::<SshHandle>(handle) else {
             return;
         };
         let Some(i) = self.host_index(&h) else {
             return;
         };
-        let s = layout(&script(&quote(&h.dir), h.pgid));
+        let s = layout(&script(&quote(&h.run_dir), h.pgid));
         let me = self.clone();
         let _ = std::thread::Builder::new()
             .name("ssh-signal".into())
@@ -873,14 +845,7 @@ impl ComputeTarget for SshTarget {
             let pgid: i32 = pgid.parse().map_err(|_| {
                 TargetError::Launch(format!("on {}: bad process group {pgid:?}", host.name))
             })?;
-            let h = Handle {
-                host: host.name.clone(),
-                address: host.address.clone(),
-                port: host.port,
-                user: host.user.clone(),
-                dir: dir.to_string(),
-                pgid,
-            };
+            let h = handle::encode(self.inner.handle(i, dir.to_string(), pgid))?;
             self.inner.watch(
                 i,
                 Watched {
@@ -888,7 +853,7 @@ impl ComputeTarget for SshTarget {
                     dir: dir.to_string(),
                 },
             );
-            Ok(h.encode(&self.inner.name))
+            Ok(h)
         })();
         if r.is_err() {
             self.inner.release(i);
@@ -939,14 +904,7 @@ impl ComputeTarget for SshTarget {
             let host = &self.inner.cfg.hosts[i];
             match r {
                 Ok(Some((pgid, dir))) if hit.is_none() => {
-                    hit = Some(Handle {
-                        host: host.name.clone(),
-                        address: host.address.clone(),
-                        port: host.port,
-                        user: host.user.clone(),
-                        dir,
-                        pgid,
-                    });
+                    hit = Some(self.inner.handle(i, dir, pgid));
                 }
                 Ok(Some((_, dir))) => tracing::warn!(
                     "run {} was also started on {} ({dir}); only the first host's is followed",
@@ -961,7 +919,7 @@ impl ComputeTarget for SshTarget {
                 ),
             }
         }
-        hit.map(|h| h.encode(&self.inner.name))
+        handle::encode(hit?).ok()
     }
 
     fn adopt(
@@ -970,7 +928,7 @@ impl ComputeTarget for SshTarget {
         req: &LaunchRequest,
         events: EventSender,
     ) -> Result<(), TargetError> {
-        let h = Handle::decode(handle)?;
+        let h = handle::decode::<SshHandle>(handle)?;
         let i = self.inner.host_index(&h).ok_or_else(|| {
             TargetError::BadHandle(format!(
                 "host {} ({}:{}) is no longer in target {}",
@@ -979,7 +937,13 @@ impl ComputeTarget for SshTarget {
         })?;
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, Some(&req.run_dir))?;
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())[i].live += 1;
-        self.inner.watch(i, Watched { feed, dir: h.dir });
+        self.inner.watch(
+            i,
+            Watched {
+                feed,
+                dir: h.run_dir,
+            },
+        );
         Ok(())
     }
 }
@@ -1182,20 +1146,6 @@ fn nap(t: &Inner, i: usize, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn handle_round_trip() {
-        let h = Handle {
-            host: "h1".into(),
-            address: "10.0.0.1".into(),
-            port: 2222,
-            user: Some("u".into()),
-            dir: "/home/u/.sweep-remote/s/runs/s_0".into(),
-            pgid: 42,
-        };
-        assert_eq!(Handle::decode(&h.encode("t")).unwrap(), h);
-        assert!(Handle::decode(&RunHandle("{\"kind\":\"local\"}".into())).is_err());
-    }
 
     #[test]
     fn poll_reply_is_framed_by_lengths() {
