@@ -22,27 +22,18 @@
 
 use super::handle::{self, LocalHandle};
 use super::rundir::{self, RunDir};
-use super::{
-    ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
-};
-use crate::metrics::{self, Line, LineSplitter, Report};
+use super::watch::{Stream, Watch};
+use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How many trailing output lines are kept for failure reports.
-const TAIL_LINES: usize = 20;
-/// Longest tail line kept, in bytes.
-const TAIL_LINE_MAX: usize = 1024;
 /// How often an idle watcher looks at the files again.
 const POLL: Duration = Duration::from_millis(20);
-/// Most reports batched into one event.
-const BATCH: usize = 4096;
 
 /// Runs processes on this machine.
 #[derive(Debug, Default, Clone)]
@@ -317,114 +308,20 @@ enum Exit {
     Poll,
 }
 
+/// One of a run's files, as the watcher reads it.
 struct Tail {
-    file: Option<File>,
+    stream: Stream,
     path: PathBuf,
-    splitter: LineSplitter,
+    /// Open once the run has created it.
+    file: Option<File>,
 }
 
 impl Tail {
-    fn new(path: PathBuf) -> Tail {
+    fn new(stream: Stream, path: PathBuf) -> Tail {
         Tail {
-            file: None,
+            stream,
             path,
-            splitter: LineSplitter::new(),
-        }
-    }
-}
-
-/// Turns a run's output and metrics-file lines into events (shared with the remote targets,
-/// which feed it what they fetch).
-pub(super) struct Watch {
-    pub(super) run_id: String,
-    primary: String,
-    pub(super) events: EventSender,
-    batch: Vec<Report>,
-    pub(super) malformed: u64,
-    pub(super) tail: VecDeque<String>,
-}
-
-impl Watch {
-    pub(super) fn new(run_id: &str, primary: &str, events: EventSender) -> Watch {
-        Watch {
-            run_id: run_id.to_string(),
-            primary: primary.to_string(),
-            events,
-            batch: Vec::new(),
-            malformed: 0,
-            tail: VecDeque::new(),
-        }
-    }
-
-    fn malformed(&mut self, why: String, source: &str) {
-        self.malformed += 1;
-        if self.malformed == 1 {
-            self.flush();
-            let _ = self.events.send(TargetEvent::Malformed {
-                run_id: self.run_id.clone(),
-                message: format!("{source}: {why}"),
-            });
-        }
-    }
-
-    fn push(&mut self, r: Report) {
-        self.batch.push(r);
-        if self.batch.len() >= BATCH {
-            self.flush();
-        }
-    }
-
-    pub(super) fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let reports = std::mem::take(&mut self.batch);
-            metrics::produced(reports.len());
-            let _ = self.events.send(TargetEvent::Metrics {
-                run_id: self.run_id.clone(),
-                reports,
-            });
-            // Backpressure: the run's output waits on disk, not in memory.
-            metrics::wait_for_room();
-        }
-    }
-
-    pub(super) fn output_line(&mut self, bytes: &[u8], truncated: bool) {
-        if self.tail.len() == TAIL_LINES {
-            self.tail.pop_front();
-        }
-        let keep = &bytes[..bytes.len().min(TAIL_LINE_MAX)];
-        self.tail
-            .push_back(String::from_utf8_lossy(keep).into_owned());
-        if truncated {
-            if bytes
-                .trim_ascii_start()
-                .starts_with(metrics::PREFIX.as_bytes())
-            {
-                self.malformed(
-                    format!("line longer than {} bytes", metrics::MAX_LINE),
-                    "output",
-                );
-            }
-            return;
-        }
-        match metrics::parse_output_line(bytes, &self.primary) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "output"),
-        }
-    }
-
-    pub(super) fn file_line(&mut self, bytes: &[u8], truncated: bool) {
-        if truncated {
-            self.malformed(
-                format!("line longer than {} bytes", metrics::MAX_LINE),
-                "metrics file",
-            );
-            return;
-        }
-        match metrics::parse_file_line(bytes) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "metrics file"),
+            file: None,
         }
     }
 }
@@ -447,7 +344,7 @@ enum Upto {
 fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], upto: Upto) -> bool {
     use std::io::{Read, Seek};
     let mut any = false;
-    for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
+    for t in [out, mf] {
         if t.file.is_none() {
             t.file = File::open(&t.path).ok();
         }
@@ -459,14 +356,7 @@ fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], upto: U
                 _ => continue,
             },
         };
-        let n = metrics::pump(&mut f.take(limit), chunk, &mut t.splitter, |l| {
-            if is_output {
-                w.output_line(l.bytes, l.truncated)
-            } else {
-                w.file_line(l.bytes, l.truncated)
-            }
-        })
-        .unwrap_or(0);
+        let n = w.pump(t.stream, &mut f.take(limit), chunk).unwrap_or(0);
         any |= n > 0;
     }
     any
@@ -521,20 +411,14 @@ impl Watched {
         // complete: read them to their present ends. (Not "until nothing is new": a process
         // that escaped the group with `setsid` could append forever, and this thread watches
         // every run.)
-        let w = &mut self.w;
-        drain(w, &mut self.out, &mut self.mf, chunk, Upto::PresentEnd);
-        let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
-        self.out.splitter.finish(&mut emit);
-        self.mf
-            .splitter
-            .finish(|l| w.file_line(l.bytes, l.truncated));
-        w.flush();
-        let _ = w.events.send(TargetEvent::Exited {
-            run_id: w.run_id.clone(),
-            status,
-            tail: w.tail.drain(..).collect(),
-            malformed: w.malformed,
-        });
+        drain(
+            &mut self.w,
+            &mut self.out,
+            &mut self.mf,
+            chunk,
+            Upto::PresentEnd,
+        );
+        self.w.exit(status);
     }
 }
 
@@ -578,8 +462,8 @@ fn watch(
 ) -> Result<(), TargetError> {
     let watcher = shared_watcher()?;
     let dir = RunDir::new(&h.run_dir);
-    let out = Tail::new(dir.output_log());
-    let mf = Tail::new(dir.metrics());
+    let out = Tail::new(Stream::Output, dir.output_log());
+    let mf = Tail::new(Stream::Metrics, dir.metrics());
     let run = Watched {
         w: Watch::new(&req.run_id, &req.primary_metric, events),
         out,
@@ -731,6 +615,8 @@ fn read_exit_file(dir: &RunDir) -> Option<ExitStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Report;
+    use crate::target::TargetEvent;
 
     fn req(dir: &Path, argv: &[&str]) -> LaunchRequest {
         LaunchRequest {

@@ -15,13 +15,13 @@ pub mod fake;
 mod handle;
 pub mod local;
 pub mod registry;
-mod remote;
 pub mod rundir;
 pub mod shell;
 pub mod slurm;
 pub mod snapshot;
 pub mod ssh;
 mod supervise;
+mod watch;
 
 use crate::metrics::Report;
 use std::path::PathBuf;

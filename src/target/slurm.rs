@@ -22,8 +22,8 @@
 //!   period (Slurm then sends SIGKILL after its `KillWait`).
 
 use super::handle::{self, SlurmHandle};
-use super::remote::Feed;
 use super::rundir::{self, RunDir};
+use super::watch::{Feed, Stream};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::SlurmConfig;
 use std::collections::HashSet;
@@ -619,16 +619,19 @@ fn read_from(path: &Path, off: u64) -> Vec<u8> {
 }
 
 fn pump(j: &mut Job) -> bool {
-    let o = read_from(&j.dir.output_log(), j.feed.out_off);
+    let o = read_from(&j.dir.output_log(), j.feed.offset(Stream::Output));
     let before = j.feed.restart();
     // The output first: a restart marker in it switches the metrics file. What an earlier
     // attempt left unread in its own file is dropped with that attempt.
-    j.feed.output(&o);
+    j.feed.feed(Stream::Output, &o);
     if j.feed.restart() != before {
         j.feed.new_metrics_file();
     }
-    let m = read_from(&j.dir.metrics_of_restart(j.feed.restart()), j.feed.mf_off);
-    j.feed.metrics(&m);
+    let m = read_from(
+        &j.dir.metrics_of_restart(j.feed.restart()),
+        j.feed.offset(Stream::Metrics),
+    );
+    j.feed.feed(Stream::Metrics, &m);
     !o.is_empty() || !m.is_empty()
 }
 

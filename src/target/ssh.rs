@@ -29,9 +29,9 @@
 //!   lost runs, if still alive there, are killed (their results were already given up).
 
 use super::handle::{self, SshHandle};
-use super::remote::Feed;
 use super::rundir::{self, parse_exit, Value};
 use super::shell::quote;
+use super::watch::{Feed, Stream};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::{PasswordSource, SshConfig, SshHost};
 use std::collections::HashSet;
@@ -961,8 +961,8 @@ fn poll_script(runs: &[Watched]) -> String {
         s.push_str(&format!(
             "rn {k} {} {} {}\n",
             quote(&r.dir),
-            r.feed.out_off,
-            r.feed.mf_off
+            r.feed.offset(Stream::Output),
+            r.feed.offset(Stream::Metrics)
         ));
     }
     s
@@ -1103,8 +1103,8 @@ fn poll_host(target: Weak<Inner>, i: usize) {
         for (mut r, (o, m, status)) in runs.drain(..).zip(reply) {
             more |= o.len() as u64 == CHUNK || m.len() as u64 == CHUNK;
             let full = o.len() as u64 == CHUNK || m.len() as u64 == CHUNK;
-            r.feed.output(&o);
-            r.feed.metrics(&m);
+            r.feed.feed(Stream::Output, &o);
+            r.feed.feed(Stream::Metrics, &m);
             match status {
                 // An exited run is finished only once its files have been read to the end.
                 Some(Status::Exited(s)) if !full => {
