@@ -199,9 +199,7 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
         log,
         status,
     } = p;
-    let Some(program) = req.argv.first() else {
-        return Err(TargetError::Launch("empty argument vector".into()));
-    };
+    let program = req.program()?;
     // A relative program path with a slash means "in the working directory"; make it
     // absolute because where `exec` resolves it after `chdir` is platform-specific.
     let program = if program.contains('/') && Path::new(program).is_relative() {

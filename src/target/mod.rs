@@ -54,6 +54,12 @@ impl LaunchRequest {
     pub fn workdir(&self) -> PathBuf {
         rundir::RunDir::new(&self.run_dir).work()
     }
+
+    /// The program, `argv[0]`; a launch error for an empty argument vector.
+    pub fn program(&self) -> Result<&str, TargetError> {
+        let empty = || TargetError::Launch("empty argument vector".into());
+        self.argv.first().map(String::as_str).ok_or_else(empty)
+    }
 }
 
 /// An opaque, persisted identity of a launched run, enough to stop or re-adopt it later

@@ -33,24 +33,24 @@ pub const STOP_FILE: &str = "stop";
 pub const OUTPUTS_DIR: &str = "outputs";
 /// The working directory, a copy of the sweep's source snapshot.
 pub const WORK_DIR: &str = "work";
-/// The local supervisor's record of the run: `pid N` (its pid, which is the run's process
-/// group), written before the program starts so that a run whose launch was interrupted can
-/// still be found; then, once the program has ended, `exit_code N`, `signal N` or
-/// `unknown …`.
-pub const STATUS_FILE: &str = "status";
-/// How the program ended (`exit_code N` or `signal N`): written by the SSH wrapper, and by
-/// the local runs of sweep versions that had no `status` file.
-pub const EXIT_STATUS_FILE: &str = "exit_status";
-/// The supervisor's pid, in local runs of sweep versions that had no `status` file.
-pub const OLD_PID_FILE: &str = "pid";
-/// The program's process group on an SSH host, written before the launch reports a start.
-pub const PGID_FILE: &str = "pgid";
-/// The SSH wrapper's pid, while it lives.
-pub const WRAPPER_PID_FILE: &str = "wrapper_pid";
-/// What the SSH wrapper's `setsid -w` says when a signal ended the program.
-pub const SETSID_ERR_FILE: &str = "setsid.err";
-/// A Slurm run's batch script.
-pub const JOB_SCRIPT_FILE: &str = "job.sh";
+// The records the targets keep beside what the run uses (see the layout above):
+// - `status`: the local supervisor's `pid N` (its pid leads the run's process group),
+//   written before the program starts so that a run whose launch was interrupted can
+//   still be found; then, once the program has ended, `exit_code N`, `signal N` or
+//   `unknown …`;
+// - `exit_status`: how the program ended (`exit_code N` or `signal N`), written by the
+//   SSH wrapper, and with `pid` by the local runs of sweep versions before `status`;
+// - `pgid`, `wrapper_pid`, `setsid.err`: the SSH wrapper's record of the program's process
+//   group (written before the launch reports a start), its own pid while it lives, and
+//   what `setsid -w` says when a signal ended the program;
+// - `job.sh`: a Slurm run's batch script.
+pub(super) const STATUS_FILE: &str = "status";
+pub(super) const EXIT_STATUS_FILE: &str = "exit_status";
+pub(super) const OLD_PID_FILE: &str = "pid";
+pub(super) const PGID_FILE: &str = "pgid";
+pub(super) const WRAPPER_PID_FILE: &str = "wrapper_pid";
+pub(super) const SETSID_ERR_FILE: &str = "setsid.err";
+pub(super) const JOB_SCRIPT_FILE: &str = "job.sh";
 
 /// Every path of one run, below its directory. The directory may be on this machine or on
 /// a host: a remote run's directory is a path there, named the same way.

@@ -112,15 +112,19 @@ mod tests {
 
     #[test]
     fn plain_words_stay_bare_and_others_are_quoted() {
-        assert_eq!(quote("--lr"), "--lr");
-        assert_eq!(quote("/src/dir/train.py"), "/src/dir/train.py");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), "\"it's\"");
-        // `=` and `%` are quoted too: as a first word, `A=b` would be an assignment and
-        // `%1` a job.
-        assert_eq!(quote("A=b"), "'A=b'");
-        assert_eq!(quote("%1"), "'%1'");
+        let cases = [
+            ("--lr", "--lr"),
+            ("/src/dir/train.py", "/src/dir/train.py"),
+            ("", "''"),
+            ("a b", "'a b'"),
+            ("it's", "\"it's\""),
+            // As a first word, `A=b` would be an assignment and `%1` a job.
+            ("A=b", "'A=b'"),
+            ("%1", "'%1'"),
+        ];
+        for (word, quoted) in cases {
+            assert_eq!(quote(word), quoted, "{word:?}");
+        }
         assert_eq!(join(&["python3", "x y"]), "python3 'x y'");
     }
 }

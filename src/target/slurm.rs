@@ -452,9 +452,7 @@ impl ComputeTarget for SlurmTarget {
     }
 
     fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError> {
-        if req.argv.is_empty() {
-            return Err(TargetError::Launch("empty argument vector".into()));
-        }
+        let program = req.program()?;
         let dir = RunDir::absolute(&req.run_dir)?;
         let work = dir.work();
         std::fs::create_dir_all(dir.outputs())?;
@@ -472,7 +470,8 @@ impl ComputeTarget for SlurmTarget {
             .arg(format!("--chdir={}", work.display()))
             .arg("--export=ALL")
             .arg(&script)
-            .args(&req.argv)
+            .arg(program)
+            .args(&req.argv[1..])
             .stdin(Stdio::null());
         // The job's environment travels in sbatch's own environment (`--export=ALL`), which
         // starts as sweep's.

@@ -125,9 +125,10 @@ fn run_dir_lines(remote_dir: &str, req: &LaunchRequest) -> String {
 
 /// Starts `req`'s run under `remote_dir` (made with a copy of the snapshot as its `work`,
 /// the run's variables exported) and prints `started PGID RUN_DIR` once the program's
-/// process group is recorded. Fails for what no shell can pass on: a variable name that is
-/// not one, a NUL byte in an argument or a value.
+/// process group is recorded. Fails for what no shell can pass on (a variable name that is
+/// not one, a NUL byte in an argument or a value) and for an empty argument vector.
 pub(super) fn launch(remote_dir: &str, req: &LaunchRequest) -> Result<String, TargetError> {
+    req.program()?;
     let nul = |what: &str| {
         TargetError::Launch(format!(
             "{what} holds a NUL byte, which no program can be given"
