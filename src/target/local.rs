@@ -10,7 +10,8 @@
 //!   and stopping a run can signal everything it started.
 //! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
 //!   the death of `sweep`; one watcher thread, shared by all local runs, tails that file and
-//!   `<run_dir>/metrics.jsonl` and waits for the run to end.
+//!   `<run_dir>/metrics.jsonl` (read into events by the `watch` module, as the remote
+//!   targets' fetched bytes are) and waits for the run to end.
 //! - A small supervisor (a clone of `sweep` sharing its memory, never a second program;
 //!   see `supervise.rs`) leads the run's process group: it writes its pid to
 //!   `<run_dir>/status`, waits for the program, appends the program's exit status there,
