@@ -112,7 +112,7 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
     if has_run {
         let sample = sample_params(spec);
         let argv = spec.run.argv(&sample);
-        let _ = writeln!(out, "sample run: {}", shell_join(&argv));
+        let _ = writeln!(out, "sample run: {}", sweep::target::shell::join(&argv));
         let _ = writeln!(
             out,
             "            (in a copy of {})",
@@ -131,13 +131,4 @@ fn sample_params(spec: &SweepSpec) -> Params {
         Sampling::Grid => spec.space.grid_point(0).unwrap_or_default(),
         _ => spec.space.from_unit(&vec![0.5; spec.space.dim()]),
     }
-}
-
-/// Joins an argument vector for display, quoting what a POSIX shell would need quoted, so
-/// the printed line can be pasted to reproduce the run.
-pub fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| sweep::engine::argv::shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
