@@ -1044,6 +1044,7 @@ impl Dispatcher {
         let mut stop_policy = None;
         let mut new_best = false;
         let mut skipped = 0;
+        let mut latest = None;
         for r in reports {
             let s = &mut self.slots[idx];
             if let Some(k) = s.skip.get_mut(&r.name).filter(|k| **k > 0) {
@@ -1057,6 +1058,7 @@ impl Dispatcher {
             let interval = *n;
             if r.name == primary {
                 s.primary += 1;
+                latest = Some((s.primary, r.value));
                 if r.value.is_finite() && s.best.is_none_or(|b| goal.better(r.value, b)) {
                     s.best = Some(r.value);
                     if self.best.is_none_or(|(_, b)| goal.better(r.value, b)) {
@@ -1085,6 +1087,13 @@ impl Dispatcher {
             crate::metrics::committed(skipped);
         }
         self.store.send(Write::Metrics(rows));
+        if let Some((interval, value)) = latest {
+            self.emit(Progress::Interval {
+                run_id: self.slots[idx].id.clone(),
+                interval,
+                value,
+            });
+        }
         if new_best {
             if let Some((b, v)) = self.best {
                 self.emit(Progress::NewBest {
@@ -1226,6 +1235,10 @@ impl Dispatcher {
         if state == RunState::Failed && !tail.is_empty() {
             let from = tail.len().saturating_sub(FAILURE_TAIL);
             u.last_output = Some(tail[from..].join("\n"));
+            self.emit(Progress::Output {
+                run_id: id.clone(),
+                lines: tail[from..].to_vec(),
+            });
         }
         if state == RunState::Canceled {
             u.detail = self.slots[idx].detail.as_ref().map(|d| d.to_string());

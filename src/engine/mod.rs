@@ -100,6 +100,23 @@ pub enum Progress {
         /// Its parameters.
         params: Params,
     },
+    /// A run reported its primary metric: the latest interval and value (one event per
+    /// batch of reports read together).
+    Interval {
+        /// The run id.
+        run_id: String,
+        /// Its primary-metric reports so far.
+        interval: u32,
+        /// The latest value.
+        value: f64,
+    },
+    /// The last lines of a failed run's output, sent just before its `Failed` state.
+    Output {
+        /// The run id.
+        run_id: String,
+        /// Its last output lines (at most ten), oldest first.
+        lines: Vec<String>,
+    },
     /// A warning about a run or the sweep (also recorded as an event).
     Warning(String),
     /// The sweep is stopping (limit, interrupt, fail-fast); the text says why.
