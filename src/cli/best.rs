@@ -112,7 +112,7 @@ pub fn run(args: &BestArgs) -> CliResult {
                     let mut row = vec![
                         sweep.id.clone(),
                         run.id.clone(),
-                        run.state.clone(),
+                        run.state.to_string(),
                         sweep.primary_metric.clone(),
                         sweep.goal.clone(),
                         plain(&num_json(value)),

@@ -150,7 +150,8 @@ impl ProgressView {
                         latest: None,
                     });
                 }
-                let reason = reason.as_deref().unwrap_or("");
+                let reason = reason.as_ref().map(ToString::to_string).unwrap_or_default();
+                let reason = reason.as_str();
                 match state {
                     RunState::Running => vec![format!(
                         "run {run_id} running: {}",
@@ -541,7 +542,7 @@ mod tests {
             run_id: run.into(),
             params: p(0.5),
             state,
-            reason: reason.map(String::from),
+            reason: reason.map(sweep::store::EndReason::parse),
         }
     }
 

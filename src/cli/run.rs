@@ -208,7 +208,7 @@ pub fn run(args: RunArgs) -> CliResult {
     let seed = parts.seed;
     let policy = parts
         .policy
-        .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
+        .map(|p| Box::new(p) as Box<dyn sweep::policy::EarlyStop>);
     let name = args.name.clone().unwrap_or_else(|| {
         args.hdconfig
             .file_stem()
@@ -590,7 +590,7 @@ fn first_failure(
     let runs = reader.runs(sweep).ok()?;
     let r = runs
         .iter()
-        .filter(|r| r.state == "failed" && r.last_output.is_some())
+        .filter(|r| r.state == sweep::store::RunState::Failed && r.last_output.is_some())
         .min_by(|a, b| a.ended.unwrap_or(0.0).total_cmp(&b.ended.unwrap_or(0.0)))?;
     let out: Vec<String> = r
         .last_output
@@ -601,7 +601,9 @@ fn first_failure(
         .collect();
     Some(failure_block(
         &r.id,
-        r.reason.as_deref().unwrap_or("failed"),
+        &r.reason
+            .as_ref()
+            .map_or_else(|| "failed".to_string(), ToString::to_string),
         &out,
     ))
 }

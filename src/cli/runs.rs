@@ -8,7 +8,7 @@ use super::term::{self, cut, outln, pad, shown, sig, width};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::{Args, ValueEnum};
 use sweep::report::format_duration;
-use sweep::store::{Reader, RunRecord, SweepRecord};
+use sweep::store::{Reader, RunRecord, RunState, SweepRecord, SweepState};
 
 /// The orders `sweep runs` lists runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,7 +99,11 @@ pub(crate) fn run_json(r: &RunRecord) -> serde_json::Value {
 
 /// Why a run ended, with the numbers behind a policy's decision and the run it retries.
 pub(crate) fn reason_text(r: &RunRecord) -> String {
-    let mut s = r.reason.clone().unwrap_or_default();
+    let mut s = r
+        .reason
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if let Some(d) = &r.detail {
         if let (Some(i), Some(v), Some(t)) = (
             d.get("interval").and_then(|v| v.as_u64()),
@@ -152,7 +156,12 @@ fn duration(r: &RunRecord) -> String {
 pub(crate) fn sort_runs(runs: &mut [RunRecord], key: SortKey, minimize: bool) {
     match key {
         SortKey::Seq => runs.sort_by_key(|r| r.seq),
-        SortKey::State => runs.sort_by(|a, b| a.state.cmp(&b.state).then(a.seq.cmp(&b.seq))),
+        SortKey::State => runs.sort_by(|a, b| {
+            a.state
+                .as_str()
+                .cmp(b.state.as_str())
+                .then(a.seq.cmp(&b.seq))
+        }),
         SortKey::Time => runs.sort_by(|a, b| {
             duration_secs(b)
                 .total_cmp(&duration_secs(a))
@@ -161,7 +170,7 @@ pub(crate) fn sort_runs(runs: &mut [RunRecord], key: SortKey, minimize: bool) {
         SortKey::Best => runs.sort_by(|a, b| {
             let key = |r: &RunRecord| {
                 // Failed runs are never best; their values go after every other run's.
-                let v = r.best.filter(|_| r.state != "failed");
+                let v = r.best.filter(|_| r.state != RunState::Failed);
                 (v.is_none(), v.map(|v| if minimize { v } else { -v }))
             };
             let (ka, kb) = (key(a), key(b));
@@ -196,7 +205,11 @@ pub(crate) fn params_words(r: &RunRecord, whole: bool) -> String {
 
 /// A reason for the table: a policy's numbers at 4 significant digits.
 fn short_reason(r: &RunRecord) -> String {
-    let mut s = r.reason.clone().unwrap_or_default();
+    let mut s = r
+        .reason
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if let Some(d) = &r.detail {
         if let (Some(i), Some(v), Some(t)) = (
             d.get("interval").and_then(|v| v.as_u64()),
@@ -223,7 +236,7 @@ pub fn table(sweep: &SweepRecord, runs: &[RunRecord], max: usize, wide: bool) ->
         .map(|r| {
             [
                 r.id.clone(),
-                r.state.clone(),
+                r.state.to_string(),
                 r.best.map(|b| sig(b, 6)).unwrap_or_else(|| "-".into()),
                 r.intervals.to_string(),
                 duration(r),
@@ -288,7 +301,7 @@ pub fn table(sweep: &SweepRecord, runs: &[RunRecord], max: usize, wide: bool) ->
     let mut lines = vec![fmt(&head)];
     for (r, row) in runs.iter().zip(&rows) {
         lines.push(fmt(row));
-        if r.state == "failed" {
+        if r.state == RunState::Failed {
             if let Some(out) = &r.last_output {
                 lines.push(format!("    last output ({}):", shown(&r.run_dir)));
                 for l in out.lines() {
@@ -309,7 +322,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
     // The data formats keep proposal order unless asked; the table shows the best runs of
     // a sweep that ended first.
     let key = args.sort.unwrap_or(match format {
-        Format::Table if sweep.state != "running" => SortKey::Best,
+        Format::Table if sweep.state != SweepState::Running => SortKey::Best,
         _ => SortKey::Seq,
     });
     sort_runs(&mut runs, key, sweep.goal == "minimize");
@@ -347,8 +360,11 @@ pub fn run(args: &RunsArgs) -> CliResult {
                 };
                 let mut row = vec![
                     r.id.clone(),
-                    r.state.clone(),
-                    r.reason.clone().unwrap_or_default(),
+                    r.state.to_string(),
+                    r.reason
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                     r.best.map(|b| b.to_string()).unwrap_or_default(),
                     r.intervals.to_string(),
@@ -382,12 +398,12 @@ mod tests {
         RunRecord {
             id: format!("sw_6b15cc4b_7919_{seq}"),
             seq,
-            state: state.into(),
-            reason: Some(match state {
-                "completed" => "exit code 0".into(),
-                "failed" => "exit code 1".into(),
-                _ => "policy:bandit".into(),
-            }),
+            state: state.parse().unwrap(),
+            reason: Some(sweep::store::EndReason::parse(match state {
+                "completed" => "exit code 0",
+                "failed" => "exit code 1",
+                _ => "policy:bandit",
+            })),
             exit_code: None,
             signal: None,
             queued: 1_700_000_000.0,
@@ -429,7 +445,7 @@ mod tests {
             experiment: None,
             created: 1_700_000_000.0,
             ended: Some(1_700_000_100.0),
-            state: "completed".into(),
+            state: SweepState::Completed,
             reason: Some("max_total_runs (4) reached".into()),
             primary_metric: "accuracy".into(),
             goal: "maximize".into(),

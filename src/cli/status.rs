@@ -11,7 +11,9 @@ use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
 use sweep::report::format_duration;
-use sweep::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
+use sweep::store::{
+    now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
+};
 
 /// `sweep status [SWEEP] [--watch]`.
 #[derive(Debug, Args)]
@@ -78,7 +80,7 @@ pub fn run(args: &StatusArgs) -> CliResult {
 /// Whether `s` is recorded running but no process holds its lock: its `sweep` was killed
 /// (or its machine went down) and nothing runs it until `sweep resume`.
 fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
-    s.state == "running"
+    s.state == SweepState::Running
         && sweep::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
 }
 
@@ -115,7 +117,7 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
                 last_key = key;
             }
         }
-        if s.state != "running" || gone {
+        if s.state != SweepState::Running || gone {
             super::live::release();
             return Ok(());
         }
@@ -200,12 +202,7 @@ fn sweep_json(
     orphaned: bool,
 ) -> Result<serde_json::Value, StoreError> {
     let counts = reader.counts(s)?;
-    let count = |st: RunState| {
-        counts
-            .iter()
-            .find(|(n, _)| n == st.as_str())
-            .map_or(0, |c| c.1)
-    };
+    let count = |st: RunState| counts.iter().find(|(n, _)| *n == st).map_or(0, |c| c.1);
     let (best_run, best_value) = match reader.best(s)? {
         BestOutcome::Best { run, value } => (Some(run.id), Some(num_json(value))),
         BestOutcome::None(_) => (None, None),
@@ -276,7 +273,7 @@ fn view(
     let count = |st: RunState| {
         counts
             .iter()
-            .find(|(n, _)| n == st.as_str())
+            .find(|(n, _)| *n == st)
             .map(|c| c.1)
             .unwrap_or(0)
     };
@@ -320,8 +317,11 @@ fn view(
     // Why the runs that ended ended, most common first: exit codes, policy stops, timeouts.
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for r in &runs {
-        if RunState::parse(&r.state).is_some_and(|st| st.is_terminal()) {
-            let reason = r.reason.clone().unwrap_or_else(|| r.state.clone());
+        if r.state.is_terminal() {
+            let reason = r
+                .reason
+                .as_ref()
+                .map_or_else(|| r.state.to_string(), ToString::to_string);
             *why.entry(shown(&reason).into_owned()).or_insert(0) += 1;
         }
     }
@@ -364,10 +364,7 @@ fn view(
     }
     if live {
         let t = now();
-        let active: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| RunState::parse(&r.state).is_some_and(|st| !st.is_terminal()))
-            .collect();
+        let active: Vec<&RunRecord> = runs.iter().filter(|r| !r.state.is_terminal()).collect();
         if !active.is_empty() {
             lines.push(format!("  in flight ({}):", active.len()));
             for r in active.iter().take(10) {
@@ -387,10 +384,7 @@ fn view(
                 lines.push(format!("    … and {} more", active.len() - 10));
             }
         }
-        let mut done: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| RunState::parse(&r.state).is_some_and(|st| st.is_terminal()))
-            .collect();
+        let mut done: Vec<&RunRecord> = runs.iter().filter(|r| r.state.is_terminal()).collect();
         done.sort_by(|a, b| b.ended.unwrap_or(0.0).total_cmp(&a.ended.unwrap_or(0.0)));
         if !done.is_empty() {
             lines.push("  latest finished:".into());
@@ -400,7 +394,12 @@ fn view(
                     r.id,
                     r.state,
                     r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
-                    shown(r.reason.as_deref().unwrap_or(""))
+                    shown(
+                        &r.reason
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )
                 ));
             }
         }
