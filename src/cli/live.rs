@@ -11,8 +11,8 @@
 //! full-screen view (ratatui) would hide the scroll-back of warnings and failures that stays
 //! readable here, so the block is kept by this module: every line is cut to the terminal's
 //! width (read again on every draw and on SIGWINCH), so each line is one row, and a redraw
-//! moves up over the rows the last block takes at the current width and clears to the end
-//! of the screen, so no stale line stays behind.
+//! clears the rows the last block takes at the current width, so no stale line stays
+//! behind.
 
 use super::term::{self, cut, escape_controls, sig, width};
 use std::collections::{HashMap, VecDeque};
@@ -431,6 +431,10 @@ async fn resized(w: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 fn draw_view(view: &ProgressView) {
+    if view.sweep_id.is_empty() {
+        // Nothing to show before the sweep is recorded.
+        return;
+    }
     let (w, h) = size();
     draw_fitted(view.render(w, h));
 }
@@ -458,14 +462,16 @@ fn rows(lines: &[String], cols: usize) -> usize {
     lines.iter().map(|l| width(l).div_ceil(cols).max(1)).sum()
 }
 
-/// Removes the block drawn last: up over its rows, then clear to the end of the screen.
+/// Removes the block drawn last: each of its rows is cleared, from the top, and the cursor
+/// left on its first row. Row by row rather than "clear to the end of the screen", which
+/// some terminals (tmux's `scroll-on-clear`) answer by pushing the screen into the
+/// scroll-back when the block starts on the first row: a stale copy there every redraw.
 fn erase(t: &console::Term, drawn: &[String]) {
     if drawn.is_empty() {
         return;
     }
     let (cols, _) = size();
-    let _ = t.move_cursor_up(rows(drawn, cols));
-    let _ = t.clear_to_end_of_screen();
+    let _ = t.clear_last_lines(rows(drawn, cols));
 }
 
 fn write_lines(t: &console::Term, lines: &[String]) {

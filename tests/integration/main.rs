@@ -16,3 +16,4 @@ mod ssh;
 mod status;
 mod support;
 mod target_suite;
+mod terminal;
