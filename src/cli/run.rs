@@ -396,7 +396,8 @@ pub(super) fn drive(
             Some(rec) => engine::resume(sweep, rec, store.clone(), ctl_rx, Some(p_tx)).await,
             None => engine::run(sweep, store.clone(), ctl_rx, Some(p_tx)).await,
         };
-        let failure_shown = viewer.await.is_ok_and(|v| v.failure_shown());
+        // Under --quiet the view printed nothing: the summary shows the failure.
+        let failure_shown = !quiet && viewer.await.is_ok_and(|v| v.failure_shown());
         let _ = store.flush().await;
         Ok::<_, CliError>((
             out,

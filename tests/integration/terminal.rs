@@ -155,6 +155,49 @@ fn live_view_fits(width: usize) {
 }
 
 #[test]
+fn escape_sequences_from_runs_are_shown_not_replayed_on_a_terminal() {
+    let Some(bin) = require("tmux", &tmux()) else {
+        return;
+    };
+    let p = crate::first_hour::escapes();
+    p.run(&[]).success();
+    let term = Terminal {
+        bin,
+        socket: format!("sweep-test-{}-esc", std::process::id()),
+    };
+    let shell = format!(
+        "cd '{}' && '{SWEEP}' runs latest --wide --workspace ws; echo SWEEP-EXIT=$?; sleep 600",
+        p.path().display()
+    );
+    let started = term.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "view",
+        "-x",
+        "200",
+        "-y",
+        "30",
+        &shell,
+    ]);
+    assert!(started.status.success(), "tmux: {started:?}");
+    let until = Instant::now() + Duration::from_secs(30);
+    let screen = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let screen = term.capture().join("\n");
+        if screen.contains("SWEEP-EXIT=") {
+            break screen;
+        }
+        assert!(Instant::now() < until, "{screen}");
+    };
+    // Shown as text: the screen was not cleared, the title not changed.
+    assert!(screen.contains("tag=a\\e[2Jb"), "{screen}");
+    assert!(screen.contains("| \\e]0;pwned\\u{7}\\e[31mred"), "{screen}");
+    let title = term.tmux(&["display-message", "-p", "-t", "view", "#{pane_title}"]);
+    assert!(!String::from_utf8_lossy(&title.stdout).contains("pwned"));
+}
+
+#[test]
 fn the_live_view_fits_80_columns() {
     live_view_fits(80);
 }
