@@ -449,7 +449,8 @@ for i in range(6):
         wait_dead(pid, 5),
         "the canceled run's process {pid} is still alive"
     );
-    let table = p.sweep(&["runs", "latest"]);
+    // The wide table gives the policy's numbers in full; the default one in short.
+    let table = p.sweep(&["runs", "latest", "--wide"]);
     assert!(
         table
             .stdout()
@@ -457,4 +458,6 @@ for i in range(6):
         "{}",
         table.text()
     );
+    let short = p.sweep(&["runs", "latest"]);
+    assert!(short.stdout().contains("policy:bandit at 2:"), "{}", short.text());
 }
