@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// to N times, as new attempts of the same candidate.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_retries: u32,
+    /// Stop the sweep (it ends `failed`) when its first N completed runs all ended without
+    /// reporting the primary metric: no best run can come. 0 never stops for that.
+    #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_NO_METRIC_RUNS)]
+    pub stop_without_metric: usize,
     /// Warm-start from an earlier sweep (id or name; repeatable): its runs feed the sampler
     /// and the policy pools. Adds to the config's `resume_from`.
     #[arg(long = "resume-from", value_name = "SWEEP")]
@@ -117,6 +121,7 @@ impl SubmitArgs {
             quiet: self.quiet,
             mlflow: None,
             max_retries: 0,
+            stop_without_metric: engine::DEFAULT_NO_METRIC_RUNS,
             resume_from: Vec::new(),
             resume_child_runs: Vec::new(),
             program: self.script,
@@ -236,6 +241,7 @@ pub fn run(args: RunArgs) -> CliResult {
         options: EngineOptions {
             stop_grace: stop_grace(),
             max_retries: args.max_retries,
+            no_metric_runs: args.stop_without_metric,
             warm_start,
             child_runs,
             target_capacity: built.capacity,

@@ -278,3 +278,33 @@ pub fn escapes() -> Project {
         .script("import sys\nprint('\\x1b]0;pwned\\x07\\x1b[31mred')\nsys.exit(3)\n")
         .hdconfig(&hd(&choice("--tag", "\"a\\e[2Jb\""), "grid", ""))
 }
+
+#[test]
+fn a_script_that_never_reports_the_metric_stops_the_sweep_after_five_runs() {
+    let p = Project::new()
+        .script("print('@sweep {\"metric\": \"loss\", \"value\": 0.25}')\n")
+        .hdconfig(&hd(
+            "  - name: --lr\n    expression: uniform\n    values: [0.1, 1.0]\n",
+            "random",
+            "max_total_runs: 20\nmax_concurrent_runs: 2\n",
+        ));
+    let out = p.run(&[]).code(1);
+    assert!(
+        out.stdout().contains(
+            "the first 5 runs completed without reporting the primary metric \"acc\" (they reported only loss)"
+        ),
+        "{}",
+        out.text()
+    );
+    let runs = p.runs();
+    assert!(runs.len() < 20, "{} runs", runs.len());
+    let completed = runs.iter().filter(|r| r["state"] == "completed").count();
+    assert_eq!(completed, 5, "{runs:#?}");
+    // The window is configurable, and 0 never stops for it.
+    let all = p.run(&["--stop-without-metric", "0"]).success();
+    assert!(
+        all.stdout().contains("max_total_runs (20) reached"),
+        "{}",
+        all.text()
+    );
+}

@@ -459,5 +459,9 @@ for i in range(6):
         table.text()
     );
     let short = p.sweep(&["runs", "latest"]);
-    assert!(short.stdout().contains("policy:bandit at 2:"), "{}", short.text());
+    assert!(
+        short.stdout().contains("policy:bandit at 2:"),
+        "{}",
+        short.text()
+    );
 }
