@@ -506,7 +506,11 @@ fn spawn_signal_handler(
 
 /// The line that ends a sweep's output: how it ended and its runs by end state.
 pub(super) fn print_ending(out: &Outcome) {
-    outln(&format!(
+    outln(&ending(out));
+}
+
+fn ending(out: &Outcome) -> String {
+    format!(
         "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
         out.sweep_id,
         out.state.as_str(),
@@ -515,7 +519,7 @@ pub(super) fn print_ending(out: &Outcome) {
         out.completed,
         out.failed,
         out.canceled
-    ));
+    )
 }
 
 /// What `sweep run` prints when the sweep ends: how it ended, the best run (where its best
@@ -539,16 +543,7 @@ impl Summary<'_> {
 
     fn lines(&self, show_failure: bool) -> Vec<String> {
         let out = self.out;
-        let mut lines = vec![format!(
-            "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
-            out.sweep_id,
-            out.state.as_str(),
-            out.reason,
-            out.runs,
-            out.completed,
-            out.failed,
-            out.canceled
-        )];
+        let mut lines = vec![ending(out)];
         let record = self
             .reader
             .and_then(|r| r.resolve(&out.sweep_id).ok().map(|s| (r, s)));

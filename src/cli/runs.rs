@@ -99,6 +99,14 @@ pub(crate) fn run_json(r: &RunRecord) -> serde_json::Value {
 
 /// Why a run ended, with the numbers behind a policy's decision and the run it retries.
 pub(crate) fn reason_text(r: &RunRecord) -> String {
+    reason_with(r, |i, v, t| {
+        format!(" at interval {i} ({v:.6} vs threshold {t:.6})")
+    })
+}
+
+/// A run's reason, then `numbers(interval, value, threshold)` of the policy's decision that
+/// stopped it, then the run it retries.
+fn reason_with(r: &RunRecord, numbers: impl Fn(u64, f64, f64) -> String) -> String {
     let mut s = r
         .reason
         .as_ref()
@@ -110,7 +118,7 @@ pub(crate) fn reason_text(r: &RunRecord) -> String {
             d.get("value").and_then(|v| v.as_f64()),
             d.get("threshold").and_then(|v| v.as_f64()),
         ) {
-            s.push_str(&format!(" at interval {i} ({v:.6} vs threshold {t:.6})"));
+            s.push_str(&numbers(i, v, t));
         }
     }
     if let Some(o) = &r.retry_of {
@@ -205,24 +213,9 @@ pub(crate) fn params_words(r: &RunRecord, whole: bool) -> String {
 
 /// A reason for the table: a policy's numbers at 4 significant digits.
 fn short_reason(r: &RunRecord) -> String {
-    let mut s = r
-        .reason
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    if let Some(d) = &r.detail {
-        if let (Some(i), Some(v), Some(t)) = (
-            d.get("interval").and_then(|v| v.as_u64()),
-            d.get("value").and_then(|v| v.as_f64()),
-            d.get("threshold").and_then(|v| v.as_f64()),
-        ) {
-            s.push_str(&format!(" at {i}: {} vs {}", sig(v, 4), sig(t, 4)));
-        }
-    }
-    if let Some(o) = &r.retry_of {
-        s.push_str(&format!(" (retry of {o})"));
-    }
-    s
+    reason_with(r, |i, v, t| {
+        format!(" at {i}: {} vs {}", sig(v, 4), sig(t, 4))
+    })
 }
 
 /// The widest a table's reason column gets before it is cut (`--wide` lifts it).

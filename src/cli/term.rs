@@ -16,16 +16,21 @@ pub fn stdout_is_tty() -> bool {
     *TTY.get_or_init(|| std::io::stdout().is_terminal())
 }
 
-/// The terminal's width in columns, read now (it changes when the window is resized), or
-/// `None` when standard output is not a terminal.
-pub fn terminal_width() -> Option<usize> {
+/// The terminal's size (rows, columns), read now (it changes when the window is resized),
+/// or `None` when standard output is not a terminal.
+fn terminal_size() -> Option<(usize, usize)> {
     if !stdout_is_tty() {
         return None;
     }
     console::Term::stdout()
         .size_checked()
-        .map(|(_, cols)| cols as usize)
-        .filter(|c| *c > 0)
+        .map(|(rows, cols)| (rows as usize, cols as usize))
+        .filter(|(r, c)| *r > 0 && *c > 0)
+}
+
+/// The terminal's width in columns, read now, if standard output is one.
+pub fn terminal_width() -> Option<usize> {
+    terminal_size().map(|(_, cols)| cols)
 }
 
 /// The width to lay a table out for: the terminal's, else [`DEFAULT_WIDTH`].
@@ -33,15 +38,9 @@ pub fn output_width() -> usize {
     terminal_width().unwrap_or(DEFAULT_WIDTH)
 }
 
-/// The terminal's height in rows, if standard output is one.
+/// The terminal's height in rows, read now, if standard output is one.
 pub fn terminal_height() -> Option<usize> {
-    if !stdout_is_tty() {
-        return None;
-    }
-    console::Term::stdout()
-        .size_checked()
-        .map(|(rows, _)| rows as usize)
-        .filter(|r| *r > 0)
+    terminal_size().map(|(rows, _)| rows)
 }
 
 /// Ends the process quietly on a closed standard output, as `head` and `grep -q` expect of

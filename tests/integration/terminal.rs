@@ -24,6 +24,34 @@ struct Terminal {
 }
 
 impl Terminal {
+    /// A terminal `width` columns wide running `sweep ARGS` in project `p` (then printing
+    /// `SWEEP-EXIT=<code>` and staying open), or `None` without tmux.
+    fn start(p: &Project, width: usize, args: &str) -> Option<Terminal> {
+        let bin = require("tmux", &tmux())?;
+        let term = Terminal {
+            bin,
+            socket: format!("sweep-test-{}-{width}", std::process::id()),
+        };
+        let shell = format!(
+            "cd '{}' && env -u SWEEP_WORKSPACE -u SWEEP_LOG '{SWEEP}' {args} --workspace ws; echo SWEEP-EXIT=$?; sleep 600",
+            p.path().display()
+        );
+        let w = width.to_string();
+        let started = term.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "view",
+            "-x",
+            &w,
+            "-y",
+            "30",
+            &shell,
+        ]);
+        assert!(started.status.success(), "tmux: {started:?}");
+        Some(term)
+    }
+
     fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new(&self.bin)
             .args(["-L", &self.socket, "-f", "/dev/null"])
@@ -49,9 +77,6 @@ impl Drop for Terminal {
 }
 
 fn live_view_fits(width: usize) {
-    let Some(bin) = require("tmux", &tmux()) else {
-        return;
-    };
     let space = format!(
         "{}{}",
         "  - name: --learning_rate_of_the_optimizer\n    expression: uniform\n    values: [0.1, 1.0]\n",
@@ -71,26 +96,9 @@ fn live_view_fits(width: usize) {
             "t.runconfig",
             "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: python3\n",
         );
-    let term = Terminal {
-        bin,
-        socket: format!("sweep-test-{}-{width}", std::process::id()),
+    let Some(term) = Terminal::start(&p, width, "run hd.yml -c t.runconfig") else {
+        return;
     };
-    let shell = format!(
-        "cd '{}' && env -u SWEEP_WORKSPACE -u SWEEP_LOG '{SWEEP}' run hd.yml -c t.runconfig --workspace ws; echo SWEEP-EXIT=$?; sleep 600",
-        p.path().display()
-    );
-    let started = term.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "view",
-        "-x",
-        &width.to_string(),
-        "-y",
-        "30",
-        &shell,
-    ]);
-    assert!(started.status.success(), "tmux: {started:?}");
     let until = Instant::now() + Duration::from_secs(120);
     let mut captures = Vec::new();
     loop {
@@ -156,31 +164,11 @@ fn live_view_fits(width: usize) {
 
 #[test]
 fn escape_sequences_from_runs_are_shown_not_replayed_on_a_terminal() {
-    let Some(bin) = require("tmux", &tmux()) else {
-        return;
-    };
     let p = crate::first_hour::escapes();
     p.run(&[]).success();
-    let term = Terminal {
-        bin,
-        socket: format!("sweep-test-{}-esc", std::process::id()),
+    let Some(term) = Terminal::start(&p, 200, "runs latest --wide") else {
+        return;
     };
-    let shell = format!(
-        "cd '{}' && '{SWEEP}' runs latest --wide --workspace ws; echo SWEEP-EXIT=$?; sleep 600",
-        p.path().display()
-    );
-    let started = term.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "view",
-        "-x",
-        "200",
-        "-y",
-        "30",
-        &shell,
-    ]);
-    assert!(started.status.success(), "tmux: {started:?}");
     let until = Instant::now() + Duration::from_secs(30);
     let screen = loop {
         std::thread::sleep(Duration::from_millis(200));
