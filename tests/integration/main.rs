@@ -4,6 +4,7 @@
 mod config;
 mod envs;
 mod exit_codes;
+mod first_hour;
 mod library;
 mod local_runs;
 mod mlflow;
@@ -16,3 +17,4 @@ mod ssh;
 mod status;
 mod support;
 mod target_suite;
+mod terminal;
