@@ -1,4 +1,4 @@
-//! The metric protocol (DESIGN §4.3): parsing `@sweep {json}` lines, plain `name=value`
+//! The metric protocol (docs/metrics.md): parsing `@sweep {json}` lines, plain `name=value`
 //! lines for the primary metric and `$SWEEP_METRICS_FILE` JSON lines, with a line splitter
 //! whose memory is bounded whatever a run prints.
 //!

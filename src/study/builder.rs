@@ -656,7 +656,7 @@ fn normal_args(mu: f64, sigma: f64) -> Result<(), String> {
     }
 }
 
-/// Constructors for the early-termination policies (DESIGN §5), evaluated at every
+/// Constructors for the early-termination policies (docs/policies.md), evaluated at every
 /// interval from the first unless changed with [`Policy::with_evaluation_interval`] and
 /// [`Policy::with_delay_evaluation`].
 impl Policy {
