@@ -159,6 +159,10 @@ impl StudyBuilder {
 
     fn add(mut self, name: &str, domain: Result<Domain, String>) -> Self {
         match domain {
+            Ok(domain) if domain.overflows().is_some() => {
+                let why = domain.overflows().unwrap_or_default();
+                self.errors.push(format!("parameter `{name}`: {why}"));
+            }
             Ok(domain) => self.params.push(Param {
                 name: name.to_string(),
                 domain,
@@ -389,6 +393,14 @@ impl StudyBuilder {
             });
         let space = (errors.is_empty()).then(|| SearchSpace::new(params));
         let grid_size = space.as_ref().and_then(SearchSpace::grid_size);
+        if sampling == Sampling::Grid
+            && grid_size == Some(crate::space::GridSize::TooLarge)
+            && self.max_total.is_none()
+            && base.is_none()
+        {
+            errors.push("the grid is too large to count (2^64 points or more): set `.max_total_runs(n)` to run its first points".into());
+        }
+        let grid_size = grid_size.and_then(crate::space::GridSize::points);
         if let (Sampling::Grid, Some(space)) = (&sampling, &space) {
             for p in space.non_gridable() {
                 errors.push(format!(
