@@ -2,8 +2,10 @@
 //! (`support.rs`) and one place that starts the real services (`services.rs`).
 
 mod config;
+mod config_fuzz;
 mod envs;
 mod exit_codes;
+mod hostile;
 mod library;
 mod local_runs;
 mod mlflow;
