@@ -169,17 +169,24 @@ fn an_ignore_file_that_is_a_fifo_fails_at_once() {
     );
 }
 
-#[test]
-fn cancel_needs_no_snapshot_and_resume_records_a_failed_one() {
+/// A project whose sweep was SIGKILLed with its one run (sleeping 60 s) alive, and whose
+/// snapshot is gone and cannot be made again (its `.amlignore` is a FIFO): the sweep's
+/// directory and the run's pid.
+fn killed_without_a_snapshot() -> (Project, std::path::PathBuf, i32) {
     let p = Project::grid(SCRIPT, "--sleep", "60", "");
     let mut child = p.spawn_run(&[]);
     wait_for(60, "the run to start", || !p.pids("pid").is_empty());
     let pid = p.pids("pid")[0];
     kill9(&mut child);
-    // The snapshot is gone, and cannot be made again.
     let sweep_dir = p.workspace().join("sweeps").join(sweep_of(&p));
     std::fs::remove_dir_all(sweep_dir.join("snapshot")).unwrap();
     nix::unistd::mkfifo(&p.path().join(".amlignore"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    (p, sweep_dir, pid)
+}
+
+#[test]
+fn cancel_needs_no_snapshot() {
+    let (p, sweep_dir, pid) = killed_without_a_snapshot();
     let cancel = finish(p.spawn(&["cancel", "latest"]), "sweep cancel");
     assert!(cancel.succeeded(), "{}", cancel.text());
     assert!(cancel.stdout().contains("canceled"), "{}", cancel.text());
@@ -190,27 +197,14 @@ fn cancel_needs_no_snapshot_and_resume_records_a_failed_one() {
 
 #[test]
 fn a_resumed_sweep_whose_snapshot_fails_ends_failed() {
-    let p = Project::grid(SCRIPT, "--sleep", "60", "");
-    let mut child = p.spawn_run(&[]);
-    wait_for(60, "the run to start", || !p.pids("pid").is_empty());
-    let pid = p.pids("pid")[0];
-    kill9(&mut child);
+    let (p, _, pid) = killed_without_a_snapshot();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let sweep_id = sweep_of(&p);
-    std::fs::remove_dir_all(
-        p.workspace()
-            .join("sweeps")
-            .join(&sweep_id)
-            .join("snapshot"),
-    )
-    .unwrap();
-    nix::unistd::mkfifo(&p.path().join(".amlignore"), nix::sys::stat::Mode::S_IRWXU).unwrap();
     let out = finish(p.spawn(&["resume", "latest"]), "sweep resume").code(1);
     assert!(out.stderr().contains("is a FIFO"), "{}", out.text());
-    let status = p.sweep(&["status", &sweep_id]).success().stdout();
+    let status = p.sweep(&["status", &sweep_of(&p)]).success().stdout();
     assert!(status.contains("failed"), "{status}");
 }
