@@ -147,6 +147,29 @@ impl Decision {
     pub fn reason(&self) -> String {
         format!("policy:{}", self.policy)
     }
+
+    /// The numbers recorded with the canceled run (its `detail`, shown by `sweep runs`):
+    /// `policy`, `interval`, `value`, `threshold`, `pool`, and per policy Bandit's `best`
+    /// or TruncationSelection's `rank`, `cut` and `ranked`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut j = serde_json::json!({
+            "policy": self.policy,
+            "interval": self.interval,
+            "value": self.value,
+            "threshold": self.threshold,
+            "pool": self.pool,
+        });
+        match self.detail {
+            Detail::Bandit { best } => j["best"] = best.into(),
+            Detail::Median => {}
+            Detail::Truncation { rank, cut, ranked } => {
+                j["rank"] = rank.into();
+                j["cut"] = cut.into();
+                j["ranked"] = ranked.into();
+            }
+        }
+        j
+    }
 }
 
 impl std::fmt::Display for Decision {

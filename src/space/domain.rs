@@ -409,14 +409,18 @@ fn short(x: f64) -> String {
         .unwrap_or_default()
 }
 
+/// `lo + (hi - lo) * u`, kept within the bounds: at `u = 1` the sum can round past `hi`
+/// (`ln 1e-5 + (ln 0.1 - ln 1e-5)` is a hair above `ln 0.1`), and a value the domain
+/// produces must be one [`Domain::contains`] accepts, or a reopened sweep would reject it.
 fn lerp(lo: f64, hi: f64, u: f64) -> f64 {
     let width = hi - lo;
-    if width.is_finite() {
+    let x = if width.is_finite() {
         lo + width * u
     } else {
         // `uniform [-1.7e308, 1.7e308]`: the width overflows, the weighted sum does not.
-        (lo * (1.0 - u) + hi * u).clamp(lo, hi)
-    }
+        lo * (1.0 - u) + hi * u
+    };
+    x.clamp(lo.min(hi), lo.max(hi))
 }
 
 fn q_value(x: f64, q: f64) -> Value {
@@ -554,6 +558,29 @@ pub fn inverse_normal_cdf(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_at_the_ends_of_the_unit_interval_are_contained() {
+        let (lo, hi) = (1e-5f64.ln(), 0.1f64.ln());
+        for d in [
+            Domain::LogUniform { low: lo, high: hi },
+            Domain::Uniform { low: lo, high: hi },
+            Domain::QLogUniform {
+                low: lo,
+                high: hi,
+                q: 1e-6,
+            },
+        ] {
+            for u in [0.0, 1.0] {
+                let v = d.from_unit(u);
+                assert!(
+                    d.contains(&v),
+                    "{} at u = {u} gives {v}, not contained",
+                    d.describe()
+                );
+            }
+        }
+    }
 
     #[test]
     fn normal_cdf_inverts() {
