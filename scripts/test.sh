@@ -72,9 +72,9 @@ else
 fi
 
 # The report test opens the HTML report in a real headless Chromium (Debian's `chromium`),
-# and the MLflow test logs to a real `mlflow server` (from PyPI, in a virtual environment
-# under /opt). Both install in the background while the code builds; under CI the tests
-# fail if either is missing.
+# the MLflow test logs to a real `mlflow server` (from PyPI, in a virtual environment
+# under /opt), and the live-view test drives a terminal with tmux (apt). They install in
+# the background while the code builds; under CI the tests fail if one is missing.
 MLFLOW_VENV="${SWEEP_MLFLOW_VENV:-/opt/sweep-mlflow}"
 # The test services may be installing with apt at the same moment: wait for its lock.
 apt_retry() {
@@ -93,6 +93,12 @@ install_test_tools() {
     apt_retry install -y -qq --no-install-recommends chromium fonts-liberation
   fi
   chromium --version
+  # The live-view test runs `sweep run` in a real pseudo-terminal under tmux.
+  if ! command -v tmux >/dev/null 2>&1; then
+    echo "installing tmux (apt)"
+    apt_retry install -y -qq --no-install-recommends tmux
+  fi
+  tmux -V
   if [ ! -x "$MLFLOW_VENV/bin/mlflow" ]; then
     echo "installing mlflow (pip) into $MLFLOW_VENV"
     python3 -m venv "$MLFLOW_VENV"

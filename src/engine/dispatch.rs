@@ -73,6 +73,9 @@ pub(super) struct Dispatcher {
     pub(super) best: Option<(usize, f64)>,
     /// Reasons of the first runs to finish, for fail-fast.
     pub(super) first_finished: Vec<(RunState, EndReason)>,
+    /// The metric names each of the first completed runs reported (for "no result can
+    /// come"), and whether it reported the primary metric.
+    first_completed: Vec<(bool, Vec<String>)>,
     /// Candidates proposed (runs that are not retries): what `max_total_runs` counts.
     pub(super) candidates: u64,
     /// Running time used by earlier sessions, seconds.
@@ -87,6 +90,14 @@ pub(super) struct Dispatcher {
 
 /// Builds the source snapshot beside its final place and renames it there, so a snapshot
 /// directory is always complete, even if `sweep` is killed while copying.
+/// `line` with every value of `env` (the run configuration's environment variables, which
+/// may be secrets) of four characters or more replaced by `***`.
+fn redact(line: &str, env: &std::collections::BTreeMap<String, String>) -> String {
+    env.values()
+        .filter(|v| v.chars().count() >= 4)
+        .fold(line.to_string(), |l, v| l.replace(v.as_str(), "***"))
+}
+
 fn make_snapshot(
     src: &std::path::Path,
     dst: &std::path::Path,
@@ -277,6 +288,7 @@ impl Dispatcher {
             deadline,
             best: None,
             first_finished: Vec::new(),
+            first_completed: Vec::new(),
             candidates: 0,
             active_base: 0.0,
             session: Instant::now(),
@@ -864,6 +876,7 @@ impl Dispatcher {
         let mut stop_policy = None;
         let mut new_best = false;
         let mut skipped = 0;
+        let mut latest = None;
         for r in reports {
             let s = &mut self.slots[idx];
             if let Some(k) = s.skip.get_mut(&r.name).filter(|k| **k > 0) {
@@ -877,6 +890,7 @@ impl Dispatcher {
             let interval = *n;
             if r.name == primary {
                 s.primary += 1;
+                latest = Some((s.primary, r.value));
                 if r.value.is_finite() && s.best.is_none_or(|b| goal.better(r.value, b)) {
                     s.best = Some(r.value);
                     if self.best.is_none_or(|(_, b)| goal.better(r.value, b)) {
@@ -905,6 +919,13 @@ impl Dispatcher {
             crate::metrics::committed(skipped);
         }
         self.store.send(Write::Metrics(rows));
+        if let Some((interval, value)) = latest {
+            self.emit(Progress::Interval {
+                run_id: self.slots[idx].id.clone(),
+                interval,
+                value,
+            });
+        }
         if new_best {
             if let Some((b, v)) = self.best {
                 self.emit(Progress::NewBest {
@@ -1043,7 +1064,17 @@ impl Dispatcher {
         };
         if state == RunState::Failed && !tail.is_empty() {
             let from = tail.len().saturating_sub(FAILURE_TAIL);
-            u.last_output = Some(tail[from..].join("\n"));
+            // A script that prints its environment must not carry the configured values
+            // (secrets) into the history or onto the screen.
+            let lines: Vec<String> = tail[from..]
+                .iter()
+                .map(|l| redact(l, &self.spec.run.environment))
+                .collect();
+            u.last_output = Some(lines.join("\n"));
+            self.emit(Progress::Output {
+                run_id: id.clone(),
+                lines,
+            });
         }
         if state == RunState::Canceled {
             u.detail = stop
@@ -1100,7 +1131,50 @@ impl Dispatcher {
         if stop.is_none() {
             self.check_fail_fast(state, reason);
         }
+        if state == RunState::Completed {
+            self.check_no_metric(idx);
+        }
         Ok(())
+    }
+
+    /// Stops the sweep when its first completed runs all ended without the primary metric:
+    /// no best run can come from a script that never reports it.
+    fn check_no_metric(&mut self, idx: usize) {
+        let n = self.options.no_metric_runs;
+        if n == 0 || self.first_completed.len() >= n {
+            return;
+        }
+        let s = &self.slots[idx];
+        let mut names: Vec<String> = s.intervals.keys().cloned().collect();
+        names.sort();
+        self.first_completed.push((s.primary > 0, names));
+        if self.first_completed.len() < n
+            || self.first_completed.iter().any(|(primary, _)| *primary)
+            || self.stopping.is_some()
+        {
+            return;
+        }
+        let mut reported: Vec<&str> = self
+            .first_completed
+            .iter()
+            .flat_map(|(_, names)| names.iter().map(String::as_str))
+            .collect();
+        reported.sort();
+        reported.dedup();
+        let m = &self.spec.primary_metric;
+        let what = if reported.is_empty() {
+            "no metrics at all".to_string()
+        } else {
+            format!("only {}", reported.join(", "))
+        };
+        let why = format!(
+            "the first {n} runs completed without reporting the primary metric {m:?} (they reported {what}), so no best run can come; stopping. Check `primary_metric_name`, or have the script print `@sweep {{\"metric\": \"{m}\", \"value\": ...}}` or `{m}=...`"
+        );
+        self.begin_stop(
+            SweepState::Failed,
+            why,
+            EndReason::SweepStopped("no run reports the primary metric".into()),
+        );
     }
 
     fn check_fail_fast(&mut self, state: RunState, reason: EndReason) {

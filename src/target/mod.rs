@@ -3,7 +3,8 @@
 //! this machine, [`ssh`] on SSH hosts, [`slurm`] as jobs of a Slurm cluster, `fake` is a
 //! scripted target for engine tests (built with them only), [`registry`] builds a target
 //! from its name (the targets file), and [`snapshot`] builds the sweep's source snapshot
-//! every run's working directory is copied from.
+//! every run's working directory is copied from. [`rundir`] is the layout of a run's directory and the
+//! environment a run gets, the same on every target.
 //!
 //! A target reports back through a channel of [`TargetEvent`]s: metric reports read while
 //! the run is alive, a malformed-line warning (once per run), `Restarted` when the target
@@ -12,14 +13,16 @@
 
 #[cfg(test)]
 pub mod fake;
+mod handle;
 pub mod local;
 pub mod registry;
-mod remote;
+pub mod rundir;
 pub mod shell;
 pub mod slurm;
 pub mod snapshot;
 pub mod ssh;
 mod supervise;
+mod watch;
 
 use crate::metrics::Report;
 use crate::store::EndReason;
@@ -51,7 +54,13 @@ pub struct LaunchRequest {
 impl LaunchRequest {
     /// The working directory a run gets inside its run directory.
     pub fn workdir(&self) -> PathBuf {
-        self.run_dir.join("work")
+        rundir::RunDir::new(&self.run_dir).work()
+    }
+
+    /// The program, `argv[0]`; a launch error for an empty argument vector.
+    pub fn program(&self) -> Result<&str, TargetError> {
+        let empty = || TargetError::Launch("empty argument vector".into());
+        self.argv.first().map(String::as_str).ok_or_else(empty)
     }
 }
 

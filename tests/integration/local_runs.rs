@@ -449,12 +449,19 @@ for i in range(6):
         wait_dead(pid, 5),
         "the canceled run's process {pid} is still alive"
     );
-    let table = p.sweep(&["runs", "latest"]);
+    // The wide table gives the policy's numbers in full; the default one in short.
+    let table = p.sweep(&["runs", "latest", "--wide"]);
     assert!(
         table
             .stdout()
             .contains("policy:bandit at interval 2 (0.500000 vs threshold 0.700000)"),
         "{}",
         table.text()
+    );
+    let short = p.sweep(&["runs", "latest"]);
+    assert!(
+        short.stdout().contains("policy:bandit at 2:"),
+        "{}",
+        short.text()
     );
 }
