@@ -136,7 +136,8 @@ pub struct Limits {
     pub max_total_runs: u64,
     /// Runs alive at once.
     pub max_concurrent_runs: u64,
-    /// Wall-clock budget of the whole sweep, in minutes.
+    /// Running-time budget of the whole sweep, in minutes: the time a `sweep` process runs
+    /// it, across sessions (downtime between a kill and `sweep resume` does not count).
     pub max_duration_minutes: f64,
     /// Per-run time limit in seconds (`maxRunDurationSeconds` / v2 `trial_timeout`).
     pub max_run_duration_seconds: Option<f64>,

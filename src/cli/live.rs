@@ -125,6 +125,12 @@ impl ProgressView {
         self.earlier + self.started.elapsed().as_secs_f64()
     }
 
+    /// Whether a `stopping: …` line said why the sweep stopped (the ending line then does
+    /// not repeat it).
+    pub fn stop_shown(&self) -> bool {
+        self.stopping.is_some()
+    }
+
     /// Whether the output of a failed run was shown (the summary then does not repeat it).
     pub fn failure_shown(&self) -> bool {
         self.failure_shown
@@ -190,7 +196,7 @@ impl ProgressView {
                         let output = self.outputs.remove(run_id);
                         if let Some(out) = output.filter(|_| !self.failure_shown) {
                             self.failure_shown = true;
-                            lines.extend(failure_block(run_id, reason, &out));
+                            lines.extend(failure_block(term::output_width(), run_id, reason, &out));
                         }
                         lines
                     }
@@ -352,9 +358,10 @@ pub fn fit(lines: Vec<String>, width: usize, height: usize) -> Vec<String> {
         .collect()
 }
 
-/// The lines that show a failed run's last output: what it printed, indented, with the
-/// run's id and reason, and a hint when the failure is a known kind.
-pub fn failure_block(run_id: &str, reason: &str, output: &[String]) -> Vec<String> {
+/// The lines that show a failed run's last output: what it printed, indented and kept whole,
+/// with the run's id and reason, and a hint when the failure is a known kind, wrapped to
+/// `width` columns.
+pub fn failure_block(width: usize, run_id: &str, reason: &str, output: &[String]) -> Vec<String> {
     let mut lines = vec![format!(
         "run {run_id} failed ({reason}); its last output lines:"
     )];
@@ -362,7 +369,8 @@ pub fn failure_block(run_id: &str, reason: &str, output: &[String]) -> Vec<Strin
         lines.push(format!("  | {}", escape_controls(l)));
     }
     if let Some(h) = failure_hint(reason, output) {
-        lines.push(format!("  = hint: {h}"));
+        let words: Vec<String> = h.split(' ').map(String::from).collect();
+        lines.extend(term::wrap_words("  = hint: ", &words, width));
     }
     lines
 }

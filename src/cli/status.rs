@@ -137,6 +137,7 @@ const SWEEP_COLUMNS: &[&str] = &[
     "reason",
     "created",
     "ended",
+    "elapsed",
     "runs",
     "queued",
     "starting",
@@ -195,6 +196,28 @@ fn list(common: &Common, format: Format) -> CliResult {
     Ok(())
 }
 
+/// The sweep's elapsed time, seconds: the running time it has used across every session
+/// that ran it (`active_seconds`, what `max_duration_minutes` counts and the live view and
+/// the final summary show), not the wall time since it was created. A sweep that never
+/// recorded running time (a library study, a history older than it) gets the wall time
+/// from its creation to its end or now.
+pub(super) fn elapsed(s: &SweepRecord) -> f64 {
+    if s.active_seconds > 0.0 {
+        s.active_seconds
+    } else {
+        s.ended.unwrap_or_else(now) - s.created
+    }
+}
+
+/// What follows a count of candidates when some were run again: `, plus 2 retries`.
+pub(super) fn retried(retries: usize) -> String {
+    match retries {
+        0 => String::new(),
+        1 => ", plus 1 retry".into(),
+        n => format!(", plus {n} retries"),
+    }
+}
+
 /// One sweep's status as a JSON object with the keys of [`SWEEP_COLUMNS`].
 fn sweep_json(
     reader: &Reader,
@@ -219,6 +242,7 @@ fn sweep_json(
         "reason": s.reason,
         "created": s.created,
         "ended": s.ended,
+        "elapsed": num_json(elapsed(s)),
         "runs": counts.iter().map(|c| c.1).sum::<i64>(),
         "queued": count(RunState::Queued),
         "starting": count(RunState::Starting),
@@ -281,16 +305,19 @@ fn view(
     if let Some(r) = &s.reason {
         lines.push(format!("  {}", shown(r)));
     }
-    let elapsed = s.ended.unwrap_or_else(now) - s.created;
+    let runs = reader.runs(s)?;
+    // Retries stand for the candidate they retry: `max_total_runs` counts candidates.
+    let retries = runs.iter().filter(|r| r.retry_of.is_some()).count();
     lines.push(format!(
-        "  elapsed {} of {}; runs {} of {} (max {} at once)",
-        format_duration(elapsed),
+        "  elapsed {} of {}; runs {} of {} (max {} at once){}",
+        format_duration(elapsed(s)),
         s.max_duration_minutes
             .map(|m| format_duration(m * 60.0))
             .unwrap_or_else(|| "-".into()),
-        counts.iter().map(|c| c.1).sum::<i64>(),
+        runs.len() - retries,
         s.max_total_runs.unwrap_or(0),
-        s.max_concurrent_runs.unwrap_or(0)
+        s.max_concurrent_runs.unwrap_or(0),
+        retried(retries)
     ));
     lines.push(format!(
         "  {}",
@@ -313,7 +340,6 @@ fn view(
     } else if let Some(w) = reader.waiting(s)? {
         lines.push(format!("  waiting: {w}"));
     }
-    let runs = reader.runs(s)?;
     // Why the runs that ended ended, most common first: exit codes, policy stops, timeouts.
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for r in &runs {

@@ -583,8 +583,7 @@ impl Dispatcher {
     }
 
     fn maybe_propose(&mut self) {
-        if (self.candidates as usize) < self.options.child_runs.len() || !self.relaunch.is_empty()
-        {
+        if (self.candidates as usize) < self.options.child_runs.len() || !self.relaunch.is_empty() {
             // Interrupted and earlier runs go first; the sampler is asked once they are all
             // launched.
             return;

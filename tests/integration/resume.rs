@@ -4,8 +4,8 @@
 //! stops a sweep from another process, whether or not its `sweep` is still alive.
 
 use crate::support::{
-    assert_all_end, choice, hd, kill9, pid_alive, signal, wait_dead, wait_exit, wait_for,
-    Project, Ran,
+    assert_all_end, choice, hd, kill9, pid_alive, signal, wait_dead, wait_exit, wait_for, Project,
+    Ran,
 };
 use nix::sys::signal::Signal;
 use std::process::{Child, Stdio};
@@ -138,7 +138,10 @@ fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
             .filter(|r| r["retry_of"] == i["id"])
             .collect();
         assert_eq!(retries.len(), 1, "one retry of {}: {runs:#?}", i["id"]);
-        assert_eq!(retries[0]["params"], i["params"], "a retry runs its candidate");
+        assert_eq!(
+            retries[0]["params"], i["params"],
+            "a retry runs its candidate"
+        );
         assert_eq!(retries[0]["intervals"], 6, "{}", retries[0]);
     }
     // The candidates are the uninterrupted sweep's, in its order.
