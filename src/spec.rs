@@ -172,6 +172,11 @@ pub struct RunSpec {
     /// (`userManagedDependencies: false` with a dependency file); `sweep run` then points
     /// `interpreter` at it.
     pub managed_env: Option<ManagedEnv>,
+    #[serde(skip)]
+    /// The dependency file of an environment the user manages (`userManagedDependencies:
+    /// true` with a dependency file): never built; `validate` warns when it pins a Python
+    /// the interpreter is not.
+    pub unbuilt_deps: Option<(PathBuf, DepsKind)>,
     /// The prefix of the managed environment the runs use, set when it is applied. Saved
     /// with the sweep (the dependency list is not: pip options can carry index
     /// credentials), so that a resumed sweep knows it ran in one and can check that its

@@ -116,6 +116,45 @@ fn validate_flags_a_pinned_python_that_is_not_here() {
 }
 
 #[test]
+fn validate_warns_when_a_user_managed_environment_pins_another_python() {
+    let here = output(
+        std::process::Command::new("python3")
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]),
+    )
+    .success()
+    .stdout();
+    let here = here.trim();
+    let project = |pin: &str| {
+        Project::new()
+            .script("print('acc=1')\n")
+            .hdconfig(&hd(&choice("--lr", "0.1"), "grid", ""))
+            .file("env.yml", &format!("dependencies:\n  - python={pin}\n  - pip\n"))
+            .runconfig(&local(
+                "environment:\n  python:\n    userManagedDependencies: true\n    interpreterPath: python3\n    condaDependenciesFile: env.yml\n",
+            ))
+    };
+    // Not built, so not an error: the runs may work; but the script was likely written for
+    // the pinned Python.
+    let out = project("3.4")
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .success();
+    let warning = out
+        .stderr()
+        .lines()
+        .find(|l| l.contains("Python 3.4 is pinned"))
+        .map(String::from);
+    let warning = warning.unwrap_or_else(|| panic!("no warning:\n{}", out.text()));
+    assert!(warning.starts_with("warning: "), "{warning}");
+    assert!(warning.contains("env.yml:2:5: "), "{warning}");
+    assert!(warning.contains(&format!("is Python {here}.")), "{warning}");
+    // The interpreter's own minor version pinned: nothing to say.
+    let same = project(here)
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .success();
+    assert!(!same.stderr().contains("is pinned"), "{}", same.text());
+}
+
+#[test]
 fn validate_and_run_warn_about_an_excluded_data_directory_the_arguments_name() {
     let script = "import sys\nopen('data/train.csv').read()\nprint('acc=0.5')\n";
     let p = Project::new()
