@@ -7,7 +7,7 @@
 //!
 //! Each plot is an `<svg class="plot" data-plot="KIND">`; the marks inside carry classes the
 //! tests (and anyone scripting the page) can count: `best-step`, `run-point`, `run-curve`,
-//! `stop-mark`, `pc-line`, `slice-point`, `imp-bar`.
+//! `stop-mark`, `pc-line`, `slice-point`, `imp-bar`, `clipped`.
 
 mod best;
 mod curves;
@@ -24,7 +24,7 @@ pub use importance::importance_of;
 use super::data::{policy_stopped, ReportData};
 use super::format_duration;
 use super::svg::{esc, fmt_num};
-use crate::store::{RunRecord, RunState, SweepState};
+use crate::store::{RunState, SweepState};
 use jiff::Timestamp;
 use std::fmt::Write as _;
 
@@ -105,14 +105,7 @@ fn facts(d: &ReportData) -> String {
                 .unwrap_or_else(|| "-".into())
         ),
     ));
-    let min = plot::minimize(d);
-    let best =
-        plot::scored(d)
-            .into_iter()
-            .fold(None::<(&RunRecord, f64)>, |acc, (r, v)| match acc {
-                Some((_, b)) if !plot::better(min, v, b) => acc,
-                _ => Some((r, v)),
-            });
+    let best = plot::best_run(d);
     let mut out = String::from(r#"<dl class="facts">"#);
     for (k, v) in rows {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(&k), esc(&v));
