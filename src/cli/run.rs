@@ -613,7 +613,7 @@ impl<'a> Summary<'a> {
             format_duration(self.limits.max_duration_minutes * 60.0),
             out.candidates,
             self.limits.max_total_runs,
-            super::status::retried(out.runs.saturating_sub(out.candidates) as usize),
+            sweep::report::retries_note(out.runs.saturating_sub(out.candidates) as usize),
             by_state(out)
         ));
         if let Some(f) = &self.failure {

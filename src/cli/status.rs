@@ -10,7 +10,7 @@ use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
-use sweep::report::format_duration;
+use sweep::report::{elapsed_seconds, format_duration, retries_note};
 use sweep::store::{
     now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
 };
@@ -196,28 +196,6 @@ fn list(common: &Common, format: Format) -> CliResult {
     Ok(())
 }
 
-/// The sweep's elapsed time, seconds: the running time it has used across every session
-/// that ran it (`active_seconds`, what `max_duration_minutes` counts and the live view and
-/// the final summary show), not the wall time since it was created. A sweep that never
-/// recorded running time (a library study, a history older than it) gets the wall time
-/// from its creation to its end or now.
-pub(super) fn elapsed(s: &SweepRecord) -> f64 {
-    if s.active_seconds > 0.0 {
-        s.active_seconds
-    } else {
-        s.ended.unwrap_or_else(now) - s.created
-    }
-}
-
-/// What follows a count of candidates when some were run again: `, plus 2 retries`.
-pub(super) fn retried(retries: usize) -> String {
-    match retries {
-        0 => String::new(),
-        1 => ", plus 1 retry".into(),
-        n => format!(", plus {n} retries"),
-    }
-}
-
 /// One sweep's status as a JSON object with the keys of [`SWEEP_COLUMNS`].
 fn sweep_json(
     reader: &Reader,
@@ -242,7 +220,7 @@ fn sweep_json(
         "reason": s.reason,
         "created": s.created,
         "ended": s.ended,
-        "elapsed": num_json(elapsed(s)),
+        "elapsed": num_json(elapsed_seconds(s, now())),
         "runs": counts.iter().map(|c| c.1).sum::<i64>(),
         "queued": count(RunState::Queued),
         "starting": count(RunState::Starting),
@@ -310,14 +288,14 @@ fn view(
     let retries = runs.iter().filter(|r| r.retry_of.is_some()).count();
     lines.push(format!(
         "  elapsed {} of {}; runs {} of {} (max {} at once){}",
-        format_duration(elapsed(s)),
+        format_duration(elapsed_seconds(s, now())),
         s.max_duration_minutes
             .map(|m| format_duration(m * 60.0))
             .unwrap_or_else(|| "-".into()),
         runs.len() - retries,
         s.max_total_runs.unwrap_or(0),
         s.max_concurrent_runs.unwrap_or(0),
-        retried(retries)
+        retries_note(retries)
     ));
     lines.push(format!(
         "  {}",

@@ -4,13 +4,12 @@
 //! [`robust_range`], values beyond it on its edge and marked.
 
 use super::plot::{
-    better, beyond, clipped_mark, empty_figure, f1, figure, minimize, range_scale, robust_range,
-    scored, C_DONE, C_POLICY,
+    better, beyond, clipped_mark, empty_figure, f1, failed_ids, figure, minimize, range_scale,
+    robust_range, scored, C_DONE, C_POLICY,
 };
 use crate::report::data::ReportData;
 use crate::report::format_duration;
 use crate::report::svg::{esc, fmt_num, Frame, Scale};
-use crate::store::RunState;
 use std::fmt::Write as _;
 
 /// Best so far against run number: each run's best as a point, the running best as a step.
@@ -94,12 +93,7 @@ pub(super) fn plot_best_by_run(d: &ReportData) -> String {
 pub(super) fn plot_best_by_time(d: &ReportData) -> String {
     let metric = &d.sweep.primary_metric;
     let title = format!("best {metric} so far over time");
-    let failed: std::collections::HashSet<&str> = d
-        .runs
-        .iter()
-        .filter(|r| r.state == RunState::Failed)
-        .map(|r| r.id.as_str())
-        .collect();
+    let failed = failed_ids(d);
     let mut pts: Vec<(f64, f64)> = d
         .metrics
         .iter()

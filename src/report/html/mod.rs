@@ -77,12 +77,15 @@ fn facts(d: &ReportData) -> String {
         }
     }
     let stopped = d.runs.iter().filter(|r| policy_stopped(r)).count();
+    // Candidates against `max_total_runs`, as `sweep status` counts them.
+    let retries = d.runs.iter().filter(|r| r.retry_of.is_some()).count();
     rows.push((
         "runs".into(),
         format!(
-            "{} of {} ({}){}",
-            d.runs.len(),
+            "{} of {}{} ({}){}",
+            d.runs.len() - retries,
             sw.max_total_runs.unwrap_or(0),
+            super::retries_note(retries),
             counts
                 .iter()
                 .map(|(s, n)| format!("{n} {s}"))
@@ -99,7 +102,7 @@ fn facts(d: &ReportData) -> String {
         "elapsed".into(),
         format!(
             "{} (limit {})",
-            format_duration(sw.ended.unwrap_or(d.taken) - sw.created),
+            format_duration(super::elapsed_seconds(sw, d.taken)),
             sw.max_duration_minutes
                 .map(|m| format_duration(m * 60.0))
                 .unwrap_or_else(|| "-".into())

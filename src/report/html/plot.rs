@@ -43,6 +43,15 @@ pub(super) fn scored(d: &ReportData) -> Vec<(&RunRecord, f64)> {
         .collect()
 }
 
+/// The ids of the runs that failed: their values never count for "best".
+pub(super) fn failed_ids(d: &ReportData) -> std::collections::HashSet<&str> {
+    d.runs
+        .iter()
+        .filter(|r| r.state == RunState::Failed)
+        .map(|r| r.id.as_str())
+        .collect()
+}
+
 /// The best run: the best value among [`scored`] runs, for the sweep's goal (the first of
 /// equal ones).
 pub(super) fn best_run(d: &ReportData) -> Option<(&RunRecord, f64)> {
@@ -77,12 +86,7 @@ pub(super) fn robust_range(d: &ReportData, shown: &[f64]) -> (f64, f64) {
     };
     let best = shown.iter().copied().fold(first, best_of);
     let worst = shown.iter().copied().fold(first, worst_of);
-    let failed: std::collections::HashSet<&str> = d
-        .runs
-        .iter()
-        .filter(|r| r.state == RunState::Failed)
-        .map(|r| r.id.as_str())
-        .collect();
+    let failed = failed_ids(d);
     let mut later: Vec<f64> = d
         .metrics
         .iter()

@@ -323,6 +323,24 @@ fn the_best_so_far_range_leaves_out_first_interval_outliers_and_marks_them() {
 }
 
 #[test]
+fn elapsed_is_the_running_time_used_and_retries_are_not_candidates() {
+    let mut d = data();
+    // Created 100 s before it ended, but run for 42 s of those (it was killed, then
+    // resumed later).
+    d.sweep.active_seconds = 42.0;
+    d.runs[5].retry_of = Some("sw_1_1".into());
+    let page = render(&d);
+    assert!(
+        page.contains("<dt>elapsed</dt><dd>42.0s (limit 10m00s)</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>runs</dt><dd>5 of 6, plus 1 retry ("),
+        "{page}"
+    );
+}
+
+#[test]
 fn the_best_run_is_highlighted_in_the_runs_table() {
     let page = render(&data());
     assert_eq!(page.matches(r#"<tr class="completed best">"#).count(), 1);
