@@ -164,8 +164,12 @@ impl ProgressView {
                 retry_of,
             } => {
                 let new = self.states.insert(run_id.clone(), *state).is_none();
-                if new && retry_of.is_some() {
+                let mut lines = Vec::new();
+                if let Some(o) = retry_of.as_ref().filter(|_| new) {
                     self.retries += 1;
+                    if !state.is_terminal() {
+                        lines.push(format!("run {run_id} retries run {o} (same parameters)"));
+                    }
                 }
                 if state.is_terminal() {
                     self.in_flight.retain(|r| &r.id != run_id);
@@ -180,7 +184,7 @@ impl ProgressView {
                 }
                 let reason = reason.as_ref().map(ToString::to_string).unwrap_or_default();
                 let reason = reason.as_str();
-                match state {
+                lines.extend(match state {
                     RunState::Running => vec![format!(
                         "run {run_id} running: {}",
                         escape_controls(&format_params(params))
@@ -202,7 +206,8 @@ impl ProgressView {
                     }
                     s if s.is_terminal() => vec![format!("run {run_id} {}: {reason}", s.as_str())],
                     _ => Vec::new(),
-                }
+                });
+                lines
             }
             Progress::Interval {
                 run_id,
@@ -626,9 +631,15 @@ mod tests {
             reason: None,
             retry_of: Some("sw_1_1".into()),
         };
-        v.apply(&retry(RunState::Starting));
+        assert_eq!(
+            v.apply(&retry(RunState::Starting)),
+            ["run sw_1_2 retries run sw_1_1 (same parameters)"]
+        );
         // A later state of the same retry is not another attempt.
-        v.apply(&retry(RunState::Running));
+        assert_eq!(
+            v.apply(&retry(RunState::Running)),
+            ["run sw_1_2 running: lr=0.5"]
+        );
         assert_eq!(
             v.render(100, 40)[0],
             "sweep sw_1  elapsed 2m05s of 1h00m00s  runs 2/4 (2 at once)"

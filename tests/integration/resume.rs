@@ -143,7 +143,26 @@ fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
             "a retry runs its candidate"
         );
         assert_eq!(retries[0]["intervals"], 6, "{}", retries[0]);
+        // Said as it happens.
+        let said = format!(
+            "run {} retries run {} (same parameters)",
+            retries[0]["id"].as_str().unwrap(),
+            i["id"].as_str().unwrap()
+        );
+        assert!(resumed.stdout().contains(&said), "{}", resumed.text());
     }
+    // The summary counts candidates against the budget, the retries apart.
+    let retried = match interrupted.len() {
+        1 => ", plus 1 retry".to_string(),
+        n => format!(", plus {n} retries"),
+    };
+    assert!(
+        resumed
+            .stdout()
+            .contains(&format!("; runs 4 of 4{retried}: 4 completed")),
+        "{}",
+        resumed.text()
+    );
     // The candidates are the uninterrupted sweep's, in its order.
     let q = project("", "max_total_runs: 4\nmax_concurrent_runs: 2");
     q.run(&["--seed", "11"]).code(0);
