@@ -120,6 +120,9 @@ fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
         .filter(|r| r["reason"] == "user cancel")
         .collect();
     assert!(!interrupted.is_empty(), "{before:#?}");
+    // Time while no process runs the sweep is not elapsed time.
+    let downtime = 2.0;
+    std::thread::sleep(Duration::from_secs_f64(downtime));
     let resumed = p.sweep(&["resume", "latest"]).code(0);
     assert!(
         resumed.stdout().contains("max_total_runs (4) reached"),
@@ -162,6 +165,13 @@ fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
             .contains(&format!("; runs 4 of 4{retried}: 4 completed")),
         "{}",
         resumed.text()
+    );
+    let status = p.json(&["status", "latest", "--format", "json"]);
+    let elapsed = status["elapsed"].as_f64().unwrap();
+    let wall = status["ended"].as_f64().unwrap() - status["created"].as_f64().unwrap();
+    assert!(
+        elapsed > 0.0 && elapsed < wall - downtime * 0.9,
+        "elapsed {elapsed} s of running time, {wall} s of wall time: {status}"
     );
     // The candidates are the uninterrupted sweep's, in its order.
     let q = project("", "max_total_runs: 4\nmax_concurrent_runs: 2");
