@@ -161,7 +161,13 @@ fn sweep_duration_limit_stops_live_runs_and_ends_canceled() {
     );
     let out = p.run(&[]).success();
     assert!(
-        out.stdout().contains("canceled: max_duration_minutes"),
+        out.stdout()
+            .contains("stopping: max_duration_minutes (0.02) reached"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stdout().contains(" canceled: see `stopping:` above"),
         "{}",
         out.text()
     );
@@ -299,9 +305,17 @@ fn a_broken_script_fails_fast_and_explains_itself() {
         "max_concurrent_runs: 1\n",
     );
     let out = p.run(&[]).code(1);
-    assert!(
+    // Said once, when the sweep stops; the ending line points at it.
+    assert_eq!(
         out.text()
-            .contains("first 3 runs all failed the same way (exit code 1)"),
+            .matches("first 3 runs all failed the same way (exit code 1)")
+            .count(),
+        1,
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stdout().contains(" failed: see `stopping:` above"),
         "{}",
         out.text()
     );
