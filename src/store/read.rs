@@ -1,5 +1,10 @@
 //! Reading the history: sweeps by id, name or `latest`, runs with their parameters and best
 //! primary value, metrics, and the best run (or why there is none).
+//!
+//! What a view of a whole sweep needs per run (its best value, how many intervals) comes from
+//! the aggregates the writer keeps (`metric_summary`), so it costs the same at ten metric
+//! values or ten million; the values themselves are streamed ([`Reader::each_metric`],
+//! [`Reader::each_value`]) to readers that need them all.
 
 use super::schema::open_ro;
 use super::{RunState, StoreError, DB_FILE};
@@ -130,6 +135,24 @@ pub struct MetricRecord {
     pub time: f64,
 }
 
+/// What the history keeps about one metric of one run attempt, so that reading it costs
+/// the same however many values the run reported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricSummary {
+    /// Metric name.
+    pub name: String,
+    /// How many values were reported (the last interval).
+    pub reports: i64,
+    /// How many of them are finite.
+    pub finite: i64,
+    /// The smallest finite value, if any.
+    pub lo: Option<f64>,
+    /// The largest finite value, if any.
+    pub hi: Option<f64>,
+    /// When the last value was read, Unix seconds.
+    pub last_time: f64,
+}
+
 /// The answer to "which run is best?": a run, or the reason there is none.
 #[derive(Debug, Clone)]
 pub enum BestOutcome {
@@ -151,9 +174,6 @@ pub type EventRecord = (f64, Option<String>, String, String);
 pub struct Reader {
     conn: Connection,
 }
-
-const FINITE: &str =
-    "value IS NOT NULL AND value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 
 fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
     Ok(SweepRecord {
@@ -243,18 +263,16 @@ impl Reader {
 
     /// The runs of a sweep in proposal order, with parameters and primary-metric summaries.
     pub fn runs(&self, sweep: &SweepRecord) -> Result<Vec<RunRecord>, StoreError> {
-        let agg = if sweep.goal == "minimize" {
-            "MIN"
-        } else {
-            "MAX"
-        };
+        // The run attempt's aggregates of the primary metric, kept by the writer: one row
+        // per run, however many values it reported.
+        let best = if sweep.goal == "minimize" { "lo" } else { "hi" };
         let mut st = self.conn.prepare(&format!(
             "SELECT r.id, r.seq, r.state, r.reason, r.exit_code, r.signal, r.queued, r.started, r.ended,
                     r.argv, r.workdir, r.run_dir, r.handle, r.params, r.last_output,
-                    (SELECT {agg}(value) FROM metrics m WHERE m.run = r.rowid AND m.restart = r.restarts AND m.name = ?2 AND {FINITE}),
-                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.restart = r.restarts AND m.name = ?2),
-                    r.detail, r.retry_of, r.restarts
-             FROM runs r WHERE r.sweep_id = ?1 ORDER BY r.seq"
+                    s.{best}, COALESCE(s.reports, 0), r.detail, r.retry_of, r.restarts
+             FROM runs r LEFT JOIN metric_summary s
+               ON s.run = r.rowid AND s.restart = r.restarts AND s.name = ?2
+             WHERE r.sweep_id = ?1 ORDER BY r.seq"
         ))?;
         let rows = st.query_map(params![sweep.id, sweep.primary_metric], |r| {
             let argv: String = r.get(9)?;
@@ -324,7 +342,9 @@ impl Reader {
             .collect())
     }
 
-    /// Every metric value of a sweep, by run then name then interval.
+    /// Every metric value of a sweep, by run then name then interval, in memory: readers of
+    /// sweeps of any size stream them instead ([`Reader::each_metric`],
+    /// [`Reader::each_value`]).
     pub fn metrics(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
@@ -338,8 +358,8 @@ impl Reader {
     /// The distinct metric names reported in a sweep.
     pub fn metric_names(&self, sweep: &SweepRecord) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT DISTINCT m.name FROM metrics m JOIN runs r ON r.rowid = m.run
-             WHERE r.sweep_id = ?1 AND m.restart = r.restarts ORDER BY m.name",
+            "SELECT DISTINCT s.name FROM metric_summary s JOIN runs r ON r.rowid = s.run
+             WHERE r.sweep_id = ?1 AND s.restart = r.restarts ORDER BY s.name",
         )?;
         let rows = st.query_map([&sweep.id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -399,6 +419,79 @@ impl Reader {
             Ok((r.get(0)?, metric_from_row(r, 1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Calls `f` with every metric value of a sweep, in the order they were recorded, each
+    /// with its row number (see [`Reader::metrics_after`]), holding none of them: the memory
+    /// used is the same for ten values or ten million.
+    pub fn each_metric<E: From<StoreError>>(
+        &self,
+        sweep: &SweepRecord,
+        mut f: impl FnMut(i64, MetricRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT m.rowid, r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+                 JOIN runs r ON r.rowid = m.run
+                 WHERE r.sweep_id = ?1 AND m.restart = r.restarts
+                 ORDER BY m.rowid",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = st.query([&sweep.id]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let rowid = row.get(0).map_err(StoreError::from)?;
+            f(rowid, metric_from_row(row, 1).map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+
+    /// The metrics a run reported (its current attempt), by name, with their aggregates.
+    pub fn run_metrics(&self, run: &RunRecord) -> Result<Vec<MetricSummary>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT s.name, s.reports, s.finite, s.lo, s.hi, s.last_time FROM metric_summary s
+             WHERE s.run = (SELECT rowid FROM runs WHERE id = ?1) AND s.restart = ?2
+             ORDER BY s.name",
+        )?;
+        let rows = st.query_map(params![run.id, run.restarts], |r| {
+            Ok(MetricSummary {
+                name: r.get(0)?,
+                reports: r.get(1)?,
+                finite: r.get(2)?,
+                lo: r.get(3)?,
+                hi: r.get(4)?,
+                last_time: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Calls `f` with each value of one metric of a run (its current attempt), by interval,
+    /// holding none of them.
+    pub fn each_value<E: From<StoreError>>(
+        &self,
+        run: &RunRecord,
+        name: &str,
+        mut f: impl FnMut(MetricRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // One writer appends a run attempt's values of a metric interval after interval,
+        // so row order is interval order, and the run's index gives it without sorting.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT ?1, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+                 WHERE m.run = (SELECT rowid FROM runs WHERE id = ?1) AND m.restart = ?2
+                   AND m.name = ?3
+                 ORDER BY m.rowid",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = st
+            .query(params![run.id, run.restarts, name])
+            .map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            f(metric_from_row(row, 0).map_err(StoreError::from)?)?;
+        }
+        Ok(())
     }
 
     /// The best run: the best finite primary value among runs that did not fail (a run a
