@@ -13,7 +13,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::time::{Duration, Instant};
-use sweep::engine::EarlyStop;
+use sweep::policy::EarlyStop;
 use sweep::sampler::{Observation, Proposal};
 use sweep::spec::Policy;
 use sweep::study::{Outcome, Parts, Study, StudyBuilder};

@@ -112,8 +112,11 @@ pub fn write_export(
                 let mut row = vec![
                     r.id.clone(),
                     r.seq.to_string(),
-                    r.state.clone(),
-                    r.reason.clone().unwrap_or_default(),
+                    r.state.to_string(),
+                    r.reason
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                     r.signal.map(|c| c.to_string()).unwrap_or_default(),
                     format!("{:.6}", r.queued),

@@ -76,7 +76,7 @@ impl ProgressView {
                     s if s.is_terminal() => Some(format!(
                         "run {run_id} {}: {}",
                         s.as_str(),
-                        reason.as_deref().unwrap_or("")
+                        reason.as_ref().map(ToString::to_string).unwrap_or_default()
                     )),
                     _ => None,
                 }

@@ -54,7 +54,7 @@ pub fn run(args: &MlflowArgs) -> CliResult {
     }
     let mut opts = FollowOptions::new(&uri, &args.common.workspace_dir(), &sweep.id);
     opts.experiment = Some(experiment);
-    if sweep.state == "running" {
+    if sweep.state == sweep::store::SweepState::Running {
         eprintln!(
             "sweep {} is running: following it until it ends (Ctrl-C stops following)",
             sweep.id

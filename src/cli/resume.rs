@@ -13,7 +13,7 @@ use clap::Args;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sweep::engine::{self, resume, EngineOptions};
-use sweep::store::{Reader, Store};
+use sweep::store::{Reader, Store, SweepState};
 
 /// `sweep resume SWEEP`.
 #[derive(Debug, Args)]
@@ -71,12 +71,12 @@ fn rebuild(workspace: &std::path::Path, key: &str, purpose: Purpose) -> Result<R
     let parts = sweep::study::Parts::new(&spec)?;
     let policy = parts
         .policy
-        .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
+        .map(|p| Box::new(p) as Box<dyn sweep::policy::EarlyStop>);
     let sampler = parts.sampler;
     let built = resume_target(&spec, workspace, &saved.config_files)?;
     let env = match purpose {
         // A completed sweep launches nothing either.
-        Purpose::Launch { quiet } if rec.sweep.state != "completed" => {
+        Purpose::Launch { quiet } if rec.sweep.state != SweepState::Completed => {
             super::env::prepare_again(&mut spec.run, env_request, &rec.sweep.id, quiet)?
         }
         _ => None,
@@ -145,7 +145,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
         &args.sweep,
         Purpose::Launch { quiet: args.quiet },
     )?;
-    if rec.sweep.state == "completed" {
+    if rec.sweep.state == SweepState::Completed {
         println!(
             "sweep {} already completed ({}); nothing to resume. Start a new sweep, or warm-start one from it with `--resume-from {}`",
             rec.sweep.id,
@@ -156,11 +156,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
     }
     let store = Arc::new(Store::open(&workspace)?);
     if !args.quiet {
-        let unfinished = rec
-            .runs
-            .iter()
-            .filter(|r| r.run_state().is_some_and(|s| !s.is_terminal()))
-            .count();
+        let unfinished = rec.runs.iter().filter(|r| !r.state.is_terminal()).count();
         eprintln!(
             "resuming sweep {} ({}): {} runs recorded, {unfinished} unfinished",
             rec.sweep.id,
@@ -177,7 +173,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
     let workspace = args.common.workspace_dir();
     let reader = Reader::open(&workspace)?;
     let sw = reader.resolve(&args.sweep)?;
-    if sw.state != "running" {
+    if sw.state != SweepState::Running {
         println!(
             "sweep {} is not running (it is {}); nothing to cancel",
             sw.id, sw.state
@@ -209,7 +205,7 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
             let deadline = Instant::now() + Duration::from_secs(args.wait);
             loop {
                 let now = reader.resolve(&sw.id)?;
-                if now.state != "running" {
+                if now.state != SweepState::Running {
                     println!(
                         "sweep {} {}: {}",
                         now.id,

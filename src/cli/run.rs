@@ -187,7 +187,7 @@ pub fn run(args: RunArgs) -> CliResult {
     let seed = parts.seed;
     let policy = parts
         .policy
-        .map(|p| Box::new(p) as Box<dyn engine::EarlyStop>);
+        .map(|p| Box::new(p) as Box<dyn sweep::policy::EarlyStop>);
     let name = args.name.clone().unwrap_or_else(|| {
         args.hdconfig
             .file_stem()

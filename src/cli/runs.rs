@@ -4,7 +4,7 @@
 use super::{CliError, CliResult, Common};
 use clap::{Args, ValueEnum};
 use sweep::report::format_duration;
-use sweep::store::{Reader, RunRecord, SweepRecord};
+use sweep::store::{Reader, RunRecord, RunState, SweepRecord};
 
 /// Output formats of `sweep runs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,7 +81,11 @@ pub(crate) fn run_json(r: &RunRecord) -> serde_json::Value {
 
 /// Why a run ended, with the numbers behind a policy's decision and the run it retries.
 pub(crate) fn reason_text(r: &RunRecord) -> String {
-    let mut s = r.reason.clone().unwrap_or_default();
+    let mut s = r
+        .reason
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if let Some(d) = &r.detail {
         if let (Some(i), Some(v), Some(t)) = (
             d.get("interval").and_then(|v| v.as_u64()),
@@ -165,8 +169,11 @@ pub fn run(args: &RunsArgs) -> CliResult {
                 };
                 let mut row = vec![
                     r.id.clone(),
-                    r.state.clone(),
-                    r.reason.clone().unwrap_or_default(),
+                    r.state.to_string(),
+                    r.reason
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                     r.best.map(|b| b.to_string()).unwrap_or_default(),
                     r.intervals.to_string(),
@@ -195,7 +202,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
                 .map(|r| {
                     [
                         r.id.clone(),
-                        r.state.clone(),
+                        r.state.to_string(),
                         r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
                         duration(r),
                         reason_text(r),
@@ -235,7 +242,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
             println!("{}", fmt(&head));
             for (r, row) in runs.iter().zip(&rows) {
                 println!("{}", fmt(row));
-                if r.state == "failed" {
+                if r.state == RunState::Failed {
                     if let Some(out) = &r.last_output {
                         println!("    last output ({}):", r.run_dir);
                         for l in out.lines() {

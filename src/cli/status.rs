@@ -10,7 +10,9 @@ use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
 use sweep::report::format_duration;
-use sweep::store::{now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord};
+use sweep::store::{
+    now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
+};
 
 /// `sweep status [SWEEP] [--watch]`.
 #[derive(Debug, Args)]
@@ -75,7 +77,7 @@ pub fn run(args: &StatusArgs) -> CliResult {
 /// Whether `s` is recorded running but no process holds its lock: its `sweep` was killed
 /// (or its machine went down) and nothing runs it until `sweep resume`.
 fn orphaned(workspace: &std::path::Path, s: &SweepRecord) -> bool {
-    s.state == "running"
+    s.state == SweepState::Running
         && sweep::engine::controller_pid(&workspace.join("sweeps").join(&s.id)).is_none()
 }
 
@@ -112,7 +114,7 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
                 last_key = key;
             }
         }
-        if s.state != "running" || gone {
+        if s.state != SweepState::Running || gone {
             super::live::release();
             return Ok(());
         }
@@ -141,7 +143,7 @@ fn view(
     let count = |st: RunState| {
         counts
             .iter()
-            .find(|(n, _)| n == st.as_str())
+            .find(|(n, _)| *n == st)
             .map(|c| c.1)
             .unwrap_or(0)
     };
@@ -185,8 +187,11 @@ fn view(
     // Why the runs that ended ended, most common first: exit codes, policy stops, timeouts.
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for r in &runs {
-        if RunState::parse(&r.state).is_some_and(|st| st.is_terminal()) {
-            let reason = r.reason.clone().unwrap_or_else(|| r.state.clone());
+        if r.state.is_terminal() {
+            let reason = r
+                .reason
+                .as_ref()
+                .map_or_else(|| r.state.to_string(), ToString::to_string);
             *why.entry(reason).or_insert(0) += 1;
         }
     }
@@ -225,10 +230,7 @@ fn view(
     }
     if live {
         let t = now();
-        let active: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| RunState::parse(&r.state).is_some_and(|st| !st.is_terminal()))
-            .collect();
+        let active: Vec<&RunRecord> = runs.iter().filter(|r| !r.state.is_terminal()).collect();
         if !active.is_empty() {
             lines.push(format!("  in flight ({}):", active.len()));
             for r in active.iter().take(10) {
@@ -248,10 +250,7 @@ fn view(
                 lines.push(format!("    … and {} more", active.len() - 10));
             }
         }
-        let mut done: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| RunState::parse(&r.state).is_some_and(|st| st.is_terminal()))
-            .collect();
+        let mut done: Vec<&RunRecord> = runs.iter().filter(|r| r.state.is_terminal()).collect();
         done.sort_by(|a, b| b.ended.unwrap_or(0.0).total_cmp(&a.ended.unwrap_or(0.0)));
         if !done.is_empty() {
             lines.push("  latest finished:".into());
@@ -261,7 +260,10 @@ fn view(
                     r.id,
                     r.state,
                     r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
-                    r.reason.as_deref().unwrap_or("")
+                    r.reason
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
                 ));
             }
         }

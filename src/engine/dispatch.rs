@@ -1,19 +1,21 @@
 //! The dispatcher: the single owner of a sweep's mutable state, reacting to target events,
-//! launch results, proposals, timers and control requests.
+//! launch results, proposals, timers and control requests. Each run's own state machine is
+//! [`super::phase`]; what a resumed sweep rebuilds before this loop starts is
+//! [`super::replay`].
 
 use super::argv::build_argv;
-use super::resume::{params_of, Recovered, SavedSweep};
+use super::phase::{outcome, Exit, Phase, Slot, Stop, StopAsked};
+use super::resume::{Recovered, SavedSweep};
 use super::waiting::{self, Load, Waiting};
-use super::{
-    BestRun, Control, EarlyStop, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup,
-};
+use super::{BestRun, Control, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup};
 use crate::metrics::Report;
+use crate::policy::EarlyStop;
 use crate::sampler::{Observation, Proposal, Sampler};
 use crate::space::Params;
 use crate::spec::SweepSpec;
 use crate::store::{
-    now, Committing, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, StoreError,
-    SweepState, Write,
+    now, Committing, EndReason, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store,
+    StoreError, SweepState, Write,
 };
 use crate::target::{
     ComputeTarget, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
@@ -27,71 +29,6 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 /// Output lines kept with a failed run.
 const FAILURE_TAIL: usize = 10;
 
-struct Slot {
-    id: String,
-    params: Params,
-    argv: Vec<String>,
-    state: RunState,
-    handle: Option<RunHandle>,
-    deadline: Option<Instant>,
-    /// Set when sweep asked the run to stop: the terminal state and reason it gets.
-    stop: Option<String>,
-    /// An exit that arrived before the launch result.
-    early_exit: Option<(ExitStatus, Vec<String>, u64)>,
-    intervals: HashMap<String, u64>,
-    /// Reports per metric already recorded by an earlier session: an adopted run's output
-    /// is read again from the start, and these are not recorded twice.
-    skip: HashMap<String, u64>,
-    primary: u32,
-    best: Option<f64>,
-    malformed: u64,
-    /// The run this one retries.
-    retry_of: Option<usize>,
-    /// A retry of this (lost) run exists: the retry stands for the candidate.
-    retried: bool,
-    /// The numbers behind the decision that stopped it.
-    detail: Option<serde_json::Value>,
-    /// Times its target started it over; its metrics are the last attempt's.
-    restarts: u32,
-    /// The attempt whose reports arrive now: an adopted run's output is read again from
-    /// its first attempt, and reports of attempts before `restarts` are not its metrics.
-    stream_restart: u32,
-}
-
-impl Slot {
-    fn new(id: String, params: Params, argv: Vec<String>, state: RunState) -> Slot {
-        Slot {
-            id,
-            params,
-            argv,
-            state,
-            handle: None,
-            deadline: None,
-            stop: None,
-            early_exit: None,
-            intervals: HashMap::new(),
-            skip: HashMap::new(),
-            primary: 0,
-            best: None,
-            malformed: 0,
-            retry_of: None,
-            retried: false,
-            detail: None,
-            restarts: 0,
-            stream_restart: 0,
-        }
-    }
-}
-
-/// A run an earlier session left unfinished, to adopt or launch when the sweep resumes.
-struct Unfinished {
-    idx: usize,
-    /// When it started running (Unix seconds), for its per-run time limit.
-    started: Option<f64>,
-    /// The policy decided to stop it while replaying the history.
-    stop: bool,
-}
-
 enum Internal {
     Launched(usize, Result<RunHandle, TargetError>),
     /// A write a launch waited for failed: the history can no longer be kept.
@@ -100,24 +37,24 @@ enum Internal {
 }
 
 pub(super) struct Dispatcher {
-    spec: SweepSpec,
+    pub(super) spec: SweepSpec,
     setup: SweepSetup,
-    options: EngineOptions,
-    target: Arc<dyn ComputeTarget>,
-    sampler: Option<Box<dyn Sampler>>,
-    policy: Option<Box<dyn EarlyStop>>,
-    store: Arc<Store>,
+    pub(super) options: EngineOptions,
+    pub(super) target: Arc<dyn ComputeTarget>,
+    pub(super) sampler: Option<Box<dyn Sampler>>,
+    pub(super) policy: Option<Box<dyn EarlyStop>>,
+    pub(super) store: Arc<Store>,
     control: UnboundedReceiver<Control>,
     control_open: bool,
     progress: Option<UnboundedSender<Progress>>,
-    events_tx: UnboundedSender<TargetEvent>,
+    pub(super) events_tx: UnboundedSender<TargetEvent>,
     events_rx: UnboundedReceiver<TargetEvent>,
     internal_tx: UnboundedSender<Internal>,
     internal_rx: UnboundedReceiver<Internal>,
     snapshot: PathBuf,
-    slots: Vec<Slot>,
-    index: HashMap<String, usize>,
-    live: usize,
+    pub(super) slots: Vec<Slot>,
+    pub(super) index: HashMap<String, usize>,
+    pub(super) live: usize,
     proposing: bool,
     /// The proposal being made is already answered (a sampler that ignores results is asked
     /// on the dispatcher): nothing is waited for.
@@ -131,18 +68,16 @@ pub(super) struct Dispatcher {
     wait_shown: Option<Waiting>,
     exhausted: bool,
     stopping: Option<(SweepState, String)>,
-    deadline: Instant,
-    best: Option<(usize, f64)>,
+    pub(super) deadline: Instant,
+    pub(super) best: Option<(usize, f64)>,
     /// Reasons of the first runs to finish, for fail-fast.
-    first_finished: Vec<(RunState, String)>,
+    pub(super) first_finished: Vec<(RunState, EndReason)>,
     /// Candidates proposed (runs that are not retries): what `max_total_runs` counts.
-    candidates: u64,
+    pub(super) candidates: u64,
     /// Running time used by earlier sessions, seconds.
-    active_base: f64,
+    pub(super) active_base: f64,
     /// When this session started.
     session: Instant,
-    /// Runs to adopt or launch first (a resumed sweep).
-    unfinished: Vec<Unfinished>,
     /// Held while this process runs the sweep.
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
@@ -160,7 +95,8 @@ fn make_snapshot(
     std::fs::rename(&tmp, dst)
 }
 
-fn ms(d: f64) -> Duration {
+/// `d` seconds (none if negative).
+pub(super) fn ms(d: f64) -> Duration {
     Duration::from_secs_f64(d.max(0.0))
 }
 
@@ -220,27 +156,22 @@ impl Dispatcher {
                 options.max_retries,
                 options.child_runs.clone(),
             );
+            let row = super::sweep_row(
+                &setup.id,
+                setup.name.clone(),
+                setup.experiment.clone(),
+                setup.seed,
+                &spec,
+            );
             store
                 .commit(Write::Sweep(Box::new(NewSweep {
-                    id: setup.id.clone(),
-                    name: setup.name.clone(),
-                    experiment: setup.experiment.clone(),
-                    created: now(),
-                    primary_metric: spec.primary_metric.clone(),
-                    goal: spec.goal.as_str().into(),
-                    seed: setup.seed,
-                    sampling: spec.sampling.name().into(),
-                    policy: spec.policy.name().into(),
-                    max_total_runs: l.max_total_runs,
-                    max_concurrent_runs: l.max_concurrent_runs,
-                    max_duration_minutes: l.max_duration_minutes,
-                    max_run_duration_seconds: l.max_run_duration_seconds,
                     source_dir: source.display().to_string(),
                     git_commit: git.as_ref().map(|g| g.0.clone()),
                     git_dirty: git.as_ref().map(|g| g.1),
                     target: target.name().into(),
                     invocation: setup.invocation.clone(),
                     spec: Some(saved.to_json()),
+                    ..row
                 })))
                 .await?;
             let (src, dst, ws) = (source.clone(), snapshot.clone(), setup.workspace.clone());
@@ -284,7 +215,6 @@ impl Dispatcher {
             candidates: 0,
             active_base: 0.0,
             session: Instant::now(),
-            unfinished: Vec::new(),
             _lock: lock,
         };
         let mut d = d;
@@ -300,7 +230,7 @@ impl Dispatcher {
             d.emit(Progress::RunState {
                 run_id: s.id.clone(),
                 params: s.params.clone(),
-                state: s.state,
+                state: s.phase.state(),
                 reason: None,
             });
         }
@@ -320,7 +250,7 @@ impl Dispatcher {
         }
     }
 
-    fn event(&self, run: Option<&str>, kind: &str, message: String) {
+    pub(super) fn event(&self, run: Option<&str>, kind: &str, message: String) {
         self.store.send(Write::Event {
             sweep_id: self.setup.id.clone(),
             run_id: run.map(str::to_string),
@@ -363,7 +293,7 @@ impl Dispatcher {
         let starting = if self.live as u64 >= self.slot_limit() {
             self.slots
                 .iter()
-                .filter(|s| matches!(s.state, RunState::Queued | RunState::Starting))
+                .filter(|s| matches!(s.phase.state(), RunState::Queued | RunState::Starting))
                 .count() as u64
         } else {
             0
@@ -384,7 +314,8 @@ impl Dispatcher {
         if w == self.wait_shown {
             return;
         }
-        self.emit(Progress::Waiting(w.clone()));
+        // Queued before it is reported, so that whoever sees the report and then waits for
+        // the history (`Store::flush`) reads it there.
         let recorded = w.as_ref().map(Waiting::recorded);
         if recorded != self.wait_recorded {
             self.store.send(Write::SweepWaiting {
@@ -393,6 +324,7 @@ impl Dispatcher {
             });
             self.wait_recorded = recorded;
         }
+        self.emit(Progress::Waiting(w.clone()));
         self.wait_shown = w;
     }
 
@@ -412,121 +344,8 @@ impl Dispatcher {
         }
     }
 
-    /// Rebuilds the state an earlier session left: slots for every recorded run, the
-    /// sampler's position, the policy's pools, the best run and the running time used.
-    fn restore(&mut self, rec: Recovered) {
-        self.active_base = rec.sweep.active_seconds;
-        let left = self.spec.limits.max_duration_minutes * 60.0 - self.active_base;
-        self.deadline = Instant::now() + ms(left);
-        let mut counts: HashMap<String, HashMap<String, u64>> = HashMap::new();
-        for m in &rec.metrics {
-            *counts
-                .entry(m.run_id.clone())
-                .or_default()
-                .entry(m.name.clone())
-                .or_insert(0) += 1;
-        }
-        let mut proposed = Vec::new();
-        let mut ended = Vec::new();
-        for r in &rec.runs {
-            let idx = self.slots.len();
-            let params = params_of(r);
-            let state = r.run_state().unwrap_or(RunState::Failed);
-            let mut slot = Slot::new(r.id.clone(), params.clone(), r.argv.clone(), state);
-            slot.retry_of = r.retry_of.as_ref().and_then(|o| self.index.get(o).copied());
-            match slot.retry_of {
-                Some(o) => self.slots[o].retried = true,
-                None => {
-                    // The first candidates rerun earlier runs; the sampler never proposed them.
-                    if self.candidates as usize >= self.options.child_runs.len() {
-                        proposed.push(params);
-                    }
-                    self.candidates += 1;
-                }
-            }
-            slot.intervals = counts.remove(&r.id).unwrap_or_default();
-            slot.primary = slot
-                .intervals
-                .get(&self.spec.primary_metric)
-                .copied()
-                .unwrap_or(0) as u32;
-            slot.best = r.best;
-            slot.handle = r.handle.clone().map(RunHandle);
-            slot.detail = r.detail.clone();
-            slot.restarts = r.restarts;
-            if state.is_terminal() {
-                if matches!(state, RunState::Completed | RunState::Failed) {
-                    ended.push((
-                        r.ended.unwrap_or(0.0),
-                        state,
-                        r.reason.clone().unwrap_or_default(),
-                    ));
-                }
-            } else {
-                slot.skip = slot.intervals.clone();
-                self.live += 1;
-                self.unfinished.push(Unfinished {
-                    idx,
-                    started: r.started,
-                    stop: false,
-                });
-            }
-            if state != RunState::Failed {
-                if let Some(b) = slot.best {
-                    if self.best.is_none_or(|(_, v)| self.spec.goal.better(b, v)) {
-                        self.best = Some((idx, b));
-                    }
-                }
-            }
-            self.index.insert(r.id.clone(), idx);
-            self.slots.push(slot);
-        }
-        if let Some(sampler) = self.sampler.as_mut() {
-            sampler.replay(&proposed);
-        }
-        if let Some(p) = self.policy.as_mut() {
-            // The pools are rebuilt from every report in the order it was recorded; a run
-            // the policy would have stopped meanwhile is stopped once it is adopted.
-            for m in rec
-                .metrics
-                .iter()
-                .filter(|m| m.name == self.spec.primary_metric)
-            {
-                if p.observe(&m.run_id, m.interval as u32, m.value) {
-                    let d = p.decision();
-                    if let Some(&idx) = self.index.get(&m.run_id) {
-                        if let Some(u) = self.unfinished.iter_mut().find(|u| u.idx == idx) {
-                            u.stop = true;
-                            self.slots[idx].detail = d.map(|d| d.1);
-                        }
-                    }
-                }
-            }
-            for s in self.slots.iter().filter(|s| s.state.is_terminal()) {
-                p.finished(&s.id);
-            }
-        }
-        ended.sort_by(|a, b| a.0.total_cmp(&b.0));
-        self.first_finished = ended
-            .into_iter()
-            .take(self.options.fail_fast_runs)
-            .map(|(_, s, r)| (s, r))
-            .collect();
-        let alive = self.unfinished.len();
-        self.event(
-            None,
-            "resumed",
-            format!(
-                "resumed by process {}: {} runs recorded, {alive} unfinished, {:.0} s of running time used",
-                std::process::id(),
-                self.slots.len(),
-                self.active_base
-            ),
-        );
-    }
-
     /// The launch request of slot `idx`.
-    fn request(&self, idx: usize) -> LaunchRequest {
+    pub(super) fn request(&self, idx: usize) -> LaunchRequest {
         let s = &self.slots[idx];
         let run_dir = self.setup.sweep_dir().join("runs").join(&s.id);
         LaunchRequest {
@@ -545,84 +364,6 @@ impl Dispatcher {
             run_dir,
             primary_metric: self.spec.primary_metric.clone(),
         }
-    }
-
-    /// Adopts the runs an earlier session left alive, records those that ended meanwhile
-    /// (through their adopted watchers) and launches those that never started.
-    async fn recover_unfinished(&mut self) -> Result<(), EngineError> {
-        for u in std::mem::take(&mut self.unfinished) {
-            let idx = u.idx;
-            let req = self.request(idx);
-            let mut handle = self.slots[idx].handle.clone();
-            if handle.is_none() && self.slots[idx].state == RunState::Starting {
-                let target = self.target.clone();
-                let r = req.clone();
-                handle = tokio::task::spawn_blocking(move || target.recover(&r))
-                    .await
-                    .unwrap_or(None);
-            }
-            let Some(h) = handle else {
-                // Never started: it may be launched now, in a clean run directory.
-                let _ = std::fs::remove_dir_all(&req.run_dir);
-                self.slots[idx].skip.clear();
-                if self.slots[idx].state == RunState::Queued {
-                    self.store
-                        .commit(Write::RunState(Box::new(RunUpdate::new(
-                            &req.run_id,
-                            RunState::Starting,
-                            now(),
-                        ))))
-                        .await?;
-                }
-                self.launch(idx, req);
-                continue;
-            };
-            let mut up = RunUpdate::new(&self.slots[idx].id, RunState::Running, now());
-            up.handle = Some(h.0.clone());
-            self.store.send(Write::RunState(Box::new(up)));
-            self.event(
-                Some(&self.slots[idx].id),
-                "adopted",
-                "re-adopted from an earlier session".into(),
-            );
-            let deadline = self.spec.limits.max_run_duration_seconds.map(|d| {
-                let used = u.started.map(|t| (now() - t).max(0.0)).unwrap_or(0.0);
-                Instant::now() + ms(d - used)
-            });
-            {
-                let s = &mut self.slots[idx];
-                s.state = RunState::Running;
-                s.handle = Some(h.clone());
-                s.deadline = deadline;
-            }
-            let target = self.target.clone();
-            let events = self.events_tx.clone();
-            let (r, hh) = (req.clone(), h.clone());
-            let adopted = tokio::task::spawn_blocking(move || target.adopt(&hh, &r, events))
-                .await
-                .unwrap_or_else(|e| Err(TargetError::Launch(e.to_string())));
-            if let Err(e) = adopted {
-                self.event(
-                    Some(&req.run_id),
-                    "warning",
-                    format!("cannot re-adopt: {e}"),
-                );
-                let reason = format!("lost: cannot re-adopt: {e}");
-                self.end_run(idx, RunState::Failed, reason, None, None, Vec::new())
-                    .await?;
-                self.maybe_retry(idx).await?;
-                continue;
-            }
-            if u.stop {
-                let name = self
-                    .policy
-                    .as_ref()
-                    .map(|p| p.name().to_string())
-                    .unwrap_or_default();
-                self.stop_run(idx, format!("policy:{name}"));
-            }
-        }
-        Ok(())
     }
 
     fn finished(&self) -> bool {
@@ -648,8 +389,7 @@ impl Dispatcher {
             let next_deadline = self
                 .slots
                 .iter()
-                .filter(|s| s.state == RunState::Running && s.stop.is_none())
-                .filter_map(|s| s.deadline)
+                .filter_map(|s| s.phase.deadline())
                 .chain((self.stopping.is_none()).then_some(self.deadline))
                 .min();
             let sleep = async {
@@ -753,24 +493,26 @@ impl Dispatcher {
                 params: w.params.clone(),
                 value: w.value,
             })
-            .chain(
-                self.slots
-                    .iter()
-                    .filter(|s| s.state.is_terminal() && !s.retried)
-                    .map(|s| Observation {
-                        params: s.params.clone(),
-                        value: if s.state == RunState::Failed {
-                            None
-                        } else {
-                            s.best
-                        },
-                    }),
-            )
+            .chain(self.slots.iter().filter_map(|s| match s.phase {
+                Phase::Ended {
+                    state,
+                    retried: false,
+                    ..
+                } => Some(Observation {
+                    params: s.params.clone(),
+                    value: if state == RunState::Failed {
+                        None
+                    } else {
+                        s.best
+                    },
+                }),
+                _ => None,
+            }))
             .collect();
         let pending: Vec<Params> = self
             .slots
             .iter()
-            .filter(|s| !s.state.is_terminal())
+            .filter(|s| !s.phase.is_ended())
             .map(|s| s.params.clone())
             .collect();
         // A Gaussian-process fit can take a while: never on the dispatcher.
@@ -822,7 +564,7 @@ impl Dispatcher {
     }
 
     /// Records a new run (a candidate, or a retry of run `retry_of`) and launches it.
-    async fn create_run(
+    pub(super) async fn create_run(
         &mut self,
         params: Params,
         retry_of: Option<usize>,
@@ -844,7 +586,15 @@ impl Dispatcher {
     ) -> Result<(), EngineError> {
         let idx = self.slots.len();
         let id = format!("{}_{}", self.setup.id, idx);
-        let mut slot = Slot::new(id.clone(), params.clone(), argv.clone(), RunState::Starting);
+        let mut slot = Slot::new(
+            id.clone(),
+            params.clone(),
+            argv.clone(),
+            Phase::Starting {
+                stop: None,
+                early_exit: None,
+            },
+        );
         slot.retry_of = retry_of;
         self.index.insert(id.clone(), idx);
         self.slots.push(slot);
@@ -878,13 +628,13 @@ impl Dispatcher {
     }
 
     /// Hands slot `idx` (recorded `Starting`, holding a slot) to the target.
-    fn launch(&mut self, idx: usize, req: LaunchRequest) {
+    pub(super) fn launch(&mut self, idx: usize, req: LaunchRequest) {
         self.launch_after(idx, req, None);
     }
 
     /// [`Dispatcher::launch`], once `committing` (the slot's `Starting`) is committed.
     fn launch_after(&mut self, idx: usize, req: LaunchRequest, committing: Option<Committing>) {
-        self.slots[idx].state = RunState::Starting;
+        self.slots[idx].phase.start();
         self.emit(Progress::RunState {
             run_id: self.slots[idx].id.clone(),
             params: self.slots[idx].params.clone(),
@@ -911,8 +661,8 @@ impl Dispatcher {
 
     /// Relaunches lost run `idx` as a new attempt of the same candidate, within
     /// `max_retries`.
-    async fn maybe_retry(&mut self, idx: usize) -> Result<(), EngineError> {
-        if self.stopping.is_some() || self.slots[idx].retried {
+    pub(super) async fn maybe_retry(&mut self, idx: usize) -> Result<(), EngineError> {
+        if self.stopping.is_some() || self.slots[idx].phase.retried() {
             return Ok(());
         }
         let mut attempts = 0;
@@ -924,7 +674,7 @@ impl Dispatcher {
         if attempts >= self.options.max_retries {
             return Ok(());
         }
-        self.slots[idx].retried = true;
+        self.slots[idx].phase.set_retried();
         let id = self.slots[idx].id.clone();
         self.event(
             Some(&id),
@@ -946,23 +696,21 @@ impl Dispatcher {
     ) -> Result<(), EngineError> {
         match r {
             Ok(handle) => {
-                let mut u = RunUpdate::new(&self.slots[idx].id, RunState::Running, now());
-                u.handle = Some(handle.0.clone());
-                // Queued, not awaited: `Running` records a fact sweep does not act on (the
-                // run is alive either way), and the writer keeps the order, so the terminal
-                // state, which is awaited, lands after it. Saves a round trip per run.
-                self.store.send(Write::RunState(Box::new(u)));
                 let deadline = self
                     .spec
                     .limits
                     .max_run_duration_seconds
                     .map(|d| Instant::now() + ms(d));
                 let s = &mut self.slots[idx];
-                s.state = RunState::Running;
-                s.handle = Some(handle.clone());
-                s.deadline = deadline;
-                let early = s.early_exit.take();
-                let stop = s.stop.is_some();
+                let Some(launched) = s.phase.launched(handle.clone(), deadline) else {
+                    return Ok(());
+                };
+                let mut u = RunUpdate::new(&s.id, RunState::Running, now());
+                u.handle = Some(handle.0.clone());
+                // Queued, not awaited: `Running` records a fact sweep does not act on (the
+                // run is alive either way), and the writer keeps the order, so the terminal
+                // state, which is awaited, lands after it. Saves a round trip per run.
+                self.store.send(Write::RunState(Box::new(u)));
                 let p = Progress::RunState {
                     run_id: s.id.clone(),
                     params: s.params.clone(),
@@ -970,17 +718,16 @@ impl Dispatcher {
                     reason: None,
                 };
                 self.emit(p);
-                if let Some((status, tail, malformed)) = early {
-                    self.on_exit(idx, status, tail, malformed).await?;
-                } else if stop {
+                if let Some(exit) = launched.early_exit {
+                    self.on_exit(idx, exit).await?;
+                } else if launched.stop_pending {
                     // A stop was requested while it was starting.
                     self.target.stop(&handle, self.options.stop_grace);
                 }
             }
             Err(e) => {
-                let reason = format!("launch failed: {e}");
-                self.end_run(idx, RunState::Failed, reason, None, None, Vec::new())
-                    .await?;
+                let reason = EndReason::LaunchFailed(e.to_string());
+                self.end_run(idx, RunState::Failed, reason, None).await?;
             }
         }
         Ok(())
@@ -1020,10 +767,14 @@ impl Dispatcher {
                 malformed,
             } => {
                 if let Some(&idx) = self.index.get(&run_id) {
-                    if self.slots[idx].state == RunState::Starting {
-                        self.slots[idx].early_exit = Some((status, tail, malformed));
-                    } else {
-                        self.on_exit(idx, status, tail, malformed).await?;
+                    let exit = Exit {
+                        status,
+                        tail,
+                        malformed,
+                    };
+                    // Exited before its launch returned: handled with the launch result.
+                    if let Some(exit) = self.slots[idx].phase.exited(exit) {
+                        self.on_exit(idx, exit).await?;
                     }
                 }
             }
@@ -1067,7 +818,7 @@ impl Dispatcher {
                 if let Some(p) = self.policy.as_mut() {
                     let stop = p.observe(&s.id, s.primary, r.value);
                     // Metrics can arrive before the launch result: a starting run counts.
-                    if stop && !s.state.is_terminal() && s.stop.is_none() && stop_policy.is_none() {
+                    if stop && s.phase.stoppable() && stop_policy.is_none() {
                         stop_policy = Some(p.decision());
                     }
                 }
@@ -1095,17 +846,21 @@ impl Dispatcher {
             }
         }
         if let Some(decision) = stop_policy {
-            let name = self
-                .policy
-                .as_ref()
-                .map(|p| p.name().to_string())
-                .unwrap_or_default();
-            if let Some((text, detail)) = decision {
+            let detail = decision.map(|(text, detail)| {
                 let id = self.slots[idx].id.clone();
                 self.event(Some(&id), "policy", text);
-                self.slots[idx].detail = Some(detail);
-            }
-            self.stop_run(idx, format!("policy:{name}"));
+                detail
+            });
+            self.stop_run(idx, self.policy_stop(detail));
+        }
+    }
+
+    /// The stop the policy decided, with the numbers behind it.
+    fn policy_stop(&self, detail: Option<serde_json::Value>) -> Stop {
+        let name = self.policy.as_ref().map(|p| p.name().to_string());
+        Stop {
+            reason: EndReason::Policy(name.unwrap_or_default()),
+            detail,
         }
     }
 
@@ -1116,7 +871,7 @@ impl Dispatcher {
     fn on_restart(&mut self, idx: usize, restart: u32, why: String) {
         let s = &mut self.slots[idx];
         s.stream_restart = restart;
-        if restart <= s.restarts || s.state.is_terminal() {
+        if restart <= s.restarts || s.phase.is_ended() {
             return;
         }
         let (intervals, best) = (s.primary, s.best);
@@ -1139,7 +894,7 @@ impl Dispatcher {
                 .slots
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.state != RunState::Failed)
+                .filter(|(_, s)| s.phase.state() != RunState::Failed)
                 .filter_map(|(i, s)| s.best.map(|b| (i, b)))
                 .fold(None, |acc, (i, b)| match acc {
                     Some((_, v)) if !goal.better(b, v) => acc,
@@ -1154,88 +909,80 @@ impl Dispatcher {
         );
     }
 
-    /// Asks a run to stop; it ends `Canceled` with `reason` when its exit is observed.
-    fn stop_run(&mut self, idx: usize, reason: String) {
-        let s = &mut self.slots[idx];
-        if s.state.is_terminal() || s.stop.is_some() {
+    /// Asks a run to stop; it ends `Canceled` with the stop's reason when its exit is
+    /// observed. A run already ended or already asked to stop is left as it is.
+    pub(super) fn stop_run(&mut self, idx: usize, stop: Stop) {
+        let reason = stop.reason.to_string();
+        let asked = self.slots[idx].phase.ask_stop(stop);
+        if asked == StopAsked::Ignored {
             return;
         }
-        s.stop = Some(reason.clone());
-        let id = s.id.clone();
-        let handle = s.handle.clone();
+        let id = self.slots[idx].id.clone();
         self.event(Some(&id), "stop-requested", reason);
-        if let Some(h) = handle {
+        if let StopAsked::Now(h) = asked {
             self.target.stop(&h, self.options.stop_grace);
         }
     }
 
-    async fn on_exit(
-        &mut self,
-        idx: usize,
-        status: ExitStatus,
-        tail: Vec<String>,
-        malformed: u64,
-    ) -> Result<(), EngineError> {
-        self.slots[idx].malformed = malformed;
-        let (state, reason) = match (&self.slots[idx].stop, &status) {
-            (Some(r), _) => (RunState::Canceled, r.clone()),
-            (None, ExitStatus::Code(0)) => (RunState::Completed, status.to_string()),
-            // A reason the target gave itself (`lost: host unreachable`, `slurm: …`) stands.
-            (None, ExitStatus::Unknown(why))
-                if crate::target::TARGET_REASONS
-                    .iter()
-                    .any(|p| why.starts_with(p)) =>
-            {
-                (RunState::Failed, why.clone())
-            }
-            // The run's process vanished without leaving an exit status.
-            (None, ExitStatus::Unknown(why)) => (RunState::Failed, format!("lost: {why}")),
-            (None, _) => (RunState::Failed, status.to_string()),
-        };
-        let lost = state == RunState::Failed && reason.starts_with("lost");
+    async fn on_exit(&mut self, idx: usize, exit: Exit) -> Result<(), EngineError> {
+        let (state, reason) = outcome(self.slots[idx].phase.stop(), &exit.status);
+        let lost = matches!(reason, EndReason::Lost(_));
         if lost {
             let id = self.slots[idx].id.clone();
-            self.event(Some(&id), "lost", reason.clone());
+            self.event(Some(&id), "lost", reason.to_string());
         }
-        let (code, sig) = match status {
-            ExitStatus::Code(c) => (Some(c), None),
-            ExitStatus::Signal(s) => (None, Some(s)),
-            ExitStatus::Unknown(_) => (None, None),
-        };
-        self.end_run(idx, state, reason, code, sig, tail).await?;
+        self.end_run(idx, state, reason, Some(exit)).await?;
         if lost {
             self.maybe_retry(idx).await?;
         }
         Ok(())
     }
 
-    async fn end_run(
+    /// Records that run `idx` ended with `state` and `reason` (after `exit`, if its exit was
+    /// observed) and frees its slot. A run ends once: a second end changes nothing.
+    pub(super) async fn end_run(
         &mut self,
         idx: usize,
         state: RunState,
-        reason: String,
-        code: Option<i32>,
-        sig: Option<i32>,
-        tail: Vec<String>,
+        reason: EndReason,
+        exit: Option<Exit>,
     ) -> Result<(), EngineError> {
+        if self.slots[idx].phase.is_ended() {
+            return Ok(());
+        }
         let id = self.slots[idx].id.clone();
+        let stop = self.slots[idx].phase.end(state, reason.clone());
+        let Exit {
+            status,
+            tail,
+            malformed,
+        } = exit.unwrap_or(Exit {
+            status: ExitStatus::Unknown(String::new()),
+            tail: Vec::new(),
+            malformed: 0,
+        });
         let mut u = RunUpdate::new(&id, state, now());
         u.reason = Some(reason.clone());
-        u.exit_code = code;
-        u.signal = sig;
+        (u.exit_code, u.signal) = match status {
+            ExitStatus::Code(c) => (Some(c), None),
+            ExitStatus::Signal(s) => (None, Some(s)),
+            ExitStatus::Unknown(_) | ExitStatus::Slurm(_) => (None, None),
+        };
         if state == RunState::Failed && !tail.is_empty() {
             let from = tail.len().saturating_sub(FAILURE_TAIL);
             u.last_output = Some(tail[from..].join("\n"));
         }
         if state == RunState::Canceled {
-            u.detail = self.slots[idx].detail.as_ref().map(|d| d.to_string());
+            u.detail = stop
+                .as_ref()
+                .and_then(|s| s.detail.as_ref())
+                .map(|d| d.to_string());
         }
         // Queued, not awaited: the only thing done on it outside this process is launching
         // the run that takes the slot, and that launch waits for its own `Starting` to be
         // committed, which the writer's order puts after this. The sweep's end flushes. One
         // round trip fewer on the path from one run's exit to the next one's launch.
         self.store.send(Write::RunState(Box::new(u)));
-        self.slots[idx].state = state;
         self.live -= 1;
         self.waiting = false;
         if let Some(p) = self.policy.as_mut() {
@@ -1248,7 +995,10 @@ impl Dispatcher {
             reason: Some(reason.clone()),
         });
         let s = &self.slots[idx];
-        if s.primary == 0 && state != RunState::Failed && !reason.starts_with("launch failed") {
+        if s.primary == 0
+            && state != RunState::Failed
+            && !matches!(reason, EndReason::LaunchFailed(_))
+        {
             let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();
             names.sort();
             let reported = if names.is_empty() {
@@ -1264,22 +1014,24 @@ impl Dispatcher {
                 ),
             );
         }
-        if s.malformed > 1 {
-            let n = s.malformed;
+        if malformed > 1 {
+            let n = malformed;
             self.event(
                 Some(&id),
                 "warning",
                 format!("run {id} printed {n} malformed metric lines"),
             );
         }
-        self.check_fail_fast(idx, state, reason);
+        // Runs sweep itself stopped say nothing about the script.
+        if stop.is_none() {
+            self.check_fail_fast(state, reason);
+        }
         Ok(())
     }
 
-    fn check_fail_fast(&mut self, idx: usize, state: RunState, reason: String) {
+    fn check_fail_fast(&mut self, state: RunState, reason: EndReason) {
         let n = self.options.fail_fast_runs;
-        // Runs sweep itself stopped say nothing about the script.
-        if n == 0 || self.first_finished.len() >= n || self.slots[idx].stop.is_some() {
+        if n == 0 || self.first_finished.len() >= n {
             return;
         }
         self.first_finished.push((state, reason));
@@ -1294,12 +1046,12 @@ impl Dispatcher {
                 "the first {n} runs all failed the same way ({}); stopping so a broken script does not burn the budget. See `sweep runs {}` for their output",
                 self.first_finished[0].1, self.setup.id
             );
-            self.begin_stop(SweepState::Failed, why, "sweep failed: first runs failed");
+            self.begin_stop(SweepState::Failed, why, EndReason::SweepFailed);
         }
     }
 
     /// Stops launching and asks every live run to stop.
-    fn begin_stop(&mut self, state: SweepState, why: String, run_reason: &str) {
+    fn begin_stop(&mut self, state: SweepState, why: String, run_reason: EndReason) {
         if self.stopping.is_some() {
             return;
         }
@@ -1307,9 +1059,7 @@ impl Dispatcher {
         self.emit(Progress::Stopping(why.clone()));
         self.stopping = Some((state, why));
         for i in 0..self.slots.len() {
-            if !self.slots[i].state.is_terminal() {
-                self.stop_run(i, run_reason.to_string());
-            }
+            self.stop_run(i, Stop::because(run_reason.clone()));
         }
     }
 
@@ -1318,19 +1068,17 @@ impl Dispatcher {
             Control::Interrupt => self.begin_stop(
                 SweepState::Canceled,
                 "interrupted by the user".into(),
-                "user cancel",
+                EndReason::UserCancel,
             ),
             Control::Kill => {
                 self.begin_stop(
                     SweepState::Canceled,
                     "interrupted by the user".into(),
-                    "user cancel",
+                    EndReason::UserCancel,
                 );
                 self.event(None, "kill", "killing every live run now".into());
-                for s in &self.slots {
-                    if let (false, Some(h)) = (s.state.is_terminal(), &s.handle) {
-                        self.target.kill(h);
-                    }
+                for h in self.slots.iter().filter_map(|s| s.phase.handle()) {
+                    self.target.kill(h);
                 }
             }
         }
@@ -1344,26 +1092,19 @@ impl Dispatcher {
             self.begin_stop(
                 SweepState::Canceled,
                 format!("max_duration_minutes ({m}) reached"),
-                "sweep limit: max_duration_minutes reached",
+                EndReason::SweepLimit("max_duration_minutes".into()),
             );
         }
         let expired: Vec<usize> = self
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| {
-                s.state == RunState::Running
-                    && s.stop.is_none()
-                    && s.deadline.is_some_and(|d| now_i >= d)
-            })
+            .filter(|(_, s)| s.phase.deadline().is_some_and(|d| now_i >= d))
             .map(|(i, _)| i)
             .collect();
         for i in expired {
             let secs = self.spec.limits.max_run_duration_seconds.unwrap_or(0.0);
-            self.stop_run(
-                i,
-                format!("timeout: exceeded max_run_duration_seconds ({secs})"),
-            );
+            self.stop_run(i, Stop::because(EndReason::Timeout(secs)));
         }
         Ok(())
     }
@@ -1399,7 +1140,7 @@ impl Dispatcher {
         let best = self
             .slots
             .iter()
-            .filter(|s| s.state != RunState::Failed)
+            .filter(|s| s.phase.state() != RunState::Failed)
             .filter_map(|s| s.best.map(|b| (s, b)))
             .fold(None::<(&Slot, f64)>, |acc, (s, b)| match acc {
                 Some((_, a)) if !self.spec.goal.better(b, a) => acc,
@@ -1411,7 +1152,10 @@ impl Dispatcher {
                 params: s.params.clone(),
                 argv: s.argv.clone(),
             });
-        let count = |st: RunState| self.slots.iter().filter(|s| s.state == st).count() as u64;
+        let count = |st: RunState| {
+            let n = self.slots.iter().filter(|s| s.phase.state() == st).count();
+            n as u64
+        };
         Ok(Outcome {
             sweep_id: self.setup.id.clone(),
             state,

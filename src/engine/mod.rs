@@ -3,8 +3,10 @@
 //! user, sweep limits) and records everything in the [`Store`] before acting on it.
 //!
 //! Run lifecycle: `Queued → Starting → Running → Completed | Failed | Canceled`, with a reason
-//! on every terminal state (`exit code N`, `signal N (NAME)`, `timeout: …`, `policy:<name>`,
-//! `user cancel`, `sweep limit: …`, `launch failed: …`).
+//! on every terminal state ([`EndReason`]: `exit code N`, `signal N (NAME)`, `timeout: …`,
+//! `policy:<name>`, `user cancel`, `sweep limit: …`, `launch failed: …`, `lost: …`); each
+//! run's state machine is `phase`, the live event loop `dispatch`, and what a resumed sweep
+//! rebuilds from its history `replay`.
 //!
 //! Concurrency: a run holds a slot from the moment it is recorded `Starting` until its exit
 //! has been observed (its process group is gone), so neither `max_concurrent_runs` nor the
@@ -18,15 +20,18 @@
 
 pub mod argv;
 mod dispatch;
+mod phase;
+mod replay;
 pub mod resume;
 mod waiting;
 
 pub use waiting::Waiting;
 
+use crate::policy::EarlyStop;
 use crate::sampler::Sampler;
 use crate::space::Params;
 use crate::spec::SweepSpec;
-use crate::store::{RunState, Store, StoreError, SweepState};
+use crate::store::{EndReason, NewSweep, RunState, Store, StoreError, SweepState};
 use crate::target::ComputeTarget;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,31 +42,6 @@ pub const DEFAULT_FAIL_FAST_RUNS: usize = 3;
 
 /// The default grace period between SIGTERM and SIGKILL when stopping a run.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// An early-termination hook: the engine reports every primary-metric interval of every run
-/// and stops the run (`Canceled`, reason `policy:<name>`) when the hook says so. The
-/// policies in `crate::policy` plug in here.
-pub trait EarlyStop: Send {
-    /// The policy's name, recorded in the cancel reason.
-    fn name(&self) -> &str;
-    /// Run `run_id` reported its `interval`-th value (1-based) of the primary metric (every
-    /// report is passed, including a stopping run's, so the pool stays complete); returns
-    /// whether the run should be stopped now.
-    fn observe(&mut self, run_id: &str, interval: u32, value: f64) -> bool;
-    /// Run `run_id` ended (its values stay in the pool).
-    fn finished(&mut self, _run_id: &str) {}
-
-    /// Run `run_id` was started over by its target: its values so far no longer count
-    /// (they leave every pool), and its next report is interval 1 again.
-    fn restarted(&mut self, _run_id: &str) {}
-
-    /// The decision behind the last `true` from [`EarlyStop::observe`], taken once: a
-    /// sentence for the history's events and the numbers (interval, value, threshold, ...)
-    /// recorded with the canceled run.
-    fn decision(&mut self) -> Option<(String, serde_json::Value)> {
-        None
-    }
-}
 
 /// A request from outside the dispatcher (the CLI's signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +69,7 @@ pub enum Progress {
         /// The new state.
         state: RunState,
         /// The reason (terminal states).
-        reason: Option<String>,
+        reason: Option<EndReason>,
     },
     /// A run's value became the best so far.
     NewBest {
@@ -325,6 +305,35 @@ pub fn controller_pid(sweep_dir: &std::path::Path) -> Option<i32> {
         // Nobody holds it.
         Ok(_) => None,
         Err(_) => std::fs::read_to_string(&path).ok()?.trim().parse().ok(),
+    }
+}
+
+/// The history row of a new sweep of `spec`, with what the engine and a library study
+/// record alike; the caller sets where it runs (source, git state, target, invocation) and
+/// what resumes it.
+pub(crate) fn sweep_row(
+    id: &str,
+    name: String,
+    experiment: Option<String>,
+    seed: u64,
+    spec: &SweepSpec,
+) -> NewSweep {
+    let l = &spec.limits;
+    NewSweep {
+        id: id.to_string(),
+        name,
+        experiment,
+        created: crate::store::now(),
+        primary_metric: spec.primary_metric.clone(),
+        goal: spec.goal.as_str().into(),
+        seed,
+        sampling: spec.sampling.name().into(),
+        policy: spec.policy.name().into(),
+        max_total_runs: l.max_total_runs,
+        max_concurrent_runs: l.max_concurrent_runs,
+        max_duration_minutes: l.max_duration_minutes,
+        max_run_duration_seconds: l.max_run_duration_seconds,
+        ..NewSweep::default()
     }
 }
 

@@ -46,15 +46,7 @@ pub struct ChildRun {
 impl ChildRun {
     /// The parameters as the sampler would have proposed them.
     pub fn params(&self) -> Params {
-        Params(
-            self.params
-                .iter()
-                .map(|(n, v)| {
-                    let v = Value::from_json(v).unwrap_or_else(|| Value::Str(v.to_string()));
-                    (n.clone(), v)
-                })
-                .collect(),
-        )
+        params_from_json(&self.params)
     }
 }
 
@@ -226,8 +218,14 @@ pub fn load(workspace: &Path, key: &str) -> Result<(SavedSweep, Recovered), Resu
 
 /// A recorded run's parameters as the sampler proposed them.
 pub(crate) fn params_of(run: &RunRecord) -> Params {
+    params_from_json(&run.params)
+}
+
+/// Recorded parameters (JSON values) as the sampler proposed them; a value of no known
+/// form stays as its JSON text.
+fn params_from_json(params: &[(String, serde_json::Value)]) -> Params {
     Params(
-        run.params
+        params
             .iter()
             .map(|(n, v)| {
                 let v = Value::from_json(v).unwrap_or_else(|| Value::Str(v.to_string()));
@@ -293,7 +291,7 @@ pub fn warm_start(
             if !in_space {
                 skipped += 1;
             }
-            let failed = run.run_state() == Some(crate::store::RunState::Failed);
+            let failed = run.state == crate::store::RunState::Failed;
             out.push(WarmRun {
                 key: format!("{}/{}", sw.id, run.id),
                 params,

@@ -57,6 +57,14 @@ fn spec(total: u64, concurrent: u64) -> SweepSpec {
     }
 }
 
+/// A recorded run's reason as the history stores it.
+fn reason(r: &crate::store::RunRecord) -> String {
+    r.reason
+        .as_ref()
+        .expect("a terminal run has a reason")
+        .to_string()
+}
+
 fn x_of(req: &LaunchRequest) -> i64 {
     let v: serde_json::Value = serde_json::from_str(&req.params_json).unwrap();
     v["x"].as_i64().unwrap()
@@ -88,6 +96,13 @@ fn harness() -> Harness {
 }
 
 impl Harness {
+    /// A sweep of `spec` on a target whose runs never end unless stopped, and the target.
+    fn hanging(&self, spec: SweepSpec) -> (Arc<FakeTarget>, Sweep) {
+        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
+        let sweep = self.sweep(spec, target.clone(), 100, None);
+        (target, sweep)
+    }
+
     fn sweep(
         &self,
         spec: SweepSpec,
@@ -152,12 +167,12 @@ async fn concurrency_limit_and_best_run() {
     assert_eq!(best.argv, ["python3", "train.py", "--x", "6"]);
     let r = h.store.reader().unwrap();
     let s = r.resolve(&out.sweep_id).unwrap();
-    assert_eq!(s.state, "completed");
+    assert_eq!(s.state, SweepState::Completed);
     let runs = r.runs(&s).unwrap();
     assert_eq!(runs.len(), 20);
     assert!(runs
         .iter()
-        .all(|r| r.state == "completed" && r.reason.as_deref() == Some("exit code 0")));
+        .all(|r| r.state == RunState::Completed && reason(r) == "exit code 0"));
 }
 
 /// A run its target restarts keeps its id; its metrics start afresh at interval 1, and the
@@ -249,11 +264,7 @@ async fn launch_failures_are_failed_runs_with_a_reason() {
     assert_eq!(out.state, SweepState::Failed);
     let r = h.store.reader().unwrap();
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
-    assert!(runs[0]
-        .reason
-        .as_deref()
-        .unwrap()
-        .contains("launch failed: could not launch: no such program"));
+    assert!(reason(&runs[0]).contains("launch failed: could not launch: no such program"));
 }
 
 struct StopBelow(f64);
@@ -287,8 +298,8 @@ async fn policy_hook_cancels_runs_with_its_name() {
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
     for run in &runs {
         if run.seq % 2 == 0 {
-            assert_eq!(run.state, "canceled");
-            assert_eq!(run.reason.as_deref(), Some("policy:below"));
+            assert_eq!(run.state, RunState::Canceled);
+            assert_eq!(reason(run), "policy:below");
             // A canceled run's metrics still count.
             assert_eq!(run.best, Some(0.1));
         }
@@ -322,9 +333,7 @@ async fn interrupt_stops_live_runs_and_records_user_cancel() {
     assert_eq!(out.runs, 2);
     let r = h.store.reader().unwrap();
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
-    assert!(runs
-        .iter()
-        .all(|r| r.reason.as_deref() == Some("user cancel")));
+    assert!(runs.iter().all(|r| reason(r) == "user cancel"));
     // Canceled runs keep their values; the best of them is still reported.
     assert_eq!(out.best.map(|b| b.value), Some(0.5));
 }
@@ -341,7 +350,7 @@ async fn per_run_timeout_and_sweep_duration() {
     let runs = r.runs(&r.resolve(&out.sweep_id).unwrap()).unwrap();
     assert!(runs
         .iter()
-        .all(|r| r.state == "canceled" && r.reason.as_deref().unwrap().starts_with("timeout")));
+        .all(|r| r.state == RunState::Canceled && reason(r).starts_with("timeout")));
 
     let mut s = spec(100, 2);
     s.limits.max_duration_minutes = 0.001;
@@ -620,8 +629,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn target_capacity_bounds_live_runs_and_is_recorded_as_the_reason() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let mut sweep = h.sweep(spec(10, 4), target.clone(), 100, None);
+        let (target, mut sweep) = h.hanging(spec(10, 4));
         sweep.options.target_capacity = Some(2);
         let seen = until(&h, sweep, |w| {
             matches!(w, Waiting::TargetFull { starting: 0, .. })
@@ -712,8 +720,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_concurrency_cap_is_recorded_as_the_reason() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let mut sweep = h.sweep(spec(10, 3), target.clone(), 100, None);
+        let (target, mut sweep) = h.hanging(spec(10, 3));
         // A target with room to spare does not change the reason.
         sweep.options.target_capacity = Some(8);
         let seen = until(&h, sweep, |w| {
@@ -731,8 +738,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_sampler_waiting_for_results_is_recorded_as_the_reason() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let mut sweep = h.sweep(spec(10, 4), target.clone(), 100, None);
+        let (target, mut sweep) = h.hanging(spec(10, 4));
         sweep.sampler = Box::new(OneAtATime { next: 0 });
         let seen = until(&h, sweep, |w| matches!(w, Waiting::NeedsResults { .. })).await;
         assert_eq!(
@@ -746,8 +752,7 @@ mod waiting_reasons {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_spent_budget_and_a_stop_are_recorded_as_reasons() {
         let h = harness();
-        let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
-        let sweep = h.sweep(spec(2, 4), target.clone(), 100, None);
+        let (_, sweep) = h.hanging(spec(2, 4));
         let id = sweep.setup.id.clone();
         let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();

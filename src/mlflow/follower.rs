@@ -9,7 +9,9 @@
 
 use super::client::{key, Client, Metric};
 use super::MlflowError;
-use crate::store::{MetricRecord, Reader, RunRecord, StoreError, SweepRecord};
+use crate::store::{
+    MetricRecord, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,12 +33,12 @@ fn ms(t: f64) -> i64 {
 }
 
 /// MLflow's status for a run state.
-pub fn status_of(state: &str) -> Option<&'static str> {
+pub fn status_of(state: RunState) -> Option<&'static str> {
     match state {
-        "completed" => Some("FINISHED"),
-        "failed" => Some("FAILED"),
-        "canceled" => Some("KILLED"),
-        _ => None,
+        RunState::Completed => Some("FINISHED"),
+        RunState::Failed => Some("FAILED"),
+        RunState::Canceled => Some("KILLED"),
+        RunState::Queued | RunState::Starting | RunState::Running => None,
     }
 }
 
@@ -347,16 +349,16 @@ fn step(
     }
     push_metrics(client, &sweep, &parent, &runs, st)?;
     for r in &runs {
-        let Some(status) = status_of(&r.state) else {
+        let Some(status) = status_of(r.state) else {
             continue;
         };
         let child = st.children.entry(r.id.clone()).or_default();
         let (Some(id), false, false) = (&child.mlflow_id, child.closed, child.abandoned) else {
             continue;
         };
-        let mut tags = vec![("sweep.state".to_string(), r.state.clone())];
+        let mut tags = vec![("sweep.state".to_string(), r.state.to_string())];
         if let Some(reason) = &r.reason {
-            tags.push(("sweep.reason".into(), cut(reason, MAX_TAG_LEN)));
+            tags.push(("sweep.reason".into(), cut(&reason.to_string(), MAX_TAG_LEN)));
         }
         if let Some(c) = r.exit_code {
             tags.push(("sweep.exit_code".into(), c.to_string()));
@@ -371,24 +373,28 @@ fn step(
         client.update_run(id, status, r.ended.map(ms))?;
         child.closed = true;
     }
-    if sweep.state == "running" || st.parent_closed {
+    if sweep.state == SweepState::Running || st.parent_closed {
         return Ok(st.parent_closed && st.pending.is_empty());
     }
     // The sweep has ended: everything it recorded is in this snapshot.
     let all_closed = runs.iter().all(|r| {
         let c = st.children.get(&r.id);
-        c.is_some_and(|c| c.closed || c.abandoned) || status_of(&r.state).is_none()
+        c.is_some_and(|c| c.closed || c.abandoned) || status_of(r.state).is_none()
     });
     if !(all_closed && st.pending.is_empty()) {
         return Ok(false);
     }
-    let mut tags = vec![("sweep.state".to_string(), sweep.state.clone())];
+    let mut tags = vec![("sweep.state".to_string(), sweep.state.to_string())];
     if let Some(reason) = &sweep.reason {
         tags.push(("sweep.reason".into(), cut(reason, MAX_TAG_LEN)));
     }
     client.log_batch(&parent, &[], &[], &tags)?;
     // A sweep that ended any other way was stopped.
-    let status = status_of(&sweep.state).unwrap_or("KILLED");
+    let status = match sweep.state {
+        SweepState::Completed => "FINISHED",
+        SweepState::Failed => "FAILED",
+        SweepState::Running | SweepState::Canceled => "KILLED",
+    };
     client.update_run(&parent, status, sweep.ended.map(ms))?;
     st.parent_closed = true;
     Ok(true)
@@ -546,9 +552,9 @@ mod tests {
 
     #[test]
     fn statuses_map_to_mlflow() {
-        assert_eq!(status_of("completed"), Some("FINISHED"));
-        assert_eq!(status_of("failed"), Some("FAILED"));
-        assert_eq!(status_of("canceled"), Some("KILLED"));
-        assert_eq!(status_of("running"), None);
+        assert_eq!(status_of(RunState::Completed), Some("FINISHED"));
+        assert_eq!(status_of(RunState::Failed), Some("FAILED"));
+        assert_eq!(status_of(RunState::Canceled), Some("KILLED"));
+        assert_eq!(status_of(RunState::Running), None);
     }
 }

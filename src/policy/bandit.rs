@@ -5,7 +5,7 @@
 //! that reached `s` and how many of them have a finite value; both only ever grow, so an
 //! update and a decision are `O(1)`.
 
-use super::table::{score, MetricTable, RunKey};
+use super::table::{score, MetricTable, PerInterval, RunKey};
 use super::{Decision, Detail, NAME_BANDIT};
 use crate::spec::Goal;
 
@@ -42,26 +42,25 @@ struct Slot {
     ranked: u32,
 }
 
+impl Default for Slot {
+    fn default() -> Slot {
+        Slot {
+            best: f64::NEG_INFINITY,
+            ranked: 0,
+        }
+    }
+}
+
 /// The incremental Bandit index: one [`Slot`] per evaluated interval.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    slots: Vec<Slot>,
+    slots: PerInterval<Slot>,
 }
 
 impl Index {
     /// Adds a run that just reached interval `s` with best score `best` over `1..=s`.
     pub(crate) fn insert(&mut self, s: u32, best: f64) {
-        let s = s as usize;
-        if self.slots.len() <= s {
-            self.slots.resize(
-                s + 1,
-                Slot {
-                    best: f64::NEG_INFINITY,
-                    ranked: 0,
-                },
-            );
-        }
-        let slot = &mut self.slots[s];
+        let slot = self.slots.at(s);
         slot.best = slot.best.max(best);
         slot.ranked += 1;
     }
@@ -75,7 +74,7 @@ impl Index {
         s: u32,
         y: f64,
     ) -> Option<Decision> {
-        let slot = self.slots.get(s as usize)?;
+        let slot = self.slots.get(s)?;
         // The run itself is one of `ranked`; fewer than two means an empty pool.
         if slot.ranked < 2 {
             return None;

@@ -1,9 +1,34 @@
-//! The adapter that plugs an [`Evaluator`] into the engine's [`EarlyStop`] hook, keeping the
-//! last [`Decision`] so the engine can record its numbers next to the `policy:<name>` reason.
+//! The early-termination hook the engine and a library study drive ([`EarlyStop`]), and
+//! its implementation backed by an [`Evaluator`] ([`PolicyHook`]), keeping the last
+//! [`Decision`] so the engine can record its numbers next to the `policy:<name>` reason.
 
 use super::{Decision, Evaluator, PolicyError, RunStatus};
-use crate::engine::EarlyStop;
 use crate::spec::{Goal, Policy};
+
+/// An early-termination hook: the engine (and a library study) reports every
+/// primary-metric interval of every run and stops the run (`Canceled`, reason
+/// `policy:<name>`) when the hook says so. [`PolicyHook`] is the policies' implementation.
+pub trait EarlyStop: Send {
+    /// The policy's name, recorded in the cancel reason.
+    fn name(&self) -> &str;
+    /// Run `run_id` reported its `interval`-th value (1-based) of the primary metric (every
+    /// report is passed, including a stopping run's, so the pool stays complete); returns
+    /// whether the run should be stopped now.
+    fn observe(&mut self, run_id: &str, interval: u32, value: f64) -> bool;
+    /// Run `run_id` ended (its values stay in the pool).
+    fn finished(&mut self, _run_id: &str) {}
+
+    /// Run `run_id` was started over by its target: its values so far no longer count
+    /// (they leave every pool), and its next report is interval 1 again.
+    fn restarted(&mut self, _run_id: &str) {}
+
+    /// The decision behind the last `true` from [`EarlyStop::observe`], taken once: a
+    /// sentence for the history's events and the numbers (interval, value, threshold, ...)
+    /// recorded with the canceled run.
+    fn decision(&mut self) -> Option<(String, serde_json::Value)> {
+        None
+    }
+}
 
 /// An [`EarlyStop`] hook backed by an incremental [`Evaluator`].
 ///

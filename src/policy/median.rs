@@ -10,7 +10,7 @@
 //! skipped at query time by [`OrdMultiset::select_without`].
 
 use super::ordstat::OrdMultiset;
-use super::table::{score, MetricTable, RunKey};
+use super::table::{score, MetricTable, PerInterval, RunKey};
 use super::{Decision, Detail, NAME_MEDIAN};
 use crate::spec::Goal;
 
@@ -33,17 +33,13 @@ fn median_of(m: usize, nth: impl Fn(usize) -> f64) -> f64 {
 /// The incremental MedianStopping index: one multiset of average scores per interval.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    sets: Vec<OrdMultiset>,
+    sets: PerInterval<OrdMultiset>,
 }
 
 impl Index {
     /// Adds a run that just reached `s` with running-average score `avg` over `1..=s`.
     pub(crate) fn insert(&mut self, s: u32, avg: f64) {
-        let s = s as usize;
-        if self.sets.len() <= s {
-            self.sets.resize_with(s + 1, OrdMultiset::new);
-        }
-        self.sets[s].insert(avg);
+        self.sets.at(s).insert(avg);
     }
 
     /// The decision for `run` at `s` with best value `y`; `own_avg` is the run's average
@@ -56,7 +52,7 @@ impl Index {
         y: f64,
         own_avg: Option<f64>,
     ) -> Option<Decision> {
-        let set = self.sets.get(s as usize)?;
+        let set = self.sets.get(s)?;
         let m = set.len() - usize::from(own_avg.is_some());
         if m == 0 {
             return None;

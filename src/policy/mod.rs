@@ -28,7 +28,7 @@ mod tests;
 
 use crate::spec::{Goal, Policy, PolicyKind};
 pub use bandit::Slack;
-pub use hook::PolicyHook;
+pub use hook::{EarlyStop, PolicyHook};
 use table::score;
 pub use table::{MetricTable, RunKey};
 

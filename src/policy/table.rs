@@ -20,6 +20,27 @@ impl RunKey {
     }
 }
 
+/// One entry per interval of an incremental policy index (interval `s` at position `s`),
+/// made with `T::default()` the first time a run reaches that interval.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PerInterval<T>(Vec<T>);
+
+impl<T: Default> PerInterval<T> {
+    /// The entry of interval `s`, made (with every one before it) if none reached it yet.
+    pub(crate) fn at(&mut self, s: u32) -> &mut T {
+        let s = s as usize;
+        if self.0.len() <= s {
+            self.0.resize_with(s + 1, T::default);
+        }
+        &mut self.0[s]
+    }
+
+    /// The entry of interval `s`, if a run reached it.
+    pub(crate) fn get(&self, s: u32) -> Option<&T> {
+        self.0.get(s as usize)
+    }
+}
+
 /// One run's reports and running summaries.
 #[derive(Debug, Clone)]
 struct RunRecord {

@@ -54,17 +54,29 @@ fn falling_to(last: f64) -> Vec<f64> {
     (1..=10).map(|i| last + 0.01 * f64::from(10 - i)).collect()
 }
 
+/// Ten intervals each of three runs, rising (maximize) or falling (minimize) to `ends`,
+/// judged by policy `kind` at interval 10 only: the best run, one within the policy's slack
+/// and one outside it. Checks that neither of the first two is stopped; returns the
+/// evaluator and the decisions about the third.
+fn best_inside_outside(kind: PolicyKind, goal: Goal, ends: [f64; 3]) -> (Evaluator, Vec<Decision>) {
+    let mut ev = Evaluator::new(&policy(kind, 1, 10), goal).unwrap();
+    let to = |v| match goal {
+        Goal::Maximize => rising_to(v),
+        Goal::Minimize => falling_to(v),
+    };
+    assert!(feed(&mut ev, "best", &to(ends[0])).is_empty());
+    assert!(feed(&mut ev, "inside", &to(ends[1])).is_empty());
+    let d = feed(&mut ev, "outside", &to(ends[2]));
+    (ev, d)
+}
+
 // ---- Bandit: HyperDrive's example and its mirrors -------------------------------------
 
 /// HyperDrive: evaluation_interval 1, delay_evaluation 10 here so that only interval 10 is
 /// judged; best 0.8 at interval 10 with slack_factor 0.2 cuts runs below 0.8/1.2 ≈ 0.667.
 #[test]
 fn bandit_slack_factor_maximize_hyperdrive_example() {
-    let p = policy(bandit_factor(0.2), 1, 10);
-    let mut ev = Evaluator::new(&p, Goal::Maximize).unwrap();
-    assert!(feed(&mut ev, "best", &rising_to(0.8)).is_empty());
-    assert!(feed(&mut ev, "above", &rising_to(0.67)).is_empty());
-    let d = feed(&mut ev, "below", &rising_to(0.66));
+    let (ev, d) = best_inside_outside(bandit_factor(0.2), Goal::Maximize, [0.8, 0.67, 0.66]);
     assert_eq!(d.len(), 1);
     let d = &d[0];
     assert_eq!((d.policy, d.interval, d.pool), ("bandit", 10, 2));
@@ -72,16 +84,12 @@ fn bandit_slack_factor_maximize_hyperdrive_example() {
     assert!(approx(d.value, 0.66));
     assert!(approx(d.threshold, 0.8 / 1.2), "{}", d.threshold);
     assert_eq!(d.detail, Detail::Bandit { best: 0.8 });
-    assert_eq!(ev.table().run_id(d.run), "below");
+    assert_eq!(ev.table().run_id(d.run), "outside");
 }
 
 #[test]
 fn bandit_slack_amount_maximize_hyperdrive_example() {
-    let p = policy(bandit_amount(0.2), 1, 10);
-    let mut ev = Evaluator::new(&p, Goal::Maximize).unwrap();
-    assert!(feed(&mut ev, "best", &rising_to(0.8)).is_empty());
-    assert!(feed(&mut ev, "above", &rising_to(0.61)).is_empty());
-    let d = feed(&mut ev, "below", &rising_to(0.59));
+    let (_, d) = best_inside_outside(bandit_amount(0.2), Goal::Maximize, [0.8, 0.61, 0.59]);
     assert_eq!(d.len(), 1);
     assert!(approx(d[0].threshold, 0.6));
 }
@@ -89,39 +97,28 @@ fn bandit_slack_amount_maximize_hyperdrive_example() {
 #[test]
 fn bandit_minimize_mirrors_with_b_times_one_plus_f() {
     // Loss: best 0.5, slack_factor 0.2 → cut above 0.5 * 1.2 = 0.6; slack_amount 0.2 → 0.7.
-    let p = policy(bandit_factor(0.2), 1, 10);
-    let mut ev = Evaluator::new(&p, Goal::Minimize).unwrap();
-    assert!(feed(&mut ev, "best", &falling_to(0.5)).is_empty());
-    assert!(feed(&mut ev, "inside", &falling_to(0.59)).is_empty());
-    let d = feed(&mut ev, "outside", &falling_to(0.61));
+    let (_, d) = best_inside_outside(bandit_factor(0.2), Goal::Minimize, [0.5, 0.59, 0.61]);
     assert_eq!(d.len(), 1);
     assert!(approx(d[0].threshold, 0.6));
 
-    let p = policy(bandit_amount(0.2), 1, 10);
-    let mut ev = Evaluator::new(&p, Goal::Minimize).unwrap();
-    assert!(feed(&mut ev, "best", &falling_to(0.5)).is_empty());
-    assert!(feed(&mut ev, "inside", &falling_to(0.69)).is_empty());
-    assert_eq!(feed(&mut ev, "outside", &falling_to(0.71)).len(), 1);
+    assert_eq!(
+        best_inside_outside(bandit_amount(0.2), Goal::Minimize, [0.5, 0.69, 0.71])
+            .1
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn bandit_negative_metrics_keep_the_slack_pointing_away_from_the_best() {
     // Maximize, B = -0.5, f = 0.2: threshold -0.5 - 0.5*0.2/1.2 = -0.58333…
-    let p = policy(bandit_factor(0.2), 1, 10);
-    let mut ev = Evaluator::new(&p, Goal::Maximize).unwrap();
-    assert!(feed(&mut ev, "best", &rising_to(-0.5)).is_empty());
-    assert!(feed(&mut ev, "inside", &rising_to(-0.58)).is_empty());
-    let d = feed(&mut ev, "outside", &rising_to(-0.59));
+    let (_, d) = best_inside_outside(bandit_factor(0.2), Goal::Maximize, [-0.5, -0.58, -0.59]);
     assert_eq!(d.len(), 1);
     assert!(approx(d[0].threshold, -0.5 - 0.5 * 0.2 / 1.2));
 
     // Minimize, B = -2.0, f = 0.5: threshold -2 + 2*0.5 = -1.0 (B*(1+f) = -3 would cut
     // the best run itself).
-    let p = policy(bandit_factor(0.5), 1, 10);
-    let mut ev = Evaluator::new(&p, Goal::Minimize).unwrap();
-    assert!(feed(&mut ev, "best", &falling_to(-2.0)).is_empty());
-    assert!(feed(&mut ev, "inside", &falling_to(-1.1)).is_empty());
-    let d = feed(&mut ev, "outside", &falling_to(-0.9));
+    let (_, d) = best_inside_outside(bandit_factor(0.5), Goal::Minimize, [-2.0, -1.1, -0.9]);
     assert_eq!(d.len(), 1);
     assert!(approx(d[0].threshold, -1.0));
 }

@@ -12,7 +12,7 @@
 //! scores over `1..=s` of the runs that reached `s`; a decision is one rank query.
 
 use super::ordstat::OrdMultiset;
-use super::table::{score, MetricTable, RunKey};
+use super::table::{score, MetricTable, PerInterval, RunKey};
 use super::{Decision, Detail, NAME_TRUNCATION};
 use crate::spec::Goal;
 
@@ -24,17 +24,13 @@ pub fn cut(n: u32, pct: u32) -> u32 {
 /// The incremental TruncationSelection index: one multiset of best scores per interval.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    sets: Vec<OrdMultiset>,
+    sets: PerInterval<OrdMultiset>,
 }
 
 impl Index {
     /// Adds a run that just reached `s` with best score `best` over `1..=s`.
     pub(crate) fn insert(&mut self, s: u32, best: f64) {
-        let s = s as usize;
-        if self.sets.len() <= s {
-            self.sets.resize_with(s + 1, OrdMultiset::new);
-        }
-        self.sets[s].insert(best);
+        self.sets.at(s).insert(best);
     }
 
     /// The decision for `run` at `s` with best value `y` (already inserted).
@@ -46,7 +42,7 @@ impl Index {
         s: u32,
         y: f64,
     ) -> Option<Decision> {
-        let set = self.sets.get(s as usize)?;
+        let set = self.sets.get(s)?;
         let n = set.len() as u32;
         let ys = score(goal, y);
         let at_or_below = set.count_le(ys) as u32;

@@ -8,7 +8,7 @@
 //! parameter spanning at least three decades is drawn on a log axis.
 
 use crate::space::{SearchSpace, Value};
-use crate::store::{MetricRecord, Reader, RunRecord, StoreError, SweepRecord};
+use crate::store::{EndReason, MetricRecord, Reader, RunRecord, RunState, StoreError, SweepRecord};
 use std::path::{Path, PathBuf};
 
 /// The file, inside a sweep's directory, that describes its search space for reports.
@@ -219,7 +219,7 @@ impl ReportData {
 
 /// Whether a run was stopped by an early-termination policy.
 pub fn policy_stopped(r: &RunRecord) -> bool {
-    r.state == "canceled" && r.reason.as_deref().is_some_and(|x| x.starts_with("policy"))
+    r.state == RunState::Canceled && matches!(r.reason, Some(EndReason::Policy(_)))
 }
 
 /// A parameter value of a run, if the run has that parameter.
@@ -242,7 +242,7 @@ mod tests {
         RunRecord {
             id: "r".into(),
             seq: 0,
-            state: "completed".into(),
+            state: RunState::Completed,
             reason: None,
             exit_code: Some(0),
             signal: None,

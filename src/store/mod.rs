@@ -22,11 +22,13 @@
 
 mod read;
 mod schema;
+mod state;
 
 pub use read::{
     BestOutcome, EventRecord, MetricRecord, MetricSummary, Reader, RunRecord, SweepRecord,
 };
 pub use schema::SCHEMA_VERSION;
+pub use state::{EndReason, RunState, SweepState};
 
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
@@ -59,93 +61,6 @@ pub enum StoreError {
     /// No such sweep.
     #[error("{0}")]
     NotFound(String),
-}
-
-/// The state of a run (the run state machine lives in the engine).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RunState {
-    /// Proposed and recorded, not yet launched.
-    Queued,
-    /// Being launched on the target.
-    Starting,
-    /// Alive on the target.
-    Running,
-    /// Exited with status 0.
-    Completed,
-    /// Exited with a non-zero status, a signal, or failed to launch.
-    Failed,
-    /// Stopped by sweep (timeout, policy, user, sweep limit).
-    Canceled,
-}
-
-impl RunState {
-    /// The lower-case name stored in the database and shown to users.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Queued => "queued",
-            RunState::Starting => "starting",
-            RunState::Running => "running",
-            RunState::Completed => "completed",
-            RunState::Failed => "failed",
-            RunState::Canceled => "canceled",
-        }
-    }
-
-    /// Parses [`RunState::as_str`].
-    pub fn parse(s: &str) -> Option<RunState> {
-        Some(match s {
-            "queued" => RunState::Queued,
-            "starting" => RunState::Starting,
-            "running" => RunState::Running,
-            "completed" => RunState::Completed,
-            "failed" => RunState::Failed,
-            "canceled" => RunState::Canceled,
-            _ => return None,
-        })
-    }
-
-    /// Whether the state is terminal.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunState::Completed | RunState::Failed | RunState::Canceled
-        )
-    }
-
-    /// All states, in lifecycle order.
-    pub const ALL: [RunState; 6] = [
-        RunState::Queued,
-        RunState::Starting,
-        RunState::Running,
-        RunState::Completed,
-        RunState::Failed,
-        RunState::Canceled,
-    ];
-}
-
-/// The state of a sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SweepState {
-    /// Launching and watching runs.
-    Running,
-    /// Finished its budget or its search space.
-    Completed,
-    /// Stopped by an error (for example, the first runs all failed the same way).
-    Failed,
-    /// Stopped by the user or its duration limit.
-    Canceled,
-}
-
-impl SweepState {
-    /// The lower-case name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SweepState::Running => "running",
-            SweepState::Completed => "completed",
-            SweepState::Failed => "failed",
-            SweepState::Canceled => "canceled",
-        }
-    }
 }
 
 /// A new sweep's row.
@@ -224,7 +139,7 @@ pub struct RunUpdate {
     /// When, Unix seconds.
     pub time: f64,
     /// Why (required for terminal states).
-    pub reason: Option<String>,
+    pub reason: Option<EndReason>,
     /// The exit code, if it exited.
     pub exit_code: Option<i32>,
     /// The signal that ended it, if any.
@@ -875,7 +790,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                    waiting = NULL
                  WHERE id = ?1",
             )?
-            .execute(params![id, state.as_str(), reason, ended])?;
+            .execute(params![id, state, reason, ended])?;
         }
         Write::SweepWaiting { id, waiting } => {
             tx.prepare_cached(
@@ -923,7 +838,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             )?
             .execute(params![
                 u.run_id,
-                u.state.as_str(),
+                u.state,
                 u.reason,
                 u.exit_code,
                 u.signal,

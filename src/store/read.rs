@@ -7,7 +7,7 @@
 //! [`Reader::each_value`]) to readers that need them all.
 
 use super::schema::open_ro;
-use super::{RunState, StoreError, DB_FILE};
+use super::{EndReason, RunState, StoreError, SweepState, DB_FILE};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 
@@ -24,8 +24,8 @@ pub struct SweepRecord {
     pub created: f64,
     /// End time, if it ended.
     pub ended: Option<f64>,
-    /// `running`, `completed`, `failed` or `canceled`.
-    pub state: String,
+    /// Its state.
+    pub state: SweepState,
     /// Why it ended that way.
     pub reason: Option<String>,
     /// The primary metric.
@@ -66,10 +66,10 @@ pub struct RunRecord {
     pub id: String,
     /// 0-based proposal order.
     pub seq: i64,
-    /// The state name.
-    pub state: String,
+    /// Its state.
+    pub state: RunState,
     /// Why it ended.
-    pub reason: Option<String>,
+    pub reason: Option<EndReason>,
     /// Exit code.
     pub exit_code: Option<i32>,
     /// Terminating signal.
@@ -107,11 +107,6 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The parsed state.
-    pub fn run_state(&self) -> Option<RunState> {
-        RunState::parse(&self.state)
-    }
-
     /// The parameters as a JSON object (order kept).
     pub fn params_json(&self) -> serde_json::Value {
         serde_json::Value::Object(self.params.iter().cloned().collect())
@@ -365,8 +360,8 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Count of runs by state name.
-    pub fn counts(&self, sweep: &SweepRecord) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Count of runs by state.
+    pub fn counts(&self, sweep: &SweepRecord) -> Result<Vec<(RunState, i64)>, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT state, COUNT(*) FROM runs WHERE sweep_id = ?1 GROUP BY state")?;
@@ -511,7 +506,7 @@ pub(crate) fn best_of(
     let minimize = sweep.goal == "minimize";
     let mut best: Option<(usize, f64)> = None;
     for (i, r) in runs.iter().enumerate() {
-        if r.state == RunState::Failed.as_str() {
+        if r.state == RunState::Failed {
             continue;
         }
         if let Some(v) = r.best {
@@ -540,10 +535,14 @@ pub(crate) fn best_of(
     let m = &sweep.primary_metric;
     let why = if runs.is_empty() {
         "no runs have been launched yet".to_string()
-    } else if runs.iter().all(|r| r.state == RunState::Failed.as_str()) {
+    } else if runs.iter().all(|r| r.state == RunState::Failed) {
         let codes: Vec<String> = runs
             .iter()
-            .map(|r| r.reason.clone().unwrap_or_else(|| "failed".into()))
+            .map(|r| {
+                r.reason
+                    .as_ref()
+                    .map_or_else(|| "failed".into(), EndReason::to_string)
+            })
             .take(3)
             .collect();
         format!(
@@ -552,7 +551,10 @@ pub(crate) fn best_of(
             codes.join("; "),
             sweep.id
         )
-    } else if runs.iter().any(|r| r.intervals > 0 && r.state != "failed") {
+    } else if runs
+        .iter()
+        .any(|r| r.intervals > 0 && r.state != RunState::Failed)
+    {
         format!("runs reported the primary metric {m:?} but only NaN or infinite values, which never count as best")
     } else if runs.iter().any(|r| r.intervals > 0) {
         format!("only failed runs reported the primary metric {m:?}; failed runs are never best")

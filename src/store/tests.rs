@@ -38,6 +38,32 @@ fn metric(run: &str, interval: u64, value: f64) -> MetricRow {
     }
 }
 
+/// A new history in a temporary workspace holding sweep `id` (with `goal`) and its first
+/// `runs` runs.
+fn history(id: &str, goal: &str, runs: u64) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep(id, goal))))
+        .unwrap();
+    for i in 0..runs {
+        store.send(Write::Run(Box::new(run(id, i))));
+    }
+    (dir, store)
+}
+
+/// Records that sweep `id` ended with `state` and `reason`, and waits for it.
+fn end_sweep(store: &Store, id: &str, state: SweepState, reason: &str) {
+    store
+        .commit_blocking(Write::SweepState {
+            id: id.into(),
+            state,
+            reason: Some(reason.into()),
+            time: now(),
+        })
+        .unwrap();
+}
+
 fn finish(store: &Store, run: &str, state: RunState) {
     let mut u = RunUpdate::new(run, state, now());
     u.reason = Some("exit code 0".into());
@@ -46,14 +72,7 @@ fn finish(store: &Store, run: &str, state: RunState) {
 
 #[test]
 fn best_ignores_nan_inf_and_failed_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
-        .unwrap();
-    for i in 0..3 {
-        store.send(Write::Run(Box::new(run("s1", i))));
-    }
+    let (_dir, store) = history("s1", "maximize", 3);
     store.send(Write::Metrics(vec![
         metric("s1_0", 1, 0.5),
         metric("s1_0", 2, f64::NAN),
@@ -84,12 +103,7 @@ fn best_ignores_nan_inf_and_failed_runs() {
 
 #[test]
 fn no_best_says_which_metrics_were_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_blocking(Write::Sweep(Box::new(sweep("s2", "minimize"))))
-        .unwrap();
-    store.send(Write::Run(Box::new(run("s2", 0))));
+    let (dir, store) = history("s2", "minimize", 1);
     let mut m = metric("s2_0", 1, 0.3);
     m.name = "loss".into();
     store.send(Write::Metrics(vec![m]));
@@ -246,7 +260,7 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
     let sw = r.resolve("v2").unwrap();
     assert_eq!((sw.state.as_str(), sw.active_seconds), ("running", 30.0));
     assert_eq!(r.waiting(&sw).unwrap(), None);
-    assert_eq!(r.runs(&sw).unwrap()[0].state, "running");
+    assert_eq!(r.runs(&sw).unwrap()[0].state, RunState::Running);
     drop(r);
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     let v: i64 = conn
@@ -274,19 +288,17 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
         .commit_blocking(waiting(Some("sampler needs results (1 running)")))
         .unwrap();
     // The sweep's end clears it, and a late write cannot bring it back.
-    store
-        .commit_blocking(Write::SweepState {
-            id: "sw_v2".into(),
-            state: SweepState::Completed,
-            reason: Some("max_total_runs (4) reached".into()),
-            time: now(),
-        })
-        .unwrap();
+    end_sweep(
+        &store,
+        "sw_v2",
+        SweepState::Completed,
+        "max_total_runs (4) reached",
+    );
     store
         .commit_blocking(waiting(Some("search space exhausted (1 still running)")))
         .unwrap();
     let ended = r.resolve("sw_v2").unwrap();
-    assert_eq!(ended.state, "completed");
+    assert_eq!(ended.state, SweepState::Completed);
     assert_eq!(r.waiting(&ended).unwrap(), None);
     let raw: Option<String> = conn
         .query_row("SELECT waiting FROM sweeps WHERE id = 'sw_v2'", [], |r| {
@@ -298,14 +310,7 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
 
 #[test]
 fn a_restart_supersedes_the_runs_earlier_metric_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
-        .unwrap();
-    for i in 0..2 {
-        store.send(Write::Run(Box::new(run("s1", i))));
-    }
+    let (dir, store) = history("s1", "maximize", 2);
     store.send(Write::Metrics(vec![
         metric("s1_0", 1, 0.9),
         metric("s1_0", 2, 0.8),
@@ -369,12 +374,7 @@ fn concurrent_opens_of_a_new_history_all_succeed() {
 
 #[test]
 fn the_wal_is_copied_back_while_the_store_is_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
-        .unwrap();
-    store.send(Write::Run(Box::new(run("s1", 0))));
+    let (dir, store) = history("s1", "maximize", 1);
     let db = dir.path().join(DB_FILE);
     let before = std::fs::metadata(&db).unwrap().len();
     // Many commits of a few pages each, as a sweep makes them: several times the
@@ -407,6 +407,89 @@ fn the_wal_is_copied_back_while_the_store_is_open() {
     // 40,000 rows are several MB of pages; a log reused after each checkpoint stays below.
     assert!(wal < 16 * 1024 * 1024, "WAL is {wal} bytes");
     drop(store);
+}
+
+#[test]
+fn states_and_reasons_are_stored_as_the_text_they_always_were() {
+    let (dir, store) = history("s1", "maximize", 0);
+    let ends = [
+        (RunState::Completed, EndReason::Exit(0), "exit code 0"),
+        (RunState::Failed, EndReason::Signal(9), "signal 9 (SIGKILL)"),
+        (
+            RunState::Canceled,
+            EndReason::Timeout(2.5),
+            "timeout: exceeded max_run_duration_seconds (2.5)",
+        ),
+        (
+            RunState::Canceled,
+            EndReason::Policy("bandit".into()),
+            "policy:bandit",
+        ),
+        (
+            RunState::Failed,
+            EndReason::Lost("host a stopped answering".into()),
+            "lost: host a stopped answering",
+        ),
+        (
+            RunState::Failed,
+            EndReason::Other("diverged".into()),
+            "diverged",
+        ),
+    ];
+    for (i, (state, reason, _)) in ends.iter().enumerate() {
+        store.send(Write::Run(Box::new(run("s1", i as u64))));
+        let mut u = RunUpdate::new(&format!("s1_{i}"), *state, now());
+        u.reason = Some(reason.clone());
+        store.send(Write::RunState(Box::new(u)));
+    }
+    end_sweep(
+        &store,
+        "s1",
+        SweepState::Canceled,
+        "interrupted by the user",
+    );
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw: Vec<(String, String)> = conn
+        .prepare("SELECT state, reason FROM runs ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected: Vec<(String, String)> = ends
+        .iter()
+        .map(|(s, _, text)| (s.as_str().to_string(), text.to_string()))
+        .collect();
+    assert_eq!(raw, expected);
+    let sweep_state: String = conn
+        .query_row("SELECT state FROM sweeps WHERE id = 's1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sweep_state, "canceled");
+
+    let r = Reader::open(dir.path()).unwrap();
+    let sw = r.resolve("s1").unwrap();
+    assert_eq!(sw.state, SweepState::Canceled);
+    let read: Vec<(RunState, Option<EndReason>)> = r
+        .runs(&sw)
+        .unwrap()
+        .into_iter()
+        .map(|run| (run.state, run.reason))
+        .collect();
+    let typed: Vec<(RunState, Option<EndReason>)> =
+        ends.iter().map(|(s, e, _)| (*s, Some(e.clone()))).collect();
+    assert_eq!(read, typed);
+}
+
+#[test]
+fn a_state_of_no_known_name_is_a_read_error_naming_it() {
+    let (dir, store) = history("s1", "maximize", 1);
+    store.commit_blocking(Write::Metrics(Vec::new())).unwrap();
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute("UPDATE runs SET state = 'paused'", [])
+        .unwrap();
+    let r = Reader::open(dir.path()).unwrap();
+    let err = r.runs(&r.resolve("s1").unwrap()).unwrap_err().to_string();
+    assert!(err.contains("unknown run state \"paused\""), "{err}");
 }
 
 /// Two processes' writers on one history (two sweeps sharing a workspace), each recording

@@ -10,22 +10,20 @@
 //! is queued before its parameters are handed out, and the writer keeps the order).
 
 use super::{Outcome, Parts, StopReason, StudyBuilder, StudyError, Trial, Verdict};
-use crate::engine::EarlyStop;
-use crate::policy::{PolicyHook, RunStatus};
+use crate::policy::{EarlyStop, PolicyHook, RunStatus};
 use crate::sampler::{mix64, Observation, Proposal, Sampler};
 use crate::space::{Params, Value};
 use crate::spec::SweepSpec;
 use crate::store::{
-    now, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, SweepState, Write,
+    now, EndReason, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, SweepState, Write,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The reason recorded for a trial that was asked but never told before its sweep was
-/// reopened.
-pub const LOST: &str = "lost: the program that asked this trial ended before telling it";
+/// Why a trial that was asked but never told before its sweep was reopened is lost.
+const LOST: &str = "the program that asked this trial ended before telling it";
 
 /// A sweep driven from Rust: ask for trials, report their intermediate values, tell their
 /// outcomes, or [`run`](Study::run) an async objective.
@@ -244,30 +242,17 @@ impl Study {
             .source_dir
             .canonicalize()
             .unwrap_or_else(|_| spec.run.source_dir.clone());
-        let l = &spec.limits;
+        let row =
+            crate::engine::sweep_row(&id, b.sweep_name(), b.experiment_name(), parts.seed, &spec);
         commit_sync(
             &store,
             Write::Sweep(Box::new(NewSweep {
-                id: id.clone(),
-                name: b.sweep_name(),
-                experiment: b.experiment_name(),
-                created: now(),
-                primary_metric: spec.primary_metric.clone(),
-                goal: spec.goal.as_str().into(),
-                seed: parts.seed,
-                sampling: spec.sampling.name().into(),
-                policy: spec.policy.name().into(),
-                max_total_runs: l.max_total_runs,
-                max_concurrent_runs: l.max_concurrent_runs,
-                max_duration_minutes: l.max_duration_minutes,
-                max_run_duration_seconds: l.max_run_duration_seconds,
                 source_dir: source.display().to_string(),
-                git_commit: None,
-                git_dirty: None,
                 target: "in-process".into(),
                 invocation: std::env::args().collect(),
                 // Trials run in the caller's process: only the library resumes them.
                 spec: None,
+                ..row
             })),
         )?;
         let state = State {
@@ -402,10 +387,10 @@ impl Study {
         let mut observations = Vec::with_capacity(runs.len());
         for (r, params) in runs.iter().zip(proposed) {
             let vals = values.remove(r.id.as_str()).unwrap_or_default();
-            let mut state = r.run_state().unwrap_or(RunState::Failed);
+            let mut state = r.state;
             if !state.is_terminal() {
                 let mut u = RunUpdate::new(&r.id, RunState::Failed, now());
-                u.reason = Some(LOST.into());
+                u.reason = Some(EndReason::Lost(LOST.into()));
                 store.send(Write::RunState(Box::new(u)));
                 state = RunState::Failed;
             }
@@ -448,7 +433,7 @@ impl Study {
             stopping: None,
             deadline: deadline_after(spec.limits.max_duration_minutes),
             ended: None,
-            reopened: rec.state != SweepState::Running.as_str(),
+            reopened: rec.state != SweepState::Running,
         };
         Ok(Study::assemble(
             b,
@@ -622,7 +607,7 @@ impl Study {
             self.request_stop(
                 st,
                 i,
-                StopReason::Limit("sweep limit: max_duration_minutes reached".into()),
+                StopReason::Limit(EndReason::SweepLimit("max_duration_minutes".into())),
             );
         }
     }
@@ -775,14 +760,14 @@ impl Study {
             }
         }
         let (state, reason) = match (&st.slots[i].stop, outcome) {
-            (Some(r), _) => (RunState::Canceled, r.reason()),
+            (Some(r), _) => (RunState::Canceled, r.end_reason()),
             (None, Outcome::Failed(why)) if why.trim().is_empty() => {
-                (RunState::Failed, "failed".to_string())
+                (RunState::Failed, EndReason::Other("failed".into()))
             }
-            (None, Outcome::Failed(why)) => (RunState::Failed, why),
-            (None, Outcome::Pruned) => (RunState::Canceled, "pruned".to_string()),
+            (None, Outcome::Failed(why)) => (RunState::Failed, EndReason::Other(why)),
+            (None, Outcome::Pruned) => (RunState::Canceled, EndReason::Pruned),
             (None, Outcome::Value(_) | Outcome::Completed) => {
-                (RunState::Completed, "completed".to_string())
+                (RunState::Completed, EndReason::Completed)
             }
         };
         let mut u = RunUpdate::new(&id, state, now());
@@ -853,7 +838,7 @@ impl Study {
             self.request_stop(
                 &mut st,
                 i,
-                StopReason::Limit(format!("sweep stopped: {reason}")),
+                StopReason::Limit(EndReason::SweepStopped(reason.to_string())),
             );
         }
         self.finish_if_idle(&mut st);

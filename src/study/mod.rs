@@ -62,6 +62,7 @@ pub use trial::{ParamError, Trial};
 pub struct LibraryGuide;
 
 use crate::policy::Decision;
+use crate::store::EndReason;
 
 /// A library error. Every variant's text says what went wrong and, where it helps, what to
 /// do about it.
@@ -174,15 +175,21 @@ impl<T: Into<Outcome>, E: std::fmt::Display> From<Result<T, E>> for Outcome {
 pub enum StopReason {
     /// The early-termination policy decided it (the numbers behind the decision).
     Policy(Decision),
-    /// A sweep limit was reached (`max_duration_minutes`); the text is the recorded reason.
-    Limit(String),
+    /// A limit was reached (the sweep's `max_duration_minutes`, the trial's
+    /// `max_run_duration_seconds`, [`Study::stop`]): the reason recorded with the trial.
+    Limit(EndReason),
 }
 
 impl StopReason {
     /// The reason recorded with the canceled run (`policy:bandit`, `sweep limit: ...`).
     pub fn reason(&self) -> String {
+        self.end_reason().to_string()
+    }
+
+    /// The reason recorded with the canceled run, typed.
+    pub fn end_reason(&self) -> EndReason {
         match self {
-            StopReason::Policy(d) => d.reason(),
+            StopReason::Policy(d) => EndReason::Policy(d.policy.to_string()),
             StopReason::Limit(r) => r.clone(),
         }
     }
@@ -192,7 +199,7 @@ impl std::fmt::Display for StopReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StopReason::Policy(d) => d.fmt(f),
-            StopReason::Limit(r) => f.write_str(r),
+            StopReason::Limit(r) => r.fmt(f),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `max_concurrent_runs` at once on the tokio runtime, and records what it returns.
 
 use super::{Outcome, StopReason, Study, StudyError, Summary, Trial, Verdict};
+use crate::store::EndReason;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
@@ -126,9 +127,10 @@ impl Study {
                                         match tokio::time::timeout(d, fut).await {
                                             Ok(o) => o.into(),
                                             Err(_) => {
-                                                study.stop_trial(n, StopReason::Limit(format!(
-                                                    "timeout: exceeded max_run_duration_seconds ({secs})"
-                                                )));
+                                                study.stop_trial(
+                                                    n,
+                                                    StopReason::Limit(EndReason::Timeout(secs)),
+                                                );
                                                 Outcome::Pruned
                                             }
                                         }

@@ -22,6 +22,7 @@ pub mod ssh;
 mod supervise;
 
 use crate::metrics::Report;
+use crate::store::EndReason;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,59 +60,49 @@ impl LaunchRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunHandle(pub String);
 
-/// How a run ended.
+/// How a run ended, as its target observed it (the engine turns it into the run's
+/// [`crate::store::EndReason`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitStatus {
     /// It exited with this code.
     Code(i32),
     /// It was ended by this signal.
     Signal(i32),
-    /// The status could not be observed (a re-adopted run); the text says why.
+    /// The status could not be observed (a re-adopted run, a host that stopped answering);
+    /// the text says why. The run is recorded `lost: <why>`.
     Unknown(String),
+    /// The Slurm controller ended the job for its own reason (time limit, node failure);
+    /// the text says which. The run is recorded `slurm: <why>`.
+    Slurm(String),
 }
-
-impl std::fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExitStatus::Code(c) => write!(f, "exit code {c}"),
-            ExitStatus::Signal(s) => write!(f, "signal {s} ({})", signal_name(*s)),
-            // A reason the target gave itself (`lost: …`, `slurm: TIMEOUT …`) is the reason.
-            ExitStatus::Unknown(why) if TARGET_REASONS.iter().any(|p| why.starts_with(p)) => {
-                f.write_str(why)
-            }
-            ExitStatus::Unknown(why) => write!(f, "exit status unknown: {why}"),
-        }
-    }
-}
-
-/// Prefixes of [`ExitStatus::Unknown`] texts that are a target's own verdict on a run, shown
-/// as the run's reason as they are.
-pub const TARGET_REASONS: &[&str] = &["lost: ", "slurm: "];
 
 impl ExitStatus {
     /// A run whose host stopped answering: reason `lost: <why>`.
     pub fn lost(why: &str) -> ExitStatus {
-        ExitStatus::Unknown(format!("lost: {why}"))
+        ExitStatus::Unknown(why.to_string())
     }
 
     /// A run the Slurm controller ended for its own reason (time limit, node failure):
     /// reason `slurm: <why>`.
     pub fn slurm(why: &str) -> ExitStatus {
-        ExitStatus::Unknown(format!("slurm: {why}"))
+        ExitStatus::Slurm(why.to_string())
+    }
+
+    /// The reason a run that ended this way is recorded with (unless sweep had asked it
+    /// to stop): `exit code N`, `signal N (NAME)`, `lost: <why>` or `slurm: <why>`.
+    pub fn reason(&self) -> EndReason {
+        match self {
+            ExitStatus::Code(c) => EndReason::Exit(*c),
+            ExitStatus::Signal(s) => EndReason::Signal(*s),
+            ExitStatus::Unknown(why) => EndReason::Lost(why.clone()),
+            ExitStatus::Slurm(why) => EndReason::Slurm(why.clone()),
+        }
     }
 }
 
-/// The conventional name of a signal number.
-pub fn signal_name(s: i32) -> &'static str {
-    match s {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        6 => "SIGABRT",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => "signal",
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.reason().fmt(f)
     }
 }
 

@@ -730,7 +730,9 @@ fn poll(target: Weak<Inner>) {
                         while pump(&mut j) {}
                         let s = if t.is_stopping(&j.id) {
                             match s {
-                                ExitStatus::Unknown(_) => ExitStatus::Signal(15),
+                                ExitStatus::Unknown(_) | ExitStatus::Slurm(_) => {
+                                    ExitStatus::Signal(15)
+                                }
                                 s => s,
                             }
                         } else {

@@ -6,6 +6,7 @@ use super::plot::{better, empty_figure, f1, figure, minimize, scored, C_DONE, C_
 use crate::report::data::ReportData;
 use crate::report::format_duration;
 use crate::report::svg::{esc, fmt_num, Frame, Scale};
+use crate::store::RunState;
 use std::fmt::Write as _;
 
 /// Best so far against run number: each run's best as a point, the running best as a step.
@@ -87,7 +88,7 @@ pub(super) fn plot_best_by_time(d: &ReportData) -> String {
     let failed: std::collections::HashSet<&str> = d
         .runs
         .iter()
-        .filter(|r| r.state == "failed")
+        .filter(|r| r.state == RunState::Failed)
         .map(|r| r.id.as_str())
         .collect();
     let mut pts: Vec<(f64, f64)> = d

@@ -88,7 +88,7 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
                 r.id,
                 r.state,
                 r.reason
-                    .as_deref()
+                    .as_ref()
                     .map(|x| format!(", {x}"))
                     .unwrap_or_default(),
                 j - i
@@ -118,7 +118,9 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
                     esc(&format!(
                         "run {} stopped at interval {at}: {}",
                         ms[i].run_id,
-                        run.and_then(|r| r.reason.as_deref()).unwrap_or("")
+                        run.and_then(|r| r.reason.as_ref())
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
                     ))
                 );
             } else if j - i == 1 {

@@ -24,7 +24,7 @@ pub use importance::importance_of;
 use super::data::{policy_stopped, ReportData};
 use super::format_duration;
 use super::svg::{esc, fmt_num};
-use crate::store::RunRecord;
+use crate::store::{RunRecord, RunState, SweepState};
 use jiff::Timestamp;
 use std::fmt::Write as _;
 
@@ -53,7 +53,7 @@ fn facts(d: &ReportData) -> String {
         "state".into(),
         match &sw.reason {
             Some(r) => format!("{}: {r}", sw.state),
-            None => sw.state.clone(),
+            None => sw.state.to_string(),
         },
     ));
     if let Some(e) = &sw.experiment {
@@ -69,11 +69,11 @@ fn facts(d: &ReportData) -> String {
     if let Some(x) = &sw.policy {
         rows.push(("early termination".into(), x.clone()));
     }
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: Vec<(RunState, usize)> = Vec::new();
     for r in &d.runs {
         match counts.iter_mut().find(|c| c.0 == r.state) {
             Some(c) => c.1 += 1,
-            None => counts.push((r.state.clone(), 1)),
+            None => counts.push((r.state, 1)),
         }
     }
     let stopped = d.runs.iter().filter(|r| policy_stopped(r)).count();
@@ -170,10 +170,10 @@ pub fn render(d: &ReportData) -> String {
         r#"<h1>{}</h1><p class="sub">sweep {} · {} · report of {}</p>"#,
         esc(&sw.name),
         esc(&sw.id),
-        esc(&sw.state),
+        esc(sw.state.as_str()),
         esc(&unix_utc(d.taken))
     );
-    if sw.state == "running" {
+    if sw.state == SweepState::Running {
         s.push_str(r#"<p class="note">The sweep was still running: this is a snapshot. Run <code>sweep report</code> again for newer results.</p>"#);
     }
     s.push_str(&facts(d));

@@ -4,7 +4,7 @@
 
 use crate::report::data::{category_of, param_of, value_num, ParamInfo, ReportData};
 use crate::report::svg::{esc, fmt_num, Frame, Scale};
-use crate::store::RunRecord;
+use crate::store::{RunRecord, RunState};
 
 /// Colours of run curves by how the run ended.
 pub(super) const C_DONE: &str = "#3b6fb6";
@@ -36,7 +36,7 @@ pub(super) fn better(min: bool, a: f64, b: f64) -> bool {
 pub(super) fn scored(d: &ReportData) -> Vec<(&RunRecord, f64)> {
     d.runs
         .iter()
-        .filter(|r| r.state != "failed")
+        .filter(|r| r.state != RunState::Failed)
         .filter_map(|r| r.best.filter(|b| b.is_finite()).map(|b| (r, b)))
         .collect()
 }

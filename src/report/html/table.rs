@@ -42,22 +42,18 @@ pub(super) fn runs_table(d: &ReportData) -> String {
         let best = r.best.filter(|b| b.is_finite());
         let dur = match (r.started, r.ended) {
             (Some(a), Some(b)) => Some(b - a),
-            (Some(a), None)
-                if !crate::store::RunState::parse(&r.state).is_some_and(|s| s.is_terminal()) =>
-            {
-                Some(d.taken - a)
-            }
+            (Some(a), None) if !r.state.is_terminal() => Some(d.taken - a),
             _ => None,
         };
         let cells: Vec<(String, String, bool)> = vec![
             (r.id.clone(), r.id.clone(), false),
             ((r.seq + 1).to_string(), (r.seq + 1).to_string(), true),
-            (r.state.clone(), r.state.clone(), false),
-            (
-                r.reason.clone().unwrap_or_default(),
-                r.reason.clone().unwrap_or_default(),
-                false,
-            ),
+            (r.state.to_string(), r.state.to_string(), false),
+            {
+                let reason = r.reason.as_ref().map(ToString::to_string);
+                let reason = reason.unwrap_or_default();
+                (reason.clone(), reason, false)
+            },
             (
                 best.map(fmt_num).unwrap_or_default(),
                 best.map(|b| b.to_string()).unwrap_or_default(),

@@ -4,7 +4,7 @@
 use super::table::Sig6;
 use super::*;
 use crate::report::data::ParamInfo;
-use crate::store::{MetricRecord, SweepRecord};
+use crate::store::{MetricRecord, SweepRecord, SweepState};
 
 fn sweep(name: &str) -> SweepRecord {
     SweepRecord {
@@ -13,7 +13,7 @@ fn sweep(name: &str) -> SweepRecord {
         experiment: None,
         created: 1_700_000_000.0,
         ended: Some(1_700_000_100.0),
-        state: "completed".into(),
+        state: SweepState::Completed,
         reason: Some("budget <done>".into()),
         primary_metric: "acc".into(),
         goal: "maximize".into(),
@@ -36,8 +36,8 @@ fn run(seq: i64, state: &str, reason: Option<&str>, values: &[f64], opt: &str) -
     RunRecord {
         id: format!("sw_1_{seq}"),
         seq,
-        state: state.into(),
-        reason: reason.map(String::from),
+        state: state.parse().unwrap(),
+        reason: reason.map(Into::into),
         exit_code: None,
         signal: None,
         queued: 1_700_000_000.0 + seq as f64,
@@ -145,7 +145,7 @@ fn minimizing(d: &mut ReportData) {
 /// parameter with no recorded axis, a value outside the recorded categories, a git source.
 fn wide() -> ReportData {
     let mut d = data();
-    d.sweep.state = "running".into();
+    d.sweep.state = SweepState::Running;
     d.sweep.ended = None;
     d.sweep.reason = None;
     d.sweep.git_commit = Some("0123abc".into());
