@@ -424,12 +424,15 @@ impl Store {
     /// as after a crash. A sweep stops on it rather than go on with writes that vanish.
     pub async fn failed(&self) -> StoreError {
         let mut rx = self.broken.clone();
-        let why = match rx.wait_for(Option::is_some).await {
-            Ok(v) => v.clone().unwrap_or_default(),
+        let why = rx
+            .wait_for(Option::is_some)
+            .await
+            .map(|v| v.clone().unwrap_or_default());
+        match why {
+            Ok(why) => StoreError::WriterGone(why),
             // The writer thread ended without a failure: nothing will fail now.
             Err(_) => std::future::pending().await,
-        };
-        StoreError::WriterGone(why)
+        }
     }
 
     /// The database path.

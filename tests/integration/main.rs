@@ -4,6 +4,7 @@
 mod config;
 mod envs;
 mod exit_codes;
+mod history;
 mod library;
 mod local_runs;
 mod mlflow;
