@@ -93,7 +93,7 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
             let s = r.resolve(id)?;
             let gone = orphaned(ws, &s);
             let lines = view(r, &s, true, gone)?;
-            Ok((s, lines, gone))
+            Ok::<_, StoreError>((s, lines, gone))
         })?;
         if tty {
             super::live::draw(lines);

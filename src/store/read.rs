@@ -382,16 +382,18 @@ impl Reader {
 
     /// Runs `f` inside one read transaction, so every query it makes sees the same
     /// consistent snapshot of the history even while a sweep is writing to it (WAL).
-    pub fn snapshot<T>(
+    pub fn snapshot<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Reader) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.conn.execute_batch("BEGIN DEFERRED")?;
+        f: impl FnOnce(&Reader) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(StoreError::from)?;
         let out = f(self);
         // A read transaction has nothing to commit; ending it releases the snapshot.
         let end = self.conn.execute_batch("COMMIT");
         let out = out?;
-        end?;
+        end.map_err(StoreError::from)?;
         Ok(out)
     }
 

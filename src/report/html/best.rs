@@ -6,7 +6,6 @@ use super::plot::{better, empty_figure, f1, figure, minimize, scored, C_DONE, C_
 use crate::report::data::ReportData;
 use crate::report::format_duration;
 use crate::report::svg::{esc, fmt_num, Frame, Scale};
-use crate::store::RunState;
 use std::fmt::Write as _;
 
 /// Best so far against run number: each run's best as a point, the running best as a step.
@@ -81,38 +80,20 @@ pub(super) fn plot_best_by_run(d: &ReportData) -> String {
     )
 }
 
-/// Best so far against time since the sweep started, from every reported value.
+/// Best so far against time since the sweep started, from every reported value of the runs
+/// that did not fail.
 pub(super) fn plot_best_by_time(d: &ReportData) -> String {
     let metric = &d.sweep.primary_metric;
     let title = format!("best {metric} so far over time");
-    let failed: std::collections::HashSet<&str> = d
-        .runs
-        .iter()
-        .filter(|r| r.state == RunState::Failed)
-        .map(|r| r.id.as_str())
-        .collect();
-    let mut pts: Vec<(f64, f64)> = d
-        .metrics
-        .iter()
-        .filter(|m| m.value.is_finite() && !failed.contains(m.run_id.as_str()))
-        .map(|m| (m.time - d.sweep.created, m.value))
-        .collect();
-    if pts.is_empty() {
+    // Improvements only, at most one per pixel-sized bucket of time (see `ReportData`).
+    let steps = &d.best_over_time;
+    if steps.is_empty() {
         return empty_figure(
             "Best so far over time",
             "best-by-time",
             &title,
             "no values reported yet",
         );
-    }
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let min = minimize(d);
-    let mut steps: Vec<(f64, f64)> = Vec::new();
-    for (t, v) in pts {
-        match steps.last() {
-            Some((_, b)) if !better(min, v, *b) => {}
-            _ => steps.push((t, v)),
-        }
     }
     let end = (d.sweep.ended.unwrap_or(d.taken) - d.sweep.created)
         .max(steps.last().map(|s| s.0).unwrap_or(0.0));
@@ -144,7 +125,7 @@ pub(super) fn plot_best_by_time(d: &ReportData) -> String {
         s,
         r#"<path class="best-step" d="{path}" fill="none" stroke="{C_POLICY}" stroke-width="2"/>"#
     );
-    for (t, v) in &steps {
+    for (t, v) in steps {
         let _ = write!(
             s,
             r#"<circle class="improvement" cx="{}" cy="{}" r="3" fill="{C_POLICY}"><title>{}</title></circle>"#,

@@ -67,7 +67,32 @@ fn run(seq: i64, state: &str, reason: Option<&str>, values: &[f64], opt: &str) -
     }
 }
 
+/// What a report is built from, before its values are reduced.
+struct Fixture {
+    sweep: SweepRecord,
+    runs: Vec<RunRecord>,
+    values: Vec<MetricRecord>,
+    params: Vec<ParamInfo>,
+    taken: f64,
+}
+
+impl Fixture {
+    fn report(&self) -> ReportData {
+        ReportData::from_values(
+            self.sweep.clone(),
+            self.runs.clone(),
+            &self.values,
+            self.params.clone(),
+            self.taken,
+        )
+    }
+}
+
 fn data() -> ReportData {
+    fixture().report()
+}
+
+fn fixture() -> Fixture {
     let hostile = r#"<img src=x onerror="alert(1)">"#;
     let runs = vec![
         run(0, "completed", None, &[0.1, 0.5, 0.7], "adam"),
@@ -118,21 +143,21 @@ fn data() -> ReportData {
             domain: None,
         },
     ];
-    ReportData {
+    Fixture {
         sweep: sweep(r#"my "sweep" <b>"#),
         runs,
-        metrics,
+        values: metrics,
         params,
         taken: 1_700_000_200.0,
     }
 }
 
 /// Makes the sweep a minimizing one: each run's best becomes its smallest value.
-fn minimizing(d: &mut ReportData) {
+fn minimizing(d: &mut Fixture) {
     d.sweep.goal = "minimize".into();
     for r in &mut d.runs {
         r.best = d
-            .metrics
+            .values
             .iter()
             .filter(|m| m.run_id == r.id && m.value.is_finite())
             .map(|m| m.value)
@@ -144,7 +169,7 @@ fn minimizing(d: &mut ReportData) {
 /// three minutes (a minutes axis), six parameters (a full-width parallel plot), a
 /// parameter with no recorded axis, a value outside the recorded categories, a git source.
 fn wide() -> ReportData {
-    let mut d = data();
+    let mut d = fixture();
     d.sweep.state = SweepState::Running;
     d.sweep.ended = None;
     d.sweep.reason = None;
@@ -152,7 +177,7 @@ fn wide() -> ReportData {
     d.sweep.git_dirty = Some(true);
     d.sweep.experiment = Some("exp <1>".into());
     d.taken = d.sweep.created + 400.0;
-    for m in &mut d.metrics {
+    for m in &mut d.values {
         m.time += 60.0 * m.interval as f64;
     }
     for r in &mut d.runs {
@@ -186,7 +211,7 @@ fn wide() -> ReportData {
         log: false,
         domain: None,
     });
-    d
+    d.report()
 }
 
 /// The whole page, byte for byte, so that moving code around cannot change what a user
@@ -196,10 +221,10 @@ fn the_page_is_exactly_as_recorded() {
     let full = render(&data());
     assert!(full.ends_with("</script></body></html>\n"));
     insta::assert_snapshot!("page", full);
-    let mut empty = data();
+    let mut empty = fixture();
     empty.runs.clear();
-    empty.metrics.clear();
-    insta::assert_snapshot!("empty_page", render(&empty));
+    empty.values.clear();
+    insta::assert_snapshot!("empty_page", render(&empty.report()));
     insta::assert_snapshot!("wide_page", render(&wide()));
 }
 
@@ -244,11 +269,11 @@ fn every_plot_is_drawn_with_its_marks() {
 
 #[test]
 fn best_so_far_follows_the_goal() {
-    let mut d = data();
-    let max_page = render(&d);
+    let mut d = fixture();
+    let max_page = render(&d.report());
     assert!(max_page.contains("best run</dt><dd>sw_1_3 with acc=0.8"));
     minimizing(&mut d);
-    let min_page = render(&d);
+    let min_page = render(&d.report());
     // The failed run's 0.05 never counts: the best is 0.1 (run 0, the earlier of a tie).
     assert!(
         min_page.contains("best run</dt><dd>sw_1_0 with acc=0.1"),
@@ -258,10 +283,10 @@ fn best_so_far_follows_the_goal() {
 
 #[test]
 fn an_empty_sweep_still_renders_every_plot() {
-    let mut d = data();
+    let mut d = fixture();
     d.runs.clear();
-    d.metrics.clear();
-    let page = render(&d);
+    d.values.clear();
+    let page = render(&d.report());
     assert_eq!(
         page.matches(r#"<svg class="plot""#).count(),
         5 + d.params.len()
