@@ -13,6 +13,7 @@
 #[cfg(test)]
 pub mod fake;
 pub mod local;
+mod procs;
 pub mod registry;
 mod remote;
 pub mod shell;
