@@ -123,6 +123,21 @@ pub(crate) fn kill_group_and_children(pgrp: i32, spare: i32, parent: i32) -> Opt
     read.then_some(n)
 }
 
+/// Kills a local run now. Every process of its group but its supervisor (the group's leader,
+/// known by its name) gets SIGKILL, so the supervisor lives to record how the program ended
+/// and then ends the rest of the run, inside the group or out of it. A group led by anything
+/// else (a run of an earlier sweep), or a `/proc` that cannot be read, gets SIGKILL whole.
+pub(crate) fn kill_run(pgid: i32) {
+    let comm = std::fs::read(format!("/proc/{pgid}/comm")).unwrap_or_default();
+    let name = crate::target::supervise::SUPERVISOR_NAME.to_bytes();
+    let led = comm.strip_suffix(b"\n") == Some(name);
+    if !led || kill_group_and_children(pgid, pgid, 0).is_none() {
+        if let Some(pid) = Pid::from_raw(pgid) {
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
