@@ -10,6 +10,8 @@
 //!   "time"}`, in the order they were recorded.
 //!
 //! NaN and infinities are written as `NaN`, `Infinity`, `-Infinity` (JSON strings in JSON).
+//! The metric values are written as they are read, inside one read transaction: an export's
+//! memory does not grow with them.
 
 use super::runs::{csv_field, num_json, open_sweep, plain, run_json};
 use super::{CliResult, Common};
