@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs sweep's whole test suite on a fresh machine, installing what it needs first.
 #
-#   scripts/test.sh            # everything: format, lints, module graph, unit, integration and doc tests
+#   scripts/test.sh            # everything: format, lints, module graph, unit, integration and
+#                              # doc tests, and the Python package's pytest suite
 #
 # Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts) and
 # its venv and pip modules (for the managed-environment tests, which install from PyPI) with
 # apt when they are missing and the script runs as root.
 # As root it also installs Chromium (apt) and MLflow (pip, into /opt/sweep-mlflow) for the
-# report and MLflow tests.
+# report and MLflow tests. The Python package (python/) is built with maturin and tested with
+# pytest in a virtual environment under target/ (maturin, pytest, Optuna, pandas from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,9 +72,9 @@ else
 fi
 
 # The report test opens the HTML report in a real headless Chromium (Debian's `chromium`),
-# and the MLflow test logs to a real `mlflow server` (from PyPI, in a virtual environment
-# under /opt). Both install in the background while the code builds; under CI the tests
-# fail if either is missing.
+# the MLflow test logs to a real `mlflow server` (from PyPI, in a virtual environment
+# under /opt), and the live-view test drives a terminal with tmux (apt). They install in
+# the background while the code builds; under CI the tests fail if one is missing.
 MLFLOW_VENV="${SWEEP_MLFLOW_VENV:-/opt/sweep-mlflow}"
 # The test services may be installing with apt at the same moment: wait for its lock.
 apt_retry() {
@@ -91,6 +93,12 @@ install_test_tools() {
     apt_retry install -y -qq --no-install-recommends chromium fonts-liberation
   fi
   chromium --version
+  # The live-view test runs `sweep run` in a real pseudo-terminal under tmux.
+  if ! command -v tmux >/dev/null 2>&1; then
+    echo "installing tmux (apt)"
+    apt_retry install -y -qq --no-install-recommends tmux
+  fi
+  tmux -V
   if [ ! -x "$MLFLOW_VENV/bin/mlflow" ]; then
     echo "installing mlflow (pip) into $MLFLOW_VENV"
     python3 -m venv "$MLFLOW_VENV"
@@ -106,11 +114,24 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 export SWEEP_TEST_MLFLOW="${SWEEP_TEST_MLFLOW:-$MLFLOW_VENV/bin/mlflow}"
 
+# The Python package's tests (python/tests) run in a virtual environment of their own with
+# maturin, pytest, Optuna and pandas from PyPI; it is made (or updated) in the background
+# while the Rust code builds, and kept under target/ between runs.
+PY_VENV="${SWEEP_PY_VENV:-$PWD/target/python-venv}"
+python_test_env() {
+  if [ ! -x "$PY_VENV/bin/python" ]; then python3 -m venv "$PY_VENV"; fi
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
+  "$PY_VENV/bin/python" -c 'import maturin, optuna, pandas, pytest; print("python test env:", optuna.__version__, pandas.__version__, pytest.__version__)'
+}
+log "preparing the Python package's test environment in the background"
+python_test_env >/tmp/sweep-python-env.log 2>&1 &
+PY_ENV_PID=$!
+
 log "format"
 cargo fmt --all -- --check
 
 log "lints"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The library's top-level modules must depend on each other one way only; the checker is
 # checked first, on synthetic trees, so that it cannot pass by seeing nothing.
@@ -144,3 +165,15 @@ example_ws=$(mktemp -d)
 trap 'rm -rf "$example_ws"' EXIT
 cargo run --locked --quiet --example tune_mlp -- --trials 12 --epochs 15 --workspace "$example_ws"
 cargo run --locked --quiet --example ask_tell_process -- --trials 4 --workspace "$example_ws"
+
+# The Python package, built once in the dev profile: it reuses the sweep library and the
+# dependencies the examples above compiled, so only PyO3 and the bindings crate build here.
+# The tests drive the real `sweep` binary and examples built by `cargo test` above.
+log "Python package: build, install into $PY_VENV, pytest"
+wait "$PY_ENV_PID" || { cat /tmp/sweep-python-env.log >&2; echo "preparing the Python test environment failed" >&2; exit 1; }
+cat /tmp/sweep-python-env.log >&2
+rm -rf target/python-wheels
+"$PY_VENV/bin/maturin" build --quiet --locked --manifest-path python/Cargo.toml --out target/python-wheels
+"$PY_VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/python-wheels/*.whl
+SWEEP_BIN="$PWD/target/debug/sweep" SWEEP_EXAMPLES="$PWD/target/debug/examples" \
+  "$PY_VENV/bin/pytest" -q -p no:cacheprovider python/tests

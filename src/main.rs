@@ -9,9 +9,20 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             let msg = e.to_string();
             if !msg.is_empty() {
-                eprintln!("{}", msg.trim_end());
+                cli::term::errln(&error_text(&msg));
             }
             e.process_exit().into()
         }
+    }
+}
+
+/// An error's message as printed: each error starts with `error:` (rendered config problems
+/// already do, line by line).
+fn error_text(msg: &str) -> String {
+    let msg = msg.trim_end();
+    if msg.starts_with("error:") {
+        msg.to_string()
+    } else {
+        format!("error: {msg}")
     }
 }

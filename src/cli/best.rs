@@ -1,23 +1,69 @@
-//! `sweep best SWEEP [--json]`: the best run, its value, parameters and reproducing command,
-//! or, never silently, why there is none (exit code 1 then).
+//! `sweep best SWEEP [--format table|json|csv|jsonl]`: the best run, its value (where it was
+//! reached and what the run ended with), parameters and reproducing command, or, never
+//! silently, why there is none (exit code 1 then).
 
-use super::runs::{num_json, open_sweep};
-use super::{CliError, CliResult, Common};
+use super::runs::{csv_field, num_json, open_sweep, plain};
+use super::term::{outln, shown, sig};
+use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use sweep::engine::argv::reproduce_command;
 use sweep::store::BestOutcome;
 
-/// `sweep best SWEEP [--json]`.
+/// `sweep best SWEEP [--format ...]`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep best latest
+  sweep best latest --json > best.json
+  sweep best my-sweep --format csv --workspace runs/.sweep")]
 pub struct BestArgs {
     /// A sweep id, name, or `latest`.
     pub sweep: String,
-    /// Print the stable JSON form.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format.
+    #[command(flatten)]
+    pub format: FormatArg,
     /// Common options.
     #[command(flatten)]
     pub common: Common,
+}
+
+/// Where a run's best value was reached: the first interval (1-based) holding it, among
+/// how many, and the last value, from the run's primary values in interval order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BestAt {
+    /// The interval of the best value.
+    pub interval: usize,
+    /// The run's intervals.
+    pub of: usize,
+    /// Its last value.
+    pub last: f64,
+}
+
+/// Finds `value` in `curve`.
+pub fn best_at(value: f64, curve: &[f64]) -> Option<BestAt> {
+    let i = curve.iter().position(|v| *v == value)?;
+    Some(BestAt {
+        interval: i + 1,
+        of: curve.len(),
+        last: *curve.last()?,
+    })
+}
+
+/// `0.9852 at interval 12 of 20 (final 0.9685)`: the value, where it was reached, and the
+/// run's last value when that is another one (the reproduced run ends with it).
+pub fn value_at(value: f64, curve: &[f64]) -> String {
+    match best_at(value, curve) {
+        Some(at) if at.interval == at.of => {
+            format!("{} at interval {} of {}", sig(value, 6), at.interval, at.of)
+        }
+        Some(at) => format!(
+            "{} at interval {} of {} (final {})",
+            sig(value, 6),
+            at.interval,
+            at.of,
+            sig(at.last, 6)
+        ),
+        None => sig(value, 6),
+    }
 }
 
 /// Runs `sweep best`.
@@ -25,55 +71,120 @@ pub fn run(args: &BestArgs) -> CliResult {
     let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
     let best = reader.best(&sweep)?;
     let source = sweep.source_dir.clone().unwrap_or_else(|| ".".into());
+    let format = args.format.get(Format::Table);
     match best {
         BestOutcome::Best { run, value } => {
             let reproduce = reproduce_command(&source, &run.argv);
-            if args.json {
-                let v = serde_json::json!({
-                    "sweep": sweep.id,
-                    "run": run.id,
-                    "state": run.state,
-                    "metric": sweep.primary_metric,
-                    "goal": sweep.goal,
-                    "value": num_json(value),
-                    "params": run.params_json(),
-                    "argv": run.argv,
-                    "reproduce": reproduce,
-                });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).expect("serializable")
-                );
-            } else {
-                println!(
-                    "best run {} ({}): {}={value} ({})",
-                    run.id, run.state, sweep.primary_metric, sweep.goal
-                );
-                for (n, v) in &run.params {
-                    println!("  {n} = {}", super::runs::plain(v));
+            let curve = reader.primary_curve(&sweep, &run.id)?;
+            let at = best_at(value, &curve);
+            let v = serde_json::json!({
+                "sweep": sweep.id,
+                "run": run.id,
+                "state": run.state,
+                "metric": sweep.primary_metric,
+                "goal": sweep.goal,
+                "value": num_json(value),
+                "interval": at.map(|a| a.interval),
+                "intervals": run.intervals,
+                "final": at.map(|a| num_json(a.last)),
+                "params": run.params_json(),
+                "argv": run.argv,
+                "reproduce": reproduce,
+            });
+            match format {
+                Format::Json => outln(&serde_json::to_string_pretty(&v).expect("serializable")),
+                Format::Jsonl => outln(&v.to_string()),
+                Format::Csv => {
+                    let mut head: Vec<String> = [
+                        "sweep",
+                        "run",
+                        "state",
+                        "metric",
+                        "goal",
+                        "value",
+                        "interval",
+                        "intervals",
+                        "final",
+                        "reproduce",
+                    ]
+                    .map(String::from)
+                    .to_vec();
+                    let mut row = vec![
+                        sweep.id.clone(),
+                        run.id.clone(),
+                        run.state.to_string(),
+                        sweep.primary_metric.clone(),
+                        sweep.goal.clone(),
+                        plain(&num_json(value)),
+                        at.map(|a| a.interval.to_string()).unwrap_or_default(),
+                        run.intervals.to_string(),
+                        at.map(|a| plain(&num_json(a.last))).unwrap_or_default(),
+                        reproduce.clone(),
+                    ];
+                    for (n, p) in &run.params {
+                        head.push(n.clone());
+                        row.push(plain(p));
+                    }
+                    let line =
+                        |f: &[String]| f.iter().map(|x| csv_field(x)).collect::<Vec<_>>().join(",");
+                    outln(&line(&head));
+                    outln(&line(&row));
                 }
-                println!("reproduce: {reproduce}");
+                Format::Table => {
+                    outln(&format!(
+                        "best run {} ({}): {}={} ({})",
+                        run.id,
+                        run.state,
+                        sweep.primary_metric,
+                        value_at(value, &curve),
+                        sweep.goal
+                    ));
+                    for (n, v) in &run.params {
+                        outln(&format!("  {n} = {}", shown(&plain(v))));
+                    }
+                    outln(&format!("reproduce: {}", shown(&reproduce)));
+                }
             }
             Ok(())
         }
         BestOutcome::None(why) => {
-            if args.json {
-                let v = serde_json::json!({
-                    "sweep": sweep.id,
-                    "run": null,
-                    "metric": sweep.primary_metric,
-                    "goal": sweep.goal,
-                    "reason": why,
-                });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).expect("serializable")
-                );
+            let v = serde_json::json!({
+                "sweep": sweep.id,
+                "run": null,
+                "metric": sweep.primary_metric,
+                "goal": sweep.goal,
+                "reason": why,
+            });
+            match format {
+                Format::Json => outln(&serde_json::to_string_pretty(&v).expect("serializable")),
+                Format::Jsonl => outln(&v.to_string()),
+                Format::Csv | Format::Table => {}
             }
             Err(CliError::Failure(format!(
                 "sweep {} has no best run: {why}",
                 sweep.id
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_best_value_says_where_it_was_reached_and_how_the_run_ended() {
+        let curve = [0.5, 0.98521, 0.9, 0.96853];
+        assert_eq!(
+            value_at(0.98521, &curve),
+            "0.98521 at interval 2 of 4 (final 0.96853)"
+        );
+        assert_eq!(
+            value_at(0.96853, &[0.5, 0.96853]),
+            "0.96853 at interval 2 of 2"
+        );
+        // NaN before the best does not shift it; a value not in the curve stays plain.
+        assert_eq!(value_at(0.7, &[f64::NAN, 0.7]), "0.7 at interval 2 of 2");
+        assert_eq!(value_at(0.7, &[]), "0.7");
     }
 }

@@ -8,6 +8,9 @@ use sweep::managed_env::Prepared;
 
 /// `sweep env list|prune`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep env list
+  sweep env prune --older-than 30")]
 pub struct EnvArgs {
     /// What to do.
     #[command(subcommand)]
@@ -21,12 +24,19 @@ pub struct EnvArgs {
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
     /// List cached environments: hash, python, size, created, last used, source file.
+    #[command(after_help = "Examples:
+  sweep env list
+  sweep env list --json")]
     List {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Remove cached environments no running sweep uses (by default only incomplete ones).
+    #[command(after_help = "Examples:
+  sweep env prune
+  sweep env prune --older-than 30
+  sweep env prune --all")]
     Prune {
         /// Also remove environments not used for this many days.
         #[arg(long, value_name = "DAYS")]

@@ -1,5 +1,5 @@
-//! `sweep export SWEEP --format json|csv|jsonl`: a sweep's history for other tools. The
-//! schemas are documented in docs/report.md:
+//! `sweep export SWEEP --format table|json|csv|jsonl`: a sweep's history for other tools.
+//! The schemas are documented in docs/report.md:
 //!
 //! - `json`: one document `{"sweep": {...}, "runs": [{...run, "metrics": {name: [{interval,
 //!   step, value, time}]}}]}`.
@@ -8,39 +8,35 @@
 //!   in parameter-space order; empty where a conditional parameter was inactive).
 //! - `jsonl`: one metric point per line: `{"run","seq","metric","interval","step","value",
 //!   "time"}`, in the order they were recorded.
+//! - `table`: the same metric points as aligned text (`run metric interval step value`).
 //!
 //! NaN and infinities are written as `NaN`, `Infinity`, `-Infinity` (JSON strings in JSON).
 //! The metric values are written as they are read, inside one read transaction: an export's
 //! memory does not grow with them.
 
 use super::runs::{csv_field, num_json, open_sweep, plain, run_json};
-use super::{CliResult, Common};
-use clap::{Args, ValueEnum};
+use super::{CliError, CliResult, Common, Format, FormatArg};
+use clap::Args;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
 use sweep::store::{MetricSummary, Reader, RunRecord, StoreError, SweepRecord};
 
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    /// One JSON document: the sweep and its runs with their metrics.
-    Json,
-    /// One row per run, one column per parameter.
-    Csv,
-    /// One metric point per line.
-    Jsonl,
-}
-
 /// `sweep export SWEEP --format ...`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep export latest --format csv > runs.csv
+  sweep export latest --json > sweep.json
+  sweep export latest --format jsonl | head")]
 pub struct ExportArgs {
     /// A sweep id, name, or `latest`.
     pub sweep: String,
-    /// Output format.
-    #[arg(long, value_enum)]
-    pub format: ExportFormat,
+    /// Output format (required): `json` (the sweep and its runs with their metrics), `csv`
+    /// (one row per run, one column per parameter), `jsonl` (one metric point per line),
+    /// `table` (the metric points as text).
+    #[command(flatten)]
+    pub format: FormatArg,
     /// Common options.
     #[command(flatten)]
     pub common: Common,
@@ -81,11 +77,11 @@ fn opt_num(v: Option<f64>) -> String {
 pub fn write_export(
     reader: &Reader,
     sweep: &SweepRecord,
-    format: ExportFormat,
+    format: Format,
     out: &mut dyn Write,
 ) -> Result<(), ExportError> {
     match format {
-        ExportFormat::Csv => {
+        Format::Csv => {
             let runs = reader.snapshot(|r| r.runs(sweep))?;
             let mut names: Vec<&str> = Vec::new();
             for r in &runs {
@@ -140,7 +136,22 @@ pub fn write_export(
                 writeln!(out, "{}", line(&row))?;
             }
         }
-        ExportFormat::Jsonl => reader.snapshot(|r| {
+        Format::Table => reader.snapshot(|r| {
+            writeln!(out, "run  metric  interval  step  value")?;
+            r.each_metric(sweep, |_, m| {
+                writeln!(
+                    out,
+                    "{}  {}  {}  {}  {}",
+                    m.run_id,
+                    super::term::shown(&m.name),
+                    m.interval,
+                    m.step.map_or_else(|| "-".to_string(), |s| s.to_string()),
+                    plain(&num_json(m.value))
+                )
+                .map_err(ExportError::Io)
+            })
+        })?,
+        Format::Jsonl => reader.snapshot(|r| {
             let runs = r.runs(sweep)?;
             let seq: HashMap<&str, i64> = runs.iter().map(|r| (r.id.as_str(), r.seq)).collect();
             r.each_metric(sweep, |_, m| {
@@ -156,7 +167,7 @@ pub fn write_export(
                 writeln!(out, "{v}").map_err(ExportError::Io)
             })
         })?,
-        ExportFormat::Json => reader.snapshot(|r| {
+        Format::Json => reader.snapshot(|r| {
             let runs = r.runs(sweep)?;
             let failed = RefCell::new(None);
             let doc = Doc {
@@ -303,9 +314,14 @@ impl Serialize for DocValues<'_> {
 
 /// Runs `sweep export`.
 pub fn run(args: &ExportArgs) -> CliResult {
+    let Some(format) = args.format.asked() else {
+        return Err(CliError::BadInput(
+            "`sweep export` needs a format: `--format table|json|csv|jsonl` (or `--json`)".into(),
+        ));
+    };
     let (reader, sweep) = open_sweep(&args.common, &args.sweep)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    write_export(&reader, &sweep, args.format, &mut out)?;
+    write_export(&reader, &sweep, format, &mut out)?;
     out.flush().map_err(ExportError::Io)?;
     Ok(())
 }
@@ -403,7 +419,7 @@ mod tests {
         (dir, reader, sweep)
     }
 
-    fn export(format: ExportFormat) -> String {
+    fn export(format: Format) -> String {
         let (_dir, reader, sweep) = history();
         let mut out = Vec::new();
         write_export(&reader, &sweep, format, &mut out).unwrap();
@@ -412,16 +428,16 @@ mod tests {
 
     #[test]
     fn csv_is_one_row_per_run_with_a_column_per_parameter() {
-        insta::assert_snapshot!(export(ExportFormat::Csv));
+        insta::assert_snapshot!(export(Format::Csv));
     }
 
     #[test]
     fn jsonl_is_one_metric_point_per_line() {
-        insta::assert_snapshot!(export(ExportFormat::Jsonl));
+        insta::assert_snapshot!(export(Format::Jsonl));
     }
 
     #[test]
     fn json_is_the_sweep_with_runs_and_their_metrics() {
-        insta::assert_snapshot!(export(ExportFormat::Json));
+        insta::assert_snapshot!(export(Format::Json));
     }
 }

@@ -9,6 +9,9 @@ use sweep::mlflow::{experiment_name, Client, FollowOptions, Follower};
 
 /// `sweep mlflow SWEEP [--uri URI] [--experiment NAME]`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep mlflow latest --uri http://127.0.0.1:5000
+  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 sweep mlflow my-sweep --experiment tuning")]
 pub struct MlflowArgs {
     /// A sweep id, name, or `latest`.
     pub sweep: String,

@@ -9,6 +9,9 @@ use sweep::report::{html, ReportData};
 
 /// `sweep report SWEEP --out report.html`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep report latest
+  sweep report my-sweep --out my-sweep.html")]
 pub struct ReportArgs {
     /// A sweep id, name, or `latest`.
     pub sweep: String,

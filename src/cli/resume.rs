@@ -17,6 +17,9 @@ use sweep::store::{Reader, Store, SweepState};
 
 /// `sweep resume SWEEP`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep resume latest
+  sweep resume sw_6b15b8f0_fed0 --quiet")]
 pub struct ResumeArgs {
     /// The sweep: its id, its name, or `latest`.
     pub sweep: String,
@@ -30,6 +33,9 @@ pub struct ResumeArgs {
 
 /// `sweep cancel SWEEP`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep cancel latest
+  sweep cancel my-sweep --wait 30")]
 pub struct CancelArgs {
     /// The sweep: its id, its name, or `latest`.
     pub sweep: String,
@@ -146,12 +152,12 @@ pub fn run(args: &ResumeArgs) -> CliResult {
         Purpose::Launch { quiet: args.quiet },
     )?;
     if rec.sweep.state == SweepState::Completed {
-        println!(
+        super::term::outln(&format!(
             "sweep {} already completed ({}); nothing to resume. Start a new sweep, or warm-start one from it with `--resume-from {}`",
             rec.sweep.id,
             rec.sweep.reason.as_deref().unwrap_or("done"),
             rec.sweep.id
-        );
+        ));
         return Ok(());
     }
     let store = Arc::new(Store::open(&workspace)?);
@@ -165,7 +171,7 @@ pub fn run(args: &ResumeArgs) -> CliResult {
         );
     }
     // MLflow logging continues when MLFLOW_TRACKING_URI is set.
-    super::run::drive(sweep, Some(rec), store, &workspace, args.quiet, None)
+    super::run::drive(sweep, Some(rec), store, &workspace, args.quiet, None, &[])
 }
 
 /// Runs `sweep cancel`.
@@ -174,10 +180,10 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
     let reader = Reader::open(&workspace)?;
     let sw = reader.resolve(&args.sweep)?;
     if sw.state != SweepState::Running {
-        println!(
+        super::term::outln(&format!(
             "sweep {} is not running (it is {}); nothing to cancel",
             sw.id, sw.state
-        );
+        ));
         return Ok(());
     }
     let dir = workspace.join("sweeps").join(&sw.id);
@@ -206,12 +212,12 @@ pub fn cancel(args: &CancelArgs) -> CliResult {
             loop {
                 let now = reader.resolve(&sw.id)?;
                 if now.state != SweepState::Running {
-                    println!(
+                    super::term::outln(&format!(
                         "sweep {} {}: {}",
                         now.id,
                         now.state,
                         now.reason.unwrap_or_default()
-                    );
+                    ));
                     return Ok(());
                 }
                 if Instant::now() >= deadline {

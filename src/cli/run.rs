@@ -2,7 +2,8 @@
 //! the local target, show progress, handle Ctrl-C (once: stop gracefully; twice: kill),
 //! and end with a summary naming the best run and the command that reproduces it.
 
-use super::live::{format_params, show_progress, ProgressView};
+use super::live::{failure_block, format_params, show_progress, ProgressView};
+use super::term::{errln, escape_controls, outln};
 use super::{CliError, CliResult, Common, IoContext};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,11 @@ use sweep::store::{Store, SweepState};
 
 /// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep run hdconfig.yml -c train.runconfig
+  sweep run hdconfig.yml -- python3 train.py --epochs 3
+  sweep run sweep-job.yml --name lr-search --seed 7 --detach
+  sweep run hdconfig.yml -c train --target gpu-pool --targets targets.yml")]
 pub struct RunArgs {
     /// The sweep config: a HyperDrive `hdconfig.yml` or an Azure ML v2 sweep job.
     pub hdconfig: PathBuf,
@@ -53,6 +59,10 @@ pub struct RunArgs {
     /// to N times, as new attempts of the same candidate.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_retries: u32,
+    /// Stop the sweep (it ends `failed`) when its first N completed runs all ended without
+    /// reporting the primary metric: no best run can come. 0 never stops for that.
+    #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_NO_METRIC_RUNS)]
+    pub stop_without_metric: usize,
     /// Warm-start from an earlier sweep (id or name; repeatable): its runs feed the sampler
     /// and the policy pools. Adds to the config's `resume_from`.
     #[arg(long = "resume-from", value_name = "SWEEP")]
@@ -72,6 +82,8 @@ pub struct RunArgs {
 
 /// `sweep submit-hyperdrive -e EXP -c RUNCONFIG --hyperdrive-configuration-name HDCONFIG`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep submit-hyperdrive -e mnist -c train --hyperdrive-configuration-name hdconfig.yml")]
 pub struct SubmitArgs {
     /// The experiment name.
     #[arg(short = 'e', long = "experiment-name", value_name = "EXP")]
@@ -109,6 +121,7 @@ impl SubmitArgs {
             quiet: self.quiet,
             mlflow: None,
             max_retries: 0,
+            stop_without_metric: engine::DEFAULT_NO_METRIC_RUNS,
             resume_from: Vec::new(),
             resume_child_runs: Vec::new(),
             program: self.script,
@@ -117,13 +130,14 @@ impl SubmitArgs {
     }
 }
 
-/// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default.
+/// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default;
+/// bounded like every time limit (`1e300` means no practical limit, not a panic).
 pub(super) fn stop_grace() -> Duration {
     std::env::var("SWEEP_STOP_GRACE_SECONDS")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(engine::limit_duration)
         .unwrap_or(engine::DEFAULT_STOP_GRACE)
 }
 
@@ -132,9 +146,7 @@ pub fn run(args: RunArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
     let loaded =
         sweep::config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
-    for w in &loaded.warnings {
-        eprintln!("{}", w.trim_end());
-    }
+    super::validate::print_diagnostics(&loaded, args.quiet);
     let mut spec = loaded.spec;
     if !args.program.is_empty() {
         sweep::config::apply_command_line(&mut spec, &args.program).map_err(CliError::BadInput)?;
@@ -151,6 +163,21 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(t) = &args.target {
         spec.run.target = t.clone();
     }
+    // What every run would hit (a missing interpreter, data the snapshot leaves out) is
+    // said before anything is recorded.
+    let checks = super::preflight::check(&spec);
+    for w in &checks.warnings {
+        errln(&format!("warning: {w}"));
+    }
+    if !checks.errors.is_empty() {
+        return Err(CliError::BadInput(checks.errors.join("\nerror: ")));
+    }
+    let trailer: Vec<String> = checks
+        .exclusions_line()
+        .filter(|_| !checks.excluded.is_empty())
+        .map(|l| format!("snapshot {l}"))
+        .into_iter()
+        .collect();
     let workspace = args.common.workspace_dir();
     let built = build_target(
         &spec.run.target,
@@ -162,10 +189,10 @@ pub fn run(args: RunArgs) -> CliResult {
     // the history records it and `sweep status` can say which of the two is binding.
     if let Some(cap) = built.capacity {
         if cap < spec.limits.max_concurrent_runs && !args.quiet {
-            eprintln!(
+            errln(&format!(
                 "note: target {} takes {cap} run(s) at once; at most {cap} run(s) will be live (max_concurrent_runs is {})",
                 spec.run.target, spec.limits.max_concurrent_runs
-            );
+            ));
         }
     }
     // Built (or found in the cache) before anything is recorded; held until the sweep ends.
@@ -215,6 +242,7 @@ pub fn run(args: RunArgs) -> CliResult {
         options: EngineOptions {
             stop_grace: stop_grace(),
             max_retries: args.max_retries,
+            no_metric_runs: args.stop_without_metric,
             warm_start,
             child_runs,
             target_capacity: built.capacity,
@@ -229,6 +257,7 @@ pub fn run(args: RunArgs) -> CliResult {
         &workspace,
         args.quiet,
         args.mlflow.as_deref(),
+        &trailer,
     )
 }
 
@@ -295,13 +324,13 @@ fn detach(workspace: &Path) -> CliResult {
         std::thread::sleep(Duration::from_millis(50));
     }
     let ws = workspace.display();
-    println!(
+    outln(&format!(
         "sweep {id} is running in the background (pid {})",
         child.id()
-    );
-    println!("  follow it: sweep status {id} --workspace {ws}");
-    println!("  stop it:   sweep cancel {id} --workspace {ws}");
-    println!("  its log:   {}", log_path.display());
+    ));
+    outln(&format!("  follow it: sweep status {id} --workspace {ws}"));
+    outln(&format!("  stop it:   sweep cancel {id} --workspace {ws}"));
+    outln(&format!("  its log:   {}", log_path.display()));
     Ok(())
 }
 
@@ -317,7 +346,7 @@ pub(super) fn warm_start(
         e => e.into(),
     })?;
     if !quiet && !spec.resume_from.is_empty() {
-        eprintln!(
+        errln(&format!(
             "warm start from {}: {} earlier runs feed the policy, {} of them the sampler{}",
             spec.resume_from.join(", "),
             warm.len(),
@@ -327,7 +356,7 @@ pub(super) fn warm_start(
             } else {
                 ""
             }
-        );
+        ));
     }
     Ok(warm)
 }
@@ -349,6 +378,7 @@ pub(super) fn drive(
     workspace: &Path,
     quiet: bool,
     mlflow: Option<&str>,
+    trailer: &[String],
 ) -> CliResult {
     let rt = runtime()?;
     let source_dir = sweep.spec.run.source_dir.clone();
@@ -373,16 +403,32 @@ pub(super) fn drive(
             Some(rec) => engine::resume(sweep, rec, store.clone(), ctl_rx, Some(p_tx)).await,
             None => engine::run(sweep, store.clone(), ctl_rx, Some(p_tx)).await,
         };
-        let _ = viewer.await;
+        // Under --quiet the view printed nothing: the summary shows the failure.
+        let failure_shown = !quiet && viewer.await.is_ok_and(|v| v.failure_shown());
         let _ = store.flush().await;
-        Ok::<_, CliError>((out, interrupted.load(std::sync::atomic::Ordering::SeqCst)))
+        Ok::<_, CliError>((
+            out,
+            interrupted.load(std::sync::atomic::Ordering::SeqCst),
+            failure_shown,
+        ))
     });
-    let (out, interrupted) = result?;
+    let (out, interrupted, failure_shown) = result?;
     if let Some(f) = mlflow {
-        eprintln!("{}", f.finish().line());
+        errln(&f.finish().line());
     }
     let out = out?;
-    print_summary(&out, &metric, &source_dir, workspace);
+    let read = sweep::store::Reader::open(workspace).ok();
+    let summary = Summary {
+        out: &out,
+        metric: &metric,
+        source_dir: &source_dir,
+        workspace,
+        reader: read.as_ref(),
+    };
+    summary.print(!failure_shown);
+    for l in trailer {
+        outln(l);
+    }
     if interrupted {
         return Err(CliError::Interrupted {
             sweep: out.sweep_id,
@@ -390,7 +436,7 @@ pub(super) fn drive(
         });
     }
     if out.state == SweepState::Failed {
-        return Err(CliError::Failure(format!("sweep failed: {}", out.reason)));
+        return Err(CliError::Failure(format!("sweep {} failed", out.sweep_id)));
     }
     Ok(())
 }
@@ -445,12 +491,12 @@ fn spawn_signal_handler(
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
             if count == 1 {
                 if !quiet {
-                    eprintln!("\nstopping: no new runs; asking live runs to stop (interrupt again to kill them now)");
+                    super::live::note("stopping: no new runs; asking live runs to stop (interrupt again to kill them now)");
                 }
                 let _ = ctl.send(Control::Interrupt);
             } else {
                 if !quiet {
-                    eprintln!("\nkilling live runs now");
+                    super::live::note("killing live runs now");
                 }
                 let _ = ctl.send(Control::Kill);
             }
@@ -461,7 +507,11 @@ fn spawn_signal_handler(
 
 /// The line that ends a sweep's output: how it ended and its runs by end state.
 pub(super) fn print_ending(out: &Outcome) {
-    println!(
+    outln(&ending(out));
+}
+
+fn ending(out: &Outcome) -> String {
+    format!(
         "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
         out.sweep_id,
         out.state.as_str(),
@@ -470,26 +520,93 @@ pub(super) fn print_ending(out: &Outcome) {
         out.completed,
         out.failed,
         out.canceled
-    );
+    )
 }
 
-fn print_summary(out: &Outcome, metric: &str, source_dir: &Path, workspace: &Path) {
-    print_ending(out);
-    match &out.best {
-        Some(b) => {
-            println!("best run {}: {metric}={}", b.run_id, b.value);
-            println!("  params: {}", format_params(&b.params));
-            println!(
-                "  reproduce: {}",
-                reproduce_command(&source_dir.display().to_string(), &b.argv)
-            );
-        }
-        None => {
-            println!(
-                "no best run: see `sweep best {} --workspace {}` for why",
-                out.sweep_id,
-                workspace.display()
-            );
+/// What `sweep run` prints when the sweep ends: how it ended, the best run (where its best
+/// value was reached and what it ended with) and the command that reproduces it, or the
+/// output of the first failed run when nothing was shown yet.
+struct Summary<'a> {
+    out: &'a Outcome,
+    metric: &'a str,
+    source_dir: &'a Path,
+    workspace: &'a Path,
+    /// The history, to say where the best value was reached and show a failed run's output.
+    reader: Option<&'a sweep::store::Reader>,
+}
+
+impl Summary<'_> {
+    fn print(&self, show_failure: bool) {
+        for l in self.lines(show_failure) {
+            outln(&l);
         }
     }
+
+    fn lines(&self, show_failure: bool) -> Vec<String> {
+        let out = self.out;
+        let mut lines = vec![ending(out)];
+        let record = self
+            .reader
+            .and_then(|r| r.resolve(&out.sweep_id).ok().map(|s| (r, s)));
+        if show_failure && out.failed > 0 {
+            if let Some((r, s)) = &record {
+                if let Some(f) = first_failure(r, s) {
+                    lines.extend(f);
+                }
+            }
+        }
+        match &out.best {
+            Some(b) => {
+                let at = record
+                    .as_ref()
+                    .and_then(|(r, s)| r.primary_curve(s, &b.run_id).ok())
+                    .map(|curve| super::best::value_at(b.value, &curve))
+                    .unwrap_or_else(|| b.value.to_string());
+                lines.push(format!("best run {}: {}={at}", b.run_id, self.metric));
+                lines.push(format!(
+                    "  params: {}",
+                    escape_controls(&format_params(&b.params))
+                ));
+                lines.push(format!(
+                    "  reproduce: {}",
+                    escape_controls(&reproduce_command(
+                        &self.source_dir.display().to_string(),
+                        &b.argv
+                    ))
+                ));
+            }
+            None => lines.push(format!(
+                "no best run: see `sweep best {} --workspace {}` for why",
+                out.sweep_id,
+                self.workspace.display()
+            )),
+        }
+        lines
+    }
+}
+
+/// The output block of the sweep's first failed run (by end time) that kept its output.
+fn first_failure(
+    reader: &sweep::store::Reader,
+    sweep: &sweep::store::SweepRecord,
+) -> Option<Vec<String>> {
+    let runs = reader.runs(sweep).ok()?;
+    let r = runs
+        .iter()
+        .filter(|r| r.state == sweep::store::RunState::Failed && r.last_output.is_some())
+        .min_by(|a, b| a.ended.unwrap_or(0.0).total_cmp(&b.ended.unwrap_or(0.0)))?;
+    let out: Vec<String> = r
+        .last_output
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .map(String::from)
+        .collect();
+    Some(failure_block(
+        &r.id,
+        &r.reason
+            .as_ref()
+            .map_or_else(|| "failed".to_string(), ToString::to_string),
+        &out,
+    ))
 }

@@ -4,8 +4,9 @@
 //! `--watch`, the same view plus the live runs, redrawn in place every second until the sweep
 //! ends (or Ctrl-C); each view is read from one consistent snapshot of the history.
 
-use super::runs::{open_sweep, plain};
-use super::{CliResult, Common};
+use super::runs::{csv_field, num_json, open_sweep, params_words};
+use super::term::{outln, shown};
+use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
@@ -16,6 +17,11 @@ use sweep::store::{
 
 /// `sweep status [SWEEP] [--watch]`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep status
+  sweep status latest
+  sweep status latest --watch
+  sweep status --format json")]
 pub struct StatusArgs {
     /// A sweep id, name, or `latest`; all sweeps when omitted.
     pub sweep: Option<String>,
@@ -25,6 +31,9 @@ pub struct StatusArgs {
     /// Seconds between redraws with `--watch`.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     pub interval: f64,
+    /// Output format (`--watch` draws the table only).
+    #[command(flatten)]
+    pub format: FormatArg,
     /// Common options.
     #[command(flatten)]
     pub common: Common,
@@ -32,36 +41,30 @@ pub struct StatusArgs {
 
 /// Runs `sweep status`.
 pub fn run(args: &StatusArgs) -> CliResult {
+    let format = args.format.get(Format::Table);
+    if args.watch && format != Format::Table {
+        return Err(CliError::BadInput(
+            "--watch draws the table view; drop `--format`/`--json`, or leave out `--watch` to print the sweep once in that format".into(),
+        ));
+    }
     let Some(key) = &args.sweep else {
         if args.watch {
-            return Err(super::CliError::BadInput(
+            return Err(CliError::BadInput(
                 "--watch needs a sweep: `sweep status SWEEP --watch` (or `latest`)".into(),
             ));
         }
-        let reader = Reader::open(&args.common.workspace_dir())?;
-        let sweeps = reader.sweeps()?;
-        if sweeps.is_empty() {
-            println!("no sweeps in this workspace yet");
-        }
-        for s in sweeps {
-            let counts = reader.counts(&s)?;
-            let total: i64 = counts.iter().map(|c| c.1).sum();
-            println!(
-                "{}  {:<10} {:<20} {} runs  started {} ago",
-                s.id,
-                s.state,
-                s.name,
-                total,
-                format_duration(now() - s.created)
-            );
-        }
-        return Ok(());
+        return list(&args.common, format);
     };
     let (reader, s) = open_sweep(&args.common, key)?;
     let ws = args.common.workspace_dir();
+    if format != Format::Table {
+        let v = reader.snapshot(|r| sweep_json(r, &s, orphaned(&ws, &s)))?;
+        print_records(format, std::slice::from_ref(&v), SWEEP_COLUMNS, false);
+        return Ok(());
+    }
     if !args.watch {
         for l in view(&reader, &s, false, orphaned(&ws, &s))? {
-            println!("{l}");
+            outln(&l);
         }
         return Ok(());
     }
@@ -123,11 +126,138 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
 }
 
 fn params_text(r: &RunRecord) -> String {
-    r.params
-        .iter()
-        .map(|(n, v)| format!("{}={}", n.trim_start_matches('-'), plain(v)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    params_words(r, false)
+}
+
+/// The columns of a sweep's CSV line (the JSON objects have the same keys).
+const SWEEP_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "state",
+    "reason",
+    "created",
+    "ended",
+    "runs",
+    "queued",
+    "starting",
+    "running",
+    "completed",
+    "failed",
+    "canceled",
+    "waiting",
+    "best_run",
+    "best_value",
+];
+
+/// `sweep status` without a sweep: every sweep of the workspace, newest first; a workspace
+/// with no history yet has no sweeps (not an error).
+fn list(common: &Common, format: Format) -> CliResult {
+    let ws = common.workspace_dir();
+    let reader = match Reader::open(&ws) {
+        Ok(r) => Some(r),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let sweeps = match &reader {
+        Some(r) => r.sweeps()?,
+        None => Vec::new(),
+    };
+    if format != Format::Table {
+        let mut rows = Vec::new();
+        if let Some(r) = &reader {
+            for s in &sweeps {
+                let o = orphaned(&ws, s);
+                rows.push(r.snapshot(|r| sweep_json(r, s, o))?);
+            }
+        }
+        print_records(format, &rows, SWEEP_COLUMNS, true);
+        return Ok(());
+    }
+    let Some(reader) = reader.filter(|_| !sweeps.is_empty()) else {
+        outln(&format!(
+            "no sweeps yet in {} (start one with `sweep run HDCONFIG -c RUNCONFIG`)",
+            ws.display()
+        ));
+        return Ok(());
+    };
+    for s in sweeps {
+        let counts = reader.counts(&s)?;
+        let total: i64 = counts.iter().map(|c| c.1).sum();
+        outln(&format!(
+            "{}  {:<10} {:<20} {} runs  started {} ago",
+            s.id,
+            s.state,
+            shown(&s.name),
+            total,
+            format_duration(now() - s.created)
+        ));
+    }
+    Ok(())
+}
+
+/// One sweep's status as a JSON object with the keys of [`SWEEP_COLUMNS`].
+fn sweep_json(
+    reader: &Reader,
+    s: &SweepRecord,
+    orphaned: bool,
+) -> Result<serde_json::Value, StoreError> {
+    let counts = reader.counts(s)?;
+    let count = |st: RunState| counts.iter().find(|(n, _)| *n == st).map_or(0, |c| c.1);
+    let (best_run, best_value) = match reader.best(s)? {
+        BestOutcome::Best { run, value } => (Some(run.id), Some(num_json(value))),
+        BestOutcome::None(_) => (None, None),
+    };
+    let waiting = if orphaned {
+        Some("no process is running this sweep".to_string())
+    } else {
+        reader.waiting(s)?
+    };
+    Ok(serde_json::json!({
+        "id": s.id,
+        "name": s.name,
+        "state": s.state,
+        "reason": s.reason,
+        "created": s.created,
+        "ended": s.ended,
+        "runs": counts.iter().map(|c| c.1).sum::<i64>(),
+        "queued": count(RunState::Queued),
+        "starting": count(RunState::Starting),
+        "running": count(RunState::Running),
+        "completed": count(RunState::Completed),
+        "failed": count(RunState::Failed),
+        "canceled": count(RunState::Canceled),
+        "waiting": waiting,
+        "best_run": best_run,
+        "best_value": best_value,
+    }))
+}
+
+/// Prints JSON objects in a data format: `list` says whether they are a list (a JSON array)
+/// or one object (printed alone).
+fn print_records(format: Format, rows: &[serde_json::Value], columns: &[&str], list: bool) {
+    match format {
+        Format::Json if list => outln(&serde_json::to_string_pretty(rows).expect("serializable")),
+        Format::Json => {
+            for r in rows {
+                outln(&serde_json::to_string_pretty(r).expect("serializable"));
+            }
+        }
+        Format::Jsonl => {
+            for r in rows {
+                outln(&r.to_string());
+            }
+        }
+        Format::Csv | Format::Table => {
+            outln(&columns.join(","));
+            for r in rows {
+                let fields: Vec<String> = columns
+                    .iter()
+                    .map(|c| csv_field(&super::runs::plain(&r[*c])))
+                    .collect();
+                outln(&fields.join(","));
+            }
+        }
+    }
 }
 
 /// The lines of one sweep's view: the one-shot view, plus (`live`) the runs in flight and the
@@ -147,9 +277,9 @@ fn view(
             .map(|c| c.1)
             .unwrap_or(0)
     };
-    lines.push(format!("sweep {} ({}): {}", s.id, s.name, s.state));
+    lines.push(format!("sweep {} ({}): {}", s.id, shown(&s.name), s.state));
     if let Some(r) = &s.reason {
-        lines.push(format!("  {r}"));
+        lines.push(format!("  {}", shown(r)));
     }
     let elapsed = s.ended.unwrap_or_else(now) - s.created;
     lines.push(format!(
@@ -192,7 +322,7 @@ fn view(
                 .reason
                 .as_ref()
                 .map_or_else(|| r.state.to_string(), ToString::to_string);
-            *why.entry(reason).or_insert(0) += 1;
+            *why.entry(shown(&reason).into_owned()).or_insert(0) += 1;
         }
     }
     if !why.is_empty() {
@@ -208,9 +338,13 @@ fn view(
     }
     match reader.best(s)? {
         BestOutcome::Best { run, value } => {
+            let curve = reader.primary_curve(s, &run.id)?;
             lines.push(format!(
-                "  best {}={value} ({}): run {}",
-                s.primary_metric, s.goal, run.id
+                "  best {}={} ({}): run {}",
+                s.primary_metric,
+                super::best::value_at(value, &curve),
+                s.goal,
+                run.id
             ));
             lines.push(format!("    {}", params_text(&run)));
         }
@@ -260,10 +394,12 @@ fn view(
                     r.id,
                     r.state,
                     r.best.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
-                    r.reason
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
+                    shown(
+                        &r.reason
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )
                 ));
             }
         }

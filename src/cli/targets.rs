@@ -10,6 +10,9 @@ use sweep::target::registry;
 
 /// `sweep targets ...`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sweep targets list
+  sweep targets check gpu-pool --targets targets.yml")]
 pub struct TargetsArgs {
     /// What to do.
     #[command(subcommand)]
@@ -27,8 +30,14 @@ pub struct TargetsArgs {
 #[derive(Debug, Subcommand)]
 pub enum TargetsAction {
     /// List the targets: `local` and those of the targets file.
+    #[command(after_help = "Examples:
+  sweep targets list
+  sweep targets list --targets cluster.yml")]
     List,
     /// Connect to a target, run a trivial command, report its capacity or what is wrong.
+    #[command(after_help = "Examples:
+  sweep targets check gpu-pool
+  sweep targets check slurm --targets cluster.yml")]
     Check {
         /// The target's name.
         name: String,

@@ -2,9 +2,12 @@
 //! of the sweep it describes: parameters and domains, grid size, the policy's evaluation
 //! schedule, the budget and the exact command line of a sample run.
 
+use super::preflight;
+use super::term::{errln, outln};
 use super::{CliError, CliResult, ValidateArgs};
 use std::fmt::Write as _;
-use sweep::config;
+use sweep::config::diag::{Diagnostic, Severity};
+use sweep::config::{self, Loaded};
 use sweep::space::Params;
 use sweep::spec::{PolicyKind, Sampling, SweepSpec};
 
@@ -12,15 +15,80 @@ use sweep::spec::{PolicyKind, Sampling, SweepSpec};
 pub fn run(args: &ValidateArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
     let loaded = config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
-    for w in &loaded.warnings {
-        eprintln!("{}", w.trim_end());
-        eprintln!();
+    print_diagnostics(&loaded, false);
+    let has_run = runconfig.is_some() || loaded.is_v2;
+    // What `sweep run` will hit: the interpreter, the snapshot's exclusions.
+    let checks = has_run.then(|| preflight::check(&loaded.spec));
+    if let Some(c) = &checks {
+        for w in &c.warnings {
+            errln(&format!("warning: {w}"));
+        }
+        if !c.errors.is_empty() {
+            let text = c
+                .errors
+                .iter()
+                .map(|e| format!("error: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(CliError::BadInput(text));
+        }
     }
-    print!(
-        "{}",
-        summary(&loaded.spec, runconfig.is_some() || loaded.is_v2)
-    );
+    print!("{}", summary(&loaded.spec, has_run));
+    if let Some(c) = &checks {
+        for l in c.summary() {
+            outln(&l);
+        }
+    }
     Ok(())
+}
+
+/// Prints a loaded config's warnings and notes on stderr: warnings in full, notes (Azure ML
+/// settings that have no effect here, and the like) folded into one line each kind, and
+/// none of them with `quiet`.
+pub fn print_diagnostics(loaded: &Loaded, quiet: bool) {
+    let (notes, warnings): (Vec<&Diagnostic>, Vec<&Diagnostic>) = loaded
+        .diagnostics
+        .iter()
+        .partition(|d| d.severity == Severity::Note);
+    for w in warnings {
+        errln(w.render().trim_end());
+        errln("");
+    }
+    if !quiet {
+        if let Some(line) = fold_notes(&notes) {
+            errln(&line);
+        }
+    }
+}
+
+/// The notes in one line: those that say a setting has no effect as the setting and where
+/// it is (`compute: cpu-cluster (hd.yml:12)`), the others by their message.
+fn fold_notes(notes: &[&Diagnostic]) -> Option<String> {
+    if notes.is_empty() {
+        return None;
+    }
+    let (inert, other): (Vec<&&Diagnostic>, Vec<&&Diagnostic>) =
+        notes.iter().partition(|d| d.message.contains("no effect"));
+    let mut parts = Vec::new();
+    if !inert.is_empty() {
+        let settings: Vec<String> = inert
+            .iter()
+            .map(|d| {
+                let line = d
+                    .span
+                    .and_then(|s| d.source.text.lines().nth(s.line.saturating_sub(1)))
+                    .map(|l| l.trim().trim_start_matches("- ").to_string())
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| d.message.clone());
+                format!("{} ({})", super::term::cut(&line, 40), d.location())
+            })
+            .collect();
+        parts.push(format!("no effect in sweep: {}", settings.join(", ")));
+    }
+    for d in other {
+        parts.push(format!("{} ({})", d.message, d.location()));
+    }
+    Some(format!("note: {}", parts.join("; ")))
 }
 
 /// The human summary of a valid spec.
@@ -45,7 +113,7 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
         .space
         .params()
         .iter()
-        .map(|p| p.name.len())
+        .map(|p| p.name.chars().count())
         .max()
         .unwrap_or(0);
     for p in spec.space.params() {
@@ -56,10 +124,13 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
             }
             None => String::new(),
         };
-        let _ = writeln!(out, "  {:width$}  {}{cond}", p.name, p.domain.describe());
+        // Padded by hand: `{:width$}` panics on widths past 65,535, and names may be longer.
+        let pad = " ".repeat(width - p.name.chars().count());
+        let _ = writeln!(out, "  {}{pad}  {}{cond}", p.name, p.domain.describe());
     }
     match spec.space.grid_size() {
         Some(g) => {
+            // Shown as a number only when it can be counted.
             let _ = writeln!(out, "grid size:  {g}");
         }
         None if matches!(spec.sampling, Sampling::Grid) => {}
@@ -112,7 +183,7 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
     if has_run {
         let sample = sample_params(spec);
         let argv = spec.run.argv(&sample);
-        let _ = writeln!(out, "sample run: {}", shell_join(&argv));
+        let _ = writeln!(out, "sample run: {}", sweep::target::shell::join(&argv));
         let _ = writeln!(
             out,
             "            (in a copy of {})",
@@ -131,13 +202,4 @@ fn sample_params(spec: &SweepSpec) -> Params {
         Sampling::Grid => spec.space.grid_point(0).unwrap_or_default(),
         _ => spec.space.from_unit(&vec![0.5; spec.space.dim()]),
     }
-}
-
-/// Joins an argument vector for display, quoting what a POSIX shell would need quoted, so
-/// the printed line can be pasted to reproduce the run.
-pub fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| sweep::engine::argv::shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
 }

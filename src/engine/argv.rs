@@ -1,36 +1,19 @@
-//! Turning a candidate's parameters into the argument vector of a run (DESIGN §4.2), and
+//! Turning a candidate's parameters into the argument vector of a run (docs/run-protocol.md), and
 //! back into a command a user can paste into a shell.
 
 use crate::space::Params;
 use crate::spec::RunSpec;
+use crate::target::shell::{join, quote};
 
-/// The argument vector of a run: [`RunSpec::argv`] (DESIGN §4.2), the one place that
+/// The argument vector of a run: [`RunSpec::argv`] (docs/run-protocol.md), the one place that
 /// builds it, so `sweep validate`, the launcher and the reproduce command always agree.
 pub fn build_argv(run: &RunSpec, params: &Params) -> Vec<String> {
     run.argv(params)
 }
 
-/// Quotes one word for a POSIX shell (only when needed).
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'_' | b'.' | b'/' | b'=' | b':' | b',' | b'+' | b'@' | b'%'
-                )
-        });
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// A shell command line that runs `argv` in `dir`.
+/// A shell command line that runs `argv` in `dir`, quoted for pasting into a shell.
 pub fn reproduce_command(dir: &str, argv: &[String]) -> String {
-    let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-    format!("cd {} && {}", shell_quote(dir), cmd.join(" "))
+    format!("cd {} && {}", quote(dir), join(argv))
 }
 
 #[cfg(test)]
@@ -84,13 +67,13 @@ mod tests {
     }
 
     #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote("--lr"), "--lr");
+    fn the_reproduce_command_quotes_what_a_shell_would_change() {
         assert_eq!(
-            reproduce_command("/src dir", &["python3".into(), "x y".into()]),
-            "cd '/src dir' && python3 'x y'"
+            reproduce_command(
+                "/src dir",
+                &["python3".into(), "x y".into(), "it's".into(), "--lr".into()]
+            ),
+            "cd '/src dir' && python3 'x y' \"it's\" --lr"
         );
     }
 }

@@ -17,6 +17,11 @@
 //! Fail fast: if the first [`EngineOptions::fail_fast_runs`] runs to finish (default
 //! [`DEFAULT_FAIL_FAST_RUNS`]) all failed the same way (same exit status), the sweep stops
 //! with state `failed`, since a broken script should not burn the whole budget.
+//!
+//! No result can come: if the first [`EngineOptions::no_metric_runs`] runs to complete
+//! (default [`DEFAULT_NO_METRIC_RUNS`]) all ended without reporting the primary metric, the
+//! sweep stops `failed` and says what the runs reported instead: a misspelt metric name or
+//! a script that never prints it would otherwise burn the budget for no best run.
 
 pub mod argv;
 mod dispatch;
@@ -40,8 +45,31 @@ use std::time::Duration;
 /// How many first-finished runs must all fail the same way to stop the sweep.
 pub const DEFAULT_FAIL_FAST_RUNS: usize = 3;
 
+/// How many first-completed runs must all end without reporting the primary metric to stop
+/// the sweep.
+pub const DEFAULT_NO_METRIC_RUNS: usize = 5;
+
 /// The default grace period between SIGTERM and SIGKILL when stopping a run.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The most candidates asked of the sampler at once. A grid of a billion points with no
+/// `max_concurrent_runs` may run them all at once; the sampler is still asked for a batch
+/// at a time, so the first runs start at once and an interrupt is answered between batches.
+pub const PROPOSAL_BATCH: usize = 64;
+
+/// The longest time limit the engine keeps (about 31 years): `max_duration_minutes: 1e20`
+/// is accepted, and means no practical limit, as every duration past this one does.
+pub const MAX_LIMIT_SECONDS: f64 = 1e9;
+
+/// `secs` as a duration: negative and NaN give zero, anything past [`MAX_LIMIT_SECONDS`]
+/// gives that (never a panic, whatever a config or the environment says).
+pub fn limit_duration(secs: f64) -> Duration {
+    if secs > 0.0 {
+        Duration::from_secs_f64(secs.min(MAX_LIMIT_SECONDS))
+    } else {
+        Duration::ZERO
+    }
+}
 
 /// A request from outside the dispatcher (the CLI's signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +107,23 @@ pub enum Progress {
         value: f64,
         /// Its parameters.
         params: Params,
+    },
+    /// A run reported its primary metric: the latest interval and value (one event per
+    /// batch of reports read together).
+    Interval {
+        /// The run id.
+        run_id: String,
+        /// Its primary-metric reports so far.
+        interval: u32,
+        /// The latest value.
+        value: f64,
+    },
+    /// The last lines of a failed run's output, sent just before its `Failed` state.
+    Output {
+        /// The run id.
+        run_id: String,
+        /// Its last output lines (at most ten), oldest first.
+        lines: Vec<String>,
     },
     /// A warning about a run or the sweep (also recorded as an event).
     Warning(String),
@@ -129,6 +174,9 @@ pub struct EngineOptions {
     pub stop_grace: Duration,
     /// Fail-fast window (0 disables).
     pub fail_fast_runs: usize,
+    /// Stop the sweep when this many first-completed runs all reported no primary metric
+    /// (0 disables).
+    pub no_metric_runs: usize,
     /// How many times a lost run (its process or host vanished without an exit status) is
     /// relaunched as a new attempt of the same candidate.
     pub max_retries: u32,
@@ -151,6 +199,7 @@ impl Default for EngineOptions {
         EngineOptions {
             stop_grace: DEFAULT_STOP_GRACE,
             fail_fast_runs: DEFAULT_FAIL_FAST_RUNS,
+            no_metric_runs: DEFAULT_NO_METRIC_RUNS,
             max_retries: 0,
             warm_start: Vec::new(),
             child_runs: Vec::new(),
@@ -193,9 +242,10 @@ pub enum EngineError {
     /// The history failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The source snapshot could not be made.
+    /// The source snapshot could not be made (the sweep is recorded `failed` with this
+    /// reason).
     #[error("source snapshot: {0}")]
-    Snapshot(std::io::Error),
+    Snapshot(crate::target::snapshot::SnapshotError),
     /// Another `sweep` process is running this sweep.
     #[error("sweep {id} is already being run by process {pid}; stop it with `sweep cancel {id}`, or wait for it")]
     Busy {

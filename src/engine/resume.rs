@@ -78,7 +78,7 @@ pub fn child_runs(workspace: &Path, ids: &[String]) -> Result<Vec<ChildRun>, Res
         out.push(ChildRun {
             run_id: run.id.clone(),
             params: run.params.clone(),
-            outputs: dir.join(crate::target::local::OUTPUTS_DIR),
+            outputs: dir.join(crate::target::rundir::OUTPUTS_DIR),
         });
     }
     Ok(out)

@@ -32,7 +32,7 @@ pub trait EarlyStop: Send {
 
 /// An [`EarlyStop`] hook backed by an incremental [`Evaluator`].
 ///
-/// Exact DESIGN §5 semantics need every report of the primary metric (Y and the running
+/// Exact policy semantics (docs/policies.md) need every report of the primary metric (Y and the running
 /// averages cover all intervals `1..=s`, not only evaluated ones), including reports of runs
 /// that are already being stopped (their metrics still count): the caller should pass them
 /// all to [`EarlyStop::observe`]; the evaluator itself decides when to judge.
@@ -124,23 +124,7 @@ impl EarlyStop for PolicyHook {
 
     fn decision(&mut self) -> Option<(String, serde_json::Value)> {
         let d = self.take_decision()?;
-        let mut j = serde_json::json!({
-            "policy": d.policy,
-            "interval": d.interval,
-            "value": d.value,
-            "threshold": d.threshold,
-            "pool": d.pool,
-        });
-        match d.detail {
-            super::Detail::Bandit { best } => j["best"] = best.into(),
-            super::Detail::Median => {}
-            super::Detail::Truncation { rank, cut, ranked } => {
-                j["rank"] = rank.into();
-                j["cut"] = cut.into();
-                j["ranked"] = ranked.into();
-            }
-        }
-        Some((d.to_string(), j))
+        Some((d.to_string(), d.to_json()))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Early-termination policies (DESIGN §5) as pure functions over a [`MetricTable`], plus the
+//! Early-termination policies (docs/policies.md) as pure functions over a [`MetricTable`], plus the
 //! incremental [`Evaluator`] the engine's dispatcher drives one report at a time.
 //!
 //! Two implementations of every policy live here on purpose. [`rescan`] is the definition:
@@ -147,6 +147,29 @@ impl Decision {
     pub fn reason(&self) -> String {
         format!("policy:{}", self.policy)
     }
+
+    /// The numbers recorded with the canceled run (its `detail`, shown by `sweep runs`):
+    /// `policy`, `interval`, `value`, `threshold`, `pool`, and per policy Bandit's `best`
+    /// or TruncationSelection's `rank`, `cut` and `ranked`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut j = serde_json::json!({
+            "policy": self.policy,
+            "interval": self.interval,
+            "value": self.value,
+            "threshold": self.threshold,
+            "pool": self.pool,
+        });
+        match self.detail {
+            Detail::Bandit { best } => j["best"] = best.into(),
+            Detail::Median => {}
+            Detail::Truncation { rank, cut, ranked } => {
+                j["rank"] = rank.into();
+                j["cut"] = cut.into();
+                j["ranked"] = ranked.into();
+            }
+        }
+        j
+    }
 }
 
 impl std::fmt::Display for Decision {
@@ -172,7 +195,7 @@ impl std::fmt::Display for Decision {
     }
 }
 
-/// The decision for `run` at interval `s` by rescanning `table`, per DESIGN §5: the pool is
+/// The decision for `run` at interval `s` by rescanning `table`, per docs/policies.md: the pool is
 /// every other run in the table that has reached `s`. `None` if the policy does not evaluate
 /// at `s`, the run has not reached `s`, or it is not terminated.
 pub fn rescan(

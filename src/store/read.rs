@@ -463,6 +463,19 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One run's values of the primary metric, interval by interval (its current attempt's):
+    /// where its best value was reached and what it ended with.
+    pub fn primary_curve(&self, sweep: &SweepRecord, run_id: &str) -> Result<Vec<f64>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT m.value FROM metrics m JOIN runs r ON r.rowid = m.run
+             WHERE r.id = ?1 AND m.name = ?2 AND m.restart = r.restarts ORDER BY m.interval",
+        )?;
+        let rows = st.query_map(params![run_id, sweep.primary_metric], |r| {
+            Ok(r.get::<_, Option<f64>>(0)?.unwrap_or(f64::NAN))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Calls `f` with each value of one metric of a run (its current attempt), by interval,
     /// holding none of them.
     pub fn each_value<E: From<StoreError>>(

@@ -57,6 +57,11 @@ pub struct StudyBuilder {
     workspace: Option<PathBuf>,
     experiment: Option<String>,
     params: Vec<Param>,
+    /// Conditions set by [`StudyBuilder::condition`]: (index in `params`, parent name,
+    /// option), resolved against the whole space in [`StudyBuilder::spec`].
+    conditions: Vec<(usize, String, usize)>,
+    /// The index in `params` of the parameter the last add pushed; `None` if it failed.
+    last_added: Option<usize>,
     errors: Vec<String>,
     goal: Option<(Goal, String)>,
     sampling: Option<Sampling>,
@@ -159,12 +164,61 @@ impl StudyBuilder {
 
     fn add(mut self, name: &str, domain: Result<Domain, String>) -> Self {
         match domain {
-            Ok(domain) => self.params.push(Param {
-                name: name.to_string(),
-                domain,
-                condition: None,
-            }),
-            Err(e) => self.errors.push(format!("parameter `{name}`: {e}")),
+            Ok(domain) if domain.overflows().is_some() => {
+                self.last_added = None;
+                let why = domain.overflows().unwrap_or_default();
+                self.errors.push(format!("parameter `{name}`: {why}"));
+            }
+            Ok(domain) => {
+                self.last_added = Some(self.params.len());
+                self.params.push(Param {
+                    name: name.to_string(),
+                    domain,
+                    condition: None,
+                });
+            }
+            Err(e) => {
+                self.last_added = None;
+                self.errors.push(format!("parameter `{name}`: {e}"));
+            }
+        }
+        self
+    }
+
+    /// Makes the parameter added just before conditional: it exists only when the earlier
+    /// `choice` parameter `parent` takes its option number `option` (0-based), as the keys
+    /// of a v2 config's nested choice do (`docs/library.md`, "Conditional spaces"). A
+    /// constant inside an option is a one-option `choice` made conditional. If `parent` is
+    /// not an earlier `choice` or has no such option, [`StudyBuilder::spec`] says so.
+    ///
+    /// ```
+    /// use sweep::study::Study;
+    ///
+    /// // v2's `opt: {type: choice, values: [{name: sgd, lr: ...}, {name: momentum, lr: ..., momentum: ...}]}`
+    /// let spec = Study::builder()
+    ///     .minimize("loss")
+    ///     .choice("opt", [0, 1])
+    ///     .choice("opt.name", ["sgd"]).condition("opt", 0)
+    ///     .uniform("opt.lr", 0.1, 1.0).condition("opt", 0)
+    ///     .choice("opt.name", ["momentum"]).condition("opt", 1)
+    ///     .loguniform("opt.lr", -4.0, -1.0).condition("opt", 1)
+    ///     .uniform("opt.momentum", 0.8, 0.99).condition("opt", 1)
+    ///     .max_total_runs(10)
+    ///     .spec()?;
+    /// assert!(spec.space.is_conditional());
+    /// let err = Study::builder().minimize("loss").choice("a", [1, 2])
+    ///     .uniform("b", 0.0, 1.0).condition("a", 2).max_total_runs(1).spec().unwrap_err();
+    /// assert!(err.to_string().contains("`a` has 2 options"), "{err}");
+    /// # Ok::<(), sweep::study::StudyError>(())
+    /// ```
+    pub fn condition(mut self, parent: &str, option: usize) -> Self {
+        match self.last_added.take() {
+            Some(i) => self.conditions.push((i, parent.to_string(), option)),
+            // The parameter itself was invalid and is reported already.
+            None if !self.errors.is_empty() => {}
+            None => self.errors.push(format!(
+                "`condition(\"{parent}\", {option})` must follow the parameter it applies to"
+            )),
         }
         self
     }
@@ -258,6 +312,8 @@ impl StudyBuilder {
     /// Replaces the whole search space (for nested, conditional spaces built by hand).
     pub fn space(mut self, space: SearchSpace) -> Self {
         self.params = space.params().to_vec();
+        self.conditions.clear();
+        self.last_added = None;
         if let Some(b) = &mut self.base {
             b.space = SearchSpace::default();
         }
@@ -347,7 +403,34 @@ impl StudyBuilder {
             .as_ref()
             .map(|b| b.space.params().to_vec())
             .unwrap_or_default();
+        let offset = params.len();
         params.extend(self.params.iter().cloned());
+        for (i, parent, option) in &self.conditions {
+            let at = offset + i;
+            let found = params[..at]
+                .iter()
+                .rposition(|q| q.name == *parent)
+                .map(|j| (j, &params[j].domain));
+            match found {
+                Some((j, Domain::Choice { options })) if *option < options.len() => {
+                    params[at].condition = Some((j, *option));
+                }
+                Some((_, Domain::Choice { options })) => errors.push(format!(
+                    "parameter `{}`: its condition's choice `{parent}` has {} options, so there is no option {option} (options count from 0)",
+                    params[at].name,
+                    options.len()
+                )),
+                Some((_, d)) => errors.push(format!(
+                    "parameter `{}`: its condition's parent `{parent}` is a {}, not a choice",
+                    params[at].name,
+                    d.expression()
+                )),
+                None => errors.push(format!(
+                    "parameter `{}`: its condition's parent `{parent}` is not a parameter defined before it",
+                    params[at].name
+                )),
+            }
+        }
         for (i, p) in params.iter().enumerate() {
             if p.name.trim_start_matches('-').is_empty() {
                 errors.push(format!("parameter name {:?} is empty", p.name));
@@ -389,6 +472,14 @@ impl StudyBuilder {
             });
         let space = (errors.is_empty()).then(|| SearchSpace::new(params));
         let grid_size = space.as_ref().and_then(SearchSpace::grid_size);
+        if sampling == Sampling::Grid
+            && grid_size == Some(crate::space::GridSize::TooLarge)
+            && self.max_total.is_none()
+            && base.is_none()
+        {
+            errors.push("the grid is too large to count (2^64 points or more): set `.max_total_runs(n)` to run its first points".into());
+        }
+        let grid_size = grid_size.and_then(crate::space::GridSize::points);
         if let (Sampling::Grid, Some(space)) = (&sampling, &space) {
             for p in space.non_gridable() {
                 errors.push(format!(
@@ -578,7 +669,7 @@ fn normal_args(mu: f64, sigma: f64) -> Result<(), String> {
     }
 }
 
-/// Constructors for the early-termination policies (DESIGN §5), evaluated at every
+/// Constructors for the early-termination policies (docs/policies.md), evaluated at every
 /// interval from the first unless changed with [`Policy::with_evaluation_interval`] and
 /// [`Policy::with_delay_evaluation`].
 impl Policy {

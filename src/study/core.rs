@@ -6,8 +6,9 @@
 //! path: the writer commits whatever is queued in one transaction within milliseconds, and
 //! [`Study::flush`] (or dropping the last handle) waits for it. A program that dies between
 //! a `tell` and that commit loses at most that tail, and reopening the sweep marks what it
-//! lost as `lost` (DESIGN §4.4's "record before acting" holds where it matters: a trial's row
-//! is queued before its parameters are handed out, and the writer keeps the order).
+//! lost as `lost`. The history's rule of recording before acting (docs/engine.md) holds
+//! where it matters: a trial's row is queued before its parameters are handed out, and the
+//! writer keeps the order.
 
 use super::{Outcome, Parts, StopReason, StudyBuilder, StudyError, Trial, Verdict};
 use crate::policy::{EarlyStop, PolicyHook, RunStatus};
@@ -641,8 +642,8 @@ impl Study {
         }
     }
 
-    /// Records a report of metric `name` (its own interval count) and returns the slot.
-    fn record(&self, st: &mut State, i: usize, name: &str, value: f64) {
+    /// Records a report of metric `name` (its own interval count) with the caller's step.
+    fn record(&self, st: &mut State, i: usize, name: &str, value: f64, step: Option<u64>) {
         let slot = &mut st.slots[i];
         let goal = self.inner.spec.goal;
         let interval = if name == self.inner.spec.primary_metric {
@@ -667,15 +668,15 @@ impl Study {
             run_id: slot.id.clone(),
             name: name.to_string(),
             interval,
-            step: None,
+            step: step.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
             value,
             time: now(),
         }]));
     }
 
     /// Records an intermediate value of the primary metric for `trial` (each report is one
-    /// *interval*, DESIGN §4.3) and answers whether the trial should stop: the policy
-    /// evaluates it against the other trials at the same interval (DESIGN §5), and every
+    /// *interval*, docs/metrics.md) and answers whether the trial should stop: the policy
+    /// evaluates it against the other trials at the same interval (docs/policies.md), and every
     /// live trial is told to stop once `max_duration` has passed. Once a trial is told to
     /// stop, every later report says so too; its reports still count for the others.
     ///
@@ -683,17 +684,28 @@ impl Study {
     ///
     /// If `trial` was asked from another study.
     pub fn report(&self, trial: &Trial, value: f64) -> Verdict {
+        self.report_with_step(trial, value, None)
+    }
+
+    /// [`Study::report`] with the caller's step number (an epoch, a global batch count)
+    /// recorded beside the interval, as a run's `"step"` is: `sweep export` and the report's
+    /// learning curves show it. The policy still counts intervals, one per report.
+    ///
+    /// # Panics
+    ///
+    /// If `trial` was asked from another study.
+    pub fn report_with_step(&self, trial: &Trial, value: f64, step: Option<u64>) -> Verdict {
         if let Err(e) = self.check_trial(trial) {
             panic!("{e}");
         }
-        self.report_number(trial.number as usize, value)
+        self.report_number(trial.number as usize, value, step)
     }
 
-    pub(super) fn report_number(&self, i: usize, value: f64) -> Verdict {
+    pub(super) fn report_number(&self, i: usize, value: f64, step: Option<u64>) -> Verdict {
         let mut st = self.state();
         self.check_deadline(&mut st);
         let metric = self.inner.spec.primary_metric.clone();
-        self.record(&mut st, i, &metric, value);
+        self.record(&mut st, i, &metric, value, step);
         if st.slots[i].state.is_terminal() {
             return Verdict::Continue;
         }
@@ -718,18 +730,29 @@ impl Study {
     /// `sweep runs`/`export`; never evaluated by the policy. A report under the primary
     /// metric's name is [`Study::report`].
     pub fn log_metric(&self, trial: &Trial, name: &str, value: f64) -> Result<(), StudyError> {
+        self.log_metric_with_step(trial, name, value, None)
+    }
+
+    /// [`Study::log_metric`] with the caller's step number recorded beside the interval.
+    pub fn log_metric_with_step(
+        &self,
+        trial: &Trial,
+        name: &str,
+        value: f64,
+        step: Option<u64>,
+    ) -> Result<(), StudyError> {
         self.check_trial(trial)?;
         if name == self.inner.spec.primary_metric {
-            let _ = self.report_number(trial.number as usize, value);
+            let _ = self.report_number(trial.number as usize, value, step);
             return Ok(());
         }
-        self.log_number(trial.number as usize, name, value);
+        self.log_number(trial.number as usize, name, value, step);
         Ok(())
     }
 
-    pub(super) fn log_number(&self, i: usize, name: &str, value: f64) {
+    pub(super) fn log_number(&self, i: usize, name: &str, value: f64, step: Option<u64>) {
         let mut st = self.state();
-        self.record(&mut st, i, name, value);
+        self.record(&mut st, i, name, value, step);
     }
 
     /// Finishes `trial` with its outcome and records it; see [`Outcome`] for what each
@@ -753,7 +776,7 @@ impl Study {
         }
         if let Outcome::Value(v) = outcome {
             let metric = self.inner.spec.primary_metric.clone();
-            self.record(&mut st, i, &metric, v);
+            self.record(&mut st, i, &metric, v, None);
             let State { policy, slots, .. } = &mut *st;
             if let Some(p) = policy.as_mut() {
                 p.observe(&id, slots[i].primary, v);
@@ -772,6 +795,10 @@ impl Study {
         };
         let mut u = RunUpdate::new(&id, state, now());
         u.reason = Some(reason);
+        // The policy's numbers, as the engine records them for a run it stopped.
+        if let Some(StopReason::Policy(d)) = &st.slots[i].stop {
+            u.detail = Some(d.to_json().to_string());
+        }
         self.inner.store.send(Write::RunState(Box::new(u)));
         let slot = &mut st.slots[i];
         slot.state = state;

@@ -20,7 +20,7 @@ impl Reporter {
     /// should stop ([`Study::report`]). After a stop, return (any outcome: the trial is
     /// recorded `canceled` with the policy's reason).
     pub fn report(&self, value: f64) -> Verdict {
-        self.study.report_number(self.number, value)
+        self.study.report_number(self.number, value, None)
     }
 
     /// Records a value of another metric ([`Study::log_metric`]).
@@ -29,7 +29,7 @@ impl Reporter {
         if name == primary {
             let _ = self.report(value);
         } else {
-            self.study.log_number(self.number, name, value);
+            self.study.log_number(self.number, name, value, None);
         }
     }
 

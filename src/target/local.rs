@@ -1,4 +1,4 @@
-//! The local target: each run is a process on this machine (DESIGN §4.2).
+//! The local target: each run is a process on this machine (docs/run-protocol.md).
 //!
 //! - The argument vector is executed directly, never through a shell.
 //! - The working directory is a fresh copy of the sweep's source snapshot
@@ -10,7 +10,8 @@
 //!   and stopping a run can signal everything it started.
 //! - Its stdout and stderr go to `<run_dir>/output.log` (a file, not a pipe), so it survives
 //!   the death of `sweep`; one watcher thread, shared by all local runs, tails that file and
-//!   `<run_dir>/metrics.jsonl` and waits for the run to end.
+//!   `<run_dir>/metrics.jsonl` (read into events by the `watch` module, as the remote
+//!   targets' fetched bytes are) and waits for the run to end.
 //! - A small supervisor (a clone of `sweep` sharing its memory, never a second program;
 //!   see `supervise.rs`) leads the run's process group: it writes its pid to
 //!   `<run_dir>/status`, waits for the program, appends the program's exit status there,
@@ -20,44 +21,20 @@
 //!   `sweep` is watching (killed, crashed, laptop closed) still has its real exit status
 //!   when `sweep resume` re-adopts it, and nothing it started outlives it either way.
 
-use super::{
-    ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
-};
-use crate::metrics::{self, Line, LineSplitter, Report};
+use super::handle::{self, LocalHandle};
+use super::rundir::{self, RunDir};
+use super::watch::{Stream, Watch};
+use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// File names inside a run directory.
-pub const OUTPUT_LOG: &str = "output.log";
-/// The metrics file (`SWEEP_METRICS_FILE`).
-pub const METRICS_FILE: &str = "metrics.jsonl";
-/// The stop file (`SWEEP_STOP_FILE`).
-pub const STOP_FILE: &str = "stop";
-/// The outputs directory (`SWEEP_OUTPUT_DIR`).
-pub const OUTPUTS_DIR: &str = "outputs";
-/// The supervisor's record of the run: `pid N` (its pid, which is the run's process group),
-/// written before the program starts so that a run whose launch was interrupted can still be
-/// found; then, once the program has ended, `exit_code N`, `signal N` or `unknown …`.
-pub const STATUS_FILE: &str = "status";
-/// Where earlier versions of sweep kept the pid and the exit status, in two files; read
-/// for the runs they started when a newer sweep resumes their sweep.
-const OLD_PID_FILE: &str = "pid";
-const OLD_EXIT_FILE: &str = "exit_status";
-
-/// How many trailing output lines are kept for failure reports.
-const TAIL_LINES: usize = 20;
-/// Longest tail line kept, in bytes.
-const TAIL_LINE_MAX: usize = 1024;
 /// How often an idle watcher looks at the files again.
 const POLL: Duration = Duration::from_millis(20);
-/// Most reports batched into one event.
-const BATCH: usize = 4096;
 
 /// Runs processes on this machine.
 #[derive(Debug, Default, Clone)]
@@ -70,37 +47,7 @@ impl LocalTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Handle {
-    pid: i32,
-    pgid: i32,
-    run_dir: PathBuf,
-}
-
-impl Handle {
-    fn encode(&self) -> RunHandle {
-        RunHandle(
-            serde_json::json!({"kind": "local", "pid": self.pid, "pgid": self.pgid, "run_dir": self.run_dir})
-                .to_string(),
-        )
-    }
-
-    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
-        let v: serde_json::Value =
-            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
-        let bad = || TargetError::BadHandle(h.0.clone());
-        if v.get("kind").and_then(|k| k.as_str()) != Some("local") {
-            return Err(bad());
-        }
-        Ok(Handle {
-            pid: v.get("pid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
-            pgid: v.get("pgid").and_then(|p| p.as_i64()).ok_or_else(bad)? as i32,
-            run_dir: PathBuf::from(v.get("run_dir").and_then(|p| p.as_str()).ok_or_else(bad)?),
-        })
-    }
-}
-
-impl Handle {
+impl LocalHandle {
     /// Whether the run's supervisor is still alive. A pid can be reused after the run ended
     /// (say, across a reboot), so a live pid counts only if that process's working directory
     /// is still this run's.
@@ -110,7 +57,7 @@ impl Handle {
         }
         match std::fs::read_link(format!("/proc/{}/cwd", self.pid)) {
             Ok(cwd) => {
-                let work = self.run_dir.join("work");
+                let work = RunDir::new(&self.run_dir).work();
                 cwd == work.canonicalize().unwrap_or(work)
             }
             // A zombie or a process we may not inspect: trust the pid.
@@ -120,19 +67,19 @@ impl Handle {
 
     /// The handle of a run whose launch was interrupted, from the pid its supervisor wrote,
     /// if that supervisor may still be alive.
-    fn from_status_file(run_dir: &Path) -> Option<Handle> {
-        let pid = match read_status(run_dir) {
+    fn from_status_file(dir: &RunDir) -> Option<LocalHandle> {
+        let pid = match read_status(dir) {
             Some(s) => s.pid?,
-            None => std::fs::read_to_string(run_dir.join(OLD_PID_FILE))
+            None => std::fs::read_to_string(dir.old_pid())
                 .ok()?
                 .trim()
                 .parse()
                 .ok()?,
         };
-        Some(Handle {
+        Some(LocalHandle {
             pid,
             pgid: pid,
-            run_dir: run_dir.to_path_buf(),
+            run_dir: dir.root().to_path_buf(),
         })
     }
 }
@@ -167,11 +114,11 @@ impl ComputeTarget for LocalTarget {
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Ok(h) = handle::decode::<LocalHandle>(handle) else {
             return;
         };
         // The stop file first: a run that checks it can save and exit cleanly.
-        let _ = File::create(h.run_dir.join(STOP_FILE));
+        let _ = File::create(RunDir::new(&h.run_dir).stop());
         let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGTERM);
         let _ = std::thread::Builder::new()
             .name("stop-grace".into())
@@ -188,15 +135,15 @@ impl ComputeTarget for LocalTarget {
     }
 
     fn kill(&self, handle: &RunHandle) {
-        if let Ok(h) = Handle::decode(handle) {
-            let _ = File::create(h.run_dir.join(STOP_FILE));
+        if let Ok(h) = handle::decode::<LocalHandle>(handle) {
+            let _ = File::create(RunDir::new(&h.run_dir).stop());
             super::procs::kill_run(h.pgid);
         }
     }
 
     fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
-        let dir = absolute(&req.run_dir).ok()?;
-        Handle::from_status_file(&dir).map(|h| h.encode())
+        let dir = RunDir::absolute(&req.run_dir).ok()?;
+        handle::encode(LocalHandle::from_status_file(&dir)?).ok()
     }
 
     fn adopt(
@@ -205,14 +152,14 @@ impl ComputeTarget for LocalTarget {
         req: &LaunchRequest,
         events: EventSender,
     ) -> Result<(), TargetError> {
-        let h = Handle::decode(handle)?;
+        let h = handle::decode::<LocalHandle>(handle)?;
         watch(req, h, Exit::Poll, events)
     }
 }
 
 /// A run's directory as [`prepare`] left it, ready for its supervisor.
 struct Prepared {
-    run_dir: PathBuf,
+    dir: RunDir,
     workdir: PathBuf,
     log: File,
     status: File,
@@ -221,25 +168,24 @@ struct Prepared {
 /// Makes the run directory, its `outputs` and its working copy of the snapshot, and creates
 /// `output.log` and the empty `status` file.
 fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
-    let workdir = req.workdir();
+    let dir = RunDir::absolute(&req.run_dir)?;
     // The run directory's parent normally exists: one `mkdir` per directory.
-    if let Err(e) = super::snapshot::mkdir(&req.run_dir) {
+    if let Err(e) = super::snapshot::mkdir(dir.root()) {
         if e.kind() != std::io::ErrorKind::NotFound {
             return Err(e.into());
         }
-        std::fs::create_dir_all(&req.run_dir)?;
+        std::fs::create_dir_all(dir.root())?;
     }
-    super::snapshot::mkdir(&req.run_dir.join(OUTPUTS_DIR))?;
+    super::snapshot::mkdir(&dir.outputs())?;
     // Makes `work` even when there is no snapshot.
+    let workdir = dir.work();
     super::snapshot::copy_tree(&req.snapshot, &workdir)?;
-    let run_dir = absolute(&req.run_dir)?;
-    let workdir = absolute(&workdir)?;
-    let log = File::create(run_dir.join(OUTPUT_LOG))?;
+    let log = File::create(dir.output_log())?;
     // `metrics.jsonl` is not created here: the run creates it when it first appends (one
     // file fewer per run; the watcher reads it once it exists).
-    let status = File::create(run_dir.join(STATUS_FILE))?;
+    let status = File::create(dir.status())?;
     Ok(Prepared {
-        run_dir,
+        dir,
         workdir,
         log,
         status,
@@ -249,14 +195,12 @@ fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
 /// Starts the prepared run's supervisor and its watcher.
 fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHandle, TargetError> {
     let Prepared {
-        run_dir,
+        dir,
         workdir,
         log,
         status,
     } = p;
-    let Some(program) = req.argv.first() else {
-        return Err(TargetError::Launch("empty argument vector".into()));
-    };
+    let program = req.program()?;
     // A relative program path with a slash means "in the working directory"; make it
     // absolute because where `exec` resolves it after `chdir` is platform-specific.
     let program = if program.contains('/') && Path::new(program).is_relative() {
@@ -264,7 +208,7 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
     } else {
         program.into()
     };
-    let env = run_env(req, &run_dir);
+    let env = run_env(req, &dir);
     let path = resolve(&program, &env, &workdir)
         .map_err(|e| TargetError::Launch(format!("{}: {e}", req.argv[0])))?;
     let argv: Vec<std::ffi::OsString> = std::iter::once(program)
@@ -281,42 +225,34 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
     })
     .map_err(|e| {
         // A supervisor that could not start its program leaves no run to recover.
-        let _ = std::fs::remove_file(run_dir.join(STATUS_FILE));
+        let _ = std::fs::remove_file(dir.status());
         TargetError::Launch(format!("{}: {e}", req.argv[0]))
     })?;
     let pid = started.pid;
-    let handle = Handle {
+    let handle = LocalHandle {
         pid,
         pgid: pid,
-        run_dir,
+        run_dir: dir.root().to_path_buf(),
     };
-    watch(req, handle.clone(), Exit::Child(started), events)?;
-    Ok(handle.encode())
+    // Encoded before the watcher takes the run: dropping `started` ends a run whose handle
+    // cannot be recorded.
+    let encoded = handle::encode(handle.clone())?;
+    watch(req, handle, Exit::Child(started), events)?;
+    Ok(encoded)
 }
 
-/// The run's whole environment: sweep's own, `PYTHONUNBUFFERED=1` unless set, the run
-/// configuration's variables, then the `SWEEP_*` variables (later entries win).
-fn run_env(req: &LaunchRequest, run_dir: &Path) -> Vec<(OsString, OsString)> {
+/// The run's whole environment: sweep's own, then the run's variables
+/// ([`rundir::run_vars`]; later entries win).
+fn run_env(req: &LaunchRequest, dir: &RunDir) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let mut set = |k: &str, v: OsString| {
-        if let Some(e) = env.iter_mut().find(|(ek, _)| ek == k) {
-            e.1 = v;
-        } else {
-            env.push((k.into(), v));
+    for v in rundir::run_vars(req) {
+        let value = dir.value(&v.value);
+        match env.iter_mut().find(|(k, _)| k == v.name) {
+            Some(_) if v.unless_set => {}
+            Some(e) => e.1 = value,
+            None => env.push((v.name.into(), value)),
         }
-    };
-    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-        set("PYTHONUNBUFFERED", "1".into());
     }
-    for (k, v) in &req.env {
-        set(k, v.into());
-    }
-    set("SWEEP_RUN_ID", req.run_id.clone().into());
-    set("SWEEP_SWEEP_ID", req.sweep_id.clone().into());
-    set("SWEEP_PARAMS", req.params_json.clone().into());
-    set("SWEEP_METRICS_FILE", run_dir.join(METRICS_FILE).into());
-    set("SWEEP_OUTPUT_DIR", run_dir.join(OUTPUTS_DIR).into());
-    set("SWEEP_STOP_FILE", run_dir.join(STOP_FILE).into());
     env
 }
 
@@ -363,14 +299,6 @@ fn resolve(
     }
 }
 
-fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(p))
-    }
-}
-
 /// How the watcher learns that the run ended.
 enum Exit {
     /// From the supervisor we started, which the watcher reaps.
@@ -379,114 +307,20 @@ enum Exit {
     Poll,
 }
 
+/// One of a run's files, as the watcher reads it.
 struct Tail {
-    file: Option<File>,
+    stream: Stream,
     path: PathBuf,
-    splitter: LineSplitter,
+    /// Open once the run has created it.
+    file: Option<File>,
 }
 
 impl Tail {
-    fn new(path: PathBuf) -> Tail {
+    fn new(stream: Stream, path: PathBuf) -> Tail {
         Tail {
-            file: None,
+            stream,
             path,
-            splitter: LineSplitter::new(),
-        }
-    }
-}
-
-/// Turns a run's output and metrics-file lines into events (shared with the remote targets,
-/// which feed it what they fetch).
-pub(super) struct Watch {
-    pub(super) run_id: String,
-    primary: String,
-    pub(super) events: EventSender,
-    batch: Vec<Report>,
-    pub(super) malformed: u64,
-    pub(super) tail: VecDeque<String>,
-}
-
-impl Watch {
-    pub(super) fn new(run_id: &str, primary: &str, events: EventSender) -> Watch {
-        Watch {
-            run_id: run_id.to_string(),
-            primary: primary.to_string(),
-            events,
-            batch: Vec::new(),
-            malformed: 0,
-            tail: VecDeque::new(),
-        }
-    }
-
-    fn malformed(&mut self, why: String, source: &str) {
-        self.malformed += 1;
-        if self.malformed == 1 {
-            self.flush();
-            let _ = self.events.send(TargetEvent::Malformed {
-                run_id: self.run_id.clone(),
-                message: format!("{source}: {why}"),
-            });
-        }
-    }
-
-    fn push(&mut self, r: Report) {
-        self.batch.push(r);
-        if self.batch.len() >= BATCH {
-            self.flush();
-        }
-    }
-
-    pub(super) fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let reports = std::mem::take(&mut self.batch);
-            metrics::produced(reports.len());
-            let _ = self.events.send(TargetEvent::Metrics {
-                run_id: self.run_id.clone(),
-                reports,
-            });
-            // Backpressure: the run's output waits on disk, not in memory.
-            metrics::wait_for_room();
-        }
-    }
-
-    pub(super) fn output_line(&mut self, bytes: &[u8], truncated: bool) {
-        if self.tail.len() == TAIL_LINES {
-            self.tail.pop_front();
-        }
-        let keep = &bytes[..bytes.len().min(TAIL_LINE_MAX)];
-        self.tail
-            .push_back(String::from_utf8_lossy(keep).into_owned());
-        if truncated {
-            if bytes
-                .trim_ascii_start()
-                .starts_with(metrics::PREFIX.as_bytes())
-            {
-                self.malformed(
-                    format!("line longer than {} bytes", metrics::MAX_LINE),
-                    "output",
-                );
-            }
-            return;
-        }
-        match metrics::parse_output_line(bytes, &self.primary) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "output"),
-        }
-    }
-
-    pub(super) fn file_line(&mut self, bytes: &[u8], truncated: bool) {
-        if truncated {
-            self.malformed(
-                format!("line longer than {} bytes", metrics::MAX_LINE),
-                "metrics file",
-            );
-            return;
-        }
-        match metrics::parse_file_line(bytes) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "metrics file"),
+            file: None,
         }
     }
 }
@@ -509,7 +343,7 @@ enum Upto {
 fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], upto: Upto) -> bool {
     use std::io::{Read, Seek};
     let mut any = false;
-    for (is_output, t) in [(true, &mut *out), (false, &mut *mf)] {
+    for t in [out, mf] {
         if t.file.is_none() {
             t.file = File::open(&t.path).ok();
         }
@@ -521,14 +355,7 @@ fn drain(w: &mut Watch, out: &mut Tail, mf: &mut Tail, chunk: &mut [u8], upto: U
                 _ => continue,
             },
         };
-        let n = metrics::pump(&mut f.take(limit), chunk, &mut t.splitter, |l| {
-            if is_output {
-                w.output_line(l.bytes, l.truncated)
-            } else {
-                w.file_line(l.bytes, l.truncated)
-            }
-        })
-        .unwrap_or(0);
+        let n = w.pump(t.stream, &mut f.take(limit), chunk).unwrap_or(0);
         any |= n > 0;
     }
     any
@@ -539,7 +366,7 @@ struct Watched {
     w: Watch,
     out: Tail,
     mf: Tail,
-    h: Handle,
+    h: LocalHandle,
     exit: Exit,
     /// When its process was last looked at, for runs the watcher cannot wait on.
     looked: Option<std::time::Instant>,
@@ -566,14 +393,16 @@ impl Watched {
             Exit::Child(sup) => match sup.wait() {
                 // The supervisor's own status says little (it ends by killing its group);
                 // the program's is in the file it wrote.
-                Ok(s) => read_exit_file(&self.h.run_dir).unwrap_or(match s.signal() {
-                    // Killed before it could write: the whole group got the signal.
-                    Some(sig) => ExitStatus::Signal(sig),
-                    None => ExitStatus::Unknown("the run's supervisor ended early".into()),
-                }),
+                Ok(s) => {
+                    read_exit_file(&RunDir::new(&self.h.run_dir)).unwrap_or(match s.signal() {
+                        // Killed before it could write: the whole group got the signal.
+                        Some(sig) => ExitStatus::Signal(sig),
+                        None => ExitStatus::Unknown("the run's supervisor ended early".into()),
+                    })
+                }
                 Err(e) => ExitStatus::Unknown(e.to_string()),
             },
-            Exit::Poll => read_exit_file(&self.h.run_dir).unwrap_or_else(|| {
+            Exit::Poll => read_exit_file(&RunDir::new(&self.h.run_dir)).unwrap_or_else(|| {
                 ExitStatus::Unknown("the run ended while no sweep was watching it".into())
             }),
         };
@@ -581,20 +410,14 @@ impl Watched {
         // complete: read them to their present ends. (Not "until nothing is new": a process
         // that escaped the group with `setsid` could append forever, and this thread watches
         // every run.)
-        let w = &mut self.w;
-        drain(w, &mut self.out, &mut self.mf, chunk, Upto::PresentEnd);
-        let mut emit = |l: metrics::SplitLine<'_>| w.output_line(l.bytes, l.truncated);
-        self.out.splitter.finish(&mut emit);
-        self.mf
-            .splitter
-            .finish(|l| w.file_line(l.bytes, l.truncated));
-        w.flush();
-        let _ = w.events.send(TargetEvent::Exited {
-            run_id: w.run_id.clone(),
-            status,
-            tail: w.tail.drain(..).collect(),
-            malformed: w.malformed,
-        });
+        drain(
+            &mut self.w,
+            &mut self.out,
+            &mut self.mf,
+            chunk,
+            Upto::PresentEnd,
+        );
+        self.w.exit(status);
     }
 }
 
@@ -632,13 +455,14 @@ fn shared_watcher() -> std::io::Result<&'static SharedWatcher> {
 /// Hands a run to the shared watcher, which sends its events until its `Exited`.
 fn watch(
     req: &LaunchRequest,
-    h: Handle,
+    h: LocalHandle,
     exit: Exit,
     events: EventSender,
 ) -> Result<(), TargetError> {
     let watcher = shared_watcher()?;
-    let out = Tail::new(h.run_dir.join(OUTPUT_LOG));
-    let mf = Tail::new(h.run_dir.join(METRICS_FILE));
+    let dir = RunDir::new(&h.run_dir);
+    let out = Tail::new(Stream::Output, dir.output_log());
+    let mf = Tail::new(Stream::Metrics, dir.metrics());
     let run = Watched {
         w: Watch::new(&req.run_id, &req.primary_metric, events),
         out,
@@ -751,8 +575,8 @@ struct Status {
 }
 
 /// Reads `<run_dir>/status`; `None` if there is none.
-fn read_status(run_dir: &Path) -> Option<Status> {
-    let s = std::fs::read_to_string(run_dir.join(STATUS_FILE)).ok()?;
+fn read_status(dir: &RunDir) -> Option<Status> {
+    let s = std::fs::read_to_string(dir.status()).ok()?;
     Some(parse_status(&s))
 }
 
@@ -767,9 +591,8 @@ fn parse_status(s: &str) -> Status {
         let (k, v) = line.split_once(' ').unwrap_or((line, ""));
         match k {
             "pid" => st.pid = v.parse().ok(),
-            "exit_code" => st.exit = v.parse().ok().map(ExitStatus::Code),
-            "signal" => st.exit = v.parse().ok().map(ExitStatus::Signal),
             "unknown" => st.exit = Some(ExitStatus::Unknown(format!("the run's supervisor: {v}"))),
+            "exit_code" | "signal" => st.exit = rundir::parse_exit(line),
             _ => {}
         }
     }
@@ -777,12 +600,12 @@ fn parse_status(s: &str) -> Status {
 }
 
 /// The run's exit status, once its supervisor has recorded it.
-fn read_exit_file(run_dir: &Path) -> Option<ExitStatus> {
-    match read_status(run_dir) {
+fn read_exit_file(dir: &RunDir) -> Option<ExitStatus> {
+    match read_status(dir) {
         Some(s) => s.exit,
         // A run started by an older sweep.
         None => {
-            let s = std::fs::read_to_string(run_dir.join(OLD_EXIT_FILE)).ok()?;
+            let s = std::fs::read_to_string(dir.exit_status()).ok()?;
             parse_status(&s).exit
         }
     }
@@ -791,6 +614,8 @@ fn read_exit_file(run_dir: &Path) -> Option<ExitStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Report;
+    use crate::target::TargetEvent;
 
     fn req(dir: &Path, argv: &[&str]) -> LaunchRequest {
         LaunchRequest {
@@ -840,7 +665,7 @@ exit 3
 "#;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let r = req(dir.path(), &["sh", "-c", script]);
-        let h = Handle::decode(&LocalTarget.launch(&r, tx).unwrap()).unwrap();
+        let h = handle::decode::<LocalHandle>(&LocalTarget.launch(&r, tx).unwrap()).unwrap();
         let (reports, malformed, status, tail) = collect(rx).await;
         assert_eq!(status, ExitStatus::Code(3));
         // The supervisor's record: its pid, then the program's exit.
@@ -885,17 +710,18 @@ exit 3
 
     #[test]
     fn runs_started_by_earlier_versions_are_read_from_their_two_files() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(Handle::from_status_file(dir.path()).is_none());
-        assert_eq!(read_exit_file(dir.path()), None);
-        std::fs::write(dir.path().join(OLD_PID_FILE), "4242\n").unwrap();
-        std::fs::write(dir.path().join(OLD_EXIT_FILE), "signal 9\n").unwrap();
-        assert_eq!(Handle::from_status_file(dir.path()).unwrap().pid, 4242);
-        assert_eq!(read_exit_file(dir.path()), Some(ExitStatus::Signal(9)));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(tmp.path());
+        assert!(LocalHandle::from_status_file(&dir).is_none());
+        assert_eq!(read_exit_file(&dir), None);
+        std::fs::write(tmp.path().join("pid"), "4242\n").unwrap();
+        std::fs::write(tmp.path().join("exit_status"), "signal 9\n").unwrap();
+        assert_eq!(LocalHandle::from_status_file(&dir).unwrap().pid, 4242);
+        assert_eq!(read_exit_file(&dir), Some(ExitStatus::Signal(9)));
         // The new file, once there, is the one read.
-        std::fs::write(dir.path().join(STATUS_FILE), "pid 7\n").unwrap();
-        assert_eq!(Handle::from_status_file(dir.path()).unwrap().pid, 7);
-        assert_eq!(read_exit_file(dir.path()), None);
+        std::fs::write(tmp.path().join("status"), "pid 7\n").unwrap();
+        assert_eq!(LocalHandle::from_status_file(&dir).unwrap().pid, 7);
+        assert_eq!(read_exit_file(&dir), None);
     }
 
     #[tokio::test]
@@ -1032,7 +858,7 @@ while true; do sleep 0.05; done"#;
         }
         // The supervisor too: it holds no one else's descriptors either, only its streams
         // and its `status` file.
-        let sup = Handle::decode(&h).unwrap().pid;
+        let sup = handle::decode::<LocalHandle>(&h).unwrap().pid;
         let sup_fds = list(format!("/proc/{sup}/fd"));
         let sup_files: Vec<PathBuf> = sup_fds
             .iter()

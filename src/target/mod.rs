@@ -3,7 +3,8 @@
 //! this machine, [`ssh`] on SSH hosts, [`slurm`] as jobs of a Slurm cluster, `fake` is a
 //! scripted target for engine tests (built with them only), [`registry`] builds a target
 //! from its name (the targets file), and [`snapshot`] builds the sweep's source snapshot
-//! every run's working directory is copied from.
+//! every run's working directory is copied from. [`rundir`] is the layout of a run's directory and the
+//! environment a run gets, the same on every target.
 //!
 //! A target reports back through a channel of [`TargetEvent`]s: metric reports read while
 //! the run is alive, a malformed-line warning (once per run), `Restarted` when the target
@@ -12,15 +13,17 @@
 
 #[cfg(test)]
 pub mod fake;
+mod handle;
 pub mod local;
 mod procs;
 pub mod registry;
-mod remote;
+pub mod rundir;
 pub mod shell;
 pub mod slurm;
 pub mod snapshot;
 pub mod ssh;
 mod supervise;
+mod watch;
 
 use crate::metrics::Report;
 use crate::store::EndReason;
@@ -52,7 +55,13 @@ pub struct LaunchRequest {
 impl LaunchRequest {
     /// The working directory a run gets inside its run directory.
     pub fn workdir(&self) -> PathBuf {
-        self.run_dir.join("work")
+        rundir::RunDir::new(&self.run_dir).work()
+    }
+
+    /// The program, `argv[0]`; a launch error for an empty argument vector.
+    pub fn program(&self) -> Result<&str, TargetError> {
+        let empty = || TargetError::Launch("empty argument vector".into());
+        self.argv.first().map(String::as_str).ok_or_else(empty)
     }
 }
 
@@ -193,7 +202,7 @@ pub trait ComputeTarget: Send + Sync {
         Some(self.launch(req, events))
     }
 
-    /// Asks a run to stop (DESIGN §4.3: stop file, SIGTERM to its process group, SIGKILL
+    /// Asks a run to stop (docs/run-protocol.md, "Stopping a run": stop file, SIGTERM to its process group, SIGKILL
     /// after `grace`). Returns at once; the run's `Exited` event follows.
     fn stop(&self, handle: &RunHandle, grace: Duration);
 

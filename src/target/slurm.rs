@@ -21,13 +21,15 @@
 //! - **Stop.** Stop file, `scancel --signal=TERM --full`, then `scancel` after the grace
 //!   period (Slurm then sends SIGKILL after its `KillWait`).
 
-use super::remote::Feed;
+use super::handle::{self, SlurmHandle};
+use super::rundir::{self, RunDir};
+use super::watch::{Feed, Stream};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::SlurmConfig;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -105,19 +107,19 @@ struct State {
     incoming: Vec<Job>,
     poller: bool,
     /// Jobs sweep asked to stop or kill.
-    stopping: HashMap<String, ()>,
+    stopping: HashSet<String>,
 }
 
 struct Job {
     id: String,
     feed: Feed,
-    dir: PathBuf,
+    dir: RunDir,
     /// Restarts `scontrol` has shown (logged as they are seen).
     restarts: u32,
 }
 
 impl Job {
-    fn new(id: String, feed: Feed, dir: PathBuf) -> Job {
+    fn new(id: String, feed: Feed, dir: RunDir) -> Job {
         Job {
             id,
             feed: feed.with_restarts(restart_line),
@@ -137,47 +139,6 @@ fn restart_line(line: &[u8]) -> Option<(u32, String)> {
         .split_once(" (restart ")?;
     let k = k.strip_suffix(')')?.parse().ok()?;
     (!job.is_empty() && job.bytes().all(|b| b.is_ascii_digit())).then(|| (k, said.to_string()))
-}
-
-/// The metrics file of a job's `restart`-th rerun (the first attempt's is `metrics.jsonl`).
-fn metrics_file(dir: &Path, restart: u32) -> PathBuf {
-    if restart == 0 {
-        dir.join(super::local::METRICS_FILE)
-    } else {
-        dir.join(format!("metrics.restart-{restart}.jsonl"))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Handle {
-    job: String,
-    dir: PathBuf,
-}
-
-impl Handle {
-    fn encode(&self, target: &str) -> RunHandle {
-        RunHandle(
-            serde_json::json!({"kind": "slurm", "target": target, "job": self.job, "run_dir": self.dir})
-                .to_string(),
-        )
-    }
-
-    fn decode(h: &RunHandle) -> Result<Handle, TargetError> {
-        let v: serde_json::Value =
-            serde_json::from_str(&h.0).map_err(|e| TargetError::BadHandle(e.to_string()))?;
-        let bad = || TargetError::BadHandle(h.0.clone());
-        if v.get("kind").and_then(|k| k.as_str()) != Some("slurm") {
-            return Err(bad());
-        }
-        let job = v.get("job").and_then(|j| j.as_str()).ok_or_else(bad)?;
-        if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-            return Err(bad());
-        }
-        Ok(Handle {
-            job: job.to_string(),
-            dir: PathBuf::from(v.get("run_dir").and_then(|d| d.as_str()).ok_or_else(bad)?),
-        })
-    }
 }
 
 /// A job's state as `scontrol` shows it.
@@ -443,7 +404,29 @@ impl Inner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .stopping
-            .contains_key(job)
+            .contains(job)
+    }
+
+    /// The handle of job `job` in `dir`.
+    fn handle(&self, job: String, dir: &RunDir) -> SlurmHandle {
+        SlurmHandle {
+            target: self.name.clone(),
+            job,
+            run_dir: dir.root().to_path_buf(),
+        }
+    }
+
+    /// Asks `handle`'s run to stop: creates its stop file and records that sweep ends the
+    /// job (so its cancellation is a stop, not someone else's). `None` for a bad handle.
+    fn stopping(&self, handle: &RunHandle) -> Option<SlurmHandle> {
+        let h = handle::decode::<SlurmHandle>(handle).ok()?;
+        let _ = File::create(RunDir::new(&h.run_dir).stop());
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopping
+            .insert(h.job.clone());
+        Some(h)
     }
 }
 
@@ -469,47 +452,34 @@ impl ComputeTarget for SlurmTarget {
     }
 
     fn launch(&self, req: &LaunchRequest, events: EventSender) -> Result<RunHandle, TargetError> {
-        if req.argv.is_empty() {
-            return Err(TargetError::Launch("empty argument vector".into()));
-        }
-        let run_dir = absolute(&req.run_dir)?;
-        let work = run_dir.join("work");
-        std::fs::create_dir_all(run_dir.join(super::local::OUTPUTS_DIR))?;
+        let program = req.program()?;
+        let dir = RunDir::absolute(&req.run_dir)?;
+        let work = dir.work();
+        std::fs::create_dir_all(dir.outputs())?;
         // Makes `work` even when there is no snapshot.
         super::snapshot::copy_tree(&req.snapshot, &work)?;
-        File::create(run_dir.join(super::local::OUTPUT_LOG))?;
-        File::create(run_dir.join(super::local::METRICS_FILE))?;
-        let script = run_dir.join("job.sh");
+        File::create(dir.output_log())?;
+        File::create(dir.metrics())?;
+        let script = dir.job_script();
         std::fs::write(&script, JOB_SCRIPT)?;
         let mut c = Command::new("sbatch");
         c.args(self.sbatch_options())
             .arg(format!("--job-name={}", req.run_id))
-            .arg(format!(
-                "--output={}",
-                run_dir.join(super::local::OUTPUT_LOG).display()
-            ))
+            .arg(format!("--output={}", dir.output_log().display()))
             .arg("--open-mode=append")
             .arg(format!("--chdir={}", work.display()))
             .arg("--export=ALL")
             .arg(&script)
-            .args(&req.argv)
+            .arg(program)
+            .args(&req.argv[1..])
             .stdin(Stdio::null());
-        // The job's environment travels in sbatch's own environment (`--export=ALL`).
-        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-            c.env("PYTHONUNBUFFERED", "1");
+        // The job's environment travels in sbatch's own environment (`--export=ALL`), which
+        // starts as sweep's.
+        for v in rundir::run_vars(req) {
+            if !(v.unless_set && std::env::var_os(v.name).is_some()) {
+                c.env(v.name, dir.value(&v.value));
+            }
         }
-        for (k, v) in &req.env {
-            c.env(k, v);
-        }
-        c.env("SWEEP_RUN_ID", &req.run_id)
-            .env("SWEEP_SWEEP_ID", &req.sweep_id)
-            .env("SWEEP_PARAMS", &req.params_json)
-            .env(
-                "SWEEP_METRICS_FILE",
-                run_dir.join(super::local::METRICS_FILE),
-            )
-            .env("SWEEP_OUTPUT_DIR", run_dir.join(super::local::OUTPUTS_DIR))
-            .env("SWEEP_STOP_FILE", run_dir.join(super::local::STOP_FILE));
         let out = c
             .output()
             .map_err(|e| TargetError::Launch(format!("cannot run sbatch: {e}")))?;
@@ -527,26 +497,18 @@ impl ComputeTarget for SlurmTarget {
             )));
         }
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner
-            .watch(Job::new(id.clone(), feed, run_dir.clone()));
-        Ok(Handle {
-            job: id,
-            dir: run_dir,
-        }
-        .encode(&self.inner.name))
+        let handle = handle::encode(self.inner.handle(id.clone(), &dir)).inspect_err(|_| {
+            // Nothing could find the job again.
+            scancel(&[&id]);
+        })?;
+        self.inner.watch(Job::new(id, feed, dir));
+        Ok(handle)
     }
 
     fn stop(&self, handle: &RunHandle, grace: Duration) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Some(h) = self.inner.stopping(handle) else {
             return;
         };
-        let _ = File::create(h.dir.join(super::local::STOP_FILE));
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopping
-            .insert(h.job.clone(), ());
         let _ = std::thread::Builder::new()
             .name("slurm-stop".into())
             .spawn(move || {
@@ -573,16 +535,9 @@ impl ComputeTarget for SlurmTarget {
     }
 
     fn kill(&self, handle: &RunHandle) {
-        let Ok(h) = Handle::decode(handle) else {
+        let Some(h) = self.inner.stopping(handle) else {
             return;
         };
-        let _ = File::create(h.dir.join(super::local::STOP_FILE));
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopping
-            .insert(h.job.clone(), ());
         let _ = std::thread::Builder::new()
             .name("slurm-kill".into())
             .spawn(move || {
@@ -596,7 +551,7 @@ impl ComputeTarget for SlurmTarget {
     /// ended, too, for the controller's `MinJobAge`; a job that ended longer ago than that
     /// is not found, and the run is launched again.
     fn recover(&self, req: &LaunchRequest) -> Option<RunHandle> {
-        let run_dir = absolute(&req.run_dir).ok()?;
+        let dir = RunDir::absolute(&req.run_dir).ok()?;
         let out = match Command::new("squeue")
             .args(["--noheader", "--states=all", "--format=%i %Z"])
             .arg(format!("--name={}", req.run_id))
@@ -620,8 +575,8 @@ impl ComputeTarget for SlurmTarget {
                 return None;
             }
         };
-        let job = find_job(&String::from_utf8_lossy(&out.stdout), &run_dir.join("work"))?;
-        Some(Handle { job, dir: run_dir }.encode(&self.inner.name))
+        let job = find_job(&String::from_utf8_lossy(&out.stdout), &dir.work())?;
+        handle::encode(self.inner.handle(job, &dir)).ok()
     }
 
     fn adopt(
@@ -630,9 +585,10 @@ impl ComputeTarget for SlurmTarget {
         req: &LaunchRequest,
         events: EventSender,
     ) -> Result<(), TargetError> {
-        let h = Handle::decode(handle)?;
+        let h = handle::decode::<SlurmHandle>(handle)?;
         let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
-        self.inner.watch(Job::new(h.job, feed, h.dir));
+        self.inner
+            .watch(Job::new(h.job, feed, RunDir::new(h.run_dir)));
         Ok(())
     }
 }
@@ -650,14 +606,6 @@ fn find_job(squeue: &str, work: &Path) -> Option<String> {
         .map(|(id, _)| id.to_string())
 }
 
-fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(p))
-    }
-}
-
 /// Reads what is new in a run file from `off`; returns the bytes.
 fn read_from(path: &Path, off: u64) -> Vec<u8> {
     let mut buf = Vec::new();
@@ -670,16 +618,19 @@ fn read_from(path: &Path, off: u64) -> Vec<u8> {
 }
 
 fn pump(j: &mut Job) -> bool {
-    let o = read_from(&j.dir.join(super::local::OUTPUT_LOG), j.feed.out_off);
+    let o = read_from(&j.dir.output_log(), j.feed.offset(Stream::Output));
     let before = j.feed.restart();
     // The output first: a restart marker in it switches the metrics file. What an earlier
     // attempt left unread in its own file is dropped with that attempt.
-    j.feed.output(&o);
+    j.feed.feed(Stream::Output, &o);
     if j.feed.restart() != before {
         j.feed.new_metrics_file();
     }
-    let m = read_from(&metrics_file(&j.dir, j.feed.restart()), j.feed.mf_off);
-    j.feed.metrics(&m);
+    let m = read_from(
+        &j.dir.metrics_of_restart(j.feed.restart()),
+        j.feed.offset(Stream::Metrics),
+    );
+    j.feed.feed(Stream::Metrics, &m);
     !o.is_empty() || !m.is_empty()
 }
 
@@ -789,14 +740,6 @@ mod tests {
         );
         assert_eq!(restart_line(b"Slurm restarted job 17 (restart 2)"), None);
         assert_eq!(restart_line(b"[sweep] Slurm restarted job 17"), None);
-        assert_eq!(
-            metrics_file(Path::new("/r"), 0),
-            PathBuf::from("/r/metrics.jsonl")
-        );
-        assert_eq!(
-            metrics_file(Path::new("/r"), 3),
-            PathBuf::from("/r/metrics.restart-3.jsonl")
-        );
         let q = "12 /ws/runs/a/work\n15 /ws/runs/a/work\n14 /other/runs/a/work\n9 /ws/runs/a/work with space\n";
         assert_eq!(find_job(q, Path::new("/ws/runs/a/work")), Some("15".into()));
         assert_eq!(
@@ -841,14 +784,5 @@ mod tests {
                 "--exclusive"
             ]
         );
-        let h = Handle {
-            job: "17".into(),
-            dir: "/r".into(),
-        };
-        assert_eq!(Handle::decode(&h.encode("c")).unwrap(), h);
-        assert!(Handle::decode(&RunHandle(
-            r#"{"kind":"slurm","job":"1; rm -rf /","run_dir":"/r"}"#.into()
-        ))
-        .is_err());
     }
 }

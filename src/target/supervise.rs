@@ -1,4 +1,5 @@
 //! The per-run supervisor of the local target, and how it is started.
+//! Hand-written (`clone(CLONE_VM)`, not `fork`): a fork per run was most of a launch's cost.
 //!
 //! The supervisor leads a run's process group. It writes its pid to the run's `status` file,
 //! starts the program, waits for it, appends the program's exit status to that file, then

@@ -72,7 +72,7 @@ fn exit_0_a_sweep_that_completes() {
 fn exit_1_a_sweep_whose_runs_all_fail_and_best_without_a_best_run() {
     let p = project(FAILS, "1, 2, 3");
     let out = p.run(&[]);
-    assert_exit(&out, 1, "sweep failed: ");
+    assert_exit(&out, 1, "error: sweep sw_");
     let best = p.sweep(&["best", "latest"]);
     assert_exit(&best, 1, "has no best run: ");
 }

@@ -68,7 +68,7 @@ fn params_reach_the_script_exactly_and_runs_never_share_a_directory() {
         assert!(dirs.insert(cwd), "two runs shared a working directory");
         seen_argv.push(seen["argv"].clone());
     }
-    // Grid order is the parameter-space product; formatting is exact (DESIGN §4.2).
+    // Grid order is the parameter-space product; formatting is exact (docs/run-protocol.md).
     let mut got: Vec<Vec<String>> = seen_argv
         .iter()
         .map(|a| {
@@ -449,13 +449,20 @@ for i in range(6):
         wait_dead(pid, 5),
         "the canceled run's process {pid} is still alive"
     );
-    let table = p.sweep(&["runs", "latest"]);
+    // The wide table gives the policy's numbers in full; the default one in short.
+    let table = p.sweep(&["runs", "latest", "--wide"]);
     assert!(
         table
             .stdout()
             .contains("policy:bandit at interval 2 (0.500000 vs threshold 0.700000)"),
         "{}",
         table.text()
+    );
+    let short = p.sweep(&["runs", "latest"]);
+    assert!(
+        short.stdout().contains("policy:bandit at 2:"),
+        "{}",
+        short.text()
     );
 }
 

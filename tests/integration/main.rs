@@ -2,9 +2,12 @@
 //! (`support.rs`) and one place that starts the real services (`services.rs`).
 
 mod config;
+mod config_fuzz;
 mod envs;
 mod exit_codes;
+mod first_hour;
 mod history;
+mod hostile;
 mod library;
 mod local_runs;
 mod mlflow;
@@ -17,3 +20,4 @@ mod ssh;
 mod status;
 mod support;
 mod target_suite;
+mod terminal;

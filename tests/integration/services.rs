@@ -246,3 +246,19 @@ pub fn mlflow() -> Option<MlflowServer> {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// The `tmux` program, which runs `sweep` in a real pseudo-terminal of a chosen size
+/// (`scripts/test.sh` installs it), or why it is not there.
+pub fn tmux() -> Result<PathBuf, String> {
+    which("tmux")
+}
+
+/// A program on PATH, or why it is not there.
+fn which(name: &str) -> Result<PathBuf, String> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("`{name}` is not on PATH"))
+}

@@ -1,0 +1,405 @@
+//! Watching a run's output, for every target. A run has two streams, its output (stdout and
+//! stderr) and its metrics file; a [`Watch`] cuts each into lines with the metric protocol's
+//! [`LineSplitter`] and reads them into [`TargetEvent`]s: metric reports in batches, the
+//! first malformed line (later ones are counted), `Restarted` at a target's restart marker,
+//! and `Exited` with the last lines of output once both streams have been read to the end.
+//!
+//! The local target feeds a [`Watch`] from the files it tails; the SSH and Slurm targets feed
+//! a [`Feed`] (a watch, the offsets read so far and a mirror into the local run directory)
+//! from the bytes they fetch.
+
+use super::rundir::RunDir;
+use super::{EventSender, ExitStatus, TargetEvent};
+use crate::metrics::{self, Line, LineSplitter, Report, SplitLine};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// How many trailing output lines are kept for failure reports.
+const TAIL_LINES: usize = 20;
+/// Longest tail line kept, in bytes.
+const TAIL_LINE_MAX: usize = 1024;
+/// Most reports batched into one event.
+const BATCH: usize = 4096;
+
+/// Recognises the output line a target's job prints when it starts a rerun: which restart
+/// it is, and why, in words.
+pub(super) type RestartLine = fn(&[u8]) -> Option<(u32, String)>;
+
+/// One of a run's two streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stream {
+    /// Its standard output and error (`output.log`).
+    Output,
+    /// Its metrics file (`metrics.jsonl`).
+    Metrics,
+}
+
+/// Turns a run's lines into events.
+struct Lines {
+    run_id: String,
+    primary: String,
+    events: EventSender,
+    batch: Vec<Report>,
+    malformed: u64,
+    tail: VecDeque<String>,
+    /// The restart marker, for targets that restart runs.
+    restart_line: Option<RestartLine>,
+    /// The restart whose output is being read (0: the first attempt).
+    restart: u32,
+}
+
+impl Lines {
+    fn malformed(&mut self, why: String, source: &str) {
+        self.malformed += 1;
+        if self.malformed == 1 {
+            self.flush();
+            let _ = self.events.send(TargetEvent::Malformed {
+                run_id: self.run_id.clone(),
+                message: format!("{source}: {why}"),
+            });
+        }
+    }
+
+    fn push(&mut self, r: Report) {
+        self.batch.push(r);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let reports = std::mem::take(&mut self.batch);
+            metrics::produced(reports.len());
+            let _ = self.events.send(TargetEvent::Metrics {
+                run_id: self.run_id.clone(),
+                reports,
+            });
+            // Backpressure: the run's output waits on disk, not in memory.
+            metrics::wait_for_room();
+        }
+    }
+
+    fn line(&mut self, stream: Stream, l: SplitLine<'_>) {
+        match stream {
+            Stream::Output => self.output_line(l.bytes, l.truncated),
+            Stream::Metrics => self.file_line(l.bytes, l.truncated),
+        }
+    }
+
+    fn output_line(&mut self, bytes: &[u8], truncated: bool) {
+        let marker = self.restart_line.and_then(|m| m(bytes));
+        if let Some((k, why)) = marker.filter(|m| m.0 > self.restart) {
+            // The reports so far are the earlier attempt's.
+            self.restart = k;
+            self.flush();
+            let _ = self.events.send(TargetEvent::Restarted {
+                run_id: self.run_id.clone(),
+                restart: k,
+                why,
+            });
+        }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        let keep = &bytes[..bytes.len().min(TAIL_LINE_MAX)];
+        self.tail
+            .push_back(String::from_utf8_lossy(keep).into_owned());
+        if truncated {
+            if bytes
+                .trim_ascii_start()
+                .starts_with(metrics::PREFIX.as_bytes())
+            {
+                self.malformed(
+                    format!("line longer than {} bytes", metrics::MAX_LINE),
+                    "output",
+                );
+            }
+            return;
+        }
+        match metrics::parse_output_line(bytes, &self.primary) {
+            Line::Plain => {}
+            Line::Metric(r) => self.push(r),
+            Line::Malformed(why) => self.malformed(why, "output"),
+        }
+    }
+
+    fn file_line(&mut self, bytes: &[u8], truncated: bool) {
+        if truncated {
+            self.malformed(
+                format!("line longer than {} bytes", metrics::MAX_LINE),
+                "metrics file",
+            );
+            return;
+        }
+        match metrics::parse_file_line(bytes) {
+            Line::Plain => {}
+            Line::Metric(r) => self.push(r),
+            Line::Malformed(why) => self.malformed(why, "metrics file"),
+        }
+    }
+}
+
+/// Reads one run's two streams into events.
+pub(super) struct Watch {
+    lines: Lines,
+    out: LineSplitter,
+    mf: LineSplitter,
+}
+
+impl Watch {
+    /// A watch sending `run_id`'s events to `events`; plain `name=value` lines report
+    /// `primary`.
+    pub(super) fn new(run_id: &str, primary: &str, events: EventSender) -> Watch {
+        Watch {
+            lines: Lines {
+                run_id: run_id.to_string(),
+                primary: primary.to_string(),
+                events,
+                batch: Vec::new(),
+                malformed: 0,
+                tail: VecDeque::new(),
+                restart_line: None,
+                restart: 0,
+            },
+            out: LineSplitter::new(),
+            mf: LineSplitter::new(),
+        }
+    }
+
+    /// Watches the output for `line`, the marker of a restart: at each new restart, the
+    /// reports read so far are sent, then [`TargetEvent::Restarted`].
+    pub(super) fn with_restarts(mut self, line: RestartLine) -> Watch {
+        self.lines.restart_line = Some(line);
+        self
+    }
+
+    /// The restart whose output is being read (0 until a restart marker is seen).
+    pub(super) fn restart(&self) -> u32 {
+        self.lines.restart
+    }
+
+    /// The metrics file is now another one (a rerun's), read from its start.
+    pub(super) fn new_metrics_file(&mut self) {
+        self.mf = LineSplitter::new();
+    }
+
+    /// New bytes of `stream`.
+    pub(super) fn feed(&mut self, stream: Stream, data: &[u8]) {
+        let Watch { lines, out, mf } = self;
+        let splitter = if stream == Stream::Output { out } else { mf };
+        splitter.feed(data, |l| lines.line(stream, l));
+    }
+
+    /// Reads `stream`'s new bytes from `r` to its end, through `chunk`; returns how many.
+    pub(super) fn pump(
+        &mut self,
+        stream: Stream,
+        r: &mut impl Read,
+        chunk: &mut [u8],
+    ) -> std::io::Result<u64> {
+        let Watch { lines, out, mf } = self;
+        let splitter = if stream == Stream::Output { out } else { mf };
+        metrics::pump(r, chunk, splitter, |l| lines.line(stream, l))
+    }
+
+    /// Sends the reports gathered so far.
+    pub(super) fn flush(&mut self) {
+        self.lines.flush();
+    }
+
+    /// The run ended and everything it wrote has been fed: the last partial lines, the
+    /// reports, then `Exited`.
+    pub(super) fn exit(self, status: ExitStatus) {
+        let Watch {
+            mut lines,
+            mut out,
+            mut mf,
+        } = self;
+        out.finish(|l| lines.line(Stream::Output, l));
+        mf.finish(|l| lines.line(Stream::Metrics, l));
+        lines.flush();
+        let _ = lines.events.send(TargetEvent::Exited {
+            run_id: lines.run_id,
+            status,
+            tail: lines.tail.into(),
+            malformed: lines.malformed,
+        });
+    }
+
+    /// The run's id.
+    pub(super) fn run_id(&self) -> &str {
+        &self.lines.run_id
+    }
+}
+
+/// A [`Watch`] fed with bytes a remote target fetched: how far each stream has been read,
+/// and optionally a mirror of both streams in the local run directory, so `output.log` and
+/// `metrics.jsonl` are kept with the run.
+pub(super) struct Feed {
+    watch: Watch,
+    /// The local `output.log` and `metrics.jsonl`.
+    mirror: Option<[File; 2]>,
+    /// Bytes of each stream consumed so far.
+    read: [u64; 2],
+}
+
+impl Feed {
+    /// A feed for `run_id`; with `mirror_dir`, what arrives is also appended to the local
+    /// `output.log` and `metrics.jsonl` there (created empty).
+    pub(super) fn new(
+        run_id: &str,
+        primary: &str,
+        events: EventSender,
+        mirror_dir: Option<&Path>,
+    ) -> std::io::Result<Feed> {
+        let mirror = match mirror_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                let d = RunDir::new(d);
+                Some([File::create(d.output_log())?, File::create(d.metrics())?])
+            }
+            None => None,
+        };
+        Ok(Feed {
+            watch: Watch::new(run_id, primary, events),
+            mirror,
+            read: [0, 0],
+        })
+    }
+
+    /// See [`Watch::with_restarts`].
+    pub(super) fn with_restarts(mut self, line: RestartLine) -> Feed {
+        self.watch = self.watch.with_restarts(line);
+        self
+    }
+
+    /// The restart whose output is being read (0 until a restart marker is seen).
+    pub(super) fn restart(&self) -> u32 {
+        self.watch.restart()
+    }
+
+    /// The metrics file is now another one (a rerun's), read from its start.
+    pub(super) fn new_metrics_file(&mut self) {
+        self.watch.new_metrics_file();
+        self.read[Stream::Metrics as usize] = 0;
+    }
+
+    /// Bytes of `stream` consumed so far: where the next fetch starts.
+    pub(super) fn offset(&self, stream: Stream) -> u64 {
+        self.read[stream as usize]
+    }
+
+    /// New bytes of `stream`.
+    pub(super) fn feed(&mut self, stream: Stream, data: &[u8]) {
+        self.read[stream as usize] += data.len() as u64;
+        if let Some(m) = &mut self.mirror {
+            let _ = m[stream as usize].write_all(data);
+        }
+        self.watch.feed(stream, data);
+    }
+
+    /// Sends the reports gathered so far.
+    pub(super) fn flush(&mut self) {
+        self.watch.flush();
+    }
+
+    /// See [`Watch::exit`].
+    pub(super) fn exit(self, status: ExitStatus) {
+        self.watch.exit(status);
+    }
+
+    /// The run's id.
+    pub(super) fn run_id(&self) -> &str {
+        self.watch.run_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(rx: &mut tokio::sync::mpsc::UnboundedReceiver<TargetEvent>) -> Vec<TargetEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// Lines cut anywhere by the fetches, on both streams, a restart marker in the output,
+    /// malformed lines counted, and the last partial lines read at the end.
+    #[test]
+    fn a_feed_turns_fetched_bytes_into_events_and_mirrors_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let restart = |l: &[u8]| (l == b"RESTART").then(|| (1, "again".to_string()));
+        let mut f = Feed::new("r", "acc", tx, Some(dir.path()))
+            .unwrap()
+            .with_restarts(restart);
+        f.feed(Stream::Output, b"hello\nacc=0.");
+        f.feed(Stream::Output, b"5\n@sweep {bad\n@sweep {worse\n");
+        f.feed(Stream::Metrics, b"{\"metric\":\"loss\",\"val");
+        f.feed(Stream::Metrics, b"ue\":2}\n");
+        assert_eq!(f.offset(Stream::Output), 40);
+        assert_eq!(f.offset(Stream::Metrics), 28);
+        f.feed(Stream::Output, b"RESTART\nacc=0.25\nlast, no newline");
+        assert_eq!(f.restart(), 1);
+        f.new_metrics_file();
+        assert_eq!(f.offset(Stream::Metrics), 0);
+        f.exit(ExitStatus::Code(0));
+        let ev = events(&mut rx);
+        let values = |e: &TargetEvent| match e {
+            TargetEvent::Metrics { reports, .. } => {
+                reports.iter().map(|r| (r.name.clone(), r.value)).collect()
+            }
+            _ => Vec::new(),
+        };
+        // The reports before a warning or a restart are sent before it.
+        assert_eq!(values(&ev[0]), [("acc".to_string(), 0.5)]);
+        assert!(
+            matches!(&ev[1], TargetEvent::Malformed { message, .. } if message.starts_with("output: ")),
+            "{ev:?}"
+        );
+        assert_eq!(values(&ev[2]), [("loss".to_string(), 2.0)]);
+        assert!(matches!(&ev[3], TargetEvent::Restarted { restart: 1, why, .. } if why == "again"));
+        assert_eq!(values(&ev[4]), [("acc".to_string(), 0.25)]);
+        match &ev[5] {
+            TargetEvent::Exited {
+                status,
+                tail,
+                malformed,
+                ..
+            } => {
+                assert_eq!(status, &ExitStatus::Code(0));
+                assert_eq!(tail.first().map(String::as_str), Some("hello"));
+                assert_eq!(tail.last().map(String::as_str), Some("last, no newline"));
+                assert_eq!(*malformed, 2);
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(ev.len(), 6);
+        let d = RunDir::new(dir.path());
+        let out = std::fs::read_to_string(d.output_log()).unwrap();
+        assert!(out.starts_with("hello\nacc=0.5\n") && out.ends_with("last, no newline"));
+        assert_eq!(
+            std::fs::read_to_string(d.metrics()).unwrap(),
+            "{\"metric\":\"loss\",\"value\":2}\n"
+        );
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_cut_to_length() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut w = Watch::new("r", "acc", tx);
+        let long = "x".repeat(TAIL_LINE_MAX + 10);
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        w.feed(Stream::Output, text.as_bytes());
+        w.feed(Stream::Output, long.as_bytes());
+        w.exit(ExitStatus::Signal(9));
+        let Some(TargetEvent::Exited { tail, .. }) = events(&mut rx).pop() else {
+            panic!("no exit");
+        };
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail[0], "line 11");
+        assert_eq!(tail.last().unwrap().len(), TAIL_LINE_MAX);
+    }
+}

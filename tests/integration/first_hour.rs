@@ -1,0 +1,310 @@
+//! What a new user meets in the first hour, with real processes: a failing script's
+//! traceback shown by `sweep run` itself, once; `validate` catching what every run would hit
+//! (a missing interpreter, a pinned Python that is not here, data the snapshot leaves out);
+//! readers that end quietly on a closed pipe; a workspace with no history; the output
+//! formats; escape sequences from a run or a config shown harmlessly.
+
+use crate::support::{choice, hd, local, output, sweep_command, Project};
+use std::process::Stdio;
+
+/// A script that fails the way a missing dependency does.
+const MISSING_MODULE: &str = "import sys\nimport no_such_module_here\n";
+
+fn failing() -> Project {
+    Project::new().script(MISSING_MODULE).hdconfig(&hd(
+        &choice("--lr", "0.1, 0.2, 0.3, 0.4, 0.5"),
+        "grid",
+        "max_concurrent_runs: 1\n",
+    ))
+}
+
+#[test]
+fn a_failing_scripts_traceback_appears_in_sweep_runs_own_output_once() {
+    let p = failing();
+    let out = p.run(&[]).code(1);
+    let text = format!("{}{}", out.stdout(), out.stderr());
+    let needle = "ModuleNotFoundError: No module named 'no_such_module_here'";
+    assert_eq!(text.matches(needle).count(), 1, "{}", out.text());
+    // With the run's id and what to try.
+    assert!(
+        text.contains("_0 failed (exit code 1); its last output lines:"),
+        "{}",
+        out.text()
+    );
+    assert!(text.contains("hint: the interpreter the runs use has no module `no_such_module_here`"));
+    // Every error line says it is one.
+    assert!(
+        out.stderr()
+            .lines()
+            .any(|l| l.starts_with("error: sweep sw_")),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn quiet_still_shows_the_first_failure_once_in_the_summary() {
+    let p = failing();
+    let out = p.run(&["--quiet"]).code(1);
+    let needle = "No module named 'no_such_module_here'";
+    assert_eq!(out.stdout().matches(needle).count(), 1, "{}", out.text());
+}
+
+#[test]
+fn validate_flags_a_missing_interpreter() {
+    let p = Project::new()
+        .script("print('acc=1')\n")
+        .hdconfig(&hd(&choice("--lr", "0.1"), "grid", ""))
+        .runconfig(&local(
+            "environment:\n  python:\n    interpreterPath: python3.nope\n",
+        ));
+    for args in [
+        &["validate", "hd.yml", "-c", "t.runconfig"][..],
+        &["run", "hd.yml", "-c", "t.runconfig"][..],
+    ] {
+        let out = p.sweep(args).code(2);
+        assert!(
+            out.stderr().contains(
+                "error: the interpreter (`interpreterPath`) `python3.nope` is not on PATH"
+            ),
+            "{args:?}: {}",
+            out.text()
+        );
+    }
+    // `run` recorded nothing.
+    assert!(!p.workspace().join("sweep.db").exists());
+}
+
+#[test]
+fn validate_says_what_it_checked() {
+    let p = Project::new()
+        .script("print('acc=1')\n")
+        .hdconfig(&hd(&choice("--lr", "0.1"), "grid", ""))
+        .runconfig(&local(
+            "environment:\n  python:\n    interpreterPath: python3\n",
+        ));
+    let out = p
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .success();
+    assert!(
+        out.stdout()
+            .contains("checked:    the interpreter (`interpreterPath`) `python3` runs: Python 3."),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn validate_flags_a_pinned_python_that_is_not_here() {
+    let p = Project::new()
+        .script("print('acc=1')\n")
+        .hdconfig(&hd(&choice("--lr", "0.1"), "grid", ""))
+        .file("env.yml", "dependencies:\n  - python=3.4\n  - pip\n")
+        .runconfig(&local(
+            "environment:\n  python:\n    userManagedDependencies: false\n    condaDependenciesFile: env.yml\n",
+        ))
+        .env("SWEEP_ENV_BUILDER", "venv");
+    let out = p
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .code(2);
+    assert!(
+        out.stderr().contains("Python 3.4 is pinned"),
+        "{}",
+        out.text()
+    );
+    assert!(out.stderr().contains("env.yml:2:"), "{}", out.text());
+}
+
+#[test]
+fn validate_and_run_warn_about_an_excluded_data_directory_the_arguments_name() {
+    let script = "import sys\nopen('data/train.csv').read()\nprint('acc=0.5')\n";
+    let p = Project::new()
+        .script(script)
+        .file(".gitignore", "data/\n")
+        .hdconfig(&hd(&choice("--lr", "0.1"), "grid", ""))
+        .runconfig(&local(
+            "arguments: [--data, data/train.csv]\nenvironment:\n  python:\n    interpreterPath: python3\n",
+        ));
+    std::fs::create_dir(p.path().join("data")).unwrap();
+    p.write("data/train.csv", "x,y\n1,2\n");
+    let out = p
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .success();
+    let err = out.stderr();
+    assert!(
+        err.contains("warning: the argument `data/train.csv` names `data/train.csv`, but `data/` is excluded from the snapshot by .gitignore"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        err.contains(
+            "warning: `t.py` uses the relative path `data/train.csv`, but `data/` is excluded"
+        ),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stdout()
+            .contains("snapshot:   excluded by .gitignore: data/ (1 file, 8 B)"),
+        "{}",
+        out.text()
+    );
+    // The run hits it, says so up front and repeats the exclusions at the end.
+    let run = p.run(&[]).success();
+    assert!(
+        run.stderr()
+            .contains("warning: the argument `data/train.csv`"),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.stdout()
+            .contains("snapshot excluded by .gitignore: data/ (1 file, 8 B)"),
+        "{}",
+        run.text()
+    );
+    assert!(run.stdout().contains("FileNotFoundError"), "{}", run.text());
+}
+
+#[test]
+fn readers_end_quietly_on_a_closed_pipe_every_time() {
+    let p = Project::grid(
+        "print('acc=0.5')\n",
+        "--lr",
+        "0.1, 0.2, 0.3, 0.4, 0.5, 0.6",
+        "",
+    );
+    p.run(&[]).success();
+    let sweep = env!("CARGO_BIN_EXE_sweep");
+    let ws = p.workspace();
+    for i in 0..100 {
+        let cmd = format!(
+            "'{sweep}' runs latest --wide --workspace '{}' | head -1 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+            ws.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &cmd])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(code == "0" || code == "141", "try {i}: exit {code}\n{err}");
+        assert!(!err.contains("panicked"), "try {i}: {err}");
+    }
+}
+
+#[test]
+fn status_in_a_workspace_without_history_says_no_sweeps_yet() {
+    let p = Project::new();
+    let out = p.sweep(&["status"]).success();
+    assert!(
+        out.stdout().starts_with("no sweeps yet in "),
+        "{}",
+        out.text()
+    );
+    assert_eq!(
+        p.sweep(&["status", "--json"]).success().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn every_reader_speaks_the_same_formats() {
+    let p = Project::grid(
+        "print('acc=0.5')\nprint('acc=0.75')\n",
+        "--lr",
+        "0.1, 0.2",
+        "",
+    );
+    p.run(&[]).success();
+    for cmd in ["runs", "best", "export", "status"] {
+        let json = p.sweep(&[cmd, "latest", "--json"]).success().json();
+        let same = p
+            .sweep(&[cmd, "latest", "--format", "json"])
+            .success()
+            .json();
+        assert_eq!(json, same, "{cmd}");
+        let jsonl = p.sweep(&[cmd, "latest", "--format", "jsonl"]).success();
+        for l in jsonl.stdout().lines() {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("{cmd} jsonl: {e}: {l}"));
+        }
+        let csv = p.sweep(&[cmd, "latest", "--format", "csv"]).success();
+        assert!(csv.stdout().lines().count() >= 2, "{cmd}: {}", csv.text());
+        p.sweep(&[cmd, "latest", "--format", "table"]).success();
+    }
+    let best = p.json(&["best", "latest", "--json"]);
+    assert_eq!(best["interval"], 2);
+    assert_eq!(best["final"], 0.75);
+}
+
+#[test]
+fn completions_and_the_manual_page() {
+    let sweep = |args: &[&str]| output(sweep_command().args(args));
+    let bash = sweep(&["completions", "bash"]).success();
+    assert!(
+        bash.stdout().contains("complete -F _sweep"),
+        "{}",
+        bash.text()
+    );
+    let man = sweep(&["man"]).success();
+    assert!(
+        man.stdout().starts_with(".ie \\n(.g .ds Aq"),
+        "{}",
+        man.text()
+    );
+    assert!(man.stdout().contains("sweep\\-runs"), "{}", man.text());
+}
+
+#[test]
+fn escape_sequences_from_a_run_are_kept_exact_in_the_data() {
+    let p = escapes();
+    // One run, failed: the sweep itself completes.
+    p.run(&[]).success();
+    // Not a terminal: the data stays exact.
+    let runs = p.runs();
+    assert_eq!(runs[0]["params"]["--tag"], "a\u{1b}[2Jb");
+    assert!(runs[0]["last_output"]
+        .as_str()
+        .unwrap()
+        .contains("\u{1b}]0;pwned"));
+}
+
+/// A sweep whose parameter value and failing run's output carry escape sequences: a
+/// screen clear, a title change (OSC) and a colour.
+pub fn escapes() -> Project {
+    Project::new()
+        .script("import sys\nprint('\\x1b]0;pwned\\x07\\x1b[31mred')\nsys.exit(3)\n")
+        .hdconfig(&hd(&choice("--tag", "\"a\\e[2Jb\""), "grid", ""))
+}
+
+#[test]
+fn a_script_that_never_reports_the_metric_stops_the_sweep_after_five_runs() {
+    let p = Project::new()
+        .script("print('@sweep {\"metric\": \"loss\", \"value\": 0.25}')\n")
+        .hdconfig(&hd(
+            "  - name: --lr\n    expression: uniform\n    values: [0.1, 1.0]\n",
+            "random",
+            "max_total_runs: 20\nmax_concurrent_runs: 2\n",
+        ));
+    let out = p.run(&[]).code(1);
+    assert!(
+        out.stdout().contains(
+            "the first 5 runs completed without reporting the primary metric \"acc\" (they reported only loss)"
+        ),
+        "{}",
+        out.text()
+    );
+    let runs = p.runs();
+    assert!(runs.len() < 20, "{} runs", runs.len());
+    let completed = runs.iter().filter(|r| r["state"] == "completed").count();
+    assert_eq!(completed, 5, "{runs:#?}");
+    // The window is configurable, and 0 never stops for it.
+    let all = p.run(&["--stop-without-metric", "0"]).success();
+    assert!(
+        all.stdout().contains("max_total_runs (20) reached"),
+        "{}",
+        all.text()
+    );
+}
