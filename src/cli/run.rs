@@ -559,8 +559,8 @@ impl Summary<'_> {
             Some(b) => {
                 let at = record
                     .as_ref()
-                    .and_then(|(r, s)| r.primary_curve(s, &b.run_id).ok())
-                    .map(|curve| super::best::value_at(b.value, &curve))
+                    .and_then(|(r, s)| r.best_at(s, &b.run_id, b.value).ok())
+                    .map(|at| super::best::value_at(b.value, at))
                     .unwrap_or_else(|| b.value.to_string());
                 lines.push(format!("best run {}: {}={at}", b.run_id, self.metric));
                 lines.push(format!(

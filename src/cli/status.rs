@@ -338,11 +338,11 @@ fn view(
     }
     match reader.best(s)? {
         BestOutcome::Best { run, value } => {
-            let curve = reader.primary_curve(s, &run.id)?;
+            let at = reader.best_at(s, &run.id, value)?;
             lines.push(format!(
                 "  best {}={} ({}): run {}",
                 s.primary_metric,
-                super::best::value_at(value, &curve),
+                super::best::value_at(value, at),
                 s.goal,
                 run.id
             ));

@@ -25,7 +25,7 @@ mod schema;
 mod state;
 
 pub use read::{
-    BestOutcome, EventRecord, MetricRecord, MetricSummary, Reader, RunRecord, SweepRecord,
+    BestAt, BestOutcome, EventRecord, MetricRecord, MetricSummary, Reader, RunRecord, SweepRecord,
 };
 pub use schema::SCHEMA_VERSION;
 pub use state::{EndReason, RunState, SweepState};
@@ -722,18 +722,31 @@ fn apply_batch(conn: &mut Connection, batch: &[Cmd], keys: &mut RunKeys) -> rusq
 struct Summary {
     reports: i64,
     finite: i64,
-    lo: Option<f64>,
-    hi: Option<f64>,
+    /// The smallest finite value and the first interval it was reached at.
+    lo: Option<(f64, i64)>,
+    /// The largest finite value and the first interval it was reached at.
+    hi: Option<(f64, i64)>,
     last_time: f64,
+    /// The last interval and its value (NaN as `None`).
+    last: Option<(i64, Option<f64>)>,
 }
 
 impl Summary {
-    fn add(&mut self, v: f64, time: f64) {
+    fn add(&mut self, v: f64, interval: i64, time: f64) {
         self.reports += 1;
         if v.is_finite() {
             self.finite += 1;
-            self.lo = Some(self.lo.map_or(v, |lo| lo.min(v)));
-            self.hi = Some(self.hi.map_or(v, |hi| hi.max(v)));
+            // Ties keep the earlier interval: values usually come in interval order, but a
+            // batch may hold them in any.
+            let better = |old: Option<(f64, i64)>, wins: fn(f64, f64) -> bool| match old {
+                Some((o, at)) if !wins(v, o) && !(v == o && interval < at) => Some((o, at)),
+                _ => Some((v, interval)),
+            };
+            self.lo = better(self.lo, |a, b| a < b);
+            self.hi = better(self.hi, |a, b| a > b);
+        }
+        if self.last.is_none_or(|(at, _)| interval >= at) {
+            self.last = Some((interval, nan_as_null(v)));
         }
         self.last_time = self.last_time.max(time);
     }
@@ -871,28 +884,42 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                 ])?;
                 sums.entry((run, restart, m.name.as_str()))
                     .or_default()
-                    .add(m.value, m.time);
+                    .add(m.value, m.interval as i64, m.time);
             }
+            // Every right-hand side reads the row as it was before this update.
             let mut up = tx.prepare_cached(
-                "INSERT INTO metric_summary (run, restart, name, reports, finite, lo, hi, last_time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO metric_summary (run, restart, name, reports, finite, lo, hi, last_time,
+                                             lo_at, hi_at, last_interval, last_value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (run, restart, name) DO UPDATE SET
                    reports = reports + excluded.reports,
                    finite = finite + excluded.finite,
                    lo = CASE WHEN lo IS NULL OR excluded.lo < lo THEN COALESCE(excluded.lo, lo) ELSE lo END,
                    hi = CASE WHEN hi IS NULL OR excluded.hi > hi THEN COALESCE(excluded.hi, hi) ELSE hi END,
+                   lo_at = CASE WHEN lo IS NULL OR excluded.lo < lo THEN COALESCE(excluded.lo_at, lo_at)
+                                WHEN excluded.lo = lo THEN MIN(lo_at, excluded.lo_at) ELSE lo_at END,
+                   hi_at = CASE WHEN hi IS NULL OR excluded.hi > hi THEN COALESCE(excluded.hi_at, hi_at)
+                                WHEN excluded.hi = hi THEN MIN(hi_at, excluded.hi_at) ELSE hi_at END,
+                   last_value = CASE WHEN excluded.last_interval >= last_interval
+                                THEN excluded.last_value ELSE last_value END,
+                   last_interval = MAX(last_interval, excluded.last_interval),
                    last_time = MAX(last_time, excluded.last_time)",
             )?;
             for ((run, restart, name), s) in sums {
+                let (last_interval, last_value) = s.last.unwrap_or((0, None));
                 up.execute(params![
                     run,
                     restart,
                     name,
                     s.reports,
                     s.finite,
-                    s.lo,
-                    s.hi,
-                    s.last_time
+                    s.lo.map(|l| l.0),
+                    s.hi.map(|h| h.0),
+                    s.last_time,
+                    s.lo.map(|l| l.1),
+                    s.hi.map(|h| h.1),
+                    last_interval,
+                    last_value
                 ])?;
             }
         }

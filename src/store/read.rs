@@ -146,6 +146,26 @@ pub struct MetricSummary {
     pub hi: Option<f64>,
     /// When the last value was read, Unix seconds.
     pub last_time: f64,
+    /// The first interval the smallest finite value was reported at.
+    pub lo_at: Option<i64>,
+    /// The first interval the largest finite value was reported at.
+    pub hi_at: Option<i64>,
+    /// The last interval reported.
+    pub last_interval: i64,
+    /// The value reported at the last interval (`NaN` when it was not a number).
+    pub last_value: f64,
+}
+
+/// Where a run's best value was reached, from the aggregates the history keeps of its
+/// primary metric (so it costs the same for ten values or ten million).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BestAt {
+    /// The first interval (1-based) the best value was reported at.
+    pub interval: i64,
+    /// The run's last interval.
+    pub of: i64,
+    /// The value reported at the last interval.
+    pub last: f64,
 }
 
 /// The answer to "which run is best?": a run, or the reason there is none.
@@ -446,34 +466,46 @@ impl Reader {
     /// The metrics a run reported (its current attempt), by name, with their aggregates.
     pub fn run_metrics(&self, run: &RunRecord) -> Result<Vec<MetricSummary>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT s.name, s.reports, s.finite, s.lo, s.hi, s.last_time FROM metric_summary s
+            "SELECT s.name, s.reports, s.finite, s.lo, s.hi, s.last_time,
+                    s.lo_at, s.hi_at, s.last_interval, s.last_value FROM metric_summary s
              WHERE s.run = (SELECT rowid FROM runs WHERE id = ?1) AND s.restart = ?2
              ORDER BY s.name",
         )?;
-        let rows = st.query_map(params![run.id, run.restarts], |r| {
-            Ok(MetricSummary {
-                name: r.get(0)?,
-                reports: r.get(1)?,
-                finite: r.get(2)?,
-                lo: r.get(3)?,
-                hi: r.get(4)?,
-                last_time: r.get(5)?,
-            })
-        })?;
+        let rows = st.query_map(params![run.id, run.restarts], summary_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// One run's values of the primary metric, interval by interval (its current attempt's):
-    /// where its best value was reached and what it ended with.
-    pub fn primary_curve(&self, sweep: &SweepRecord, run_id: &str) -> Result<Vec<f64>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT m.value FROM metrics m JOIN runs r ON r.rowid = m.run
-             WHERE r.id = ?1 AND m.name = ?2 AND m.restart = r.restarts ORDER BY m.interval",
+    /// Where run `run_id` (its current attempt) reached `value` of the sweep's primary
+    /// metric, which must be its best (smallest when minimizing, largest otherwise), and
+    /// what it ended with; `None` when the run reported no such value.
+    pub fn best_at(
+        &self,
+        sweep: &SweepRecord,
+        run_id: &str,
+        value: f64,
+    ) -> Result<Option<BestAt>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT s.name, s.reports, s.finite, s.lo, s.hi, s.last_time,
+                    s.lo_at, s.hi_at, s.last_interval, s.last_value FROM metric_summary s
+             JOIN runs r ON s.run = r.rowid AND s.restart = r.restarts
+             WHERE r.id = ?1 AND s.name = ?2",
         )?;
-        let rows = st.query_map(params![run_id, sweep.primary_metric], |r| {
-            Ok(r.get::<_, Option<f64>>(0)?.unwrap_or(f64::NAN))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let found = st
+            .query_row(params![run_id, sweep.primary_metric], summary_from_row)
+            .optional()?;
+        Ok(found.and_then(|s| {
+            let (best, at) = if sweep.goal == "minimize" {
+                (s.lo, s.lo_at)
+            } else {
+                (s.hi, s.hi_at)
+            };
+            (best == Some(value)).then_some(())?;
+            Some(BestAt {
+                interval: at?,
+                of: s.last_interval,
+                last: s.last_value,
+            })
+        }))
     }
 
     /// Calls `f` with each value of one metric of a run (its current attempt), by interval,
@@ -510,6 +542,23 @@ impl Reader {
         let runs = self.runs(sweep)?;
         Ok(best_of(sweep, runs, self.metric_names(sweep)?))
     }
+}
+
+/// A [`MetricSummary`] from the columns `name, reports, finite, lo, hi, last_time, lo_at,
+/// hi_at, last_interval, last_value`.
+fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetricSummary> {
+    Ok(MetricSummary {
+        name: r.get(0)?,
+        reports: r.get(1)?,
+        finite: r.get(2)?,
+        lo: r.get(3)?,
+        hi: r.get(4)?,
+        last_time: r.get(5)?,
+        lo_at: r.get(6)?,
+        hi_at: r.get(7)?,
+        last_interval: r.get(8)?,
+        last_value: r.get::<_, Option<f64>>(9)?.unwrap_or(f64::NAN),
+    })
 }
 
 /// Picks the best run of `runs` or explains why there is none.

@@ -101,7 +101,9 @@ ALTER TABLE metrics ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
 "#,
     // Version 5: per-metric aggregates of each run attempt, kept by the writer in the same
     // transaction as the rows, so `status`, `runs`, `best` and the report read one row per
-    // run and metric instead of every value. Filled from the rows already recorded.
+    // run and metric instead of every value: counts, finite extremes and the first interval
+    // each was reached at, the last interval and its value. Filled from the rows already
+    // recorded.
     r#"
 CREATE TABLE metric_summary (
     run INTEGER NOT NULL,
@@ -112,15 +114,29 @@ CREATE TABLE metric_summary (
     lo REAL,
     hi REAL,
     last_time REAL NOT NULL,
+    lo_at INTEGER,
+    hi_at INTEGER,
+    last_interval INTEGER NOT NULL,
+    last_value REAL,
     PRIMARY KEY (run, restart, name)
 ) WITHOUT ROWID;
-INSERT INTO metric_summary (run, restart, name, reports, finite, lo, hi, last_time)
+INSERT INTO metric_summary (run, restart, name, reports, finite, lo, hi, last_time, last_interval)
 SELECT run, restart, name, COUNT(*),
        COUNT(CASE WHEN value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN 1 END),
        MIN(CASE WHEN value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN value END),
        MAX(CASE WHEN value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN value END),
-       MAX(time)
+       MAX(time), MAX(interval)
 FROM metrics GROUP BY run, restart, name;
+UPDATE metric_summary SET
+  lo_at = (SELECT MIN(m.interval) FROM metrics m WHERE m.run = metric_summary.run
+           AND m.restart = metric_summary.restart AND m.name = metric_summary.name
+           AND m.value = metric_summary.lo),
+  hi_at = (SELECT MIN(m.interval) FROM metrics m WHERE m.run = metric_summary.run
+           AND m.restart = metric_summary.restart AND m.name = metric_summary.name
+           AND m.value = metric_summary.hi),
+  last_value = (SELECT m.value FROM metrics m WHERE m.run = metric_summary.run
+                AND m.restart = metric_summary.restart AND m.name = metric_summary.name
+                ORDER BY m.interval DESC, m.rowid DESC LIMIT 1);
 "#,
 ];
 

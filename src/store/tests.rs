@@ -177,7 +177,8 @@ fn write_v1_database(path: &std::path::Path) {
           VALUES ('sw_old_0', 'sw_old', 0, 'completed', 'exit code 0', 0, 1700000000, 1700000001,
             1700000002, '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');
         INSERT INTO metrics (run, name, interval, value, time)
-          VALUES (1, 'acc', 1, 0.25, 1700000001), (1, 'acc', 2, 0.75, 1700000002);"#,
+          VALUES (1, 'acc', 1, 0.25, 1700000001), (1, 'acc', 2, 0.75, 1700000002),
+                 (1, 'acc', 3, 0.75, 1700000003), (1, 'acc', 4, NULL, 1700000004);"#,
     )
     .unwrap();
 }
@@ -217,7 +218,11 @@ fn a_version_1_database_opens_upgrades_and_keeps_its_history() {
     let runs = r.runs(&sw).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].best, Some(0.75));
-    assert_eq!(runs[0].intervals, 2);
+    assert_eq!(runs[0].intervals, 4);
+    // The upgrade found where the best value was first reached and what the run ended with.
+    let at = r.best_at(&sw, "sw_old_0", 0.75).unwrap().unwrap();
+    assert_eq!((at.interval, at.of), (2, 4));
+    assert!(at.last.is_nan(), "{at:?}");
     assert_eq!(runs[0].params[0].0, "--lr");
     assert_eq!(
         runs[0].detail,
@@ -704,6 +709,23 @@ mod summaries {
                 let got: Vec<_> = r.run_metrics(&run).unwrap().into_iter()
                     .map(|m| (m.name, m.reports, m.finite, m.lo, m.hi)).collect();
                 prop_assert_eq!(&got, &want);
+                // The first interval each extreme was reached at, and the last interval's
+                // value, as the recorded values say.
+                for m in r.run_metrics(&run).unwrap() {
+                    let vals: Vec<&MetricRecord> = all.iter().filter(|v| v.run_id == run.id && v.name == m.name).collect();
+                    let first_at = |x: Option<f64>| x.and_then(|x| vals.iter().find(|v| v.value == x).map(|v| v.interval));
+                    prop_assert_eq!(m.lo_at, first_at(m.lo));
+                    prop_assert_eq!(m.hi_at, first_at(m.hi));
+                    let last = vals.iter().max_by_key(|v| v.interval).unwrap();
+                    prop_assert_eq!(m.last_interval, last.interval);
+                    prop_assert_eq!(format!("{:?}", m.last_value), format!("{:?}", last.value));
+                    if m.name == "acc" {
+                        // The sweep minimizes: its best value is the smallest.
+                        let at = r.best_at(&s, &run.id, m.lo.unwrap_or(f64::NAN)).unwrap();
+                        let want_at = m.lo_at.map(|interval| BestAt { interval, of: last.interval, last: last.value });
+                        prop_assert_eq!(format!("{at:?}"), format!("{want_at:?}"));
+                    }
+                }
                 let acc = want.iter().find(|w| w.0 == "acc");
                 prop_assert_eq!(run.intervals, acc.map_or(0, |w| w.1));
                 prop_assert_eq!(run.best, acc.and_then(|w| w.3));
