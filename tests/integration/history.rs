@@ -1,5 +1,6 @@
 //! The run history under load, through the real `sweep` binary: several sweeps writing one
-//! workspace at once, and the readers of a sweep with many metric values.
+//! workspace at once record every value their runs printed. (The readers of a history with
+//! millions of values are measured by `benches/readers.rs`.)
 
 use crate::support::{output, wait_exit, Project, Ran};
 

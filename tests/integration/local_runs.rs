@@ -488,7 +488,7 @@ if sys.argv[-1] == "2":
 #[test]
 fn processes_that_leave_a_run_s_group_end_with_the_run_however_it_ends() {
     let p = Project::grid(ESCAPER, "--i", "1, 2", "max_concurrent_runs: 2\n")
-        .runconfig(&local("maxRunDurationSeconds: 3\n"));
+        .runconfig(&local("maxRunDurationSeconds: 10\n"));
     let ran = p.run(&[]);
     let pids = p.pids("escaped");
     // Whatever the outcome, nothing of this test is left running.
@@ -496,8 +496,8 @@ fn processes_that_leave_a_run_s_group_end_with_the_run_however_it_ends() {
     for &pid in &survivors {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
     }
+    assert_eq!(pids.len(), 4, "each run wrote its two pids: {}", ran.text());
     ran.success();
-    assert_eq!(pids.len(), 4, "each run wrote its two pids");
     assert!(survivors.is_empty(), "outlived their runs: {survivors:?}");
     let runs = p.runs();
     assert_eq!(runs[0]["state"], "completed", "{}", runs[0]);
