@@ -538,15 +538,20 @@ fn transient(e: &rusqlite::Error) -> bool {
     ))
 }
 
-/// What a batch holds, for the message that says it could not be written.
-fn batch_contents(batch: &[Cmd]) -> String {
-    let rows: usize = batch
+/// How many metric values a batch holds.
+fn metric_rows(batch: &[Cmd]) -> usize {
+    batch
         .iter()
         .map(|c| match c {
             Cmd::Write(Write::Metrics(m), _) => m.len(),
             _ => 0,
         })
-        .sum();
+        .sum()
+}
+
+/// What a batch holds, for the message that says it could not be written.
+fn batch_contents(batch: &[Cmd]) -> String {
+    let rows = metric_rows(batch);
     let other = batch
         .iter()
         .filter(|c| matches!(c, Cmd::Write(w, _) if !matches!(w, Write::Metrics(_))))
@@ -581,13 +586,7 @@ impl Writer {
                 Some(why) => Err(why),
                 None => self.write(&batch),
             };
-            let rows: usize = batch
-                .iter()
-                .map(|c| match c {
-                    Cmd::Write(Write::Metrics(m), _) => m.len(),
-                    _ => 0,
-                })
-                .sum();
+            let rows = metric_rows(&batch);
             // Even on failure, so that readers waiting for room never stall: a failure
             // stops the sweep (see `Store::failed`).
             crate::metrics::committed(rows);

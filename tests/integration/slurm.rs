@@ -110,13 +110,7 @@ fn slurm_a_process_that_left_the_job_s_group_ends_with_the_run() {
     let runs = p.runs();
     assert_eq!(runs.len(), 1, "{}", out.text());
     assert_eq!(runs[0]["state"], "completed", "{}\n{}", runs[0], out.text());
-    let log = std::fs::read_to_string(p.run_dir(&runs[0]).join("output.log")).unwrap();
-    let pid: i32 = line_after(&log, "ESCAPED ").trim().parse().unwrap();
-    let dead = wait_dead(pid, 10);
-    if !dead {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-    }
-    assert!(dead, "process {pid} left the job's group and outlived the run");
+    crate::ssh::escaped_process_ended(&p.run_dir(&runs[0]));
 }
 
 /// Panics with its output if the sweep `child` has ended.
