@@ -154,6 +154,8 @@ fn measure(binary: &Path, ws: &Path, args: &[&str], out: &Path, cap: Option<u64>
 /// and `ok` or `failed`.
 const LAUNCH: &str = "--launch-measured";
 
+// The child is reaped by `wait4`, which gives its peak memory too; `Child::wait` would not.
+#[allow(clippy::zombie_processes)]
 fn launch(args: &[String]) {
     let [out, cap, binary, rest @ ..] = args else {
         panic!("{LAUNCH} OUT CAP BINARY ARGS...");

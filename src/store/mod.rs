@@ -738,7 +738,7 @@ impl Summary {
             // Ties keep the earlier interval: values usually come in interval order, but a
             // batch may hold them in any.
             let better = |old: Option<(f64, i64)>, wins: fn(f64, f64) -> bool| match old {
-                Some((o, at)) if !wins(v, o) && !(v == o && interval < at) => Some((o, at)),
+                Some((o, at)) if !(wins(v, o) || (v == o && interval < at)) => Some((o, at)),
                 _ => Some((v, interval)),
             };
             self.lo = better(self.lo, |a, b| a < b);
