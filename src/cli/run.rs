@@ -588,9 +588,9 @@ impl<'a> Summary<'a> {
         let record = reader.and_then(|r| r.resolve(&out.sweep_id).ok().map(|s| (r, s)));
         let Some((r, s)) = record else { return base };
         Summary {
-            best_at: out.best.as_ref().and_then(|b| {
-                let curve = r.primary_curve(&s, &b.run_id).ok()?;
-                Some(super::best::value_at(b.value, &curve))
+            best_at: out.best.as_ref().map(|b| {
+                let at = r.best_at(&s, &b.run_id, b.value).ok().flatten();
+                super::best::value_at(b.value, at)
             }),
             failure: (show_failure && out.failed > 0)
                 .then(|| first_failure(r, &s))
@@ -746,7 +746,11 @@ mod tests {
             reason_shown,
             best_at: Some(super::super::best::value_at(
                 0.98521234,
-                &[0.5, 0.91, 0.98521234, 0.9685123456],
+                Some(sweep::store::BestAt {
+                    interval: 3,
+                    of: 4,
+                    last: 0.9685123456,
+                }),
             )),
             failure: Some(Failure {
                 run_id: "sw_6b15cc4b_7919_3".into(),

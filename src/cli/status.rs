@@ -96,7 +96,7 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
             let s = r.resolve(id)?;
             let gone = orphaned(ws, &s);
             let lines = view(r, &s, true, gone)?;
-            Ok((s, lines, gone))
+            Ok::<_, StoreError>((s, lines, gone))
         })?;
         if tty {
             super::live::draw(lines);
@@ -342,11 +342,11 @@ fn view(
     }
     match reader.best(s)? {
         BestOutcome::Best { run, value } => {
-            let curve = reader.primary_curve(s, &run.id)?;
+            let at = reader.best_at(s, &run.id, value)?;
             lines.push(format!(
                 "  best {}={} ({}): run {}",
                 s.primary_metric,
-                super::best::value_at(value, &curve),
+                super::best::value_at(value, at),
                 s.goal,
                 run.id
             ));

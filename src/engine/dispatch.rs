@@ -503,6 +503,9 @@ impl Dispatcher {
             };
             tokio::select! {
                 biased;
+                // The history lost a write (the writer gave up on it): going on would record
+                // nothing more, so the sweep stops here, as a crash would have.
+                e = self.store.failed() => return Err(e.into()),
                 c = self.control.recv(), if self.control_open => match c {
                     Some(c) => self.on_control(c).await?,
                     None => self.control_open = false,

@@ -1,10 +1,11 @@
 //! The self-contained HTML report of `sweep report` ([`html`], drawn from a
 //! [`data::ReportData`] snapshot with the SVG pieces of [`svg`] and the parameter importance
-//! estimate of [`importance`]).
+//! estimate of [`importance`]; long metric series are cut to a bounded size by [`reduce`]).
 
 pub mod data;
 pub mod html;
 pub mod importance;
+pub mod reduce;
 pub mod svg;
 
 pub use data::{record_space, ReportData};

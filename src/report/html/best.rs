@@ -4,7 +4,7 @@
 //! [`robust_range`], values beyond it on its edge and marked.
 
 use super::plot::{
-    better, beyond, clipped_mark, empty_figure, f1, failed_ids, figure, minimize, range_scale,
+    better, beyond, clipped_mark, empty_figure, f1, figure, minimize, range_scale,
     robust_range, scored, C_DONE, C_POLICY,
 };
 use crate::report::data::ReportData;
@@ -89,33 +89,20 @@ pub(super) fn plot_best_by_run(d: &ReportData) -> String {
     )
 }
 
-/// Best so far against time since the sweep started, from every reported value.
+/// Best so far against time since the sweep started, from every reported value of the runs
+/// that did not fail.
 pub(super) fn plot_best_by_time(d: &ReportData) -> String {
     let metric = &d.sweep.primary_metric;
     let title = format!("best {metric} so far over time");
-    let failed = failed_ids(d);
-    let mut pts: Vec<(f64, f64)> = d
-        .metrics
-        .iter()
-        .filter(|m| m.value.is_finite() && !failed.contains(m.run_id.as_str()))
-        .map(|m| (m.time - d.sweep.created, m.value))
-        .collect();
-    if pts.is_empty() {
+    // Improvements only, at most one per pixel-sized bucket of time (see `ReportData`).
+    let steps = &d.best_over_time;
+    if steps.is_empty() {
         return empty_figure(
             "Best so far over time",
             "best-by-time",
             &title,
             "no values reported yet",
         );
-    }
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let min = minimize(d);
-    let mut steps: Vec<(f64, f64)> = Vec::new();
-    for (t, v) in pts {
-        match steps.last() {
-            Some((_, b)) if !better(min, v, *b) => {}
-            _ => steps.push((t, v)),
-        }
     }
     let end = (d.sweep.ended.unwrap_or(d.taken) - d.sweep.created)
         .max(steps.last().map(|s| s.0).unwrap_or(0.0));
@@ -151,7 +138,7 @@ pub(super) fn plot_best_by_time(d: &ReportData) -> String {
         r#"<path class="best-step" d="{path}" fill="none" stroke="{C_POLICY}" stroke-width="2"/>"#
     );
     let mut clipped = 0;
-    for (t, v) in &steps {
+    for (t, v) in steps {
         let tip = format!("{metric}={} at {}", fmt_num(*v), format_duration(*t));
         let _ = write!(
             s,

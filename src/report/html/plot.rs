@@ -74,7 +74,7 @@ const ROBUST_MIN_VALUES: usize = 5;
 /// worse than anything after it (an untrained model's accuracy), and an axis stretched to
 /// it squashes the region that matters into a few pixels; so the worst edge is the 10th
 /// percentile (90th, minimizing) of the finite values reported after each run's first
-/// interval, when a shown value is worse than it (and there are at least
+/// interval (as the learning curves draw them: a long curve is reduced), when a shown value is worse than it (and there are at least
 /// [`ROBUST_MIN_VALUES`] such values). The best edge is the best shown value. Values
 /// beyond the worst edge are drawn on it, marked (see [`clipped_mark`]).
 pub(super) fn robust_range(d: &ReportData, shown: &[f64]) -> (f64, f64) {
@@ -87,11 +87,15 @@ pub(super) fn robust_range(d: &ReportData, shown: &[f64]) -> (f64, f64) {
     let best = shown.iter().copied().fold(first, best_of);
     let worst = shown.iter().copied().fold(first, worst_of);
     let failed = failed_ids(d);
+    // The learning curves as drawn (long ones reduced, their extremes kept): the report
+    // does not hold every value a long sweep recorded.
     let mut later: Vec<f64> = d
-        .metrics
+        .curves
         .iter()
-        .filter(|m| m.interval > 1 && m.value.is_finite() && !failed.contains(m.run_id.as_str()))
-        .map(|m| m.value)
+        .filter(|c| !failed.contains(c.run_id.as_str()))
+        .flat_map(|c| c.points.iter())
+        .filter(|(interval, v)| *interval > 1 && v.is_finite())
+        .map(|&(_, v)| v)
         .collect();
     if later.len() < ROBUST_MIN_VALUES {
         return (worst, best);
