@@ -4,8 +4,8 @@
 //! [`robust_range`], values beyond it on its edge and marked.
 
 use super::plot::{
-    better, beyond, clipped_mark, empty_figure, f1, figure, minimize, range_scale,
-    robust_range, scored, C_DONE, C_POLICY,
+    better, beyond, clipped_mark, empty_figure, f1, figure, minimize, range_scale, robust_range,
+    scored, C_DONE, C_POLICY,
 };
 use crate::report::data::ReportData;
 use crate::report::format_duration;
