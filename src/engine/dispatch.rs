@@ -6,6 +6,7 @@
 use super::argv::build_argv;
 use super::phase::{outcome, Exit, Phase, Slot, Stop, StopAsked};
 use super::resume::{Recovered, SavedSweep};
+use super::skip::Skip;
 use super::waiting::{self, Load, Waiting};
 use super::{BestRun, Control, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup};
 use crate::metrics::Report;
@@ -375,6 +376,7 @@ impl Dispatcher {
             snapshot: self.snapshot.clone(),
             run_dir,
             primary_metric: self.spec.primary_metric.clone(),
+            pattern: self.spec.run.metric_pattern.clone(),
         }
     }
 
@@ -810,9 +812,8 @@ impl Dispatcher {
         let mut latest = None;
         for r in reports {
             let s = &mut self.slots[idx];
-            if let Some(k) = s.skip.get_mut(&r.name).filter(|k| **k > 0) {
+            if s.skip.skips(&r) {
                 // Recorded by an earlier session already.
-                *k -= 1;
                 skipped += 1;
                 continue;
             }
@@ -844,6 +845,7 @@ impl Dispatcher {
                 step: r.step,
                 value: r.value,
                 time: t,
+                at: r.at,
             });
         }
         if skipped > 0 {
@@ -898,7 +900,7 @@ impl Dispatcher {
         let (intervals, best) = (s.primary, s.best);
         s.restarts = restart;
         s.intervals.clear();
-        s.skip.clear();
+        s.skip = Skip::Nothing;
         s.primary = 0;
         s.best = None;
         let id = s.id.clone();

@@ -464,7 +464,7 @@ fn watch(
     let out = Tail::new(Stream::Output, dir.output_log());
     let mf = Tail::new(Stream::Metrics, dir.metrics());
     let run = Watched {
-        w: Watch::new(&req.run_id, &req.primary_metric, events),
+        w: Watch::new(&req.run_id, req.pattern.as_ref(), events),
         out,
         mf,
         h,
@@ -627,6 +627,7 @@ mod tests {
             snapshot: dir.join("snap"),
             run_dir: dir.join("run"),
             primary_metric: "acc".into(),
+            pattern: None,
         }
     }
 

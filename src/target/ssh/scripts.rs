@@ -338,6 +338,7 @@ mod tests {
             snapshot,
             run_dir: d.path().join("local"),
             primary_metric: "m".into(),
+            pattern: None,
         };
         let remote_dir = remote.display().to_string();
         let script = launch(&remote_dir, &req).unwrap();
