@@ -211,6 +211,8 @@ mod tests {
             (r#"@sweep {"metric":"a"}"#, "no \"value\""),
             (r#"@sweep {"metric":"a","value":"high"}"#, "not a number"),
             (r#"@sweep {"metric":"a","value":1,"step":1.5}"#, "integer"),
+            (r#"@sweep {"metric":"a","value":1,"step":-2}"#, "negative"),
+            (r#"@sweep {"metric":"a","value":1,"step":1e400}"#, "integer"),
             ("@sweep [1]", "not a JSON object"),
             ("@sweep", "no JSON"),
         ] {
@@ -228,6 +230,28 @@ mod tests {
         ));
         // `@sweeping` is an ordinary line, read for pairs.
         assert_eq!(reports(&mut g, "@sweeping x=1"), r(&[("x", 1.0, None)]));
+    }
+
+    #[test]
+    fn numbers_past_the_float_range_are_infinite_in_both_forms() {
+        // The rule: a number beyond the float range is ±inf, however it is reported.
+        let mut g = OutputGrammar::new(None);
+        for (line, want) in [
+            (r#"@sweep {"metric":"loss","value":1e309}"#, f64::INFINITY),
+            (
+                r#"@sweep {"metric":"loss","value":-1e309,"step":2}"#,
+                f64::NEG_INFINITY,
+            ),
+            ("loss=1e309", f64::INFINITY),
+            ("loss: -1e309", f64::NEG_INFINITY),
+        ] {
+            assert_eq!(reports(&mut g, line)[0].1, want, "{line}");
+        }
+        // Digits inside strings are left alone.
+        assert_eq!(
+            reports(&mut g, r#"@sweep {"metric":"1e309","value":2}"#),
+            r(&[("1e309", 2.0, None)])
+        );
     }
 
     #[test]

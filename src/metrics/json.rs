@@ -12,11 +12,10 @@ pub(super) fn parse_object(text: &str) -> Result<Found<'static>, String> {
         return Err("no JSON object after @sweep".into());
     }
     let parsed: Result<serde_json::Value, _> = serde_json::from_str(text).or_else(|e| {
-        if text.contains("NaN") || text.contains("Infinity") {
-            serde_json::from_str(&quote_nonfinite(text))
-        } else {
-            Err(e)
-        }
+        // Python's bare non-finite tokens, and numbers past the float range (`1e309`, which
+        // serde_json refuses): as strings, the value is read as `name=1e309` reads it, ±inf.
+        let quoted = quote_overflowing(&quote_nonfinite(text));
+        serde_json::from_str(&quoted).map_err(|_| e)
     });
     let mut obj = match parsed {
         Ok(serde_json::Value::Object(o)) => o,
@@ -43,7 +42,8 @@ pub(super) fn parse_object(text: &str) -> Result<Found<'static>, String> {
     let step = match obj.get("step") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Number(n)) => match n.as_i64() {
-            Some(s) => Some(s),
+            Some(s) if s >= 0 => Some(s),
+            Some(s) => return Err(format!("\"step\" {s} is negative")),
             None => return Err("\"step\" is not an integer".into()),
         },
         Some(_) => return Err("\"step\" is not an integer".into()),
@@ -84,6 +84,48 @@ fn quote_nonfinite(s: &str) -> String {
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Quotes the number tokens outside string literals whose value is beyond the float range.
+fn quote_overflowing(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    let (mut in_str, mut escaped) = (false, false);
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if in_str {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '-' || c.is_ascii_digit() {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E' | '+' | '-') {
+                    end = j + 1;
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let token = &s[i..end];
+            if token.parse::<f64>().is_ok_and(f64::is_infinite) {
+                out.push('"');
+                out.push_str(token);
+                out.push('"');
+            } else {
+                out.push_str(token);
+            }
+            continue;
+        }
+        in_str = c == '"';
+        out.push(c);
     }
     out
 }
