@@ -886,6 +886,7 @@ impl Dispatcher {
                 skipped += 1;
                 continue;
             }
+            s.seen.add(&r);
             let n = s.intervals.entry(r.name.clone()).or_insert(0);
             *n += 1;
             let interval = *n;
@@ -969,6 +970,7 @@ impl Dispatcher {
         let (intervals, best) = (s.primary, s.best);
         s.restarts = restart;
         s.intervals.clear();
+        s.seen.clear();
         s.skip = Skip::Nothing;
         s.primary = 0;
         s.best = None;
@@ -1106,20 +1108,8 @@ impl Dispatcher {
             && !never_started
             && !matches!(reason, EndReason::LaunchFailed(_))
         {
-            let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();
-            names.sort();
-            let reported = if names.is_empty() {
-                "no metrics at all".to_string()
-            } else {
-                format!("only: {}", names.join(", "))
-            };
-            self.warn(
-                Some(&id),
-                format!(
-                    "run {id} never reported the primary metric {:?} (it reported {reported}); it can never be the best run. Print `@sweep {{\"metric\":\"{}\",\"value\":...}}` or check the metric name in the config",
-                    self.spec.primary_metric, self.spec.primary_metric
-                ),
-            );
+            let text = crate::metrics::never_reported(&id, &self.spec.primary_metric, &s.seen);
+            self.warn(Some(&id), text);
         }
         if malformed > 1 {
             let n = malformed;

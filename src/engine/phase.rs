@@ -284,6 +284,9 @@ pub(super) struct Slot {
     /// What an earlier session already recorded: an adopted run's files are read again
     /// from the start, and these reports are not recorded twice.
     pub(super) skip: Skip,
+    /// The metrics it reported, by kind of source: what the warning for a run without the
+    /// primary metric lists.
+    pub(super) seen: crate::metrics::Seen,
     /// Reports of the primary metric so far.
     pub(super) primary: u32,
     /// Its best finite primary value.
@@ -305,6 +308,7 @@ impl Slot {
             retry_of: None,
             intervals: HashMap::new(),
             skip: Skip::Nothing,
+            seen: crate::metrics::Seen::default(),
             primary: 0,
             best: None,
             restarts: 0,

@@ -69,6 +69,10 @@ impl Dispatcher {
                 }
             }
             slot.intervals = counts.remove(&r.id).unwrap_or_default();
+            // Recorded before: the history keeps no source per row.
+            for name in slot.intervals.keys() {
+                slot.seen.add_name(name, None);
+            }
             slot.primary = slot
                 .intervals
                 .get(&self.spec.primary_metric)

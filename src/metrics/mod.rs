@@ -20,6 +20,8 @@
 //! - [`grammar`]: the line grammar of the output (`@sweep` JSON lines, the configured
 //!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` [`pairs`] pair).
 //! - [`parse_file_line`]: a metrics-file line (one JSON object).
+//! - [`Seen`] and [`never_reported`]: what a run reported, by kind of source, and the
+//!   warning for a run that never reported the primary metric (its text is built there only).
 //!
 //! # Adding a source
 //!
@@ -35,11 +37,13 @@ mod json;
 mod number;
 mod pairs;
 pub mod pattern;
+mod seen;
 mod source;
 pub mod split;
 
 pub use grammar::{OutputGrammar, Verdict, PREFIX};
 pub use pattern::{Pattern, PatternError};
+pub use seen::{never_reported, Seen};
 pub use source::{Position, Source, SourceKind};
 pub use split::{pump, LineSplitter, SplitLine, MAX_LINE};
 

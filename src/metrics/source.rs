@@ -26,7 +26,7 @@ impl SourceKind {
         match self {
             SourceKind::Output => "output",
             SourceKind::MetricsFile => "metrics file",
-            SourceKind::TensorBoard => "TensorBoard",
+            SourceKind::TensorBoard => "TensorBoard event files",
         }
     }
 }

@@ -623,9 +623,11 @@ time.sleep(0.1)
 #[test]
 fn a_run_reporting_through_both_channels_is_recorded_exactly_once_after_any_kill() {
     for point in 0..20u64 {
-        let p = Project::new()
-            .script(MIXED)
-            .hdconfig(&hd(&choice("--x", "1"), "grid", "max_total_runs: 1\n"));
+        let p = Project::new().script(MIXED).hdconfig(&hd(
+            &choice("--x", "1"),
+            "grid",
+            "max_total_runs: 1\n",
+        ));
         let mut child = p.spawn_run(&[]);
         let pid = wait_running(&p, 1)[0];
         std::thread::sleep(Duration::from_millis(30 * point));
@@ -636,7 +638,12 @@ fn a_run_reporting_through_both_channels_is_recorded_exactly_once_after_any_kill
         p.sweep(&["resume", "latest"]).code(0);
         let mut values: Vec<(i64, f64)> = metric_points(&p)
             .iter()
-            .map(|m| (m["interval"].as_i64().unwrap(), m["value"].as_f64().unwrap()))
+            .map(|m| {
+                (
+                    m["interval"].as_i64().unwrap(),
+                    m["value"].as_f64().unwrap(),
+                )
+            })
             .collect();
         values.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let intervals: Vec<i64> = values.iter().map(|v| v.0).collect();
