@@ -141,13 +141,13 @@ impl PartialEq for Pattern {
     }
 }
 
-/// The `regex` crate's multi-line error message on one line.
+/// The `regex` crate's multi-line error message (the pattern, a caret, `error: why`) as
+/// its reason alone; the diagnostic already shows the pattern.
 fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("regex parse error"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    match s.lines().find_map(|l| l.trim().strip_prefix("error: ")) {
+        Some(why) => why.to_string(),
+        None => s.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
