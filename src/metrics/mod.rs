@@ -20,6 +20,7 @@
 //! - [`grammar`]: the line grammar of the output (`@sweep` JSON lines, the configured
 //!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` [`pairs`] pair).
 //! - [`parse_file_line`]: a metrics-file line (one JSON object).
+//! - [`tfevents`]: TensorBoard event files (TFRecord framing, CRC32C, scalar summaries).
 //! - [`Seen`] and [`never_reported`]: what a run reported, by kind of source, and the
 //!   warning for a run that never reported the primary metric (its text is built there only).
 //!
@@ -40,6 +41,7 @@ pub mod pattern;
 mod seen;
 mod source;
 pub mod split;
+pub mod tfevents;
 
 pub use grammar::{OutputGrammar, Verdict, PREFIX};
 pub use pattern::{Pattern, PatternError};
