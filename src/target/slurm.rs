@@ -23,7 +23,7 @@
 
 use super::handle::{self, SlurmHandle};
 use super::rundir::{self, RunDir};
-use super::watch::{Feed, Stream};
+use super::watch::{EventFiles, Feed, Stream};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::SlurmConfig;
 use std::collections::HashSet;
@@ -113,6 +113,9 @@ struct State {
 struct Job {
     id: String,
     feed: Feed,
+    /// Its TensorBoard event files (the run directory is on a filesystem this machine
+    /// reads, as its output is).
+    tb: EventFiles,
     dir: RunDir,
     /// Restarts `scontrol` has shown (logged as they are seen).
     restarts: u32,
@@ -123,6 +126,7 @@ impl Job {
         Job {
             id,
             feed: feed.with_restarts(restart_line),
+            tb: EventFiles::new(dir.clone()),
             dir,
             restarts: 0,
         }
@@ -631,7 +635,8 @@ fn pump(j: &mut Job) -> bool {
         j.feed.offset(Stream::Metrics),
     );
     j.feed.feed(Stream::Metrics, &m);
-    !o.is_empty() || !m.is_empty()
+    let e = j.feed.event_files(&mut j.tb, 1 << 20, false);
+    !o.is_empty() || !m.is_empty() || e
 }
 
 fn poll(target: Weak<Inner>) {
@@ -677,8 +682,10 @@ fn poll(target: Weak<Inner>) {
                 };
                 match status {
                     Some(s) => {
-                        // Read to the end before reporting the end.
+                        // Read to the end before reporting the end, event files found
+                        // afresh.
                         while pump(&mut j) {}
+                        j.feed.event_files(&mut j.tb, 1 << 30, true);
                         let s = if t.is_stopping(&j.id) {
                             match s {
                                 ExitStatus::Unknown(_) | ExitStatus::Slurm(_) => {

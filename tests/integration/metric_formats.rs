@@ -72,7 +72,10 @@ fn keras_lightning_and_hugging_face_output_is_read_as_printed() {
     assert_eq!(keras["loss"], steps(&[(1, 0.87), (2, 0.77), (3, 0.67)]));
     assert_eq!(keras["accuracy"], steps(&[(1, 0.73), (2, 0.78), (3, 0.83)]));
     assert_eq!(keras["val_loss"], steps(&[(1, 0.5), (2, 0.45), (3, 0.4)]));
-    assert_eq!(keras["val_accuracy"], steps(&[(1, 0.8), (2, 0.85), (3, 0.9)]));
+    assert_eq!(
+        keras["val_accuracy"],
+        steps(&[(1, 0.8), (2, 0.85), (3, 0.9)])
+    );
     assert_eq!(keras.len(), 4, "{keras:?}");
     let tqdm = &got["tqdm-lightning.txt"];
     assert_eq!(tqdm["loss"], steps(&[(0, 0.87), (1, 0.77), (2, 0.67)]));
@@ -81,7 +84,10 @@ fn keras_lightning_and_hugging_face_output_is_read_as_printed() {
     assert_eq!(tqdm.len(), 3, "{tqdm:?}");
     let hf = &got["hf-trainer.txt"];
     assert_eq!(hf["loss"], steps(&[(1, 0.8), (2, 0.7), (3, 0.6)]));
-    assert_eq!(hf["eval_accuracy"], steps(&[(1, 0.87), (2, 0.89), (3, 0.91)]));
+    assert_eq!(
+        hf["eval_accuracy"],
+        steps(&[(1, 0.87), (2, 0.89), (3, 0.91)])
+    );
     assert_eq!(hf["eval_loss"], steps(&[(1, 0.47), (2, 0.44), (3, 0.41)]));
     assert!(!hf.contains_key("epoch"), "epoch is the step, not a metric");
     let best = p.json(&["best", "latest", "--json"]);
@@ -129,7 +135,11 @@ else:
         out.contains(&format!("run {case} never reported the primary metric \"accuracy\" (it reported only: Accuracy in its output)")),
         "{out}"
     );
-    assert_eq!(out.matches("differs from it only in case").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("differs from it only in case").count(),
+        1,
+        "{out}"
+    );
     let pattern = &by_id["pattern"];
     assert!(
         out.contains(&format!("run {pattern} never reported the primary metric \"accuracy\" (it reported only: top1 in its output)")),
@@ -165,4 +175,70 @@ else:
     );
     let best = p.json(&["best", "latest", "--json"]);
     assert_eq!(best["value"], 0.93, "{best}");
+}
+
+/// Appends the event file `src` (recorded by the real writer) to `dst` in three pieces,
+/// 0.3 s apart, cutting records in two: the reader waits for the rest.
+const TENSORBOARD: &str = r#"
+import os, sys, time
+def grow(src, dst):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    data = open(src, "rb").read()
+    cuts = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    with open(dst, "ab") as f:
+        for a, b in zip(cuts, cuts[1:]):
+            f.write(data[a:b]); f.flush(); time.sleep(0.3)
+grow("simple_value.tfevents", "runs/exp1/events.out.tfevents.1700000000.host.1.0")
+grow("tensor_scalars.tfevents", os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "tb", "events.out.tfevents.1700000001.host.2.0"))
+"#;
+
+/// The TensorBoard project: the script above and the two recorded event files.
+pub fn tensorboard_project() -> Project {
+    let tb = |n: &str| std::fs::read(repo().join("tests/fixtures/tensorboard").join(n)).unwrap();
+    let p = Project::new().script(TENSORBOARD);
+    std::fs::write(
+        p.path().join("simple_value.tfevents"),
+        tb("simple_value.tfevents"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.path().join("tensor_scalars.tfevents"),
+        tb("tensor_scalars.tfevents"),
+    )
+    .unwrap();
+    p
+}
+
+/// Per metric, `(step, value)` of the latest sweep's only run.
+pub fn one_run_points(p: &Project) -> BTreeMap<String, Vec<(Option<i64>, f64)>> {
+    let mut out: BTreeMap<String, Vec<(Option<i64>, f64)>> = BTreeMap::new();
+    let text = p.sweep(&["export", "latest", "--format", "jsonl"]).stdout();
+    for line in text.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        out.entry(m["metric"].as_str().unwrap().to_string())
+            .or_default()
+            .push((m["step"].as_i64(), m["value"].as_f64().unwrap()));
+    }
+    out
+}
+
+/// What the two event files hold, as recorded: every scalar event one report at its step.
+pub fn assert_tensorboard_points(p: &Project) {
+    let got = one_run_points(p);
+    assert_eq!(got["train/loss"], steps(&[(0, 1.0), (1, 0.5), (2, 0.25)]));
+    assert_eq!(got["val/acc"], steps(&[(0, 0.5), (1, 0.75), (2, 0.875)]));
+    assert_eq!(got["acc"], steps(&[(10, 0.25), (20, 0.5)]));
+    assert_eq!(got["loss"], steps(&[(10, 2.0), (20, 1.0)]));
+    assert_eq!(got.len(), 4, "the histogram is no scalar: {got:?}");
+}
+
+#[test]
+fn tensorboard_scalars_under_the_working_and_outputs_directories() {
+    let p = tensorboard_project().hdconfig(
+        "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
+    );
+    p.run(&[]).success();
+    assert_tensorboard_points(&p);
+    let best = p.json(&["best", "latest", "--json"]);
+    assert_eq!(best["value"], 0.875, "{best}");
 }
