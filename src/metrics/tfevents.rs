@@ -277,6 +277,11 @@ mod tests {
         (got, res)
     }
 
+    /// The reports without their positions.
+    fn reports(got: &Got) -> Vec<(&str, f64, Option<i64>)> {
+        got.iter().map(|g| (g.0.as_str(), g.1, g.2)).collect()
+    }
+
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -294,10 +299,8 @@ mod tests {
         let simple = fixture("simple_value.tfevents");
         let (got, res) = read_all(&[&simple]);
         res.unwrap();
-        let names: Vec<(&str, f64, Option<i64>)> =
-            got.iter().map(|g| (g.0.as_str(), g.1, g.2)).collect();
         assert_eq!(
-            names,
+            reports(&got),
             [
                 ("train/loss", 1.0, Some(0)),
                 ("val/acc", 0.5, Some(0)),
@@ -315,10 +318,8 @@ mod tests {
         let tensor = fixture("tensor_scalars.tfevents");
         let (got, res) = read_all(&[&tensor]);
         res.unwrap();
-        let names: Vec<(&str, f64, Option<i64>)> =
-            got.iter().map(|g| (g.0.as_str(), g.1, g.2)).collect();
         assert_eq!(
-            names,
+            reports(&got),
             [
                 ("acc", 0.25, Some(10)),
                 ("loss", 2.0, Some(10)),

@@ -437,6 +437,16 @@ impl Feed {
         })
     }
 
+    /// A feed for the run `req` launches; with `mirror`, into its local run directory.
+    pub(super) fn for_run(
+        req: &super::LaunchRequest,
+        events: EventSender,
+        mirror: bool,
+    ) -> std::io::Result<Feed> {
+        let dir = mirror.then_some(req.run_dir.as_path());
+        Feed::new(&req.run_id, req.pattern.as_ref(), events, dir)
+    }
+
     /// See [`Watch::with_restarts`].
     pub(super) fn with_restarts(mut self, line: RestartLine) -> Feed {
         self.watch = self.watch.with_restarts(line);
