@@ -407,6 +407,8 @@ impl EventFiles {
 /// `metrics.jsonl` are kept with the run.
 pub(super) struct Feed {
     watch: Watch,
+    /// Event files found on the host: each with the bytes fetched so far.
+    remote_events: Vec<(Source, u64, EventFileReader)>,
     /// The local `output.log` and `metrics.jsonl`.
     mirror: Option<[File; 2]>,
     /// Bytes of each stream consumed so far.
@@ -432,6 +434,7 @@ impl Feed {
         };
         Ok(Feed {
             watch: Watch::new(run_id, pattern, events),
+            remote_events: Vec::new(),
             mirror,
             read: [0, 0],
         })
@@ -491,6 +494,36 @@ impl Feed {
     /// The run's id.
     pub(super) fn run_id(&self) -> &str {
         self.watch.run_id()
+    }
+
+    /// The event files found on the host so far, each with the bytes fetched.
+    pub(super) fn event_files_known(&self) -> Vec<(&str, u64)> {
+        self.remote_events
+            .iter()
+            .map(|(s, off, _)| (s.path(), *off))
+            .collect()
+    }
+
+    /// An event file (its path in the run directory) the host has; whether it is new.
+    pub(super) fn event_file_found(&mut self, rel: &str) -> bool {
+        if self.remote_events.iter().any(|(s, _, _)| s.path() == rel) {
+            return false;
+        }
+        let source = Source::new(SourceKind::TensorBoard, rel);
+        self.remote_events.push((source, 0, EventFileReader::new()));
+        true
+    }
+
+    /// New bytes of the known event file `rel`.
+    pub(super) fn event_file_bytes(&mut self, rel: &str, data: &[u8]) {
+        if let Some((source, off, reader)) = self
+            .remote_events
+            .iter_mut()
+            .find(|(s, _, _)| s.path() == rel)
+        {
+            *off += data.len() as u64;
+            self.watch.event_bytes(source, reader, data);
+        }
     }
 
     /// Reads what is new in the run's event files (see [`EventFiles::pump`]).
