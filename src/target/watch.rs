@@ -7,6 +7,12 @@
 //! The local target feeds a [`Watch`] from the files it tails; the SSH and Slurm targets feed
 //! a [`Feed`] (a watch, the offsets read so far and a mirror into the local run directory)
 //! from the bytes they fetch.
+//!
+//! TensorBoard event files are a third kind of source: [`EventFiles`] finds and tails them
+//! where this process can read the run directory (local, Slurm); on an SSH host the poll
+//! command finds them and a [`Feed`] keeps their offsets. Every report carries its source
+//! and position ([`metrics::Position`]); a new kind of file plugs in the same way: a reader
+//! in `metrics`, a `SourceKind`, and a method here that feeds its bytes into the batch.
 
 use super::rundir::{self, RunDir};
 use super::{EventSender, ExitStatus, TargetEvent};
