@@ -118,7 +118,7 @@ fn name_before(line: &[u8], sep: usize) -> Option<(&[u8], usize, Option<u8>)> {
         return None;
     }
     match quote {
-        Some(q) => (s > 0 && line[s - 1] == q).then_some((name, s - 1, Some(q))),
+        Some(q) => (s > 0 && line[s - 1] == q).then(|| (name, s - 1, Some(q))),
         None => Some((name, s, None)),
     }
 }
@@ -177,6 +177,8 @@ mod tests {
             "accuracy=high",
             "a==b",
             "loss:0.5 (no space after the colon, not alone)",
+            // A closing quote with no opening one, at the line's start.
+            "a'=1",
         ] {
             assert_eq!(pairs(line), [], "{line}");
         }
