@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 #[path = "common/mod.rs"]
 mod common;
 
+/// The lines per run: `SWEEP_BENCH_LINES`, else 1,000,000 under `cargo bench` and 20,000
+/// when the suite runs the bench as a test (unoptimized, where the rate means nothing).
 fn lines() -> usize {
+    let benching = std::env::args().any(|a| a == "--bench");
     std::env::var("SWEEP_BENCH_LINES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(if benching { 1_000_000 } else { 20_000 })
 }
 
 /// What the run prints.
