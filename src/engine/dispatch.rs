@@ -887,9 +887,17 @@ impl Dispatcher {
                 continue;
             }
             s.seen.add(&r);
-            let n = s.intervals.entry(r.name.clone()).or_insert(0);
-            *n += 1;
-            let interval = *n;
+            // The name is copied only the first time it is seen.
+            let interval = match s.intervals.get_mut(&r.name) {
+                Some(n) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    s.intervals.insert(r.name.clone(), 1);
+                    1
+                }
+            };
             if r.name == primary {
                 s.primary += 1;
                 latest = Some((s.primary, r.value));
