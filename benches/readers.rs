@@ -79,6 +79,7 @@ fn history(workspace: &Path, points: u64) {
                         value: ceiling * (1.0 - (-(j as f64) / per_run as f64 * 5.0).exp())
                             + 0.02 * ((j * 7919 % 1000) as f64 / 1000.0 - 0.5),
                         time: t0 + i as f64 * 100.0 + j as f64 * 1e-3,
+                        at: None,
                     })
                     .collect(),
             ));

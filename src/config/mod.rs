@@ -13,6 +13,7 @@ pub mod env_tool;
 mod expr;
 mod fields;
 pub mod hdconfig;
+mod metrics;
 pub mod runconfig;
 pub mod targets;
 pub mod v2;
@@ -78,6 +79,8 @@ pub struct SweepPart {
     pub resume_from: Vec<String>,
     /// `resume_child_runs`: earlier run ids.
     pub resume_child_runs: Vec<String>,
+    /// `metrics.pattern` (extension), compiled.
+    pub metric_pattern: Option<crate::metrics::Pattern>,
 }
 
 /// A successfully loaded config: the spec plus warnings and notes to show the user.
@@ -424,6 +427,7 @@ fn build_run_spec(
             target: "local".into(),
             node_count: 1,
             is_command: true,
+            metric_pattern: part.metric_pattern.clone(),
             ..RunSpec::default()
         };
         if let Some((words, span)) = &part.command {
@@ -438,6 +442,7 @@ fn build_run_spec(
                 source_dir: PathBuf::from("."),
                 target: "local".into(),
                 node_count: 1,
+                metric_pattern: part.metric_pattern.clone(),
                 ..RunSpec::default()
             },
             None,
@@ -450,6 +455,11 @@ fn build_run_spec(
         node_count: run.node_count.unwrap_or(1),
         managed_env: run.managed_env.clone(),
         unbuilt_deps: run.unbuilt_deps.clone(),
+        // The runconfig's pattern, else the sweep config's.
+        metric_pattern: run
+            .metric_pattern
+            .clone()
+            .or_else(|| part.metric_pattern.clone()),
         ..RunSpec::default()
     };
     if let Some(rs) = rsink {

@@ -36,6 +36,8 @@ pub struct RunPart {
     pub max_run_seconds: Option<f64>,
     /// The source directory (see [`source_dir_for`]).
     pub source_dir: PathBuf,
+    /// `metrics.pattern` (extension), compiled.
+    pub metric_pattern: Option<crate::metrics::Pattern>,
 }
 
 const TOP: &[&str] = &[
@@ -49,6 +51,7 @@ const TOP: &[&str] = &[
     "environment",
     "history",
     "sourceDirectory",
+    "metrics",
 ];
 const TOP_INERT: &[&str] = &[
     "communicator",
@@ -213,6 +216,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
     if let Some(env) = top.get("environment") {
         read_environment(sink, env, &mut part, path);
     }
+    part.metric_pattern = super::metrics::read(sink, &top);
     if let Some(h) = top.get("history") {
         if let Some(hf) = fields(
             sink,

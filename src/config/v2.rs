@@ -23,6 +23,7 @@ const TOP: &[&str] = &[
     "early_termination",
     "trial",
     "resume_from",
+    "metrics",
 ];
 const TOP_INERT: &[&str] = &[
     "$schema",
@@ -163,6 +164,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
         ),
     }
     part.resume_from = read_resume_from(sink, &top);
+    part.metric_pattern = super::metrics::read(sink, &top);
     part
 }
 

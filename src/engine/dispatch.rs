@@ -6,6 +6,7 @@
 use super::argv::build_argv;
 use super::phase::{outcome, Exit, Phase, Slot, Stop, StopAsked};
 use super::resume::{Recovered, SavedSweep};
+use super::skip::Skip;
 use super::waiting::{self, Load, Waiting};
 use super::{BestRun, Control, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup};
 use crate::metrics::Report;
@@ -453,6 +454,7 @@ impl Dispatcher {
             snapshot: self.snapshot.clone(),
             run_dir,
             primary_metric: self.spec.primary_metric.clone(),
+            pattern: self.spec.run.metric_pattern.clone(),
         }
     }
 
@@ -920,15 +922,23 @@ impl Dispatcher {
         let mut latest = None;
         for r in reports {
             let s = &mut self.slots[idx];
-            if let Some(k) = s.skip.get_mut(&r.name).filter(|k| **k > 0) {
+            if s.skip.skips(&r) {
                 // Recorded by an earlier session already.
-                *k -= 1;
                 skipped += 1;
                 continue;
             }
-            let n = s.intervals.entry(r.name.clone()).or_insert(0);
-            *n += 1;
-            let interval = *n;
+            s.seen.add(&r);
+            // The name is copied only the first time it is seen.
+            let interval = match s.intervals.get_mut(&r.name) {
+                Some(n) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    s.intervals.insert(r.name.clone(), 1);
+                    1
+                }
+            };
             if r.name == primary {
                 s.primary += 1;
                 latest = Some((s.primary, r.value));
@@ -954,6 +964,7 @@ impl Dispatcher {
                 step: r.step,
                 value: r.value,
                 time: t,
+                at: r.at,
             });
         }
         if skipped > 0 {
@@ -1008,7 +1019,8 @@ impl Dispatcher {
         let (intervals, best) = (s.primary, s.best);
         s.restarts = restart;
         s.intervals.clear();
-        s.skip.clear();
+        s.seen.clear();
+        s.skip = Skip::Nothing;
         s.primary = 0;
         s.best = None;
         let id = s.id.clone();
@@ -1140,20 +1152,8 @@ impl Dispatcher {
             && !never_started
             && !matches!(reason, EndReason::LaunchFailed(_))
         {
-            let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();
-            names.sort();
-            let reported = if names.is_empty() {
-                "no metrics at all".to_string()
-            } else {
-                format!("only: {}", names.join(", "))
-            };
-            self.warn(
-                Some(&id),
-                format!(
-                    "run {id} never reported the primary metric {:?} (it reported {reported}); it can never be the best run. Print `@sweep {{\"metric\":\"{}\",\"value\":...}}` or check the metric name in the config",
-                    self.spec.primary_metric, self.spec.primary_metric
-                ),
-            );
+            let text = crate::metrics::never_reported(&id, &self.spec.primary_metric, &s.seen);
+            self.warn(Some(&id), text);
         }
         if malformed > 1 {
             let n = malformed;

@@ -34,6 +34,7 @@ mod dispatch;
 mod phase;
 mod replay;
 pub mod resume;
+mod skip;
 mod waiting;
 
 pub use waiting::Waiting;

@@ -23,7 +23,7 @@
 
 use super::handle::{self, LocalHandle};
 use super::rundir::{self, RunDir};
-use super::watch::{Stream, Watch};
+use super::watch::{EventFiles, Stream, Watch};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -329,6 +329,10 @@ impl Tail {
 /// prints without pause must not keep the watcher from the other runs.
 const ROUND_BYTES: u64 = 1 << 20;
 
+/// Most bytes of one event file read when its run has ended (an escaped process could
+/// append forever).
+const EVENT_FILE_END: u64 = 1 << 30;
+
 /// How much of each file one [`drain`] reads.
 #[derive(Clone, Copy)]
 enum Upto {
@@ -366,6 +370,8 @@ struct Watched {
     w: Watch,
     out: Tail,
     mf: Tail,
+    /// Its TensorBoard event files.
+    tb: EventFiles,
     h: LocalHandle,
     exit: Exit,
     /// When its process was last looked at, for runs the watcher cannot wait on.
@@ -417,6 +423,9 @@ impl Watched {
             chunk,
             Upto::PresentEnd,
         );
+        // Event files too, found afresh (one written just before the end) and read to
+        // their present ends.
+        self.tb.pump(&mut self.w, EVENT_FILE_END, true);
         self.w.exit(status);
     }
 }
@@ -464,9 +473,10 @@ fn watch(
     let out = Tail::new(Stream::Output, dir.output_log());
     let mf = Tail::new(Stream::Metrics, dir.metrics());
     let run = Watched {
-        w: Watch::new(&req.run_id, &req.primary_metric, events),
+        w: Watch::new(&req.run_id, req.pattern.as_ref(), events),
         out,
         mf,
+        tb: EventFiles::new(dir.clone()),
         h,
         exit,
         looked: None,
@@ -558,6 +568,7 @@ fn watch_all(rx: std::sync::mpsc::Receiver<Watched>, wake: std::os::fd::OwnedFd)
                 &mut chunk,
                 Upto::Bytes(ROUND_BYTES),
             );
+            busy |= r.tb.pump(&mut r.w, ROUND_BYTES, false);
             r.w.flush();
             let has_pidfd = matches!(&r.exit, Exit::Child(sup) if sup.pidfd().is_some());
             if ended[i] || (!has_pidfd && r.ended_by_looking()) {
@@ -627,6 +638,7 @@ mod tests {
             snapshot: dir.join("snap"),
             run_dir: dir.join("run"),
             primary_metric: "acc".into(),
+            pattern: None,
         }
     }
 

@@ -48,8 +48,10 @@ pub struct LaunchRequest {
     pub snapshot: PathBuf,
     /// The run's directory (`.sweep/sweeps/<sweep>/runs/<run>/`).
     pub run_dir: PathBuf,
-    /// The primary metric's name, for plain `name=value` lines.
+    /// The primary metric's name.
     pub primary_metric: String,
+    /// The configured pattern for output lines (`metrics: {pattern: …}`), if any.
+    pub pattern: Option<crate::metrics::Pattern>,
 }
 
 impl LaunchRequest {

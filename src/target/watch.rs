@@ -7,10 +7,20 @@
 //! The local target feeds a [`Watch`] from the files it tails; the SSH and Slurm targets feed
 //! a [`Feed`] (a watch, the offsets read so far and a mirror into the local run directory)
 //! from the bytes they fetch.
+//!
+//! TensorBoard event files are a third kind of source: [`EventFiles`] finds and tails them
+//! where this process can read the run directory (local, Slurm); on an SSH host the poll
+//! command finds them and a [`Feed`] keeps their offsets. Every report carries its source
+//! and position ([`metrics::Position`]); a new kind of file plugs in the same way: a reader
+//! in `metrics`, a `SourceKind`, and a method here that feeds its bytes into the batch.
 
-use super::rundir::RunDir;
+use super::rundir::{self, RunDir};
 use super::{EventSender, ExitStatus, TargetEvent};
-use crate::metrics::{self, Line, LineSplitter, Report, SplitLine};
+use crate::metrics::tfevents::EventFileReader;
+use crate::metrics::{
+    self, LineSplitter, OutputGrammar, Pattern, Position, Report, Source, SourceKind, SplitLine,
+    Verdict,
+};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,14 +30,15 @@ use std::path::Path;
 const TAIL_LINES: usize = 20;
 /// Longest tail line kept, in bytes.
 const TAIL_LINE_MAX: usize = 1024;
-/// Most reports batched into one event.
+/// Most reports batched into one event (a batch ends between lines, so it can hold a
+/// line's reports more).
 const BATCH: usize = 4096;
 
 /// Recognises the output line a target's job prints when it starts a rerun: which restart
 /// it is, and why, in words.
 pub(super) type RestartLine = fn(&[u8]) -> Option<(u32, String)>;
 
-/// One of a run's two streams.
+/// One of a run's two text streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stream {
     /// Its standard output and error (`output.log`).
@@ -39,7 +50,6 @@ pub(super) enum Stream {
 /// Turns a run's lines into events.
 struct Lines {
     run_id: String,
-    primary: String,
     events: EventSender,
     batch: Vec<Report>,
     malformed: u64,
@@ -48,6 +58,11 @@ struct Lines {
     restart_line: Option<RestartLine>,
     /// The restart whose output is being read (0: the first attempt).
     restart: u32,
+    /// The output's line grammar.
+    grammar: OutputGrammar,
+    /// The two streams as sources of reports.
+    output: Source,
+    metrics_file: Source,
 }
 
 impl Lines {
@@ -62,8 +77,9 @@ impl Lines {
         }
     }
 
-    fn push(&mut self, r: Report) {
-        self.batch.push(r);
+    /// Ends a line or record: the batch is sent once full. Never called inside one, so a
+    /// line's reports travel (and are recorded) together.
+    fn unit_done(&mut self) {
         if self.batch.len() >= BATCH {
             self.flush();
         }
@@ -84,12 +100,14 @@ impl Lines {
 
     fn line(&mut self, stream: Stream, l: SplitLine<'_>) {
         match stream {
-            Stream::Output => self.output_line(l.bytes, l.truncated),
-            Stream::Metrics => self.file_line(l.bytes, l.truncated),
+            Stream::Output => self.output_line(l),
+            Stream::Metrics => self.file_line(l),
         }
+        self.unit_done();
     }
 
-    fn output_line(&mut self, bytes: &[u8], truncated: bool) {
+    fn output_line(&mut self, l: SplitLine<'_>) {
+        let bytes = l.bytes;
         let marker = self.restart_line.and_then(|m| m(bytes));
         if let Some((k, why)) = marker.filter(|m| m.0 > self.restart) {
             // The reports so far are the earlier attempt's.
@@ -107,7 +125,7 @@ impl Lines {
         let keep = &bytes[..bytes.len().min(TAIL_LINE_MAX)];
         self.tail
             .push_back(String::from_utf8_lossy(keep).into_owned());
-        if truncated {
+        if l.truncated {
             if bytes
                 .trim_ascii_start()
                 .starts_with(metrics::PREFIX.as_bytes())
@@ -119,25 +137,41 @@ impl Lines {
             }
             return;
         }
-        match metrics::parse_output_line(bytes, &self.primary) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "output"),
+        let Lines {
+            grammar,
+            batch,
+            output,
+            ..
+        } = self;
+        let verdict = grammar.line(bytes, |f| {
+            batch.push(f.at(Position {
+                source: output.clone(),
+                end: l.end,
+            }))
+        });
+        if let Verdict::Malformed(why) = verdict {
+            self.malformed(why, "output");
         }
     }
 
-    fn file_line(&mut self, bytes: &[u8], truncated: bool) {
-        if truncated {
+    fn file_line(&mut self, l: SplitLine<'_>) {
+        if l.truncated {
             self.malformed(
                 format!("line longer than {} bytes", metrics::MAX_LINE),
                 "metrics file",
             );
             return;
         }
-        match metrics::parse_file_line(bytes) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "metrics file"),
+        match metrics::parse_file_line(l.bytes) {
+            Ok(None) => {}
+            Ok(Some(f)) => {
+                let at = Position {
+                    source: self.metrics_file.clone(),
+                    end: l.end,
+                };
+                self.batch.push(f.at(at));
+            }
+            Err(why) => self.malformed(why, "metrics file"),
         }
     }
 }
@@ -150,19 +184,21 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    /// A watch sending `run_id`'s events to `events`; plain `name=value` lines report
-    /// `primary`.
-    pub(super) fn new(run_id: &str, primary: &str, events: EventSender) -> Watch {
+    /// A watch sending `run_id`'s events to `events`; output lines are read with the line
+    /// grammar and the configured `pattern`.
+    pub(super) fn new(run_id: &str, pattern: Option<&Pattern>, events: EventSender) -> Watch {
         Watch {
             lines: Lines {
                 run_id: run_id.to_string(),
-                primary: primary.to_string(),
                 events,
                 batch: Vec::new(),
                 malformed: 0,
                 tail: VecDeque::new(),
                 restart_line: None,
                 restart: 0,
+                grammar: OutputGrammar::new(pattern),
+                output: Source::new(SourceKind::Output, rundir::OUTPUT_LOG),
+                metrics_file: Source::new(SourceKind::MetricsFile, rundir::METRICS_FILE),
             },
             out: LineSplitter::new(),
             mf: LineSplitter::new(),
@@ -181,9 +217,11 @@ impl Watch {
         self.lines.restart
     }
 
-    /// The metrics file is now another one (a rerun's), read from its start.
+    /// The metrics file is now the current restart's, read from its start.
     pub(super) fn new_metrics_file(&mut self) {
         self.mf = LineSplitter::new();
+        let name = rundir::metrics_file_name(self.lines.restart);
+        self.lines.metrics_file = Source::new(SourceKind::MetricsFile, &name);
     }
 
     /// New bytes of `stream`.
@@ -233,6 +271,141 @@ impl Watch {
     pub(super) fn run_id(&self) -> &str {
         &self.lines.run_id
     }
+
+    /// New bytes of the TensorBoard event file `source`, read by `reader`: its scalars are
+    /// reports at the end of their records. A framing error is a malformed-line warning,
+    /// and the file is not read further.
+    fn event_bytes(&mut self, source: &Source, reader: &mut EventFileReader, data: &[u8]) {
+        let lines = &mut self.lines;
+        let res = reader.feed(data, |f, end| {
+            lines.batch.push(f.at(Position {
+                source: source.clone(),
+                end,
+            }));
+            // A record's reports travel together: the batch is checked between records.
+            if lines.batch.len() >= BATCH {
+                lines.flush();
+            }
+        });
+        if let Err(why) = res {
+            lines.malformed(
+                format!("{}: {why}", source.path()),
+                "TensorBoard event file",
+            );
+        }
+        lines.unit_done();
+    }
+}
+
+/// How often a run's directories are searched for new event files.
+const EVENT_SCAN: std::time::Duration = std::time::Duration::from_secs(1);
+/// How deep under `work/` and `outputs/` event files are looked for.
+const EVENT_DEPTH: usize = 8;
+/// Most directory entries one search looks at (a run may unpack a dataset in its folder).
+const EVENT_SCAN_ENTRIES: usize = 20_000;
+
+/// The TensorBoard event files (`events.out.tfevents.*`) anywhere under a run's working and
+/// outputs directories, on a filesystem this process reads (a local run's, a Slurm job's):
+/// found by a bounded search at most once per [`EVENT_SCAN`], each tailed from where it
+/// was read to.
+pub(super) struct EventFiles {
+    dir: RunDir,
+    files: Vec<EventTail>,
+    scanned: Option<std::time::Instant>,
+    /// The read buffer, allocated with the first event file.
+    chunk: Vec<u8>,
+}
+
+struct EventTail {
+    source: Source,
+    file: File,
+    reader: EventFileReader,
+}
+
+impl EventFiles {
+    /// The event files of the run in `dir`.
+    pub(super) fn new(dir: RunDir) -> EventFiles {
+        EventFiles {
+            dir,
+            files: Vec::new(),
+            scanned: None,
+            chunk: Vec::new(),
+        }
+    }
+
+    /// Looks for new event files (always with `now`, else at most once per [`EVENT_SCAN`])
+    /// and reads what is new in each, at most `budget` bytes per file; whether anything was.
+    pub(super) fn pump(&mut self, w: &mut Watch, budget: u64, now: bool) -> bool {
+        if now || self.scanned.is_none_or(|t| t.elapsed() >= EVENT_SCAN) {
+            self.scanned = Some(std::time::Instant::now());
+            self.scan();
+        }
+        if self.files.is_empty() {
+            return false;
+        }
+        if self.chunk.is_empty() {
+            self.chunk = vec![0; 64 * 1024];
+        }
+        let chunk = &mut self.chunk;
+        let mut any = false;
+        for t in &mut self.files {
+            let mut left = budget;
+            while left > 0 {
+                let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = match t.file.read(&mut chunk[..want]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                left -= n as u64;
+                any = true;
+                w.event_bytes(&t.source, &mut t.reader, &chunk[..n]);
+            }
+        }
+        any
+    }
+
+    /// Adds the event files not followed yet.
+    fn scan(&mut self) {
+        let mut seen = 0usize;
+        let mut stack: Vec<(std::path::PathBuf, usize)> =
+            vec![(self.dir.work(), 0), (self.dir.outputs(), 0)];
+        while let Some((d, depth)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                seen += 1;
+                if seen > EVENT_SCAN_ENTRIES {
+                    return;
+                }
+                // Symbolic links are not followed: a link to `/` must not be searched.
+                let Ok(kind) = e.file_type() else { continue };
+                let path = e.path();
+                if kind.is_dir() && depth < EVENT_DEPTH {
+                    stack.push((path, depth + 1));
+                } else if kind.is_file()
+                    && e.file_name()
+                        .to_str()
+                        .is_some_and(metrics::tfevents::is_event_file)
+                {
+                    let Ok(rel) = path.strip_prefix(self.dir.root()) else {
+                        continue;
+                    };
+                    let rel = rel.to_string_lossy();
+                    if self.files.iter().any(|t| t.source.path() == rel) {
+                        continue;
+                    }
+                    if let Ok(file) = File::open(&path) {
+                        self.files.push(EventTail {
+                            source: Source::new(SourceKind::TensorBoard, &rel),
+                            file,
+                            reader: EventFileReader::new(),
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A [`Watch`] fed with bytes a remote target fetched: how far each stream has been read,
@@ -240,6 +413,8 @@ impl Watch {
 /// `metrics.jsonl` are kept with the run.
 pub(super) struct Feed {
     watch: Watch,
+    /// Event files found on the host: each with the bytes fetched so far.
+    remote_events: Vec<(Source, u64, EventFileReader)>,
     /// The local `output.log` and `metrics.jsonl`.
     mirror: Option<[File; 2]>,
     /// Bytes of each stream consumed so far.
@@ -251,7 +426,7 @@ impl Feed {
     /// `output.log` and `metrics.jsonl` there (created empty).
     pub(super) fn new(
         run_id: &str,
-        primary: &str,
+        pattern: Option<&Pattern>,
         events: EventSender,
         mirror_dir: Option<&Path>,
     ) -> std::io::Result<Feed> {
@@ -264,10 +439,21 @@ impl Feed {
             None => None,
         };
         Ok(Feed {
-            watch: Watch::new(run_id, primary, events),
+            watch: Watch::new(run_id, pattern, events),
+            remote_events: Vec::new(),
             mirror,
             read: [0, 0],
         })
+    }
+
+    /// A feed for the run `req` launches; with `mirror`, into its local run directory.
+    pub(super) fn for_run(
+        req: &super::LaunchRequest,
+        events: EventSender,
+        mirror: bool,
+    ) -> std::io::Result<Feed> {
+        let dir = mirror.then_some(req.run_dir.as_path());
+        Feed::new(&req.run_id, req.pattern.as_ref(), events, dir)
     }
 
     /// See [`Watch::with_restarts`].
@@ -315,6 +501,41 @@ impl Feed {
     pub(super) fn run_id(&self) -> &str {
         self.watch.run_id()
     }
+
+    /// The event files found on the host so far, each with the bytes fetched.
+    pub(super) fn event_files_known(&self) -> Vec<(&str, u64)> {
+        self.remote_events
+            .iter()
+            .map(|(s, off, _)| (s.path(), *off))
+            .collect()
+    }
+
+    /// An event file (its path in the run directory) the host has; whether it is new.
+    pub(super) fn event_file_found(&mut self, rel: &str) -> bool {
+        if self.remote_events.iter().any(|(s, _, _)| s.path() == rel) {
+            return false;
+        }
+        let source = Source::new(SourceKind::TensorBoard, rel);
+        self.remote_events.push((source, 0, EventFileReader::new()));
+        true
+    }
+
+    /// New bytes of the known event file `rel`.
+    pub(super) fn event_file_bytes(&mut self, rel: &str, data: &[u8]) {
+        if let Some((source, off, reader)) = self
+            .remote_events
+            .iter_mut()
+            .find(|(s, _, _)| s.path() == rel)
+        {
+            *off += data.len() as u64;
+            self.watch.event_bytes(source, reader, data);
+        }
+    }
+
+    /// Reads what is new in the run's event files (see [`EventFiles::pump`]).
+    pub(super) fn event_files(&mut self, tb: &mut EventFiles, budget: u64, now: bool) -> bool {
+        tb.pump(&mut self.watch, budget, now)
+    }
 }
 
 #[cfg(test)]
@@ -332,7 +553,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let restart = |l: &[u8]| (l == b"RESTART").then(|| (1, "again".to_string()));
-        let mut f = Feed::new("r", "acc", tx, Some(dir.path()))
+        let mut f = Feed::new("r", None, tx, Some(dir.path()))
             .unwrap()
             .with_restarts(restart);
         f.feed(Stream::Output, b"hello\nacc=0.");
@@ -389,7 +610,7 @@ mod tests {
     #[test]
     fn the_tail_keeps_the_last_lines_cut_to_length() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut w = Watch::new("r", "acc", tx);
+        let mut w = Watch::new("r", None, tx);
         let long = "x".repeat(TAIL_LINE_MAX + 10);
         let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
         w.feed(Stream::Output, text.as_bytes());

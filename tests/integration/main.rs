@@ -10,6 +10,7 @@ mod history;
 mod hostile;
 mod library;
 mod local_runs;
+mod metric_formats;
 mod mlflow;
 mod report;
 mod resume;

@@ -301,3 +301,29 @@ fn targets_check_explains_a_broken_target() {
         "{t}"
     );
 }
+
+/// Keras, Lightning/tqdm and Hugging Face output printed on SSH hosts is read as locally.
+#[test]
+fn ssh_runs_report_through_the_library_formats() {
+    let Some(env) = services::sshd() else { return };
+    let p = crate::metric_formats::formats_project()
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 2, ""));
+    let out = p.run(&[]).success().text();
+    crate::metric_formats::assert_formats_read(&p, &out);
+}
+
+/// TensorBoard event files a run writes on an SSH host, under its working and outputs
+/// directories, are fetched as they grow: every scalar at its step, each once.
+#[test]
+fn ssh_runs_report_tensorboard_scalars() {
+    let Some(env) = services::sshd() else { return };
+    let p = crate::metric_formats::tensorboard_project()
+        .hdconfig(
+            "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
+        )
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    p.run(&[]).success();
+    crate::metric_formats::assert_tensorboard_points(&p);
+}
