@@ -18,7 +18,7 @@
 //! - [`split`]: a byte stream into lines, in bounded memory, each at its final state
 //!   (`\r` redraws collapsed) and with its end offset.
 //! - [`grammar`]: the line grammar of the output (`@sweep` JSON lines, the configured
-//!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` [`pairs`] pair).
+//!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` `pairs` pair).
 //! - [`parse_file_line`]: a metrics-file line (one JSON object).
 //! - [`tfevents`]: TensorBoard event files (TFRecord framing, CRC32C, scalar summaries).
 //! - [`Seen`] and [`never_reported`]: what a run reported, by kind of source, and the
