@@ -136,7 +136,8 @@ pub struct Limits {
     pub max_total_runs: u64,
     /// Runs alive at once.
     pub max_concurrent_runs: u64,
-    /// Wall-clock budget of the whole sweep, in minutes.
+    /// Running-time budget of the whole sweep, in minutes: the time a `sweep` process runs
+    /// it, across sessions (downtime between a kill and `sweep resume` does not count).
     pub max_duration_minutes: f64,
     /// Per-run time limit in seconds (`maxRunDurationSeconds` / v2 `trial_timeout`).
     pub max_run_duration_seconds: Option<f64>,
@@ -171,6 +172,11 @@ pub struct RunSpec {
     /// (`userManagedDependencies: false` with a dependency file); `sweep run` then points
     /// `interpreter` at it.
     pub managed_env: Option<ManagedEnv>,
+    #[serde(skip)]
+    /// The dependency file of an environment the user manages (`userManagedDependencies:
+    /// true` with a dependency file): never built; `validate` warns when it pins a Python
+    /// the interpreter is not.
+    pub unbuilt_deps: Option<(PathBuf, DepsKind)>,
     /// The prefix of the managed environment the runs use, set when it is applied. Saved
     /// with the sweep (the dependency list is not: pip options can carry index
     /// credentials), so that a resumed sweep knows it ran in one and can check that its

@@ -7,7 +7,7 @@ use super::term::{outln, shown, sig};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use sweep::engine::argv::reproduce_command;
-use sweep::store::BestOutcome;
+use sweep::store::{BestAt, BestOutcome};
 
 /// `sweep best SWEEP [--format ...]`.
 #[derive(Debug, Args)]
@@ -26,32 +26,10 @@ pub struct BestArgs {
     pub common: Common,
 }
 
-/// Where a run's best value was reached: the first interval (1-based) holding it, among
-/// how many, and the last value, from the run's primary values in interval order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BestAt {
-    /// The interval of the best value.
-    pub interval: usize,
-    /// The run's intervals.
-    pub of: usize,
-    /// Its last value.
-    pub last: f64,
-}
-
-/// Finds `value` in `curve`.
-pub fn best_at(value: f64, curve: &[f64]) -> Option<BestAt> {
-    let i = curve.iter().position(|v| *v == value)?;
-    Some(BestAt {
-        interval: i + 1,
-        of: curve.len(),
-        last: *curve.last()?,
-    })
-}
-
 /// `0.9852 at interval 12 of 20 (final 0.9685)`: the value, where it was reached, and the
 /// run's last value when that is another one (the reproduced run ends with it).
-pub fn value_at(value: f64, curve: &[f64]) -> String {
-    match best_at(value, curve) {
+pub fn value_at(value: f64, at: Option<BestAt>) -> String {
+    match at {
         Some(at) if at.interval == at.of => {
             format!("{} at interval {} of {}", sig(value, 6), at.interval, at.of)
         }
@@ -75,8 +53,7 @@ pub fn run(args: &BestArgs) -> CliResult {
     match best {
         BestOutcome::Best { run, value } => {
             let reproduce = reproduce_command(&source, &run.argv);
-            let curve = reader.primary_curve(&sweep, &run.id)?;
-            let at = best_at(value, &curve);
+            let at = reader.best_at(&sweep, &run.id, value)?;
             let v = serde_json::json!({
                 "sweep": sweep.id,
                 "run": run.id,
@@ -136,7 +113,7 @@ pub fn run(args: &BestArgs) -> CliResult {
                         run.id,
                         run.state,
                         sweep.primary_metric,
-                        value_at(value, &curve),
+                        value_at(value, at),
                         sweep.goal
                     ));
                     for (n, v) in &run.params {
@@ -174,17 +151,20 @@ mod tests {
 
     #[test]
     fn the_best_value_says_where_it_was_reached_and_how_the_run_ended() {
-        let curve = [0.5, 0.98521, 0.9, 0.96853];
+        let at = |interval, of, last| Some(BestAt { interval, of, last });
         assert_eq!(
-            value_at(0.98521, &curve),
+            value_at(0.98521, at(2, 4, 0.96853)),
             "0.98521 at interval 2 of 4 (final 0.96853)"
         );
         assert_eq!(
-            value_at(0.96853, &[0.5, 0.96853]),
+            value_at(0.96853, at(2, 2, 0.96853)),
             "0.96853 at interval 2 of 2"
         );
-        // NaN before the best does not shift it; a value not in the curve stays plain.
-        assert_eq!(value_at(0.7, &[f64::NAN, 0.7]), "0.7 at interval 2 of 2");
-        assert_eq!(value_at(0.7, &[]), "0.7");
+        // A run that ended on a value that is not a number says so.
+        assert_eq!(
+            value_at(0.7, at(1, 2, f64::NAN)),
+            "0.7 at interval 1 of 2 (final NaN)"
+        );
+        assert_eq!(value_at(0.7, None), "0.7");
     }
 }

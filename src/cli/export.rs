@@ -11,13 +11,17 @@
 //! - `table`: the same metric points as aligned text (`run metric interval step value`).
 //!
 //! NaN and infinities are written as `NaN`, `Infinity`, `-Infinity` (JSON strings in JSON).
+//! The metric values are written as they are read, inside one read transaction: an export's
+//! memory does not grow with them.
 
 use super::runs::{csv_field, num_json, open_sweep, plain, run_json};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
-use sweep::store::{Reader, StoreError, SweepRecord};
+use sweep::store::{MetricSummary, Reader, RunRecord, StoreError, SweepRecord};
 
 /// `sweep export SWEEP --format ...`.
 #[derive(Debug, Args)]
@@ -132,10 +136,9 @@ pub fn write_export(
                 writeln!(out, "{}", line(&row))?;
             }
         }
-        Format::Table => {
-            let metrics = reader.snapshot(|r| r.metrics_after(sweep, 0))?;
+        Format::Table => reader.snapshot(|r| {
             writeln!(out, "run  metric  interval  step  value")?;
-            for (_, m) in &metrics {
+            r.each_metric(sweep, |_, m| {
                 writeln!(
                     out,
                     "{}  {}  {}  {}  {}",
@@ -144,14 +147,14 @@ pub fn write_export(
                     m.interval,
                     m.step.map_or_else(|| "-".to_string(), |s| s.to_string()),
                     plain(&num_json(m.value))
-                )?;
-            }
-        }
-        Format::Jsonl => {
-            let (runs, metrics) =
-                reader.snapshot(|r| Ok((r.runs(sweep)?, r.metrics_after(sweep, 0)?)))?;
+                )
+                .map_err(ExportError::Io)
+            })
+        })?,
+        Format::Jsonl => reader.snapshot(|r| {
+            let runs = r.runs(sweep)?;
             let seq: HashMap<&str, i64> = runs.iter().map(|r| (r.id.as_str(), r.seq)).collect();
-            for (_, m) in &metrics {
+            r.each_metric(sweep, |_, m| {
                 let v = serde_json::json!({
                     "run": m.run_id,
                     "seq": seq.get(m.run_id.as_str()),
@@ -161,47 +164,152 @@ pub fn write_export(
                     "value": num_json(m.value),
                     "time": m.time,
                 });
-                writeln!(out, "{v}")?;
+                writeln!(out, "{v}").map_err(ExportError::Io)
+            })
+        })?,
+        Format::Json => reader.snapshot(|r| {
+            let runs = r.runs(sweep)?;
+            let failed = RefCell::new(None);
+            let doc = Doc {
+                reader: r,
+                sweep,
+                runs: &runs,
+                failed: &failed,
+            };
+            let written = serde_json::to_writer_pretty(&mut *out, &doc);
+            if let Some(e) = failed.into_inner() {
+                return Err(ExportError::Store(e));
             }
-        }
-        Format::Json => {
-            let (runs, metrics) = reader.snapshot(|r| Ok((r.runs(sweep)?, r.metrics(sweep)?)))?;
-            let mut per_run: HashMap<&str, serde_json::Map<String, serde_json::Value>> =
-                HashMap::new();
-            for m in &metrics {
-                let e = per_run
-                    .entry(m.run_id.as_str())
-                    .or_default()
-                    .entry(m.name.clone())
-                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-                if let serde_json::Value::Array(a) = e {
-                    a.push(serde_json::json!({
-                        "interval": m.interval, "step": m.step, "value": num_json(m.value), "time": m.time
-                    }));
-                }
-            }
-            let run_objs: Vec<serde_json::Value> = runs
-                .iter()
-                .map(|r| {
-                    let mut v = run_json(r);
-                    v["metrics"] = serde_json::Value::Object(
-                        per_run.remove(r.id.as_str()).unwrap_or_default(),
-                    );
-                    v
-                })
-                .collect();
-            let doc = serde_json::json!({
-                "sweep": serde_json::to_value(sweep).expect("serializable"),
-                "runs": run_objs,
-            });
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&doc).expect("serializable")
-            )?;
-        }
+            written.map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            Ok(())
+        })?,
     }
     Ok(())
+}
+
+/// The JSON export, written while it is read: serde drives the output, and each run's values
+/// are read from the history as they are written, so the memory used does not grow with
+/// them. A read error stops the output and is kept in `failed`.
+struct Doc<'a> {
+    reader: &'a Reader,
+    sweep: &'a SweepRecord,
+    runs: &'a [RunRecord],
+    failed: &'a RefCell<Option<StoreError>>,
+}
+
+impl Doc<'_> {
+    /// Keeps a read error for the caller and stops the output with it.
+    fn fail<E: serde::ser::Error>(&self, e: StoreError) -> E {
+        let text = e.to_string();
+        *self.failed.borrow_mut() = Some(e);
+        E::custom(text)
+    }
+}
+
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("sweep", self.sweep)?;
+        m.serialize_entry("runs", &DocRuns(self))?;
+        m.end()
+    }
+}
+
+/// The runs of a [`Doc`], each the stable run JSON with its values under `metrics`.
+struct DocRuns<'a>(&'a Doc<'a>);
+
+impl Serialize for DocRuns<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let doc = self.0;
+        let mut seq = s.serialize_seq(Some(doc.runs.len()))?;
+        for run in doc.runs {
+            seq.serialize_element(&DocRun { doc, run })?;
+        }
+        seq.end()
+    }
+}
+
+struct DocRun<'a> {
+    doc: &'a Doc<'a>,
+    run: &'a RunRecord,
+}
+
+impl Serialize for DocRun<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let fields = run_json(self.run);
+        let fields = fields.as_object().expect("a run is a JSON object");
+        let mut m = s.serialize_map(Some(fields.len() + 1))?;
+        for (k, v) in fields {
+            m.serialize_entry(k, v)?;
+        }
+        let names = (self.doc.reader.run_metrics(self.run)).map_err(|e| self.doc.fail(e))?;
+        m.serialize_entry(
+            "metrics",
+            &DocMetrics {
+                at: self,
+                names: &names,
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// A run's metrics by name (in name order), each the list of its values by interval.
+struct DocMetrics<'a> {
+    at: &'a DocRun<'a>,
+    names: &'a [MetricSummary],
+}
+
+impl Serialize for DocMetrics<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.names.len()))?;
+        for n in self.names {
+            m.serialize_entry(
+                &n.name,
+                &DocValues {
+                    at: self.at,
+                    name: &n.name,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+struct DocValues<'a> {
+    at: &'a DocRun<'a>,
+    name: &'a str,
+}
+
+/// What stops a stream of values: reading them or writing them.
+enum Stop<E> {
+    Read(StoreError),
+    Write(E),
+}
+
+impl<E> From<StoreError> for Stop<E> {
+    fn from(e: StoreError) -> Stop<E> {
+        Stop::Read(e)
+    }
+}
+
+impl Serialize for DocValues<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let DocRun { doc, run } = self.at;
+        let mut seq = s.serialize_seq(None)?;
+        let read = doc.reader.each_value(run, self.name, |m| {
+            seq.serialize_element(&serde_json::json!({
+                "interval": m.interval, "step": m.step, "value": num_json(m.value), "time": m.time
+            }))
+            .map_err(Stop::Write)
+        });
+        match read {
+            Ok(()) => seq.end(),
+            Err(Stop::Write(e)) => Err(e),
+            Err(Stop::Read(e)) => Err(doc.fail(e)),
+        }
+    }
 }
 
 /// Runs `sweep export`.

@@ -75,8 +75,14 @@ pub struct ProgressView {
     max_total: u64,
     max_concurrent: u64,
     max_minutes: f64,
+    /// When this session's sweep started, and the running time earlier sessions used:
+    /// elapsed time is their sum, the sweep's `active_seconds` as `status` shows it.
     started: Instant,
+    earlier: f64,
     states: HashMap<String, RunState>,
+    /// Runs that are new attempts of another (an interrupted or lost run): the same
+    /// candidate, so the runs count (against `max_total_runs`) leaves them out.
+    retries: usize,
     in_flight: Vec<InFlight>,
     best: Option<Best>,
     stops: VecDeque<String>,
@@ -99,7 +105,9 @@ impl ProgressView {
             max_concurrent,
             max_minutes,
             started: Instant::now(),
+            earlier: 0.0,
             states: HashMap::new(),
+            retries: 0,
             in_flight: Vec::new(),
             best: None,
             stops: VecDeque::new(),
@@ -110,6 +118,17 @@ impl ProgressView {
             failure_shown: false,
             outputs: HashMap::new(),
         }
+    }
+
+    /// The running time the sweep has used, seconds: earlier sessions' and this one's.
+    fn elapsed(&self) -> f64 {
+        self.earlier + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Whether a `stopping: …` line said why the sweep stopped (the ending line then does
+    /// not repeat it).
+    pub fn stop_shown(&self) -> bool {
+        self.stopping.is_some()
     }
 
     /// Whether the output of a failed run was shown (the summary then does not repeat it).
@@ -128,8 +147,13 @@ impl ProgressView {
     /// terminal shows them above the block).
     pub fn apply(&mut self, p: &Progress) -> Vec<String> {
         match p {
-            Progress::Started { sweep_id } => {
+            Progress::Started {
+                sweep_id,
+                active_seconds,
+            } => {
                 self.sweep_id = sweep_id.clone();
+                self.started = Instant::now();
+                self.earlier = *active_seconds;
                 vec![format!("sweep {sweep_id} started")]
             }
             Progress::RunState {
@@ -137,8 +161,16 @@ impl ProgressView {
                 params,
                 state,
                 reason,
+                retry_of,
             } => {
-                self.states.insert(run_id.clone(), *state);
+                let new = self.states.insert(run_id.clone(), *state).is_none();
+                let mut lines = Vec::new();
+                if let Some(o) = retry_of.as_ref().filter(|_| new) {
+                    self.retries += 1;
+                    if !state.is_terminal() {
+                        lines.push(format!("run {run_id} retries run {o} (same parameters)"));
+                    }
+                }
                 if state.is_terminal() {
                     self.in_flight.retain(|r| &r.id != run_id);
                 } else if !self.in_flight.iter().any(|r| &r.id == run_id) {
@@ -152,7 +184,7 @@ impl ProgressView {
                 }
                 let reason = reason.as_ref().map(ToString::to_string).unwrap_or_default();
                 let reason = reason.as_str();
-                match state {
+                lines.extend(match state {
                     RunState::Running => vec![format!(
                         "run {run_id} running: {}",
                         escape_controls(&format_params(params))
@@ -168,13 +200,14 @@ impl ProgressView {
                         let output = self.outputs.remove(run_id);
                         if let Some(out) = output.filter(|_| !self.failure_shown) {
                             self.failure_shown = true;
-                            lines.extend(failure_block(run_id, reason, &out));
+                            lines.extend(failure_block(term::output_width(), run_id, reason, &out));
                         }
                         lines
                     }
                     s if s.is_terminal() => vec![format!("run {run_id} {}: {reason}", s.as_str())],
                     _ => Vec::new(),
-                }
+                });
+                lines
             }
             Progress::Interval {
                 run_id,
@@ -233,9 +266,9 @@ impl ProgressView {
         let mut lines = vec![format!(
             "sweep {}  elapsed {} of {}  runs {}/{} ({} at once)",
             self.sweep_id,
-            format_duration(self.started.elapsed().as_secs_f64()),
+            format_duration(self.elapsed()),
             format_duration(self.max_minutes * 60.0),
-            self.states.len(),
+            self.states.len() - self.retries,
             self.max_total,
             self.max_concurrent,
         )];
@@ -330,9 +363,10 @@ pub fn fit(lines: Vec<String>, width: usize, height: usize) -> Vec<String> {
         .collect()
 }
 
-/// The lines that show a failed run's last output: what it printed, indented, with the
-/// run's id and reason, and a hint when the failure is a known kind.
-pub fn failure_block(run_id: &str, reason: &str, output: &[String]) -> Vec<String> {
+/// The lines that show a failed run's last output: what it printed, indented and kept whole,
+/// with the run's id and reason, and a hint when the failure is a known kind, wrapped to
+/// `width` columns.
+pub fn failure_block(width: usize, run_id: &str, reason: &str, output: &[String]) -> Vec<String> {
     let mut lines = vec![format!(
         "run {run_id} failed ({reason}); its last output lines:"
     )];
@@ -340,7 +374,8 @@ pub fn failure_block(run_id: &str, reason: &str, output: &[String]) -> Vec<Strin
         lines.push(format!("  | {}", escape_controls(l)));
     }
     if let Some(h) = failure_hint(reason, output) {
-        lines.push(format!("  = hint: {h}"));
+        let words: Vec<String> = h.split(' ').map(String::from).collect();
+        lines.extend(term::wrap_words("  = hint: ", &words, width));
     }
     lines
 }
@@ -549,6 +584,7 @@ mod tests {
             params: p(0.5),
             state,
             reason: reason.map(sweep::store::EndReason::parse),
+            retry_of: None,
         }
     }
 
@@ -577,6 +613,37 @@ mod tests {
             .find(|l| l.trim_start().starts_with("r1 "))
             .unwrap();
         assert!(row.contains("0.912346") && row.contains("lr=0.5"), "{row}");
+    }
+
+    #[test]
+    fn a_resumed_view_goes_on_from_the_time_used_and_counts_candidates_not_attempts() {
+        let mut v = ProgressView::new("acc", 4, 2, 60.0);
+        v.apply(&Progress::Started {
+            sweep_id: "sw_1".into(),
+            active_seconds: 125.0,
+        });
+        v.apply(&state("sw_1_0", RunState::Completed, Some("exit code 0")));
+        v.apply(&state("sw_1_1", RunState::Canceled, Some("user cancel")));
+        let retry = |state| Progress::RunState {
+            run_id: "sw_1_2".into(),
+            params: p(0.5),
+            state,
+            reason: None,
+            retry_of: Some("sw_1_1".into()),
+        };
+        assert_eq!(
+            v.apply(&retry(RunState::Starting)),
+            ["run sw_1_2 retries run sw_1_1 (same parameters)"]
+        );
+        // A later state of the same retry is not another attempt.
+        assert_eq!(
+            v.apply(&retry(RunState::Running)),
+            ["run sw_1_2 running: lr=0.5"]
+        );
+        assert_eq!(
+            v.render(100, 40)[0],
+            "sweep sw_1  elapsed 2m05s of 1h00m00s  runs 2/4 (2 at once)"
+        );
     }
 
     #[test]
@@ -631,6 +698,7 @@ mod tests {
         let mut v = ProgressView::new("accuracy_on_the_validation_set", 500, 40, 10080.0);
         v.apply(&Progress::Started {
             sweep_id: "sw_6b15cc4b_7919".into(),
+            active_seconds: 0.0,
         });
         for i in 0..40 {
             let params = Params(vec![
@@ -648,6 +716,7 @@ mod tests {
                 params,
                 state: RunState::Running,
                 reason: None,
+                retry_of: None,
             });
         }
         v.apply(&state(

@@ -151,10 +151,15 @@ fn interpreter(spec: &SweepSpec, p: &mut Preflight) {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     if name.as_deref().is_some_and(|n| n.starts_with("python")) {
         match sweep::config::env_tool::probe_python(&path) {
-            Ok((version, _)) => p.checked.push(format!(
-                "{what} `{prog}` runs: Python {version} ({})",
-                path.display()
-            )),
+            Ok((version, _)) => {
+                p.checked.push(format!(
+                    "{what} `{prog}` runs: Python {version} ({})",
+                    path.display()
+                ));
+                if let Some(w) = pinned_elsewhere(spec, &version, &format!("{what} `{prog}`")) {
+                    p.warnings.push(w);
+                }
+            }
             Err(why) => p
                 .errors
                 .push(format!("{what} `{prog}` exists but does not run: {why}")),
@@ -172,6 +177,29 @@ fn interpreter(spec: &SweepSpec, p: &mut Preflight) {
             path.display()
         ));
     }
+}
+
+/// The warning for a user-managed environment whose dependency file pins another Python
+/// than `version`, the one `interpreter` runs: the script was likely written for the pinned
+/// one, and sweep does not build it.
+fn pinned_elsewhere(spec: &SweepSpec, version: &str, interpreter: &str) -> Option<String> {
+    let (file, kind) = spec.run.unbuilt_deps.as_ref()?;
+    let shown = file.display().to_string();
+    let deps = sweep::config::deps::read(file, &shown, *kind).ok()?;
+    let pin = deps.python_pin().ok()??;
+    let same = match &pin.full {
+        Some(full) => full == version,
+        None => version == pin.minor || version.starts_with(&format!("{}.", pin.minor)),
+    };
+    if same {
+        return None;
+    }
+    let at = deps.deps.python.as_deref().map(|p| deps.located(p))?;
+    let pinned = pin.full.as_deref().unwrap_or(&pin.minor);
+    Some(format!(
+        "{shown}:{}:{}: Python {pinned} is pinned (`{}`), but {interpreter} is Python {version}, and with `userManagedDependencies: true` runs use it as it is; point `interpreterPath` at a Python {pinned}, or set `userManagedDependencies: false` to have sweep build the environment",
+        at.span.line, at.span.col, at.spec
+    ))
 }
 
 /// Whether `rel` (a relative path, `/`-separated) or a directory above it is left out.

@@ -2,7 +2,7 @@
 //! the local target, show progress, handle Ctrl-C (once: stop gracefully; twice: kill),
 //! and end with a summary naming the best run and the command that reproduces it.
 
-use super::live::{failure_block, format_params, show_progress, ProgressView};
+use super::live::{failure_block, show_progress, ProgressView};
 use super::term::{errln, escape_controls, outln};
 use super::{CliError, CliResult, Common, IoContext};
 use clap::Args;
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use sweep::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome};
+use sweep::report::format_duration;
 use sweep::store::{Store, SweepState};
 
 /// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.
@@ -393,6 +394,7 @@ pub(super) fn drive(
         sweep.spec.limits.max_duration_minutes,
     );
     let metric = sweep.spec.primary_metric.clone();
+    let limits = sweep.spec.limits.clone();
     let result = rt.block_on(async move {
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
         let (p_tx, p_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -403,29 +405,42 @@ pub(super) fn drive(
             Some(rec) => engine::resume(sweep, rec, store.clone(), ctl_rx, Some(p_tx)).await,
             None => engine::run(sweep, store.clone(), ctl_rx, Some(p_tx)).await,
         };
-        // Under --quiet the view printed nothing: the summary shows the failure.
-        let failure_shown = !quiet && viewer.await.is_ok_and(|v| v.failure_shown());
+        // Under --quiet the view printed nothing: the summary shows the failure and why
+        // the sweep stopped.
+        let shown = match viewer.await {
+            Ok(v) if !quiet => (v.failure_shown(), v.stop_shown()),
+            _ => (false, false),
+        };
         let _ = store.flush().await;
         Ok::<_, CliError>((
             out,
             interrupted.load(std::sync::atomic::Ordering::SeqCst),
-            failure_shown,
+            shown,
         ))
     });
-    let (out, interrupted, failure_shown) = result?;
+    let (out, interrupted, (failure_shown, stop_shown)) = result?;
     if let Some(f) = mlflow {
         errln(&f.finish().line());
     }
     let out = out?;
     let read = sweep::store::Reader::open(workspace).ok();
-    let summary = Summary {
-        out: &out,
-        metric: &metric,
-        source_dir: &source_dir,
-        workspace,
-        reader: read.as_ref(),
-    };
-    summary.print(!failure_shown);
+    let summary = Summary::read(
+        Summary {
+            out: &out,
+            metric: &metric,
+            limits: &limits,
+            source_dir: &source_dir,
+            workspace,
+            reason_shown: stop_shown,
+            best_at: None,
+            failure: None,
+        },
+        read.as_ref(),
+        !failure_shown,
+    );
+    for l in summary.lines(super::term::output_width()) {
+        outln(&l);
+    }
     for l in trailer {
         outln(l);
     }
@@ -507,66 +522,118 @@ fn spawn_signal_handler(
 
 /// The line that ends a sweep's output: how it ended and its runs by end state.
 pub(super) fn print_ending(out: &Outcome) {
-    outln(&ending(out));
+    outln(&format!(
+        "{} ({} runs: {})",
+        ending(out, false),
+        out.runs,
+        by_state(out)
+    ));
 }
 
-fn ending(out: &Outcome) -> String {
+/// How the sweep ended; the reason is left out when the `stopping:` line already said it (a
+/// fail-fast or no-metric reason is a long sentence, not worth reading twice).
+fn ending(out: &Outcome, reason_shown: bool) -> String {
+    if reason_shown {
+        format!(
+            "sweep {} {}: see `stopping:` above",
+            out.sweep_id,
+            out.state.as_str()
+        )
+    } else {
+        format!(
+            "sweep {} {}: {}",
+            out.sweep_id,
+            out.state.as_str(),
+            out.reason
+        )
+    }
+}
+
+/// The sweep's runs (every attempt) by end state.
+fn by_state(out: &Outcome) -> String {
     format!(
-        "sweep {} {}: {} ({} runs: {} completed, {} failed, {} canceled)",
-        out.sweep_id,
-        out.state.as_str(),
-        out.reason,
-        out.runs,
-        out.completed,
-        out.failed,
-        out.canceled
+        "{} completed, {} failed, {} canceled",
+        out.completed, out.failed, out.canceled
     )
 }
 
-/// What `sweep run` prints when the sweep ends: how it ended, the best run (where its best
-/// value was reached and what it ended with) and the command that reproduces it, or the
-/// output of the first failed run when nothing was shown yet.
+/// What `sweep run` prints when the sweep ends: how it ended, the running time and runs it
+/// used against its limits, the best run (where its best value was reached and what it ended
+/// with) and the command that reproduces it, or the output of the first failed run when
+/// nothing was shown yet.
 struct Summary<'a> {
     out: &'a Outcome,
     metric: &'a str,
+    limits: &'a sweep::spec::Limits,
     source_dir: &'a Path,
     workspace: &'a Path,
-    /// The history, to say where the best value was reached and show a failed run's output.
-    reader: Option<&'a sweep::store::Reader>,
+    /// The live view printed why the sweep stopped: the ending line does not repeat it.
+    reason_shown: bool,
+    /// The best value with where it was reached (`0.98 at interval 12 of 20 (final 0.97)`),
+    /// from the history; the bare value without one.
+    best_at: Option<String>,
+    /// The first failed run, whose output is shown when the live view did not show it.
+    failure: Option<Failure>,
 }
 
-impl Summary<'_> {
-    fn print(&self, show_failure: bool) {
-        for l in self.lines(show_failure) {
-            outln(&l);
+impl<'a> Summary<'a> {
+    /// `base` completed with what the history says: where the best value was reached and,
+    /// with `show_failure`, the first failed run's output.
+    fn read(
+        base: Summary<'a>,
+        reader: Option<&sweep::store::Reader>,
+        show_failure: bool,
+    ) -> Summary<'a> {
+        let out = base.out;
+        let record = reader.and_then(|r| r.resolve(&out.sweep_id).ok().map(|s| (r, s)));
+        let Some((r, s)) = record else { return base };
+        Summary {
+            best_at: out.best.as_ref().map(|b| {
+                let at = r.best_at(&s, &b.run_id, b.value).ok().flatten();
+                super::best::value_at(b.value, at)
+            }),
+            failure: (show_failure && out.failed > 0)
+                .then(|| first_failure(r, &s))
+                .flatten(),
+            ..base
         }
     }
 
-    fn lines(&self, show_failure: bool) -> Vec<String> {
+    /// The lines, laid out for `width` columns: the parameters wrap between parameters;
+    /// the reproduce command and a failed run's output lines are kept whole, to be pasted
+    /// and read as they are.
+    fn lines(&self, width: usize) -> Vec<String> {
         let out = self.out;
-        let mut lines = vec![ending(out)];
-        let record = self
-            .reader
-            .and_then(|r| r.resolve(&out.sweep_id).ok().map(|s| (r, s)));
-        if show_failure && out.failed > 0 {
-            if let Some((r, s)) = &record {
-                if let Some(f) = first_failure(r, s) {
-                    lines.extend(f);
-                }
-            }
+        let mut lines = vec![ending(out, self.reason_shown)];
+        // As `sweep status` says it: the running time used against `max_duration_minutes`,
+        // the candidates against `max_total_runs`, then every attempt by how it ended.
+        lines.push(format!(
+            "  elapsed {} of {}; runs {} of {}{}: {}",
+            format_duration(out.active_seconds),
+            format_duration(self.limits.max_duration_minutes * 60.0),
+            out.candidates,
+            self.limits.max_total_runs,
+            sweep::report::retries_note(out.runs.saturating_sub(out.candidates) as usize),
+            by_state(out)
+        ));
+        if let Some(f) = &self.failure {
+            lines.extend(failure_block(width, &f.run_id, &f.reason, &f.output));
         }
         match &out.best {
             Some(b) => {
-                let at = record
-                    .as_ref()
-                    .and_then(|(r, s)| r.primary_curve(s, &b.run_id).ok())
-                    .map(|curve| super::best::value_at(b.value, &curve))
-                    .unwrap_or_else(|| b.value.to_string());
+                let at = self
+                    .best_at
+                    .clone()
+                    .unwrap_or_else(|| super::term::sig(b.value, 6));
                 lines.push(format!("best run {}: {}={at}", b.run_id, self.metric));
-                lines.push(format!(
-                    "  params: {}",
-                    escape_controls(&format_params(&b.params))
-                ));
+                let params: Vec<String> = b
+                    .params
+                    .iter()
+                    .map(|(n, v)| {
+                        escape_controls(&format!("{}={v}", n.trim_start_matches('-'))).into_owned()
+                    })
+                    .collect();
+                lines.extend(super::term::wrap_words("  params: ", &params, width));
                 lines.push(format!(
                     "  reproduce: {}",
                     escape_controls(&reproduce_command(
@@ -585,11 +652,18 @@ impl Summary<'_> {
     }
 }
 
-/// The output block of the sweep's first failed run (by end time) that kept its output.
+/// A failed run as the summary shows it: its id, why it failed, its last output lines.
+struct Failure {
+    run_id: String,
+    reason: String,
+    output: Vec<String>,
+}
+
+/// The sweep's first failed run (by end time) that kept its output.
 fn first_failure(
     reader: &sweep::store::Reader,
     sweep: &sweep::store::SweepRecord,
-) -> Option<Vec<String>> {
+) -> Option<Failure> {
     let runs = reader.runs(sweep).ok()?;
     let r = runs
         .iter()
@@ -602,11 +676,158 @@ fn first_failure(
         .lines()
         .map(String::from)
         .collect();
-    Some(failure_block(
-        &r.id,
-        &r.reason
+    Some(Failure {
+        run_id: r.id.clone(),
+        reason: r
+            .reason
             .as_ref()
             .map_or_else(|| "failed".to_string(), ToString::to_string),
-        &out,
-    ))
+        output: out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sweep::engine::BestRun;
+    use sweep::space::{Params, Value};
+
+    fn outcome(state: SweepState, reason: &str, best: Option<BestRun>) -> Outcome {
+        Outcome {
+            sweep_id: "sw_6b15cc4b_7919".into(),
+            state,
+            reason: reason.into(),
+            best,
+            runs: 22,
+            completed: 18,
+            failed: 1,
+            canceled: 3,
+            candidates: 20,
+            active_seconds: 754.2,
+        }
+    }
+
+    fn best() -> BestRun {
+        let params = Params(vec![
+            ("--learning_rate".into(), Value::Float(0.000123456789)),
+            ("--batch_size".into(), Value::Int(64)),
+            (
+                "--optimizer".into(),
+                Value::Str("sgd-with-nesterov-momentum".into()),
+            ),
+            ("--weight_decay".into(), Value::Float(0.00031415926535)),
+            ("--dropout".into(), Value::Float(0.25)),
+            ("--warmup_steps".into(), Value::Int(1000)),
+        ]);
+        let mut argv = vec!["python3".to_string(), "train.py".to_string()];
+        for (n, v) in &params.0 {
+            argv.push(n.clone());
+            argv.push(v.to_string());
+        }
+        BestRun {
+            run_id: "sw_6b15cc4b_7919_12".into(),
+            value: 0.98521234,
+            params,
+            argv,
+        }
+    }
+
+    fn summary<'a>(
+        out: &'a Outcome,
+        limits: &'a sweep::spec::Limits,
+        reason_shown: bool,
+    ) -> Summary<'a> {
+        Summary {
+            out,
+            metric: "accuracy",
+            limits,
+            source_dir: Path::new("/home/me/project"),
+            workspace: Path::new("/home/me/project/.sweep"),
+            reason_shown,
+            best_at: Some(super::super::best::value_at(
+                0.98521234,
+                Some(sweep::store::BestAt {
+                    interval: 3,
+                    of: 4,
+                    last: 0.9685123456,
+                }),
+            )),
+            failure: Some(Failure {
+                run_id: "sw_6b15cc4b_7919_3".into(),
+                reason: "exit code 1".into(),
+                output: vec![
+                    "Traceback (most recent call last):".into(),
+                    "FileNotFoundError: [Errno 2] No such file or directory: 'data/train.csv'"
+                        .into(),
+                ],
+            }),
+        }
+    }
+
+    fn limits() -> sweep::spec::Limits {
+        sweep::spec::Limits {
+            max_total_runs: 20,
+            max_concurrent_runs: 4,
+            max_duration_minutes: 60.0,
+            max_run_duration_seconds: None,
+        }
+    }
+
+    #[test]
+    fn the_final_summary_at_100_columns() {
+        let out = outcome(
+            SweepState::Completed,
+            "max_total_runs (20) reached",
+            Some(best()),
+        );
+        let limits = limits();
+        let lines = summary(&out, &limits, false).lines(100);
+        // Everything but the command to paste and the run's own output fits.
+        for l in lines
+            .iter()
+            .filter(|l| !l.starts_with("  reproduce: ") && !l.starts_with("  | "))
+        {
+            assert!(
+                super::super::term::width(l) <= 100,
+                "{} columns: {l}",
+                super::super::term::width(l)
+            );
+        }
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    #[test]
+    fn a_stop_reason_the_view_printed_is_not_repeated() {
+        let why = "the first 3 runs all failed the same way (exit code 1); stopping so a broken script does not burn the budget";
+        let out = outcome(SweepState::Failed, why, None);
+        let limits = limits();
+        let shown = summary(&out, &limits, true).lines(100);
+        assert_eq!(
+            shown[..2],
+            [
+                "sweep sw_6b15cc4b_7919 failed: see `stopping:` above",
+                "  elapsed 12m34s of 1h00m00s; runs 20 of 20, plus 2 retries: 18 completed, 1 failed, 3 canceled"
+            ]
+        );
+        assert!(!shown.join("\n").contains(why), "{shown:#?}");
+        // Under --quiet nothing printed it: the summary does.
+        let quiet = summary(&out, &limits, false).lines(100);
+        assert!(quiet[0].contains(why), "{quiet:#?}");
+    }
+
+    #[test]
+    fn parameters_wrap_between_parameters_and_a_long_one_stays_whole() {
+        let words: Vec<String> = ["a=1", "bb=22", "c=333", &"x".repeat(30)]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(
+            super::super::term::wrap_words("  params: ", &words, 22),
+            [
+                "  params: a=1 bb=22",
+                "          c=333",
+                &format!("          {}", "x".repeat(30)),
+            ]
+        );
+    }
 }

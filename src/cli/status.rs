@@ -10,7 +10,7 @@ use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
-use sweep::report::format_duration;
+use sweep::report::{elapsed_seconds, format_duration, retries_note};
 use sweep::store::{
     now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
 };
@@ -96,7 +96,7 @@ fn watch(reader: &Reader, ws: &std::path::Path, id: &str, every: Duration) -> Cl
             let s = r.resolve(id)?;
             let gone = orphaned(ws, &s);
             let lines = view(r, &s, true, gone)?;
-            Ok((s, lines, gone))
+            Ok::<_, StoreError>((s, lines, gone))
         })?;
         if tty {
             super::live::draw(lines);
@@ -137,6 +137,7 @@ const SWEEP_COLUMNS: &[&str] = &[
     "reason",
     "created",
     "ended",
+    "elapsed",
     "runs",
     "queued",
     "starting",
@@ -219,6 +220,7 @@ fn sweep_json(
         "reason": s.reason,
         "created": s.created,
         "ended": s.ended,
+        "elapsed": num_json(elapsed_seconds(s, now())),
         "runs": counts.iter().map(|c| c.1).sum::<i64>(),
         "queued": count(RunState::Queued),
         "starting": count(RunState::Starting),
@@ -281,16 +283,19 @@ fn view(
     if let Some(r) = &s.reason {
         lines.push(format!("  {}", shown(r)));
     }
-    let elapsed = s.ended.unwrap_or_else(now) - s.created;
+    let runs = reader.runs(s)?;
+    // Retries stand for the candidate they retry: `max_total_runs` counts candidates.
+    let retries = runs.iter().filter(|r| r.retry_of.is_some()).count();
     lines.push(format!(
-        "  elapsed {} of {}; runs {} of {} (max {} at once)",
-        format_duration(elapsed),
+        "  elapsed {} of {}; runs {} of {} (max {} at once){}",
+        format_duration(elapsed_seconds(s, now())),
         s.max_duration_minutes
             .map(|m| format_duration(m * 60.0))
             .unwrap_or_else(|| "-".into()),
-        counts.iter().map(|c| c.1).sum::<i64>(),
+        runs.len() - retries,
         s.max_total_runs.unwrap_or(0),
-        s.max_concurrent_runs.unwrap_or(0)
+        s.max_concurrent_runs.unwrap_or(0),
+        retries_note(retries)
     ));
     lines.push(format!(
         "  {}",
@@ -313,7 +318,6 @@ fn view(
     } else if let Some(w) = reader.waiting(s)? {
         lines.push(format!("  waiting: {w}"));
     }
-    let runs = reader.runs(s)?;
     // Why the runs that ended ended, most common first: exit codes, policy stops, timeouts.
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for r in &runs {
@@ -338,11 +342,11 @@ fn view(
     }
     match reader.best(s)? {
         BestOutcome::Best { run, value } => {
-            let curve = reader.primary_curve(s, &run.id)?;
+            let at = reader.best_at(s, &run.id, value)?;
             lines.push(format!(
                 "  best {}={} ({}): run {}",
                 s.primary_metric,
-                super::best::value_at(value, &curve),
+                super::best::value_at(value, at),
                 s.goal,
                 run.id
             ));

@@ -114,6 +114,30 @@ pub fn cut(s: &str, max: usize) -> Cow<'_, str> {
     console::truncate_str(s, max, "…")
 }
 
+/// `words` after `lead`, separated by spaces and broken between them into lines of at most
+/// `max` columns, the later ones indented as far as `lead`; a word wider than the room is
+/// kept whole. Kept here rather than taken from `textwrap`: the words are given whole
+/// (a parameter `name=value` whose value holds spaces is one word), never split again.
+pub fn wrap_words(lead: &str, words: &[String], max: usize) -> Vec<String> {
+    let indent = " ".repeat(self::width(lead));
+    let mut lines = Vec::new();
+    let mut line = lead.to_string();
+    let mut empty = true;
+    for word in words {
+        if !empty && self::width(&line) + 1 + self::width(word) > max {
+            lines.push(std::mem::replace(&mut line, indent.clone()));
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines.push(line);
+    lines
+}
+
 /// `s` padded with spaces to `w` columns (by display width).
 pub fn pad(s: &str, w: usize) -> String {
     let n = width(s);

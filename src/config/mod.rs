@@ -459,6 +459,7 @@ fn build_run_spec(
             .metric_pattern
             .clone()
             .or_else(|| part.metric_pattern.clone()),
+        unbuilt_deps: run.unbuilt_deps.clone(),
         ..RunSpec::default()
     };
     if let Some(rs) = rsink {

@@ -23,6 +23,9 @@ pub struct RunPart {
     /// The environment to build: `userManagedDependencies: false` (Azure's default) with
     /// `condaDependenciesFile` or the `requirementsFile` extension.
     pub managed_env: Option<ManagedEnv>,
+    /// The dependency file of a user-managed environment (`userManagedDependencies: true`
+    /// with a dependency file): not built, but `validate` checks the Python it pins.
+    pub unbuilt_deps: Option<(PathBuf, DepsKind)>,
     /// `environment.environmentVariables`.
     pub environment: BTreeMap<String, String>,
     /// `target`.
@@ -235,6 +238,14 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
 /// Finds a dependency file (relative to the source directory, as Azure ML resolves it, else
 /// to the runconfig's folder), reads it and chooses the tool that builds it here; its own
 /// problems, and what that tool cannot provide, are reported against it.
+/// Where dependency file `name` is: in the source directory, or else beside the runconfig.
+fn find_dependency_file(name: &str, runconfig: &Path, source_dir: &Path) -> Option<PathBuf> {
+    let beside = runconfig.parent().unwrap_or(Path::new("")).join(name);
+    [source_dir.join(name), beside]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
 fn read_dependency_file(
     sink: &mut Sink,
     name: &str,
@@ -243,11 +254,7 @@ fn read_dependency_file(
     runconfig: &Path,
     source_dir: &Path,
 ) -> Option<ManagedEnv> {
-    let beside = runconfig.parent().unwrap_or(Path::new("")).join(name);
-    let Some(found) = [source_dir.join(name), beside]
-        .into_iter()
-        .find(|p| p.is_file())
-    else {
+    let Some(found) = find_dependency_file(name, runconfig, source_dir) else {
         sink.error(
             span,
             format!(
@@ -362,13 +369,18 @@ fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart, path: &Path
                 }
             };
             match (file, managed) {
-                (Some(((_, span), _)), Some((true, _))) => sink.note(
-                    span,
-                    "not built: with `userManagedDependencies: true` runs use the interpreter as it is",
-                    Some("set `userManagedDependencies: false` to have sweep build the environment".into()),
-                ),
+                (Some(((name, span), kind)), Some((true, _))) => {
+                    sink.note(
+                        span,
+                        "not built: with `userManagedDependencies: true` runs use the interpreter as it is",
+                        Some("set `userManagedDependencies: false` to have sweep build the environment".into()),
+                    );
+                    part.unbuilt_deps =
+                        find_dependency_file(&name, path, &part.source_dir).map(|f| (f, kind));
+                }
                 (Some(((name, span), kind)), _) => {
-                    part.managed_env = read_dependency_file(sink, &name, span, kind, path, &part.source_dir);
+                    part.managed_env =
+                        read_dependency_file(sink, &name, span, kind, path, &part.source_dir);
                     if let (Some(_), Some((_, ispan))) = (&part.managed_env, &part.interpreter) {
                         sink.warn(
                             *ispan,

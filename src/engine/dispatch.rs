@@ -22,7 +22,7 @@ use crate::target::snapshot::{self, Cancel, SnapshotError};
 use crate::target::{
     ComputeTarget, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,7 +76,10 @@ pub(super) struct Dispatcher {
     pub(super) first_finished: Vec<(RunState, EndReason)>,
     /// The metric names each of the first completed runs reported (for "no result can
     /// come"), and whether it reported the primary metric.
-    first_completed: Vec<(bool, Vec<String>)>,
+    pub(super) first_completed: Vec<(bool, Vec<String>)>,
+    /// Runs the user's interrupt stopped in an earlier session, oldest first: relaunched
+    /// as retries before any new candidate, as slots free up.
+    pub(super) relaunch: VecDeque<usize>,
     /// Candidates proposed (runs that are not retries): what `max_total_runs` counts.
     pub(super) candidates: u64,
     /// Running time used by earlier sessions, seconds.
@@ -290,6 +293,7 @@ impl Dispatcher {
             best: None,
             first_finished: Vec::new(),
             first_completed: Vec::new(),
+            relaunch: VecDeque::new(),
             candidates: 0,
             active_base: 0.0,
             session: Instant::now(),
@@ -303,15 +307,11 @@ impl Dispatcher {
         }
         d.emit(Progress::Started {
             sweep_id: d.setup.id.clone(),
+            active_seconds: d.active_base,
         });
         // A resumed sweep's view starts from what is already recorded.
-        for s in &d.slots {
-            d.emit(Progress::RunState {
-                run_id: s.id.clone(),
-                params: s.params.clone(),
-                state: s.phase.state(),
-                reason: None,
-            });
+        for idx in 0..d.slots.len() {
+            d.emit(d.state_progress(idx, d.slots[idx].phase.state(), None));
         }
         if let Some((b, value)) = d.best {
             d.emit(Progress::NewBest {
@@ -326,6 +326,18 @@ impl Dispatcher {
     fn emit(&self, p: Progress) {
         if let Some(tx) = &self.progress {
             let _ = tx.send(p);
+        }
+    }
+
+    /// The event saying that run `idx` is now in `state` (with `reason`, once it ended).
+    fn state_progress(&self, idx: usize, state: RunState, reason: Option<EndReason>) -> Progress {
+        let s = &self.slots[idx];
+        Progress::RunState {
+            run_id: s.id.clone(),
+            params: s.params.clone(),
+            state,
+            reason,
+            retry_of: s.retry_of.map(|o| self.slots[o].id.clone()),
         }
     }
 
@@ -450,7 +462,12 @@ impl Dispatcher {
         if self.live > 0 || self.proposing {
             return false;
         }
-        self.stopping.is_some() || self.exhausted || self.limits_reached()
+        if self.stopping.is_some() {
+            return true;
+        }
+        // Interrupted runs stand for candidates already counted: they run whatever the
+        // budget and the sampler say.
+        self.relaunch.is_empty() && (self.exhausted || self.limits_reached())
     }
 
     pub(super) async fn run(mut self) -> Result<Outcome, EngineError> {
@@ -458,11 +475,16 @@ impl Dispatcher {
             self.on_control(c).await?;
         }
         self.recover_unfinished().await?;
-        while self.launch_child_run().await? {}
         let mut heartbeat =
             tokio::time::interval(self.options.heartbeat.max(Duration::from_millis(10)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // A request already queued (`sweep cancel` of a sweep no process runs sends
+            // its interrupt before the first turn) is seen before anything is launched.
+            while let Ok(c) = self.control.try_recv() {
+                self.on_control(c).await?;
+            }
+            while self.relaunch_interrupted().await? {}
             while self.launch_child_run().await? {}
             self.maybe_propose();
             if self.finished() {
@@ -483,6 +505,9 @@ impl Dispatcher {
             };
             tokio::select! {
                 biased;
+                // The history lost a write (the writer gave up on it): going on would record
+                // nothing more, so the sweep stops here, as a crash would have.
+                e = self.store.failed() => return Err(e.into()),
                 c = self.control.recv(), if self.control_open => match c {
                     Some(c) => self.on_control(c).await?,
                     None => self.control_open = false,
@@ -500,11 +525,37 @@ impl Dispatcher {
         self.finish().await
     }
 
+    /// The running time used so far: earlier sessions' and this one's.
+    fn active_seconds(&self) -> f64 {
+        self.active_base + self.session.elapsed().as_secs_f64()
+    }
+
     fn active_write(&self) -> Write {
         Write::SweepActive {
             id: self.setup.id.clone(),
-            seconds: self.active_base + self.session.elapsed().as_secs_f64(),
+            seconds: self.active_seconds(),
         }
+    }
+
+    /// Relaunches the oldest run the user interrupted in an earlier session, as a retry of
+    /// it, if one is left and a slot is free; returns whether it did.
+    async fn relaunch_interrupted(&mut self) -> Result<bool, EngineError> {
+        if self.stopping.is_some() || self.live as u64 >= self.slot_limit() {
+            return Ok(false);
+        }
+        let Some(idx) = self.relaunch.pop_front() else {
+            return Ok(false);
+        };
+        self.slots[idx].phase.set_retried();
+        let id = self.slots[idx].id.clone();
+        self.event(
+            Some(&id),
+            "retry",
+            format!("run {id} was interrupted by the user; relaunching its candidate"),
+        );
+        let params = self.slots[idx].params.clone();
+        self.create_run(params, Some(idx)).await?;
+        Ok(true)
     }
 
     /// Launches the next earlier run to rerun from its checkpoint, if any is left and a
@@ -537,8 +588,9 @@ impl Dispatcher {
     }
 
     fn maybe_propose(&mut self) {
-        if (self.candidates as usize) < self.options.child_runs.len() {
-            // Earlier runs go first; the sampler is asked once they are all launched.
+        if (self.candidates as usize) < self.options.child_runs.len() || !self.relaunch.is_empty() {
+            // Interrupted and earlier runs go first; the sampler is asked once they are all
+            // launched.
             return;
         }
         if self.proposing || self.waiting || self.exhausted || self.stopping.is_some() {
@@ -653,7 +705,7 @@ impl Dispatcher {
         retry_of: Option<usize>,
     ) -> Result<(), EngineError> {
         let argv = match retry_of {
-            // A retry runs exactly what the lost run ran.
+            // A retry runs exactly what the run it retries ran.
             Some(o) => self.slots[o].argv.clone(),
             None => build_argv(&self.spec.run, &params),
         };
@@ -718,12 +770,7 @@ impl Dispatcher {
     /// [`Dispatcher::launch`], once `committing` (the slot's `Starting`) is committed.
     fn launch_after(&mut self, idx: usize, req: LaunchRequest, committing: Option<Committing>) {
         self.slots[idx].phase.start();
-        self.emit(Progress::RunState {
-            run_id: self.slots[idx].id.clone(),
-            params: self.slots[idx].params.clone(),
-            state: RunState::Starting,
-            reason: None,
-        });
+        self.emit(self.state_progress(idx, RunState::Starting, None));
         let target = self.target.clone();
         let events = self.events_tx.clone();
         let tx = self.internal_tx.clone();
@@ -743,7 +790,7 @@ impl Dispatcher {
     }
 
     /// Relaunches lost run `idx` as a new attempt of the same candidate, within
-    /// `max_retries`.
+    /// `max_retries` (attempts the user interrupted do not count: they were not lost).
     pub(super) async fn maybe_retry(&mut self, idx: usize) -> Result<(), EngineError> {
         if self.stopping.is_some() || self.slots[idx].phase.retried() {
             return Ok(());
@@ -751,7 +798,7 @@ impl Dispatcher {
         let mut attempts = 0;
         let mut cur = idx;
         while let Some(o) = self.slots[cur].retry_of {
-            attempts += 1;
+            attempts += u32::from(self.slots[o].phase.lost());
             cur = o;
         }
         if attempts >= self.options.max_retries {
@@ -794,13 +841,7 @@ impl Dispatcher {
                 // run is alive either way), and the writer keeps the order, so the terminal
                 // state, which is awaited, lands after it. Saves a round trip per run.
                 self.store.send(Write::RunState(Box::new(u)));
-                let p = Progress::RunState {
-                    run_id: s.id.clone(),
-                    params: s.params.clone(),
-                    state: RunState::Running,
-                    reason: None,
-                };
-                self.emit(p);
+                self.emit(self.state_progress(idx, RunState::Running, None));
                 if let Some(exit) = launched.early_exit {
                     self.on_exit(idx, exit).await?;
                 } else if launched.stop_pending {
@@ -1104,12 +1145,7 @@ impl Dispatcher {
         if let Some(p) = self.policy.as_mut() {
             p.finished(&id);
         }
-        self.emit(Progress::RunState {
-            run_id: id.clone(),
-            params: self.slots[idx].params.clone(),
-            state,
-            reason: Some(reason.clone()),
-        });
+        self.emit(self.state_progress(idx, state, Some(reason.clone())));
         let s = &self.slots[idx];
         if s.primary == 0
             && state != RunState::Failed
@@ -1313,6 +1349,8 @@ impl Dispatcher {
             completed: count(RunState::Completed),
             failed: count(RunState::Failed),
             canceled: count(RunState::Canceled),
+            candidates: self.candidates,
+            active_seconds: self.active_seconds(),
         })
     }
 }

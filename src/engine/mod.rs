@@ -21,7 +21,13 @@
 //! No result can come: if the first [`EngineOptions::no_metric_runs`] runs to complete
 //! (default [`DEFAULT_NO_METRIC_RUNS`]) all ended without reporting the primary metric, the
 //! sweep stops `failed` and says what the runs reported instead: a misspelt metric name or
-//! a script that never prints it would otherwise burn the budget for no best run.
+//! a script that never prints it would otherwise burn the budget for no best run. Both
+//! windows count the runs of earlier sessions too: a resumed sweep goes on counting.
+//!
+//! Interrupted runs: a run the user's interrupt stopped (`user cancel`) is relaunched when
+//! the sweep is resumed, with the same arguments, as a retry of it (`retry_of`); retries
+//! never count toward `max_total_runs`, which counts candidates, so an interrupted sweep
+//! resumed ends with as many finished candidates as one never interrupted.
 
 pub mod argv;
 mod dispatch;
@@ -88,6 +94,9 @@ pub enum Progress {
     Started {
         /// The sweep id.
         sweep_id: String,
+        /// The running time earlier sessions used, seconds (0 for a new sweep): elapsed
+        /// time goes on from it, as `sweep status` and the summary count it.
+        active_seconds: f64,
     },
     /// A run changed state.
     RunState {
@@ -99,6 +108,9 @@ pub enum Progress {
         state: RunState,
         /// The reason (terminal states).
         reason: Option<EndReason>,
+        /// The run it is a new attempt of (a run the user interrupted, or a lost one): it
+        /// stands for the same candidate, so `max_total_runs` does not count it.
+        retry_of: Option<String>,
     },
     /// A run's value became the best so far.
     NewBest {
@@ -166,6 +178,11 @@ pub struct Outcome {
     pub failed: u64,
     /// Canceled runs.
     pub canceled: u64,
+    /// Candidates: runs that are not retries of another (what `max_total_runs` counts).
+    pub candidates: u64,
+    /// The running time the sweep has used, across every session that ran it, seconds
+    /// (what `max_duration_minutes` counts; time while no `sweep` process ran it is left out).
+    pub active_seconds: f64,
 }
 
 /// Knobs of the engine that are not part of the sweep spec.
@@ -188,7 +205,7 @@ pub struct EngineOptions {
     /// they are the sweep's first candidates.
     pub child_runs: Vec<resume::ChildRun>,
     /// How often the running time used so far is recorded (what a resumed sweep's
-    /// `max_duration_minutes` counts from).
+    /// `max_duration_minutes` counts from, and what `sweep status` shows as elapsed).
     pub heartbeat: Duration,
     /// Runs the target takes at once (an SSH target's slots, a target's `max_runs`), if it
     /// has a bound of its own: live runs never exceed it nor `max_concurrent_runs`.
@@ -204,7 +221,9 @@ impl Default for EngineOptions {
             max_retries: 0,
             warm_start: Vec::new(),
             child_runs: Vec::new(),
-            heartbeat: Duration::from_secs(5),
+            // Every second: `sweep status` in another process shows it as the elapsed
+            // time, so it must not lag by more; one small write a second costs nothing.
+            heartbeat: Duration::from_secs(1),
             target_capacity: None,
         }
     }

@@ -153,6 +153,30 @@ impl Phase {
         }
     }
 
+    /// Whether the user's interrupt stopped it (Ctrl-C, SIGTERM, `sweep cancel`) and no
+    /// retry of it exists yet: a resumed sweep relaunches its candidate.
+    pub(super) fn interrupted(&self) -> bool {
+        matches!(
+            self,
+            Phase::Ended {
+                state: RunState::Canceled,
+                reason: EndReason::UserCancel,
+                retried: false,
+            }
+        )
+    }
+
+    /// Whether it was lost (its process or host vanished without an exit status).
+    pub(super) fn lost(&self) -> bool {
+        matches!(
+            self,
+            Phase::Ended {
+                reason: EndReason::Lost(_),
+                ..
+            }
+        )
+    }
+
     /// Whether a retry of it exists.
     pub(super) fn retried(&self) -> bool {
         matches!(self, Phase::Ended { retried: true, .. })
@@ -412,6 +436,29 @@ mod tests {
         let mut live = starting();
         live.set_retried();
         assert!(!live.retried());
+    }
+
+    #[test]
+    fn only_a_run_the_user_interrupted_and_not_yet_retried_is_relaunched() {
+        let ended = |state, reason| Phase::Ended {
+            state,
+            reason,
+            retried: false,
+        };
+        let mut interrupted = ended(RunState::Canceled, EndReason::UserCancel);
+        assert!(interrupted.interrupted() && !interrupted.lost());
+        interrupted.set_retried();
+        assert!(!interrupted.interrupted());
+        for other in [
+            ended(RunState::Canceled, EndReason::Policy("bandit".into())),
+            ended(RunState::Canceled, EndReason::Timeout(3.0)),
+            ended(RunState::Canceled, EndReason::SweepFailed),
+            ended(RunState::Completed, EndReason::Exit(0)),
+            starting(),
+        ] {
+            assert!(!other.interrupted(), "{other:?}");
+        }
+        assert!(ended(RunState::Failed, EndReason::Lost("gone".into())).lost());
     }
 
     #[test]

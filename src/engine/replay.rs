@@ -1,8 +1,9 @@
 //! The dispatcher's side of `sweep resume`: rebuilding its state from the history an
-//! earlier session left ([`Dispatcher::restore`], before the first event), then adopting
-//! the runs that are still alive and launching those that never started
-//! ([`Dispatcher::recover_unfinished`], before the event loop). What is saved and loaded
-//! for a resume is [`super::resume`].
+//! earlier session left ([`Dispatcher::restore`], before the first event: the runs, the
+//! sampler's position, the policy's pools, the fail-fast and no-metric windows, the runs the
+//! user interrupted, to relaunch), then adopting the runs that are still alive and
+//! launching those that never started ([`Dispatcher::recover_unfinished`], before the event
+//! loop). What is saved and loaded for a resume is [`super::resume`].
 
 use super::dispatch::{ms, Dispatcher};
 use super::phase::{Phase, Recorded, Slot, Stop};
@@ -16,7 +17,9 @@ use std::time::Instant;
 
 impl Dispatcher {
     /// Rebuilds the state an earlier session left: slots for every recorded run, the
-    /// sampler's position, the policy's pools, the best run and the running time used.
+    /// sampler's position, the policy's pools, the best run, the running time used, the
+    /// first runs to finish (fail fast) and to complete (no metric) as they were recorded,
+    /// and the runs the user interrupted, which are relaunched first.
     pub(super) fn restore(&mut self, rec: Recovered) {
         self.active_base = rec.sweep.active_seconds;
         let left = self.spec.limits.max_duration_minutes * 60.0 - self.active_base;
@@ -38,6 +41,7 @@ impl Dispatcher {
         }
         let mut proposed = Vec::new();
         let mut ended = Vec::new();
+        let mut completed = Vec::new();
         for r in &rec.runs {
             let idx = self.slots.len();
             let params = params_of(r);
@@ -85,6 +89,9 @@ impl Dispatcher {
                     if matches!(state, RunState::Completed | RunState::Failed) {
                         ended.push((r.ended.unwrap_or(0.0), *state, reason.clone()));
                     }
+                    if *state == RunState::Completed {
+                        completed.push((r.ended.unwrap_or(0.0), idx));
+                    }
                 }
                 _ => {
                     slot.skip = match positions.remove(&r.id) {
@@ -116,14 +123,32 @@ impl Dispatcher {
             .take(self.options.fail_fast_runs)
             .map(|(_, s, r)| (s, r))
             .collect();
+        // The no-metric window goes on from the runs already completed, in the order they
+        // completed, so a sweep resumed after each few runs still stops.
+        completed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.first_completed = completed
+            .into_iter()
+            .take(self.options.no_metric_runs)
+            .map(|(_, idx)| {
+                let s = &self.slots[idx];
+                let mut names: Vec<String> = s.intervals.keys().cloned().collect();
+                names.sort();
+                (s.primary > 0, names)
+            })
+            .collect();
+        // Retries exist only of earlier runs, so every retry has been seen by now.
+        self.relaunch = (0..self.slots.len())
+            .filter(|&i| self.slots[i].phase.interrupted())
+            .collect();
         let alive = self.slots.iter().filter(|s| !s.phase.is_ended()).count();
         self.event(
             None,
             "resumed",
             format!(
-                "resumed by process {}: {} runs recorded, {alive} unfinished, {:.0} s of running time used",
+                "resumed by process {}: {} runs recorded, {alive} unfinished, {} interrupted to relaunch, {:.0} s of running time used",
                 std::process::id(),
                 self.slots.len(),
+                self.relaunch.len(),
                 self.active_base
             ),
         );

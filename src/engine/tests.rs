@@ -334,6 +334,48 @@ async fn interrupt_stops_live_runs_and_records_user_cancel() {
     assert_eq!(out.best.map(|b| b.value), Some(0.5));
 }
 
+/// A history the writer gives up on (another process holds its lock past the writer's
+/// patience) stops the sweep with that error, though nothing the sweep waits for is being
+/// written: its runs hang, and only the running-time heartbeat writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_that_cannot_be_written_stops_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("ws");
+    let store =
+        Arc::new(Store::open_with_patience(&workspace, Duration::from_millis(300)).unwrap());
+    let h = Harness {
+        _dir: dir,
+        store,
+        workspace,
+    };
+    let (_, mut sweep) = h.hanging(spec(2, 1));
+    sweep.options.heartbeat = Duration::from_millis(50);
+    let (_ctl, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+    let store = h.store.clone();
+    let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+    while !matches!(
+        prx.recv().await,
+        Some(Progress::RunState {
+            state: RunState::Running,
+            ..
+        })
+    ) {}
+    let blocker = rusqlite::Connection::open(h.store.path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the sweep stopped")
+        .unwrap();
+    let err = out
+        .expect_err("a sweep whose history is lost fails")
+        .to_string();
+    assert!(
+        err.contains("could not write") && err.contains("locked"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_run_timeout_and_sweep_duration() {
     let h = harness();

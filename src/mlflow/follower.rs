@@ -312,7 +312,7 @@ fn step(
         };
         let runs = r.runs(&sweep)?;
         let metrics = r.metrics_after(&sweep, st.watermark)?;
-        Ok(Some((sweep, runs, metrics)))
+        Ok::<_, StoreError>(Some((sweep, runs, metrics)))
     })?;
     let Some((sweep, runs, metrics)) = snap else {
         // Not recorded yet (the engine is starting), or never (it could not start).

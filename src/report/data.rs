@@ -1,5 +1,6 @@
 //! What a report is drawn from: one consistent snapshot of a sweep's history (the sweep, its
-//! runs, its primary-metric values) plus what is known about each parameter's axis.
+//! runs, the bounded forms of its primary-metric values: see [`crate::report::reduce`]) plus
+//! what is known about each parameter's axis.
 //!
 //! The axis of a parameter (numeric or categorical, linear or log) comes from the sweep's
 //! search space, recorded by `sweep run` as `sweeps/<id>/space.json` in the workspace. A sweep
@@ -7,6 +8,7 @@
 //! from the values: numbers are numeric, anything else categorical, and a positive numeric
 //! parameter spanning at least three decades is drawn on a log axis.
 
+use crate::report::reduce::{BestOverTime, Lttb};
 use crate::space::{SearchSpace, Value};
 use crate::store::{EndReason, MetricRecord, Reader, RunRecord, RunState, StoreError, SweepRecord};
 use std::path::{Path, PathBuf};
@@ -46,12 +48,101 @@ pub struct ReportData {
     pub sweep: SweepRecord,
     /// Its runs in proposal order.
     pub runs: Vec<RunRecord>,
-    /// Its primary-metric values, by run then interval.
-    pub metrics: Vec<MetricRecord>,
+    /// The learning curve of each run that reported the primary metric, in run order.
+    pub curves: Vec<Curve>,
+    /// The best primary value so far over time, from the runs that did not fail:
+    /// `(seconds since the sweep started, value)` at each improvement, in time order, at
+    /// most one per [`TIME_BUCKETS`]th of the time the sweep has run.
+    pub best_over_time: Vec<(f64, f64)>,
     /// Its parameters, in parameter-space order.
     pub params: Vec<ParamInfo>,
     /// When the snapshot was taken, Unix seconds.
     pub taken: f64,
+}
+
+/// A run's learning curve as the report draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// The run id.
+    pub run_id: String,
+    /// Its finite primary-metric values as `(interval, value)`, in interval order, reduced
+    /// by largest-triangle-three-buckets ([`Lttb`]) to the run's share of [`CURVE_POINTS`].
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The most points of all learning curves together (about 1.2 MB of page): each run's
+/// curve gets an equal share, within [`MIN_RUN_CURVE_POINTS`]..=[`RUN_CURVE_POINTS`].
+pub const CURVE_POINTS: usize = 100_000;
+
+/// The most points one run's curve keeps: about two per pixel of the plot's width.
+pub const RUN_CURVE_POINTS: usize = 800;
+
+/// The fewest points a run's curve keeps when a sweep has very many runs.
+pub const MIN_RUN_CURVE_POINTS: usize = 16;
+
+/// Buckets the best-so-far-over-time plot keeps an improvement for: more than the plot is
+/// wide in pixels, so the drawn steps are exact.
+pub const TIME_BUCKETS: usize = 1000;
+
+/// The points each of `curves` learning curves keeps.
+fn curve_share(curves: usize) -> usize {
+    (CURVE_POINTS / curves.max(1)).clamp(MIN_RUN_CURVE_POINTS, RUN_CURVE_POINTS)
+}
+
+/// The bounded forms of a sweep's primary-metric values, built one run at a time.
+struct Reduction<'a> {
+    sweep: &'a SweepRecord,
+    share: usize,
+    curves: Vec<Curve>,
+    best: BestOverTime,
+}
+
+impl<'a> Reduction<'a> {
+    /// For `curves` runs with values, the latest of them reported at `last` (Unix seconds).
+    fn new(sweep: &'a SweepRecord, curves: usize, last: f64, taken: f64) -> Reduction<'a> {
+        let end = sweep.ended.unwrap_or(taken).max(last);
+        Reduction {
+            sweep,
+            share: curve_share(curves),
+            curves: Vec::with_capacity(curves),
+            best: BestOverTime::new(
+                sweep.goal == "minimize",
+                0.0,
+                end - sweep.created,
+                TIME_BUCKETS,
+            ),
+        }
+    }
+
+    /// Reduces the values of `run`, `finite` of them finite, which `each` feeds in interval
+    /// order.
+    fn run<E>(
+        &mut self,
+        run: &RunRecord,
+        finite: usize,
+        each: impl FnOnce(&mut dyn FnMut(&MetricRecord)) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut curve = Lttb::new(finite, self.share);
+        let failed = run.state == RunState::Failed;
+        let (best, created) = (&mut self.best, self.sweep.created);
+        each(&mut |m: &MetricRecord| {
+            if m.value.is_finite() {
+                curve.push(m.interval as f64, m.value);
+                if !failed {
+                    best.push(m.time - created, m.value);
+                }
+            }
+        })?;
+        self.curves.push(Curve {
+            run_id: run.id.clone(),
+            points: curve
+                .finish()
+                .into_iter()
+                .map(|(x, y)| (x as i64, y))
+                .collect(),
+        });
+        Ok(())
+    }
 }
 
 /// The text form of a parameter value in reports (strings unquoted).
@@ -186,19 +277,37 @@ pub fn infer_params(runs: &[RunRecord]) -> Vec<ParamInfo> {
 
 impl ReportData {
     /// Reads a sweep (id, name or `latest`) from a workspace in one read transaction, so a
-    /// report of a running sweep is a consistent snapshot.
+    /// report of a running sweep is a consistent snapshot. The values are streamed from the
+    /// history into their bounded forms: the memory used does not grow with them.
     pub fn load(workspace: &Path, key: &str) -> Result<ReportData, StoreError> {
         let reader = Reader::open(workspace)?;
-        let (sweep, runs, metrics) = reader.snapshot(|r| {
+        let taken = crate::store::now();
+        let (sweep, runs, curves, best_over_time) = reader.snapshot(|r| {
             let sweep = r.resolve(key)?;
             let runs = r.runs(&sweep)?;
-            let metrics = r.metrics(&sweep)?;
-            Ok((sweep, runs, metrics))
+            let primary = &sweep.primary_metric;
+            let mut reported = Vec::new();
+            for run in runs.iter().filter(|run| run.intervals > 0) {
+                if let Some(m) = r.run_metrics(run)?.into_iter().find(|m| &m.name == primary) {
+                    reported.push((run, m));
+                }
+            }
+            let last = reported
+                .iter()
+                .map(|(_, m)| m.last_time)
+                .fold(0.0, f64::max);
+            let mut red = Reduction::new(&sweep, reported.len(), last, taken);
+            for (run, m) in &reported {
+                red.run(run, m.finite as usize, |feed| {
+                    r.each_value::<StoreError>(run, primary, |m| {
+                        feed(&m);
+                        Ok(())
+                    })
+                })?;
+            }
+            let (curves, best) = (red.curves, red.best.steps());
+            Ok::<_, StoreError>((sweep, runs, curves, best))
         })?;
-        let metrics = metrics
-            .into_iter()
-            .filter(|m| m.name == sweep.primary_metric)
-            .collect();
         let mut params = read_space(workspace, &sweep.id).unwrap_or_default();
         // Parameters the runs have but the space file lacks (or no file): inferred.
         let inferred = infer_params(&runs);
@@ -210,10 +319,59 @@ impl ReportData {
         Ok(ReportData {
             sweep,
             runs,
-            metrics,
+            curves,
+            best_over_time,
             params,
-            taken: crate::store::now(),
+            taken,
         })
+    }
+
+    /// The report's data from values already in memory (values of other metrics than the
+    /// primary one, or of runs not in `runs`, are left out), reduced as
+    /// [`ReportData::load`] reduces them.
+    pub fn from_values(
+        sweep: SweepRecord,
+        runs: Vec<RunRecord>,
+        values: &[MetricRecord],
+        params: Vec<ParamInfo>,
+        taken: f64,
+    ) -> ReportData {
+        let primary: Vec<&MetricRecord> = values
+            .iter()
+            .filter(|m| m.name == sweep.primary_metric)
+            .collect();
+        let reported: Vec<(&RunRecord, Vec<&MetricRecord>)> = runs
+            .iter()
+            .map(|run| {
+                let mut mine: Vec<&MetricRecord> = primary
+                    .iter()
+                    .copied()
+                    .filter(|m| m.run_id == run.id)
+                    .collect();
+                mine.sort_by_key(|m| m.interval);
+                (run, mine)
+            })
+            .filter(|(_, mine)| !mine.is_empty())
+            .collect();
+        let last = primary.iter().map(|m| m.time).fold(0.0, f64::max);
+        let mut red = Reduction::new(&sweep, reported.len(), last, taken);
+        for (run, mine) in &reported {
+            let finite = mine.iter().filter(|m| m.value.is_finite()).count();
+            let fed: Result<(), std::convert::Infallible> = red.run(run, finite, |feed| {
+                mine.iter().for_each(|m| feed(m));
+                Ok(())
+            });
+            let Ok(()) = fed;
+        }
+        let (curves, best_over_time) = (red.curves, red.best.steps());
+        ReportData {
+            sweep,
+            runs,
+            curves,
+            best_over_time,
+            params,
+            taken,
+        }
     }
 }
 

@@ -7,6 +7,16 @@
 //! transaction holding them is committed: the engine writes a state change *before* it acts
 //! on it. Reads use separate connections ([`Reader`]); WAL lets them run beside the writer.
 //!
+//! Several processes may write one history (two sweeps sharing a workspace): each
+//! transaction takes the write lock before it reads, waits for it, and is tried again while
+//! it fails for a reason that can pass. A transaction that still cannot be written stops the
+//! writer ([`Store::failed`]): nothing after it is recorded, so the history is what a crash
+//! at that moment would have left, and a write is never silently lost.
+//!
+//! Beside every metric value, the writer keeps per run attempt and metric the count, the
+//! finite extremes and the last time (`metric_summary`), in the same transaction: the views
+//! of a whole sweep read those instead of every value.
+//!
 //! The schema is versioned with `PRAGMA user_version` (see [`SCHEMA_VERSION`]). NaN metric
 //! values are stored as SQL `NULL` (SQLite has no NaN); infinities are stored as such.
 
@@ -14,7 +24,9 @@ mod read;
 mod schema;
 mod state;
 
-pub use read::{BestOutcome, EventRecord, MetricRecord, Reader, RunRecord, SweepRecord};
+pub use read::{
+    BestAt, BestOutcome, EventRecord, MetricRecord, MetricSummary, Reader, RunRecord, SweepRecord,
+};
 pub use schema::SCHEMA_VERSION;
 pub use state::{EndReason, RunState, SweepState};
 
@@ -252,6 +264,8 @@ pub struct Store {
     tx: mpsc::Sender<Cmd>,
     thread: Option<JoinHandle<()>>,
     path: PathBuf,
+    /// Why the writer gave the history up, once it has (see [`Store::failed`]).
+    broken: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -262,6 +276,11 @@ impl std::fmt::Debug for Store {
 
 /// Most writes grouped into one transaction; bounds the latency of an acknowledged write.
 const MAX_BATCH: usize = 50_000;
+
+/// How long the writer keeps trying a transaction that fails for a reason that can pass
+/// (another process holding the write lock past the busy timeout, a full disk, an I/O
+/// error) before it gives the history up.
+pub const WRITE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// WAL frames (pages) written since the last checkpoint that make the writer ask for the
 /// next one: SQLite's own default threshold.
@@ -305,7 +324,7 @@ impl Checkpointer {
                         return;
                     }
                 };
-                let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+                let _ = conn.busy_timeout(schema::BUSY_TIMEOUT);
                 while rx.recv().is_ok() {
                     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
                         tracing::warn!("history checkpoint failed: {e}");
@@ -365,21 +384,58 @@ impl Committing {
 impl Store {
     /// Opens (creating if needed) the history in `workspace`, migrating its schema.
     pub fn open(workspace: &Path) -> Result<Store, StoreError> {
+        Store::open_with_patience(workspace, WRITE_PATIENCE)
+    }
+
+    /// [`Store::open`], giving up a failing transaction after `patience` instead of
+    /// [`WRITE_PATIENCE`].
+    pub(crate) fn open_with_patience(
+        workspace: &Path,
+        patience: std::time::Duration,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(workspace)?;
         let path = workspace.join(DB_FILE);
         let conn = schema::open_rw(&path)?;
+        // A shorter patience bounds the wait for the lock too.
+        conn.busy_timeout(patience.min(schema::BUSY_TIMEOUT))?;
         // Replaces SQLite's automatic checkpoints, which ran on this connection.
         conn.wal_hook(Some(note_wal_frames));
-        let checkpointer = Checkpointer::start(&path);
+        let (broken_tx, broken) = tokio::sync::watch::channel(None);
+        let writer = Writer {
+            checkpointer: Checkpointer::start(&path),
+            conn,
+            keys: RunKeys::default(),
+            patience,
+            path: path.clone(),
+            broken: broken_tx,
+        };
         let (tx, rx) = mpsc::channel::<Cmd>();
         let thread = std::thread::Builder::new()
             .name("sweep-store".into())
-            .spawn(move || writer_loop(conn, rx, checkpointer))?;
+            .spawn(move || writer.run(rx))?;
         Ok(Store {
             tx,
             thread: Some(thread),
             path,
+            broken,
         })
+    }
+
+    /// Resolves once the writer has given the history up: a transaction failed for longer
+    /// than its patience, or for a reason that cannot pass. From then on every write is
+    /// refused with the same error, so the history keeps exactly what was written before,
+    /// as after a crash. A sweep stops on it rather than go on with writes that vanish.
+    pub async fn failed(&self) -> StoreError {
+        let mut rx = self.broken.clone();
+        let why = rx
+            .wait_for(Option::is_some)
+            .await
+            .map(|v| v.clone().unwrap_or_default());
+        match why {
+            Ok(why) => StoreError::WriterGone(why),
+            // The writer thread ended without a failure: nothing will fail now.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// The database path.
@@ -457,53 +513,151 @@ impl Drop for Store {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut checkpointer: Checkpointer) {
-    let mut batch: Vec<Cmd> = Vec::new();
-    let mut keys = RunKeys::default();
-    let mut stop = false;
-    while !stop {
-        match rx.recv() {
-            Ok(c) => batch.push(c),
-            Err(_) => break,
-        }
-        // Group whatever else is already queued into the same transaction.
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
+/// The writer thread's state: its connection, what it caches and how it gives up.
+struct Writer {
+    conn: Connection,
+    keys: RunKeys,
+    checkpointer: Checkpointer,
+    patience: std::time::Duration,
+    path: PathBuf,
+    broken: tokio::sync::watch::Sender<Option<String>>,
+}
+
+/// Whether a failed transaction may succeed if tried again: the lock is still held by
+/// another writer, the disk is full, an I/O error. Anything else (a constraint, a corrupt
+/// file) fails the same way every time.
+fn transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if matches!(
+        f.code,
+        C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::SystemIoFailure
+            | C::DiskFull
+            | C::CannotOpen
+            | C::OutOfMemory
+            | C::FileLockingProtocolFailed
+            | C::SchemaChanged
+    ))
+}
+
+/// How many metric values a batch holds.
+fn metric_rows(batch: &[Cmd]) -> usize {
+    batch
+        .iter()
+        .map(|c| match c {
+            Cmd::Write(Write::Metrics(m), _) => m.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// What a batch holds, for the message that says it could not be written.
+fn batch_contents(batch: &[Cmd]) -> String {
+    let rows = metric_rows(batch);
+    let other = batch
+        .iter()
+        .filter(|c| matches!(c, Cmd::Write(w, _) if !matches!(w, Write::Metrics(_))))
+        .count();
+    match (rows, other) {
+        (0, n) => format!("{n} changes"),
+        (r, 0) => format!("{r} metric values"),
+        (r, n) => format!("{r} metric values and {n} other changes"),
+    }
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Cmd>) {
+        let mut batch: Vec<Cmd> = Vec::new();
+        let mut stop = false;
+        while !stop {
+            match rx.recv() {
                 Ok(c) => batch.push(c),
                 Err(_) => break,
             }
-        }
-        let result = apply_batch(&mut conn, &batch, &mut keys).map_err(|e| e.to_string());
-        if result.is_err() {
-            // The batch was rolled back: what it cached (a restart) may not be in the file.
-            keys = RunKeys::default();
-        }
-        checkpointer.after_commit(&conn, WAL_FRAMES.with(|f| f.get()));
-        let rows: usize = batch
-            .iter()
-            .map(|c| match c {
-                Cmd::Write(Write::Metrics(m), _) => m.len(),
-                _ => 0,
-            })
-            .sum();
-        // Even on failure: the rows are gone either way, and readers must not stall.
-        crate::metrics::committed(rows);
-        if let Err(e) = &result {
-            tracing::error!("run history write failed: {e}");
-        }
-        for cmd in batch.drain(..) {
-            match cmd {
-                Cmd::Write(_, Some(ack)) => {
-                    let _ = ack.send(result.clone());
+            // Group whatever else is already queued into the same transaction.
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
                 }
-                Cmd::Write(_, None) => {}
-                Cmd::Stop => stop = true,
+            }
+            let broken = self.broken.borrow().clone();
+            let result = match broken {
+                // Nothing after a lost batch is written: the history stays a prefix of
+                // what was sent, which is what `sweep resume` knows how to continue.
+                Some(why) => Err(why),
+                None => self.write(&batch),
+            };
+            let rows = metric_rows(&batch);
+            // Even on failure, so that readers waiting for room never stall: a failure
+            // stops the sweep (see `Store::failed`).
+            crate::metrics::committed(rows);
+            for cmd in batch.drain(..) {
+                match cmd {
+                    Cmd::Write(_, Some(ack)) => {
+                        let _ = ack.send(result.clone());
+                    }
+                    Cmd::Write(_, None) => {}
+                    Cmd::Stop => stop = true,
+                }
             }
         }
+        self.checkpointer.stop();
+        // Best effort: fold the WAL back so the database file alone is complete.
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
     }
-    checkpointer.stop();
-    // Best effort: fold the WAL back so the database file alone is complete.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+
+    /// Commits `batch` in one transaction, trying again while it fails for a reason that
+    /// can pass, for up to the writer's patience. On giving up, marks the history broken.
+    fn write(&mut self, batch: &[Cmd]) -> Result<(), String> {
+        let t0 = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(10);
+        let mut warned = false;
+        loop {
+            let result = apply_batch(&mut self.conn, batch, &mut self.keys);
+            let e = match result {
+                Ok(()) => {
+                    self.checkpointer
+                        .after_commit(&self.conn, WAL_FRAMES.with(|f| f.get()));
+                    if warned {
+                        tracing::warn!("run history {}: written after all", self.path.display());
+                    }
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            // Rolled back: what the batch cached (a restart) may not be in the file.
+            self.keys = RunKeys::default();
+            if transient(&e) && t0.elapsed() + pause < self.patience {
+                if !warned {
+                    tracing::warn!(
+                        "run history {}: writing {} failed ({e}); trying again for up to {} s",
+                        self.path.display(),
+                        batch_contents(batch),
+                        self.patience.as_secs()
+                    );
+                    warned = true;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                continue;
+            }
+            let why = format!(
+                "could not write {} to {} ({e}{}); nothing after it is recorded, and `sweep resume` continues from what is",
+                batch_contents(batch),
+                self.path.display(),
+                if transient(&e) {
+                    format!(", still failing after {:.0} s", t0.elapsed().as_secs_f64())
+                } else {
+                    String::new()
+                }
+            );
+            tracing::error!("run history writer stopped: {why}");
+            self.broken.send_replace(Some(why.clone()));
+            return Err(why);
+        }
+    }
 }
 
 /// Run ids to the integer keys metric rows refer to, with each run's current restart: a
@@ -551,13 +705,53 @@ impl RunKeys {
 }
 
 fn apply_batch(conn: &mut Connection, batch: &[Cmd], keys: &mut RunKeys) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: the write lock is taken (waiting on the busy handler) before anything is
+    // read. A deferred transaction that reads first (a run's key) and then writes cannot
+    // wait when another process committed in between: SQLite answers "database is locked"
+    // at once, and two sweeps sharing a workspace lost whole batches that way.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for cmd in batch {
         if let Cmd::Write(w, _) = cmd {
             apply(&tx, w, keys)?;
         }
     }
     tx.commit()
+}
+
+/// What one transaction adds to a run attempt's aggregates of one metric (the
+/// `metric_summary` row it is added to).
+#[derive(Default)]
+struct Summary {
+    reports: i64,
+    finite: i64,
+    /// The smallest finite value and the first interval it was reached at.
+    lo: Option<(f64, i64)>,
+    /// The largest finite value and the first interval it was reached at.
+    hi: Option<(f64, i64)>,
+    last_time: f64,
+    /// The last interval and its value (NaN as `None`).
+    last: Option<(i64, Option<f64>)>,
+}
+
+impl Summary {
+    fn add(&mut self, v: f64, interval: i64, time: f64) {
+        self.reports += 1;
+        if v.is_finite() {
+            self.finite += 1;
+            // Ties keep the earlier interval: values usually come in interval order, but a
+            // batch may hold them in any.
+            let better = |old: Option<(f64, i64)>, wins: fn(f64, f64) -> bool| match old {
+                Some((o, at)) if !(wins(v, o) || (v == o && interval < at)) => Some((o, at)),
+                _ => Some((v, interval)),
+            };
+            self.lo = better(self.lo, |a, b| a < b);
+            self.hi = better(self.hi, |a, b| a > b);
+        }
+        if self.last.is_none_or(|(at, _)| interval >= at) {
+            self.last = Some((interval, nan_as_null(v)));
+        }
+        self.last_time = self.last_time.max(time);
+    }
 }
 
 fn nan_as_null(v: f64) -> Option<f64> {
@@ -680,6 +874,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             // The furthest position of each (run, attempt, source) in these rows: rows
             // come in the order read, so the last one of a source is the furthest.
             let mut read: Vec<(i64, i64, &str, u64)> = Vec::new();
+            let mut sums: std::collections::HashMap<(i64, i64, &str), Summary> =
+                std::collections::HashMap::new();
             for m in rows {
                 let (run, restart) = keys.get(tx, &m.run_id)?;
                 st.execute(params![
@@ -701,13 +897,52 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                         None => read.push((run, restart, path, at.end)),
                     }
                 }
+                sums.entry((run, restart, m.name.as_str()))
+                    .or_default()
+                    .add(m.value, m.interval as i64, m.time);
             }
-            let mut up = tx.prepare_cached(
+            let mut pos = tx.prepare_cached(
                 "INSERT INTO metric_sources (run, restart, source, read_to) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (run, restart, source) DO UPDATE SET read_to = max(read_to, excluded.read_to)",
             )?;
             for (run, restart, source, end) in read {
-                up.execute(params![run, restart, source, end as i64])?;
+                pos.execute(params![run, restart, source, end as i64])?;
+            }
+            // Every right-hand side reads the row as it was before this update.
+            let mut up = tx.prepare_cached(
+                "INSERT INTO metric_summary (run, restart, name, reports, finite, lo, hi, last_time,
+                                             lo_at, hi_at, last_interval, last_value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (run, restart, name) DO UPDATE SET
+                   reports = reports + excluded.reports,
+                   finite = finite + excluded.finite,
+                   lo = CASE WHEN lo IS NULL OR excluded.lo < lo THEN COALESCE(excluded.lo, lo) ELSE lo END,
+                   hi = CASE WHEN hi IS NULL OR excluded.hi > hi THEN COALESCE(excluded.hi, hi) ELSE hi END,
+                   lo_at = CASE WHEN lo IS NULL OR excluded.lo < lo THEN COALESCE(excluded.lo_at, lo_at)
+                                WHEN excluded.lo = lo THEN MIN(lo_at, excluded.lo_at) ELSE lo_at END,
+                   hi_at = CASE WHEN hi IS NULL OR excluded.hi > hi THEN COALESCE(excluded.hi_at, hi_at)
+                                WHEN excluded.hi = hi THEN MIN(hi_at, excluded.hi_at) ELSE hi_at END,
+                   last_value = CASE WHEN excluded.last_interval >= last_interval
+                                THEN excluded.last_value ELSE last_value END,
+                   last_interval = MAX(last_interval, excluded.last_interval),
+                   last_time = MAX(last_time, excluded.last_time)",
+            )?;
+            for ((run, restart, name), s) in sums {
+                let (last_interval, last_value) = s.last.unwrap_or((0, None));
+                up.execute(params![
+                    run,
+                    restart,
+                    name,
+                    s.reports,
+                    s.finite,
+                    s.lo.map(|l| l.0),
+                    s.hi.map(|h| h.0),
+                    s.last_time,
+                    s.lo.map(|l| l.1),
+                    s.hi.map(|h| h.1),
+                    last_interval,
+                    last_value
+                ])?;
             }
         }
         Write::RunRestarted { run_id, restart } => {

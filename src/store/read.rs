@@ -1,5 +1,10 @@
 //! Reading the history: sweeps by id, name or `latest`, runs with their parameters and best
 //! primary value, metrics, and the best run (or why there is none).
+//!
+//! What a view of a whole sweep needs per run (its best value, how many intervals) comes from
+//! the aggregates the writer keeps (`metric_summary`), so it costs the same at ten metric
+//! values or ten million; the values themselves are streamed ([`Reader::each_metric`],
+//! [`Reader::each_value`]) to readers that need them all.
 
 use super::schema::open_ro;
 use super::{EndReason, RunState, StoreError, SweepState, DB_FILE};
@@ -125,6 +130,44 @@ pub struct MetricRecord {
     pub time: f64,
 }
 
+/// What the history keeps about one metric of one run attempt, so that reading it costs
+/// the same however many values the run reported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricSummary {
+    /// Metric name.
+    pub name: String,
+    /// How many values were reported (the last interval).
+    pub reports: i64,
+    /// How many of them are finite.
+    pub finite: i64,
+    /// The smallest finite value, if any.
+    pub lo: Option<f64>,
+    /// The largest finite value, if any.
+    pub hi: Option<f64>,
+    /// When the last value was read, Unix seconds.
+    pub last_time: f64,
+    /// The first interval the smallest finite value was reported at.
+    pub lo_at: Option<i64>,
+    /// The first interval the largest finite value was reported at.
+    pub hi_at: Option<i64>,
+    /// The last interval reported.
+    pub last_interval: i64,
+    /// The value reported at the last interval (`NaN` when it was not a number).
+    pub last_value: f64,
+}
+
+/// Where a run's best value was reached, from the aggregates the history keeps of its
+/// primary metric (so it costs the same for ten values or ten million).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BestAt {
+    /// The first interval (1-based) the best value was reported at.
+    pub interval: i64,
+    /// The run's last interval.
+    pub of: i64,
+    /// The value reported at the last interval.
+    pub last: f64,
+}
+
 /// The answer to "which run is best?": a run, or the reason there is none.
 #[derive(Debug, Clone)]
 pub enum BestOutcome {
@@ -146,9 +189,6 @@ pub type EventRecord = (f64, Option<String>, String, String);
 pub struct Reader {
     conn: Connection,
 }
-
-const FINITE: &str =
-    "value IS NOT NULL AND value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 
 fn sweep_from_row(r: &Row<'_>) -> rusqlite::Result<SweepRecord> {
     Ok(SweepRecord {
@@ -238,18 +278,16 @@ impl Reader {
 
     /// The runs of a sweep in proposal order, with parameters and primary-metric summaries.
     pub fn runs(&self, sweep: &SweepRecord) -> Result<Vec<RunRecord>, StoreError> {
-        let agg = if sweep.goal == "minimize" {
-            "MIN"
-        } else {
-            "MAX"
-        };
+        // The run attempt's aggregates of the primary metric, kept by the writer: one row
+        // per run, however many values it reported.
+        let best = if sweep.goal == "minimize" { "lo" } else { "hi" };
         let mut st = self.conn.prepare(&format!(
             "SELECT r.id, r.seq, r.state, r.reason, r.exit_code, r.signal, r.queued, r.started, r.ended,
                     r.argv, r.workdir, r.run_dir, r.handle, r.params, r.last_output,
-                    (SELECT {agg}(value) FROM metrics m WHERE m.run = r.rowid AND m.restart = r.restarts AND m.name = ?2 AND {FINITE}),
-                    (SELECT COUNT(*) FROM metrics m WHERE m.run = r.rowid AND m.restart = r.restarts AND m.name = ?2),
-                    r.detail, r.retry_of, r.restarts
-             FROM runs r WHERE r.sweep_id = ?1 ORDER BY r.seq"
+                    s.{best}, COALESCE(s.reports, 0), r.detail, r.retry_of, r.restarts
+             FROM runs r LEFT JOIN metric_summary s
+               ON s.run = r.rowid AND s.restart = r.restarts AND s.name = ?2
+             WHERE r.sweep_id = ?1 ORDER BY r.seq"
         ))?;
         let rows = st.query_map(params![sweep.id, sweep.primary_metric], |r| {
             let argv: String = r.get(9)?;
@@ -333,7 +371,9 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every metric value of a sweep, by run then name then interval.
+    /// Every metric value of a sweep, by run then name then interval, in memory: readers of
+    /// sweeps of any size stream them instead ([`Reader::each_metric`],
+    /// [`Reader::each_value`]).
     pub fn metrics(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
@@ -347,8 +387,8 @@ impl Reader {
     /// The distinct metric names reported in a sweep.
     pub fn metric_names(&self, sweep: &SweepRecord) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT DISTINCT m.name FROM metrics m JOIN runs r ON r.rowid = m.run
-             WHERE r.sweep_id = ?1 AND m.restart = r.restarts ORDER BY m.name",
+            "SELECT DISTINCT s.name FROM metric_summary s JOIN runs r ON r.rowid = s.run
+             WHERE r.sweep_id = ?1 AND s.restart = r.restarts ORDER BY s.name",
         )?;
         let rows = st.query_map([&sweep.id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -376,16 +416,18 @@ impl Reader {
 
     /// Runs `f` inside one read transaction, so every query it makes sees the same
     /// consistent snapshot of the history even while a sweep is writing to it (WAL).
-    pub fn snapshot<T>(
+    pub fn snapshot<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Reader) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.conn.execute_batch("BEGIN DEFERRED")?;
+        f: impl FnOnce(&Reader) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(StoreError::from)?;
         let out = f(self);
         // A read transaction has nothing to commit; ending it releases the snapshot.
         let end = self.conn.execute_batch("COMMIT");
         let out = out?;
-        end?;
+        end.map_err(StoreError::from)?;
         Ok(out)
     }
 
@@ -410,17 +452,102 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// One run's values of the primary metric, interval by interval (its current attempt's):
-    /// where its best value was reached and what it ended with.
-    pub fn primary_curve(&self, sweep: &SweepRecord, run_id: &str) -> Result<Vec<f64>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT m.value FROM metrics m JOIN runs r ON r.rowid = m.run
-             WHERE r.id = ?1 AND m.name = ?2 AND m.restart = r.restarts ORDER BY m.interval",
+    /// Calls `f` with every metric value of a sweep, in the order they were recorded, each
+    /// with its row number (see [`Reader::metrics_after`]), holding none of them: the memory
+    /// used is the same for ten values or ten million.
+    pub fn each_metric<E: From<StoreError>>(
+        &self,
+        sweep: &SweepRecord,
+        mut f: impl FnMut(i64, MetricRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT m.rowid, r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+                 JOIN runs r ON r.rowid = m.run
+                 WHERE r.sweep_id = ?1 AND m.restart = r.restarts
+                 ORDER BY m.rowid",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = st.query([&sweep.id]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let rowid = row.get(0).map_err(StoreError::from)?;
+            f(rowid, metric_from_row(row, 1).map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+
+    /// The metrics a run reported (its current attempt), by name, with their aggregates.
+    pub fn run_metrics(&self, run: &RunRecord) -> Result<Vec<MetricSummary>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT s.name, s.reports, s.finite, s.lo, s.hi, s.last_time,
+                    s.lo_at, s.hi_at, s.last_interval, s.last_value FROM metric_summary s
+             WHERE s.run = (SELECT rowid FROM runs WHERE id = ?1) AND s.restart = ?2
+             ORDER BY s.name",
         )?;
-        let rows = st.query_map(params![run_id, sweep.primary_metric], |r| {
-            Ok(r.get::<_, Option<f64>>(0)?.unwrap_or(f64::NAN))
-        })?;
+        let rows = st.query_map(params![run.id, run.restarts], summary_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Where run `run_id` (its current attempt) reached `value` of the sweep's primary
+    /// metric, which must be its best (smallest when minimizing, largest otherwise), and
+    /// what it ended with; `None` when the run reported no such value.
+    pub fn best_at(
+        &self,
+        sweep: &SweepRecord,
+        run_id: &str,
+        value: f64,
+    ) -> Result<Option<BestAt>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT s.name, s.reports, s.finite, s.lo, s.hi, s.last_time,
+                    s.lo_at, s.hi_at, s.last_interval, s.last_value FROM metric_summary s
+             JOIN runs r ON s.run = r.rowid AND s.restart = r.restarts
+             WHERE r.id = ?1 AND s.name = ?2",
+        )?;
+        let found = st
+            .query_row(params![run_id, sweep.primary_metric], summary_from_row)
+            .optional()?;
+        Ok(found.and_then(|s| {
+            let (best, at) = if sweep.goal == "minimize" {
+                (s.lo, s.lo_at)
+            } else {
+                (s.hi, s.hi_at)
+            };
+            (best == Some(value)).then_some(())?;
+            Some(BestAt {
+                interval: at?,
+                of: s.last_interval,
+                last: s.last_value,
+            })
+        }))
+    }
+
+    /// Calls `f` with each value of one metric of a run (its current attempt), by interval,
+    /// holding none of them.
+    pub fn each_value<E: From<StoreError>>(
+        &self,
+        run: &RunRecord,
+        name: &str,
+        mut f: impl FnMut(MetricRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // One writer appends a run attempt's values of a metric interval after interval,
+        // so row order is interval order, and the run's index gives it without sorting.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT ?1, m.name, m.interval, m.step, m.value, m.time FROM metrics m
+                 WHERE m.run = (SELECT rowid FROM runs WHERE id = ?1) AND m.restart = ?2
+                   AND m.name = ?3
+                 ORDER BY m.rowid",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = st
+            .query(params![run.id, run.restarts, name])
+            .map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            f(metric_from_row(row, 0).map_err(StoreError::from)?)?;
+        }
+        Ok(())
     }
 
     /// The best run: the best finite primary value among runs that did not fail (a run a
@@ -429,6 +556,23 @@ impl Reader {
         let runs = self.runs(sweep)?;
         Ok(best_of(sweep, runs, self.metric_names(sweep)?))
     }
+}
+
+/// A [`MetricSummary`] from the columns `name, reports, finite, lo, hi, last_time, lo_at,
+/// hi_at, last_interval, last_value`.
+fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetricSummary> {
+    Ok(MetricSummary {
+        name: r.get(0)?,
+        reports: r.get(1)?,
+        finite: r.get(2)?,
+        lo: r.get(3)?,
+        hi: r.get(4)?,
+        last_time: r.get(5)?,
+        lo_at: r.get(6)?,
+        hi_at: r.get(7)?,
+        last_interval: r.get(8)?,
+        last_value: r.get::<_, Option<f64>>(9)?.unwrap_or(f64::NAN),
+    })
 }
 
 /// Picks the best run of `runs` or explains why there is none.

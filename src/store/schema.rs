@@ -99,8 +99,45 @@ ALTER TABLE sweeps ADD COLUMN waiting TEXT;
 ALTER TABLE runs ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE metrics ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
 "#,
-    // Version 5: no change.
-    "",
+    // Version 5: per-metric aggregates of each run attempt, kept by the writer in the same
+    // transaction as the rows, so `status`, `runs`, `best` and the report read one row per
+    // run and metric instead of every value: counts, finite extremes and the first interval
+    // each was reached at, the last interval and its value. Filled from the rows already
+    // recorded.
+    r#"
+CREATE TABLE metric_summary (
+    run INTEGER NOT NULL,
+    restart INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    reports INTEGER NOT NULL,
+    finite INTEGER NOT NULL,
+    lo REAL,
+    hi REAL,
+    last_time REAL NOT NULL,
+    lo_at INTEGER,
+    hi_at INTEGER,
+    last_interval INTEGER NOT NULL,
+    last_value REAL,
+    PRIMARY KEY (run, restart, name)
+) WITHOUT ROWID;
+INSERT INTO metric_summary (run, restart, name, reports, finite, lo, hi, last_time, last_interval)
+SELECT run, restart, name, COUNT(*),
+       COUNT(CASE WHEN value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN 1 END),
+       MIN(CASE WHEN value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN value END),
+       MAX(CASE WHEN value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN value END),
+       MAX(time), MAX(interval)
+FROM metrics GROUP BY run, restart, name;
+UPDATE metric_summary SET
+  lo_at = (SELECT MIN(m.interval) FROM metrics m WHERE m.run = metric_summary.run
+           AND m.restart = metric_summary.restart AND m.name = metric_summary.name
+           AND m.value = metric_summary.lo),
+  hi_at = (SELECT MIN(m.interval) FROM metrics m WHERE m.run = metric_summary.run
+           AND m.restart = metric_summary.restart AND m.name = metric_summary.name
+           AND m.value = metric_summary.hi),
+  last_value = (SELECT m.value FROM metrics m WHERE m.run = metric_summary.run
+                AND m.restart = metric_summary.restart AND m.name = metric_summary.name
+                ORDER BY m.interval DESC, m.rowid DESC LIMIT 1);
+"#,
     // Version 6: how far each source of a run (a file of its run directory: output.log,
     // metrics.jsonl, an event file) has been recorded, per attempt: the offset just past
     // the last line or record whose reports are in `metrics`. Written in the same
@@ -117,8 +154,12 @@ CREATE TABLE metric_sources (
 "#,
 ];
 
+/// How long a connection waits for a lock another connection holds before SQLite answers
+/// "database is locked".
+pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    let wait = std::time::Duration::from_secs(10);
+    let wait = BUSY_TIMEOUT;
     conn.busy_timeout(wait)?;
     // Switching a new file to WAL takes an exclusive lock, and when another process is
     // opening the same new file at that moment SQLite says "locked" at once instead of
@@ -179,7 +220,7 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew {

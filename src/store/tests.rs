@@ -178,7 +178,8 @@ fn write_v1_database(path: &std::path::Path) {
           VALUES ('sw_old_0', 'sw_old', 0, 'completed', 'exit code 0', 0, 1700000000, 1700000001,
             1700000002, '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');
         INSERT INTO metrics (run, name, interval, value, time)
-          VALUES (1, 'acc', 1, 0.25, 1700000001), (1, 'acc', 2, 0.75, 1700000002);"#,
+          VALUES (1, 'acc', 1, 0.25, 1700000001), (1, 'acc', 2, 0.75, 1700000002),
+                 (1, 'acc', 3, 0.75, 1700000003), (1, 'acc', 4, NULL, 1700000004);"#,
     )
     .unwrap();
 }
@@ -218,7 +219,11 @@ fn a_version_1_database_opens_upgrades_and_keeps_its_history() {
     let runs = r.runs(&sw).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].best, Some(0.75));
-    assert_eq!(runs[0].intervals, 2);
+    assert_eq!(runs[0].intervals, 4);
+    // The upgrade found where the best value was first reached and what the run ended with.
+    let at = r.best_at(&sw, "sw_old_0", 0.75).unwrap().unwrap();
+    assert_eq!((at.interval, at.of), (2, 4));
+    assert!(at.last.is_nan(), "{at:?}");
     assert_eq!(runs[0].params[0].0, "--lr");
     assert_eq!(
         runs[0].detail,
@@ -491,4 +496,244 @@ fn a_state_of_no_known_name_is_a_read_error_naming_it() {
     let r = Reader::open(dir.path()).unwrap();
     let err = r.runs(&r.resolve("s1").unwrap()).unwrap_err().to_string();
     assert!(err.contains("unknown run state \"paused\""), "{err}");
+}
+
+/// Two processes' writers on one history (two sweeps sharing a workspace), each recording
+/// run after run and committing each run's first metric rows in a transaction of their own,
+/// which starts by looking the run up: every row of both is recorded, and no write fails.
+#[test]
+fn two_writers_on_one_history_lose_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    const RUNS: u64 = 150;
+    const ROWS: u64 = 40;
+    let writers: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|id| {
+            let ws = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let store = Store::open(&ws).unwrap();
+                store.commit_blocking(Write::Sweep(Box::new(sweep(id, "maximize"))))?;
+                for seq in 0..RUNS {
+                    store.commit_blocking(Write::Run(Box::new(run(id, seq))))?;
+                    let run_id = format!("{id}_{seq}");
+                    let rows = (1..=ROWS).map(|i| metric(&run_id, i, 0.5)).collect();
+                    store.commit_blocking(Write::Metrics(rows))?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap().expect("every write committed");
+    }
+    let r = Reader::open(dir.path()).unwrap();
+    for id in ["a", "b"] {
+        let s = r.resolve(id).unwrap();
+        let runs = r.runs(&s).unwrap();
+        assert_eq!(runs.len() as u64, RUNS);
+        assert!(runs.iter().all(|r| r.intervals as u64 == ROWS));
+        assert_eq!(r.metrics(&s).unwrap().len() as u64, RUNS * ROWS);
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A store with one sweep and one run, whose writer gives a failing transaction up after
+/// `patience`.
+fn store_with_a_run(dir: &std::path::Path, patience: std::time::Duration) -> Store {
+    let store = Store::open_with_patience(dir, patience).unwrap();
+    store
+        .commit_blocking(Write::Sweep(Box::new(sweep("s1", "maximize"))))
+        .unwrap();
+    store
+        .commit_blocking(Write::Run(Box::new(run("s1", 0))))
+        .unwrap();
+    store
+}
+
+#[test]
+fn a_lock_held_past_the_writers_patience_stops_the_history_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_a_run(dir.path(), std::time::Duration::from_millis(800));
+    // Another process holds the write lock and never lets go.
+    let blocker = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let rows = (1..=3).map(|i| metric("s1_0", i, 0.5)).collect();
+    let err = store
+        .commit_blocking(Write::Metrics(rows))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("could not write 3 metric values") && err.contains("locked"),
+        "{err}"
+    );
+    // The engine hears of it without writing anything itself.
+    assert_eq!(block_on(store.failed()).to_string(), err);
+    // Once the lock is free, later writes are refused all the same: the history keeps
+    // what came before the lost batch and nothing after it.
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let later = store.commit_blocking(Write::Metrics(vec![metric("s1_0", 4, 0.9)]));
+    assert_eq!(later.unwrap_err().to_string(), err);
+    drop(store);
+    let r = Reader::open(dir.path()).unwrap();
+    let s = r.resolve("s1").unwrap();
+    assert_eq!(r.runs(&s).unwrap()[0].intervals, 0);
+}
+
+#[test]
+fn a_lock_held_briefly_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_a_run(dir.path(), std::time::Duration::from_secs(20));
+    let blocker = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        blocker.execute_batch("COMMIT").unwrap();
+    });
+    store
+        .commit_blocking(Write::Metrics(vec![metric("s1_0", 1, 0.5)]))
+        .expect("written once the lock is free");
+    release.join().unwrap();
+    let r = Reader::open(dir.path()).unwrap();
+    let s = r.resolve("s1").unwrap();
+    assert_eq!(r.runs(&s).unwrap()[0].intervals, 1);
+}
+
+#[test]
+fn a_batch_that_can_never_be_written_stops_the_history_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_a_run(dir.path(), std::time::Duration::from_secs(30));
+    let t0 = std::time::Instant::now();
+    // A value of a run the history does not have fails the same way every time.
+    let err = store
+        .commit_blocking(Write::Metrics(vec![metric("no_such_run", 1, 0.5)]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("could not write 1 metric values"), "{err}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "not tried again"
+    );
+    assert!(store
+        .commit_blocking(Write::Metrics(vec![metric("s1_0", 1, 0.5)]))
+        .is_err());
+}
+
+mod summaries {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Value { run: u64, name: usize, value: f64 },
+        Restart { run: u64 },
+        Commit,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let value = prop_oneof![
+            4 => -1e6f64..1e6,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+        ];
+        prop_oneof![
+            8 => (0..3u64, 0..2usize, value).prop_map(|(run, name, value)| Op::Value { run, name, value }),
+            1 => (0..3u64).prop_map(|run| Op::Restart { run }),
+            2 => Just(Op::Commit),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever the values (NaN, infinities), restarts and transaction boundaries, the
+        /// aggregates the writer keeps are those of the values the history holds.
+        #[test]
+        fn the_kept_aggregates_are_those_of_the_recorded_values(ops in proptest::collection::vec(op(), 1..80)) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            store.commit_blocking(Write::Sweep(Box::new(sweep("s1", "minimize")))).unwrap();
+            for i in 0..3 {
+                store.send(Write::Run(Box::new(run("s1", i))));
+            }
+            let names = ["acc", "loss"];
+            let mut intervals = std::collections::HashMap::new();
+            let mut restarts = [0u32; 3];
+            let mut pending = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Value { run, name, value } => {
+                        let n = intervals.entry((run, name)).or_insert(0u64);
+                        *n += 1;
+                        let mut m = metric(&format!("s1_{run}"), *n, value);
+                        m.name = names[name].into();
+                        pending.push(m);
+                    }
+                    Op::Restart { run } => {
+                        store.send(Write::Metrics(std::mem::take(&mut pending)));
+                        restarts[run as usize] += 1;
+                        intervals.retain(|k, _| k.0 != run);
+                        store.send(Write::RunRestarted { run_id: format!("s1_{run}"), restart: restarts[run as usize] });
+                    }
+                    Op::Commit => {
+                        store.commit_blocking(Write::Metrics(std::mem::take(&mut pending))).unwrap();
+                    }
+                }
+            }
+            store.commit_blocking(Write::Metrics(pending)).unwrap();
+            let r = store.reader().unwrap();
+            let s = r.resolve("s1").unwrap();
+            let all = r.metrics(&s).unwrap();
+            for run in r.runs(&s).unwrap() {
+                let mut want = Vec::new();
+                for name in names {
+                    let vals: Vec<&MetricRecord> = all.iter().filter(|m| m.run_id == run.id && m.name == name).collect();
+                    if vals.is_empty() {
+                        continue;
+                    }
+                    let finite: Vec<f64> = vals.iter().map(|m| m.value).filter(|v| v.is_finite()).collect();
+                    want.push((
+                        name.to_string(),
+                        vals.len() as i64,
+                        finite.len() as i64,
+                        finite.iter().copied().reduce(f64::min),
+                        finite.iter().copied().reduce(f64::max),
+                    ));
+                }
+                let got: Vec<_> = r.run_metrics(&run).unwrap().into_iter()
+                    .map(|m| (m.name, m.reports, m.finite, m.lo, m.hi)).collect();
+                prop_assert_eq!(&got, &want);
+                // The first interval each extreme was reached at, and the last interval's
+                // value, as the recorded values say.
+                for m in r.run_metrics(&run).unwrap() {
+                    let vals: Vec<&MetricRecord> = all.iter().filter(|v| v.run_id == run.id && v.name == m.name).collect();
+                    let first_at = |x: Option<f64>| x.and_then(|x| vals.iter().find(|v| v.value == x).map(|v| v.interval));
+                    prop_assert_eq!(m.lo_at, first_at(m.lo));
+                    prop_assert_eq!(m.hi_at, first_at(m.hi));
+                    let last = vals.iter().max_by_key(|v| v.interval).unwrap();
+                    prop_assert_eq!(m.last_interval, last.interval);
+                    prop_assert_eq!(format!("{:?}", m.last_value), format!("{:?}", last.value));
+                    if m.name == "acc" {
+                        // The sweep minimizes: its best value is the smallest.
+                        let at = r.best_at(&s, &run.id, m.lo.unwrap_or(f64::NAN)).unwrap();
+                        let want_at = m.lo_at.map(|interval| BestAt { interval, of: last.interval, last: last.value });
+                        prop_assert_eq!(format!("{at:?}"), format!("{want_at:?}"));
+                    }
+                }
+                let acc = want.iter().find(|w| w.0 == "acc");
+                prop_assert_eq!(run.intervals, acc.map_or(0, |w| w.1));
+                prop_assert_eq!(run.best, acc.and_then(|w| w.3));
+                let mut streamed = Vec::new();
+                r.each_value::<StoreError>(&run, "acc", |m| { streamed.push(m.interval); Ok(()) }).unwrap();
+                prop_assert_eq!(streamed, (1..=acc.map_or(0, |w| w.1)).collect::<Vec<_>>());
+            }
+        }
+    }
 }

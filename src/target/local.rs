@@ -130,14 +130,14 @@ impl ComputeTarget for LocalTarget {
                     }
                     std::thread::sleep(Duration::from_millis(25));
                 }
-                let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
+                super::procs::kill_run(h.pgid);
             });
     }
 
     fn kill(&self, handle: &RunHandle) {
         if let Ok(h) = handle::decode::<LocalHandle>(handle) {
             let _ = File::create(RunDir::new(&h.run_dir).stop());
-            let _ = killpg(Pid::from_raw(h.pgid), Signal::SIGKILL);
+            super::procs::kill_run(h.pgid);
         }
     }
 
@@ -772,6 +772,48 @@ wait"#;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("grandchild {gc} survived");
+    }
+
+    /// A run that ignores SIGTERM is killed past its grace period; its supervisor, spared,
+    /// records the signal that ended the program, and a process that left the run's group
+    /// (and ignores SIGTERM too) ends with the run.
+    #[tokio::test]
+    async fn a_run_killed_after_its_grace_takes_what_left_its_group_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"trap '' TERM
+python3 -c 'import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.setpgid(0, 0); open("esc.pid", "w").write(str(os.getpid())); time.sleep(600)' &
+while [ ! -s esc.pid ]; do sleep 0.01; done
+echo started
+while true; do sleep 0.05; done"#;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = req(dir.path(), &["sh", "-c", script]);
+        let h = LocalTarget.launch(&r, tx).unwrap();
+        let log = dir.path().join("run/output.log");
+        while !std::fs::read_to_string(&log).unwrap().contains("started") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let esc: i32 = std::fs::read_to_string(dir.path().join("run/work/esc.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        LocalTarget.stop(&h, Duration::from_millis(300));
+        let status = loop {
+            if let Some(TargetEvent::Exited { status, .. }) = rx.recv().await {
+                break status;
+            }
+        };
+        let gone = (0..500).any(|_| {
+            nix::sys::signal::kill(Pid::from_raw(esc), None).is_err() || {
+                std::thread::sleep(Duration::from_millis(10));
+                false
+            }
+        });
+        if !gone {
+            let _ = nix::sys::signal::kill(Pid::from_raw(esc), Signal::SIGKILL);
+        }
+        assert_eq!(status, ExitStatus::Signal(9));
+        assert!(gone, "process {esc} left the run's group and outlived it");
     }
 
     /// The program starts as `exec` would leave it after `std::process::Command`: no

@@ -15,6 +15,7 @@
 pub mod fake;
 mod handle;
 pub mod local;
+mod procs;
 pub mod registry;
 pub mod rundir;
 pub mod shell;

@@ -37,9 +37,12 @@ use std::time::{Duration, Instant};
 /// How often the run files are read.
 const TAIL: Duration = Duration::from_millis(200);
 /// The batch script: the run's argument vector is its arguments. The program runs in a
-/// process group of its own; signals Slurm sends the script go to that group, and when the
-/// program ends, whatever is left in its group is killed (Slurm's process tracking without
-/// cgroups loses processes whose parent died). The script then ends the way the program did.
+/// process group and session of its own (`setsid`, which leads both without forking here:
+/// the script's child is no group leader); signals Slurm sends the script go to that group,
+/// and when the program ends, whatever is left in its group and its session is killed
+/// (`pkill -s`, where procps is installed), so a process that moved to a group of its own
+/// ends too (Slurm's process tracking without cgroups loses processes whose parent died).
+/// The script then ends the way the program did.
 ///
 /// A rerun (Slurm requeued the job) appends its metrics to a file of its own,
 /// `metrics.restart-K.jsonl` beside `metrics.jsonl`, and says so on its output before the
@@ -70,6 +73,7 @@ while :; do
   kill -0 "$child" 2>/dev/null || break
 done
 kill -KILL -$child 2>/dev/null
+pkill -KILL -s $child 2>/dev/null
 if [ "$code" -gt 128 ] && [ "$code" -lt 160 ]; then
   trap - TERM INT USR1 USR2
   kill -$((code - 128)) $$

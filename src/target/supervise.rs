@@ -3,8 +3,10 @@
 //!
 //! The supervisor leads a run's process group. It writes its pid to the run's `status` file,
 //! starts the program, waits for it, appends the program's exit status to that file, then
-//! kills whatever the program left in its group. It is a process of its own, so a run outlives a killed `sweep` and still has
-//! its real exit status when `sweep resume` re-adopts it.
+//! kills whatever the program left: its group, and every process of the run that moved out
+//! of it, which a child subreaper keeps as its own children (see [`super::procs`]). It is a
+//! process of its own, so a run outlives a killed `sweep` and still has its real exit
+//! status when `sweep resume` re-adopts it.
 //!
 //! It is started the way `posix_spawn` starts its short-lived child: `clone(CLONE_VM)` on a
 //! stack of its own, sharing sweep's memory instead of copying it. A `fork` would mark all of
@@ -28,6 +30,9 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+/// The supervisor's process name (`comm`), by which sweep tells it from its program.
+pub(crate) const SUPERVISOR_NAME: &std::ffi::CStr = c"sweep-superv";
 
 /// What the supervisor and the program need, prepared before the clone. Owned by sweep
 /// until the supervisor has exited.
@@ -488,8 +493,13 @@ extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
                 }
             }
         }
-        // Shown by `ps` and `top`, so it is not mistaken for a second `sweep`.
-        libc::prctl(libc::PR_SET_NAME, c"sweep-superv".as_ptr());
+        // Shown by `ps` and `top`, so it is not mistaken for a second `sweep`; sweep's kill
+        // of a run knows its supervisor by it (and spares it: see `procs`).
+        libc::prctl(libc::PR_SET_NAME, SUPERVISOR_NAME.as_ptr());
+        // A process of the run whose parent dies comes to the supervisor rather than to
+        // init, whatever group or session it moved to: nothing the run started can leave
+        // its tree, so nothing outlives the run.
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
     // SAFETY: open until this process exits.
     let status_fd = unsafe { BorrowedFd::borrow_raw(l.status) };
@@ -524,10 +534,12 @@ extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
     // SAFETY: the report descriptor is ours and not used again.
     unsafe { rustix::io::close(l.report) };
 
+    // Any child: processes of the run orphaned on the way are reaped as they end, rather
+    // than kept as zombies until the run does.
     let status = loop {
-        match rustix::process::waitpid(child, rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, s))) => break Some(s),
-            Ok(None) | Err(rustix::io::Errno::INTR) => continue,
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(Some((pid, s))) if Some(pid) == child => break Some(s),
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
             Err(_) => break None,
         }
     };
@@ -551,8 +563,21 @@ extern "C" fn supervisor_main(arg: *mut c_void) -> c_int {
             (None, None) => write_parts(status_fd, at, &[b"unknown no code and no signal\n"]),
         },
     };
-    // A run is over when its program is: nothing it started outlives it. This signals the
-    // supervisor too, which has nothing left to do.
+    // A run is over when its program is: nothing it started outlives it. Whatever is left
+    // in the group, and every child (orphans of the run handed here, in any group), is
+    // killed, round after round as the killed processes' orphans come here, until no child
+    // is left. Then the group, which ends the supervisor too.
+    // A round that signals nothing ends it: what is left, if anything, cannot be killed by
+    // the run's user (a setuid program) and is not waited for. (A process's orphans are
+    // handed over before its parent can reap it, so the next round sees them.)
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    while let Some(1..) = crate::target::procs::kill_group_and_children(me, me, me) {
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => break,
+        }
+        while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
+    }
     let _ = rustix::process::kill_current_process_group(rustix::process::Signal::KILL);
     // SAFETY: ends only this process.
     unsafe { libc::_exit(0) }
@@ -622,6 +647,66 @@ mod tests {
             }
         });
         assert!(gone, "the run's group is still there");
+    }
+
+    /// Waits up to 5 s for `pid` to be gone (a zombie counts as gone).
+    fn ends(pid: i32) -> bool {
+        (0..500).any(|_| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+            let gone = stat.map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            });
+            gone || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        })
+    }
+
+    /// A program that starts processes outside its group (its own group, its own session,
+    /// a daemon of a double fork) and exits: its run ends with all of them, and the
+    /// program's own status is recorded.
+    #[test]
+    fn processes_that_left_the_run_s_group_end_with_it() {
+        use std::fs::File;
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"
+python3 -c 'import os, time; os.setpgid(0, 0); open("group.pid", "w").write(str(os.getpid())); time.sleep(600)' &
+setsid sh -c 'echo $$ > session.pid; exec sleep 600' &
+( sleep 600 & echo $! > daemon.pid ) &
+for f in group.pid session.pid daemon.pid; do while [ ! -s $f ]; do sleep 0.01; done; done
+exit 3
+"#;
+        let argv: Vec<std::ffi::OsString> = vec!["sh".into(), "-c".into(), script.into()];
+        let started = super::start(super::Spec {
+            path: std::path::Path::new("/bin/sh"),
+            argv: &argv,
+            env: &[("PATH".into(), std::env::var_os("PATH").unwrap())],
+            workdir: dir.path(),
+            status: File::create(dir.path().join("status")).unwrap().into(),
+            stdin: File::open("/dev/null").unwrap().into(),
+            log: File::create(dir.path().join("log")).unwrap().into(),
+        })
+        .unwrap();
+        let supervisor = started.pid;
+        started.wait().unwrap();
+        let status = std::fs::read_to_string(dir.path().join("status")).unwrap();
+        assert_eq!(status, format!("pid {supervisor}\nexit_code 3\n"));
+        let outlived: Vec<(&str, i32)> = ["group.pid", "session.pid", "daemon.pid"]
+            .into_iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+                (f, text.trim().parse().unwrap())
+            })
+            .filter(|&(_, pid)| !ends(pid))
+            .collect();
+        for &(_, pid) in &outlived {
+            // SAFETY: ends a process this test's run started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(outlived.is_empty(), "outlived their run: {outlived:?}");
     }
 
     #[test]

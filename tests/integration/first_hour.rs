@@ -4,7 +4,8 @@
 //! readers that end quietly on a closed pipe; a workspace with no history; the output
 //! formats; escape sequences from a run or a config shown harmlessly.
 
-use crate::support::{choice, hd, local, output, sweep_command, Project};
+use crate::support::{choice, hd, local, output, signal, sweep_command, wait_for, Project, Ran};
+use nix::sys::signal::Signal;
 use std::process::Stdio;
 
 /// A script that fails the way a missing dependency does.
@@ -113,6 +114,45 @@ fn validate_flags_a_pinned_python_that_is_not_here() {
         out.text()
     );
     assert!(out.stderr().contains("env.yml:2:"), "{}", out.text());
+}
+
+#[test]
+fn validate_warns_when_a_user_managed_environment_pins_another_python() {
+    let here = output(
+        std::process::Command::new("python3")
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]),
+    )
+    .success()
+    .stdout();
+    let here = here.trim();
+    let project = |pin: &str| {
+        Project::new()
+            .script("print('acc=1')\n")
+            .hdconfig(&hd(&choice("--lr", "0.1"), "grid", ""))
+            .file("env.yml", &format!("dependencies:\n  - python={pin}\n  - pip\n"))
+            .runconfig(&local(
+                "environment:\n  python:\n    userManagedDependencies: true\n    interpreterPath: python3\n    condaDependenciesFile: env.yml\n",
+            ))
+    };
+    // Not built, so not an error: the runs may work; but the script was likely written for
+    // the pinned Python.
+    let out = project("3.4")
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .success();
+    let warning = out
+        .stderr()
+        .lines()
+        .find(|l| l.contains("Python 3.4 is pinned"))
+        .map(String::from);
+    let warning = warning.unwrap_or_else(|| panic!("no warning:\n{}", out.text()));
+    assert!(warning.starts_with("warning: "), "{warning}");
+    assert!(warning.contains("env.yml:2:5: "), "{warning}");
+    assert!(warning.contains(&format!("is Python {here}.")), "{warning}");
+    // The interpreter's own minor version pinned: nothing to say.
+    let same = project(here)
+        .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
+        .success();
+    assert!(!same.stderr().contains("is pinned"), "{}", same.text());
 }
 
 #[test]
@@ -307,4 +347,42 @@ fn a_script_that_never_reports_the_metric_stops_the_sweep_after_five_runs() {
         "{}",
         all.text()
     );
+}
+
+#[test]
+fn the_no_result_window_goes_on_counting_across_a_resume() {
+    let p = Project::new()
+        .script(
+            "import time\ntime.sleep(2)\nprint('@sweep {\"metric\": \"loss\", \"value\": 0.25}')\n",
+        )
+        .hdconfig(&hd(
+            "  - name: --lr\n    expression: uniform\n    values: [0.1, 1.0]\n",
+            "random",
+            "max_total_runs: 20\nmax_concurrent_runs: 1\n",
+        ));
+    let child = p.spawn_run(&[]);
+    wait_for(60, "two runs to complete", || {
+        p.runs_so_far()
+            .iter()
+            .filter(|r| r["state"] == "completed")
+            .count()
+            >= 2
+    });
+    signal(&child, Signal::SIGINT);
+    Ran::from(child.wait_with_output().unwrap()).code(130);
+    let before = p.runs();
+    let done = before.iter().filter(|r| r["state"] == "completed").count();
+    assert!(done < 5, "the first session already stopped: {before:#?}");
+    // The window of 5 counts the runs already completed: the resumed sweep stops once 5
+    // have completed in all, not after 5 more.
+    let out = p.sweep(&["resume", "latest"]).code(1);
+    assert!(
+        out.stdout()
+            .contains("the first 5 runs completed without reporting the primary metric"),
+        "{}",
+        out.text()
+    );
+    let runs = p.runs();
+    let completed = runs.iter().filter(|r| r["state"] == "completed").count();
+    assert_eq!(completed, 5, "{runs:#?}");
 }

@@ -161,7 +161,13 @@ fn sweep_duration_limit_stops_live_runs_and_ends_canceled() {
     );
     let out = p.run(&[]).success();
     assert!(
-        out.stdout().contains("canceled: max_duration_minutes"),
+        out.stdout()
+            .contains("stopping: max_duration_minutes (0.02) reached"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stdout().contains(" canceled: see `stopping:` above"),
         "{}",
         out.text()
     );
@@ -301,9 +307,17 @@ fn a_broken_script_fails_fast_and_explains_itself() {
         "max_concurrent_runs: 1\n",
     );
     let out = p.run(&[]).code(1);
-    assert!(
+    // Said once, when the sweep stops; the ending line points at it.
+    assert_eq!(
         out.text()
-            .contains("first 3 runs all failed the same way (exit code 1)"),
+            .matches("first 3 runs all failed the same way (exit code 1)")
+            .count(),
+        1,
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stdout().contains(" failed: see `stopping:` above"),
         "{}",
         out.text()
     );
@@ -466,4 +480,44 @@ for i in range(6):
         "{}",
         short.text()
     );
+}
+
+/// Starts two processes that leave the run's process group, both ignoring SIGTERM: one in a
+/// group of its own (`setpgid(0, 0)`), one in a session of its own (`setsid`), and writes
+/// their pids to `outputs/escaped`. Run 1 then exits; run 2 ignores SIGTERM too and runs
+/// until its time limit stops it.
+const ESCAPER: &str = r#"
+import os, signal, subprocess, sys, time
+ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+group = subprocess.Popen([sys.executable, "-c", ignore], preexec_fn=lambda: os.setpgid(0, 0))
+session = subprocess.Popen([sys.executable, "-c", ignore], start_new_session=True)
+out = os.environ["SWEEP_OUTPUT_DIR"]
+with open(os.path.join(out, "escaped.tmp"), "w") as f:
+    f.write("%d %d" % (group.pid, session.pid))
+os.rename(os.path.join(out, "escaped.tmp"), os.path.join(out, "escaped"))
+print("acc=0.5", flush=True)
+if sys.argv[-1] == "2":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
+"#;
+
+#[test]
+fn processes_that_leave_a_run_s_group_end_with_the_run_however_it_ends() {
+    let p = Project::grid(ESCAPER, "--i", "1, 2", "max_concurrent_runs: 2\n")
+        .runconfig(&local("maxRunDurationSeconds: 10\n"));
+    let ran = p.run(&[]);
+    let pids = p.pids("escaped");
+    // Whatever the outcome, nothing of this test is left running.
+    let survivors: Vec<i32> = pids.iter().copied().filter(|&p| !wait_dead(p, 5)).collect();
+    for &pid in &survivors {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    assert_eq!(pids.len(), 4, "each run wrote its two pids: {}", ran.text());
+    ran.success();
+    assert!(survivors.is_empty(), "outlived their runs: {survivors:?}");
+    let runs = p.runs();
+    assert_eq!(runs[0]["state"], "completed", "{}", runs[0]);
+    assert_eq!(runs[1]["state"], "canceled", "{}", runs[1]);
+    // Killed past its grace period, the program's end is still recorded exactly.
+    assert_eq!(runs[1]["signal"], 9, "{}", runs[1]);
 }

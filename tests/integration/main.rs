@@ -6,6 +6,7 @@ mod config_fuzz;
 mod envs;
 mod exit_codes;
 mod first_hour;
+mod history;
 mod hostile;
 mod library;
 mod local_runs;

@@ -4,8 +4,10 @@
 //! stops a sweep from another process, whether or not its `sweep` is still alive.
 
 use crate::support::{
-    assert_all_end, choice, hd, kill9, pid_alive, wait_dead, wait_exit, wait_for, Project, Ran,
+    assert_all_end, choice, hd, kill9, pid_alive, signal, wait_dead, wait_exit, wait_for, Project,
+    Ran,
 };
+use nix::sys::signal::Signal;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -103,6 +105,82 @@ fn a_killed_sweep_resumes_exactly() {
     assert_eq!(params(&runs), params(&q.runs()));
     let status = p.sweep(&["status", "latest"]);
     assert!(status.stdout().contains("completed"), "{}", status.text());
+}
+
+#[test]
+fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
+    let p = project("", "max_total_runs: 4\nmax_concurrent_runs: 2");
+    let child = start(&p, &[]);
+    wait_running(&p, 2);
+    signal(&child, Signal::SIGINT);
+    Ran::from(child.wait_with_output().unwrap()).code(130);
+    let before = p.runs();
+    let interrupted: Vec<&serde_json::Value> = before
+        .iter()
+        .filter(|r| r["reason"] == "user cancel")
+        .collect();
+    assert!(!interrupted.is_empty(), "{before:#?}");
+    // Time while no process runs the sweep is not elapsed time.
+    let downtime = 2.0;
+    std::thread::sleep(Duration::from_secs_f64(downtime));
+    let resumed = p.sweep(&["resume", "latest"]).code(0);
+    assert!(
+        resumed.stdout().contains("max_total_runs (4) reached"),
+        "{}",
+        resumed.text()
+    );
+    let runs = p.runs();
+    // Every candidate of the budget completed; the interrupted attempts stay recorded.
+    let completed: Vec<&serde_json::Value> =
+        runs.iter().filter(|r| r["state"] == "completed").collect();
+    assert_eq!(completed.len(), 4, "{runs:#?}");
+    assert_eq!(runs.len(), 4 + interrupted.len(), "{runs:#?}");
+    for i in &interrupted {
+        let retries: Vec<&&serde_json::Value> = completed
+            .iter()
+            .filter(|r| r["retry_of"] == i["id"])
+            .collect();
+        assert_eq!(retries.len(), 1, "one retry of {}: {runs:#?}", i["id"]);
+        assert_eq!(
+            retries[0]["params"], i["params"],
+            "a retry runs its candidate"
+        );
+        assert_eq!(retries[0]["intervals"], 6, "{}", retries[0]);
+        // Said as it happens.
+        let said = format!(
+            "run {} retries run {} (same parameters)",
+            retries[0]["id"].as_str().unwrap(),
+            i["id"].as_str().unwrap()
+        );
+        assert!(resumed.stdout().contains(&said), "{}", resumed.text());
+    }
+    // The summary counts candidates against the budget, the retries apart.
+    let retried = match interrupted.len() {
+        1 => ", plus 1 retry".to_string(),
+        n => format!(", plus {n} retries"),
+    };
+    assert!(
+        resumed
+            .stdout()
+            .contains(&format!("; runs 4 of 4{retried}: 4 completed")),
+        "{}",
+        resumed.text()
+    );
+    let status = p.json(&["status", "latest", "--format", "json"]);
+    let elapsed = status["elapsed"].as_f64().unwrap();
+    let wall = status["ended"].as_f64().unwrap() - status["created"].as_f64().unwrap();
+    assert!(
+        elapsed > 0.0 && elapsed < wall - downtime * 0.9,
+        "elapsed {elapsed} s of running time, {wall} s of wall time: {status}"
+    );
+    // The candidates are the uninterrupted sweep's, in its order.
+    let q = project("", "max_total_runs: 4\nmax_concurrent_runs: 2");
+    q.run(&["--seed", "11"]).code(0);
+    let mut got: Vec<String> = params(&completed.into_iter().cloned().collect::<Vec<_>>());
+    let mut want = params(&q.runs());
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -392,6 +470,17 @@ fn killed_at_twenty_points_the_sweep_still_ends_exactly_as_an_uninterrupted_one(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+        if !started {
+            // A kill before the sweep is recorded leaves nothing to resume (and is no kill
+            // point of a sweep): on a loaded machine the first start can take seconds.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !p.sweep(&["status", "latest"]).succeeded()
+                && child.try_wait().unwrap().is_none()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         std::thread::sleep(Duration::from_secs_f64(pauses[round % pauses.len()]));
         round += 1;
         if child.try_wait().unwrap().is_some() {

@@ -95,6 +95,24 @@ time.sleep(120)
     assert!(dir.join("stop").exists(), "the stop file came first");
 }
 
+#[test]
+fn slurm_a_process_that_left_the_job_s_group_ends_with_the_run() {
+    let Some(env) = services::slurm() else { return };
+    let _turn = services::cluster_turn();
+    let p = on_cluster(
+        &env,
+        crate::ssh::LEAVES_ITS_GROUP,
+        &remote("maxRunDurationSeconds: 60\n"),
+        "1",
+        1,
+    );
+    let out = p.run(&[]);
+    let runs = p.runs();
+    assert_eq!(runs.len(), 1, "{}", out.text());
+    assert_eq!(runs[0]["state"], "completed", "{}\n{}", runs[0], out.text());
+    crate::ssh::escaped_process_ended(&p.run_dir(&runs[0]));
+}
+
 /// Panics with its output if the sweep `child` has ended.
 fn alive(child: &mut Child) {
     if let Ok(Some(status)) = child.try_wait() {

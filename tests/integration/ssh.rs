@@ -154,6 +154,47 @@ time.sleep(60)
     assert!(Path::new(&remote).join("stop").exists(), "{remote}");
 }
 
+/// Starts a child that moves to a process group of its own (`setpgid(0, 0)`) and ignores
+/// SIGTERM, prints its pid, reports and exits: the run ends by itself, the child is still
+/// in the run's session.
+pub(crate) const LEAVES_ITS_GROUP: &str = r#"
+import os, signal, subprocess, sys
+ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+c = subprocess.Popen([sys.executable, "-c", ignore], preexec_fn=lambda: os.setpgid(0, 0))
+print("ESCAPED %d" % c.pid, flush=True)
+print('@sweep {"metric":"acc","value":1}', flush=True)
+"#;
+
+#[test]
+fn ssh_a_process_that_left_the_run_s_group_ends_with_the_run() {
+    let Some(env) = services::sshd() else { return };
+    let p = Project::grid(LEAVES_ITS_GROUP, "--x", "1", "")
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    let out = p.run(&[]);
+    let runs = p.runs();
+    assert_eq!(runs.len(), 1, "{}", out.text());
+    assert_eq!(runs[0]["state"], "completed", "{}\n{}", runs[0], out.text());
+    escaped_process_ended(&p.run_dir(&runs[0]));
+}
+
+/// Asserts that the process a [`LEAVES_ITS_GROUP`] run printed (on this machine) ends
+/// within 10 s; kills it if not, so the test leaves nothing running.
+pub(crate) fn escaped_process_ended(run_dir: &Path) {
+    let log = std::fs::read_to_string(run_dir.join("output.log")).unwrap();
+    let pid: i32 = line_after(&log, "ESCAPED ").trim().parse().unwrap();
+    let dead = wait_dead(pid, 10);
+    if !dead {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(
+        dead,
+        "process {pid} left the run's group and outlived the run"
+    );
+}
+
 #[test]
 fn ssh_host_going_down_marks_its_runs_lost_and_leaves_rotation() {
     // Two hosts of its own, so that stopping one does not disturb the other tests.

@@ -2,7 +2,7 @@
 //! how the run ended; runs a policy stopped are dashed with a cross where they stopped.
 
 use super::plot::{empty_figure, f1, figure, C_DONE, C_FAILED, C_LIVE, C_OTHER, C_POLICY};
-use crate::report::data::{policy_stopped, ReportData};
+use crate::report::data::{policy_stopped, Curve, ReportData};
 use crate::report::svg::{esc, fmt_num, Frame, Scale};
 use crate::store::RunRecord;
 use std::fmt::Write as _;
@@ -13,10 +13,9 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
     let metric = &d.sweep.primary_metric;
     let title = format!("{metric} per interval, one line per run");
     let finite: Vec<f64> = d
-        .metrics
+        .curves
         .iter()
-        .map(|m| m.value)
-        .filter(|v| v.is_finite())
+        .flat_map(|c| c.points.iter().map(|p| p.1))
         .collect();
     if finite.is_empty() {
         return empty_figure(
@@ -26,13 +25,15 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
             "no values reported yet",
         );
     }
-    let max_i = d
-        .metrics
-        .iter()
-        .map(|m| m.interval)
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let by_id: std::collections::HashMap<&str, &RunRecord> =
+        d.runs.iter().map(|r| (r.id.as_str(), r)).collect();
+    // How many values each run reported: its curve may keep fewer.
+    let reported = |c: &Curve| {
+        by_id
+            .get(c.run_id.as_str())
+            .map_or(c.points.last().map_or(0, |p| p.0), |r| r.intervals)
+    };
+    let max_i = d.curves.iter().map(reported).max().unwrap_or(1).max(1) as f64;
     let f = Frame::new(
         Scale::Linear {
             lo: if max_i > 1.0 { 1.0 } else { 0.5 },
@@ -48,18 +49,10 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
             .map(|t| (t, fmt_num(t)))
             .collect();
     s.push_str(&f.axes_with("interval", metric, &xt));
-    let by_id: std::collections::HashMap<&str, &RunRecord> =
-        d.runs.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut marks = String::new();
-    let mut i = 0;
-    let ms = &d.metrics;
     let mut counts = [0usize; 5];
-    while i < ms.len() {
-        let mut j = i;
-        while j < ms.len() && ms[j].run_id == ms[i].run_id {
-            j += 1;
-        }
-        let run = by_id.get(ms[i].run_id.as_str());
+    for c in &d.curves {
+        let run = by_id.get(c.run_id.as_str());
         let stopped = run.is_some_and(|r| policy_stopped(r));
         let state = run.map(|r| r.state.as_str()).unwrap_or("");
         let (colour, dash, k) = if stopped {
@@ -75,13 +68,12 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
         counts[k] += 1;
         let mut pts = String::new();
         let mut last: Option<(f64, f64, i64)> = None;
-        for m in &ms[i..j] {
-            if m.value.is_finite() {
-                let (x, y) = (f.px(m.interval as f64), f.py(m.value));
-                let _ = write!(pts, "{},{} ", f1(x), f1(y));
-                last = Some((x, y, m.interval));
-            }
+        for &(interval, value) in &c.points {
+            let (x, y) = (f.px(interval as f64), f.py(value));
+            let _ = write!(pts, "{},{} ", f1(x), f1(y));
+            last = Some((x, y, interval));
         }
+        let n = reported(c);
         let label = match run {
             Some(r) => format!(
                 "run {} ({}{}): {} intervals",
@@ -91,9 +83,9 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
                     .as_ref()
                     .map(|x| format!(", {x}"))
                     .unwrap_or_default(),
-                j - i
+                n
             ),
-            None => format!("run {}", ms[i].run_id),
+            None => format!("run {}", c.run_id),
         };
         let _ = write!(
             s,
@@ -117,13 +109,13 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
                     f1(y - 4.0),
                     esc(&format!(
                         "run {} stopped at interval {at}: {}",
-                        ms[i].run_id,
+                        c.run_id,
                         run.and_then(|r| r.reason.as_ref())
                             .map(ToString::to_string)
                             .unwrap_or_default()
                     ))
                 );
-            } else if j - i == 1 {
+            } else if n == 1 {
                 let _ = write!(
                     marks,
                     r#"<circle class="single" cx="{}" cy="{}" r="2.5" fill="{colour}"/>"#,
@@ -132,7 +124,6 @@ pub(super) fn plot_curves(d: &ReportData) -> String {
                 );
             }
         }
-        i = j;
     }
     s.push_str(&marks);
     s.push_str("</svg>");

@@ -7,7 +7,7 @@
 //!
 //! Each plot is an `<svg class="plot" data-plot="KIND">`; the marks inside carry classes the
 //! tests (and anyone scripting the page) can count: `best-step`, `run-point`, `run-curve`,
-//! `stop-mark`, `pc-line`, `slice-point`, `imp-bar`.
+//! `stop-mark`, `pc-line`, `slice-point`, `imp-bar`, `clipped`.
 
 mod best;
 mod curves;
@@ -24,7 +24,7 @@ pub use importance::importance_of;
 use super::data::{policy_stopped, ReportData};
 use super::format_duration;
 use super::svg::{esc, fmt_num};
-use crate::store::{RunRecord, RunState, SweepState};
+use crate::store::{RunState, SweepState};
 use jiff::Timestamp;
 use std::fmt::Write as _;
 
@@ -77,12 +77,15 @@ fn facts(d: &ReportData) -> String {
         }
     }
     let stopped = d.runs.iter().filter(|r| policy_stopped(r)).count();
+    // Candidates against `max_total_runs`, as `sweep status` counts them.
+    let retries = d.runs.iter().filter(|r| r.retry_of.is_some()).count();
     rows.push((
         "runs".into(),
         format!(
-            "{} of {} ({}){}",
-            d.runs.len(),
+            "{} of {}{} ({}){}",
+            d.runs.len() - retries,
             sw.max_total_runs.unwrap_or(0),
+            super::retries_note(retries),
             counts
                 .iter()
                 .map(|(s, n)| format!("{n} {s}"))
@@ -99,20 +102,13 @@ fn facts(d: &ReportData) -> String {
         "elapsed".into(),
         format!(
             "{} (limit {})",
-            format_duration(sw.ended.unwrap_or(d.taken) - sw.created),
+            format_duration(super::elapsed_seconds(sw, d.taken)),
             sw.max_duration_minutes
                 .map(|m| format_duration(m * 60.0))
                 .unwrap_or_else(|| "-".into())
         ),
     ));
-    let min = plot::minimize(d);
-    let best =
-        plot::scored(d)
-            .into_iter()
-            .fold(None::<(&RunRecord, f64)>, |acc, (r, v)| match acc {
-                Some((_, b)) if !plot::better(min, v, b) => acc,
-                _ => Some((r, v)),
-            });
+    let best = plot::best_run(d);
     let mut out = String::from(r#"<dl class="facts">"#);
     for (k, v) in rows {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(&k), esc(&v));

@@ -1,6 +1,7 @@
 //! The runs table: one row per run (id, number, state, reason, best value, intervals,
 //! duration, then one column per parameter), each cell with the exact value as its sort key
-//! for the page's sorting script.
+//! for the page's sorting script; the best run's row is highlighted (`tr.best`, a `best`
+//! tag after its id), so it is found again whatever the order.
 
 use crate::report::data::{category_of, param_of, policy_stopped, value_num, ReportData};
 use crate::report::svg::{esc, fmt_num};
@@ -32,13 +33,20 @@ pub(super) fn runs_table(d: &ReportData) -> String {
         );
     }
     s.push_str("</tr></thead><tbody>");
+    let best_id = super::plot::best_run(d).map(|(r, _)| r.id.as_str());
     for r in &d.runs {
         let class = if policy_stopped(r) {
             "policy"
         } else {
             r.state.as_str()
         };
-        let _ = write!(s, r#"<tr class="{}">"#, esc(class));
+        let is_best = best_id == Some(r.id.as_str());
+        let _ = write!(
+            s,
+            r#"<tr class="{}{}">"#,
+            esc(class),
+            if is_best { " best" } else { "" }
+        );
         let best = r.best.filter(|b| b.is_finite());
         let dur = match (r.started, r.ended) {
             (Some(a), Some(b)) => Some(b - a),
@@ -66,13 +74,18 @@ pub(super) fn runs_table(d: &ReportData) -> String {
                 true,
             ),
         ];
-        for (text, key, num) in cells {
+        for (i, (text, key, num)) in cells.into_iter().enumerate() {
             let _ = write!(
                 s,
-                r#"<td{} data-v="{}">{}</td>"#,
+                r#"<td{} data-v="{}">{}{}</td>"#,
                 if num { r#" class="num""# } else { "" },
                 esc(&key),
-                esc(&text)
+                esc(&text),
+                if i == 0 && is_best {
+                    r#" <span class="best-tag">best</span>"#
+                } else {
+                    ""
+                }
             );
         }
         for p in &d.params {

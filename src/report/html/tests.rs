@@ -4,7 +4,8 @@
 use super::table::Sig6;
 use super::*;
 use crate::report::data::ParamInfo;
-use crate::store::{MetricRecord, SweepRecord, SweepState};
+use crate::report::svg::{Frame, Scale};
+use crate::store::{MetricRecord, RunRecord, SweepRecord, SweepState};
 
 fn sweep(name: &str) -> SweepRecord {
     SweepRecord {
@@ -67,7 +68,32 @@ fn run(seq: i64, state: &str, reason: Option<&str>, values: &[f64], opt: &str) -
     }
 }
 
+/// What a report is built from, before its values are reduced.
+struct Fixture {
+    sweep: SweepRecord,
+    runs: Vec<RunRecord>,
+    values: Vec<MetricRecord>,
+    params: Vec<ParamInfo>,
+    taken: f64,
+}
+
+impl Fixture {
+    fn report(&self) -> ReportData {
+        ReportData::from_values(
+            self.sweep.clone(),
+            self.runs.clone(),
+            &self.values,
+            self.params.clone(),
+            self.taken,
+        )
+    }
+}
+
 fn data() -> ReportData {
+    fixture().report()
+}
+
+fn fixture() -> Fixture {
     let hostile = r#"<img src=x onerror="alert(1)">"#;
     let runs = vec![
         run(0, "completed", None, &[0.1, 0.5, 0.7], "adam"),
@@ -118,21 +144,21 @@ fn data() -> ReportData {
             domain: None,
         },
     ];
-    ReportData {
+    Fixture {
         sweep: sweep(r#"my "sweep" <b>"#),
         runs,
-        metrics,
+        values: metrics,
         params,
         taken: 1_700_000_200.0,
     }
 }
 
 /// Makes the sweep a minimizing one: each run's best becomes its smallest value.
-fn minimizing(d: &mut ReportData) {
+fn minimizing(d: &mut Fixture) {
     d.sweep.goal = "minimize".into();
     for r in &mut d.runs {
         r.best = d
-            .metrics
+            .values
             .iter()
             .filter(|m| m.run_id == r.id && m.value.is_finite())
             .map(|m| m.value)
@@ -144,7 +170,7 @@ fn minimizing(d: &mut ReportData) {
 /// three minutes (a minutes axis), six parameters (a full-width parallel plot), a
 /// parameter with no recorded axis, a value outside the recorded categories, a git source.
 fn wide() -> ReportData {
-    let mut d = data();
+    let mut d = fixture();
     d.sweep.state = SweepState::Running;
     d.sweep.ended = None;
     d.sweep.reason = None;
@@ -152,7 +178,7 @@ fn wide() -> ReportData {
     d.sweep.git_dirty = Some(true);
     d.sweep.experiment = Some("exp <1>".into());
     d.taken = d.sweep.created + 400.0;
-    for m in &mut d.metrics {
+    for m in &mut d.values {
         m.time += 60.0 * m.interval as f64;
     }
     for r in &mut d.runs {
@@ -186,7 +212,7 @@ fn wide() -> ReportData {
         log: false,
         domain: None,
     });
-    d
+    d.report()
 }
 
 /// The whole page, byte for byte, so that moving code around cannot change what a user
@@ -196,10 +222,10 @@ fn the_page_is_exactly_as_recorded() {
     let full = render(&data());
     assert!(full.ends_with("</script></body></html>\n"));
     insta::assert_snapshot!("page", full);
-    let mut empty = data();
+    let mut empty = fixture();
     empty.runs.clear();
-    empty.metrics.clear();
-    insta::assert_snapshot!("empty_page", render(&empty));
+    empty.values.clear();
+    insta::assert_snapshot!("empty_page", render(&empty.report()));
     insta::assert_snapshot!("wide_page", render(&wide()));
 }
 
@@ -244,11 +270,11 @@ fn every_plot_is_drawn_with_its_marks() {
 
 #[test]
 fn best_so_far_follows_the_goal() {
-    let mut d = data();
-    let max_page = render(&d);
+    let mut d = fixture();
+    let max_page = render(&d.report());
     assert!(max_page.contains("best run</dt><dd>sw_1_3 with acc=0.8"));
     minimizing(&mut d);
-    let min_page = render(&d);
+    let min_page = render(&d.report());
     // The failed run's 0.05 never counts: the best is 0.1 (run 0, the earlier of a tie).
     assert!(
         min_page.contains("best run</dt><dd>sw_1_0 with acc=0.1"),
@@ -256,12 +282,118 @@ fn best_so_far_follows_the_goal() {
     );
 }
 
+/// A sweep whose runs all start far worse than they end: every first interval reports 0.01
+/// (an untrained model), the later intervals 0.90 to 0.99.
+fn slow_starters() -> Fixture {
+    let mut d = fixture();
+    d.runs.truncate(4);
+    d.runs[2].state = RunState::Completed;
+    d.runs[2].reason = None;
+    d.values.clear();
+    for (k, r) in d.runs.iter_mut().enumerate() {
+        let values = [0.01, 0.90 + 0.02 * k as f64, 0.91 + 0.02 * k as f64];
+        for (i, v) in values.iter().enumerate() {
+            d.values.push(MetricRecord {
+                run_id: r.id.clone(),
+                name: "acc".into(),
+                interval: i as i64 + 1,
+                step: None,
+                value: *v,
+                time: 1_700_000_002.0 + k as f64 * 3.0 + i as f64,
+            });
+        }
+        r.intervals = 3;
+        r.best = Some(values[2]);
+    }
+    d
+}
+
+#[test]
+fn the_best_so_far_range_leaves_out_first_interval_outliers_and_marks_them() {
+    let d = slow_starters().report();
+    // The 10th percentile of the 8 values after the first interval (nearest rank: the
+    // lowest), up to the best.
+    assert_eq!(plot::robust_range(&d, &[0.01, 0.91, 0.97]), (0.90, 0.97));
+    let svg = best::plot_best_by_time(&d);
+    // The running best starts at the first report, 0.01: drawn on the bottom edge, marked.
+    assert_eq!(svg.matches(r#"class="clipped""#).count(), 1, "{svg}");
+    assert!(svg.contains("<title>acc=0.01 at 2.0s</title>"), "{svg}");
+    assert!(svg.contains("1 value below the axis, drawn on its bottom edge ▼"));
+    // The axis is fitted to 0.90..0.97 (5% padding), not stretched down to 0.01.
+    let f = Frame::new(
+        Scale::Linear { lo: 0.0, hi: 1.0 },
+        plot::range_scale((0.90, 0.97)),
+    );
+    let edge = format!(r#"cy="{}""#, plot::f1(f.py(0.90)));
+    assert!(svg.contains(&edge), "{edge} in {svg}");
+    // Each run's best is above the edge: nothing clipped in the plot by run.
+    assert!(!best::plot_best_by_run(&d).contains("clipped"));
+    // Minimizing, the worst values are high: the range stops at the 90th percentile.
+    let mut m = slow_starters();
+    for x in &mut m.values {
+        x.value = 1.0 - x.value;
+    }
+    m.sweep.goal = "minimize".into();
+    let m = m.report();
+    let (worst, best) = plot::robust_range(&m, &[0.99, 0.09, 0.03]);
+    assert!(
+        (worst - 0.10).abs() < 1e-12 && best == 0.03,
+        "{worst} {best}"
+    );
+    assert!(best::plot_best_by_time(&m).contains("drawn on its top edge ▲"));
+    // Too few values after the first interval to say what is typical: the whole range.
+    let mut few = slow_starters();
+    few.values
+        .retain(|x| x.interval == 1 || x.run_id == "sw_1_0");
+    let few = few.report();
+    assert_eq!(plot::robust_range(&few, &[0.01, 0.91]), (0.01, 0.91));
+}
+
+#[test]
+fn elapsed_is_the_running_time_used_and_retries_are_not_candidates() {
+    let mut d = data();
+    // Created 100 s before it ended, but run for 42 s of those (it was killed, then
+    // resumed later).
+    d.sweep.active_seconds = 42.0;
+    d.runs[5].retry_of = Some("sw_1_1".into());
+    let page = render(&d);
+    assert!(
+        page.contains("<dt>elapsed</dt><dd>42.0s (limit 10m00s)</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>runs</dt><dd>5 of 6, plus 1 retry ("),
+        "{page}"
+    );
+}
+
+#[test]
+fn the_best_run_is_highlighted_in_the_runs_table() {
+    let page = render(&data());
+    assert_eq!(page.matches(r#"<tr class="completed best">"#).count(), 1);
+    assert!(page.contains(
+        r#"<tr class="completed best"><td data-v="sw_1_3">sw_1_3 <span class="best-tag">best</span></td>"#
+    ));
+    assert_eq!(
+        page.matches("best-tag").count(),
+        2,
+        "the rule and the one row"
+    );
+    // No best run, no highlight.
+    let mut d = fixture();
+    d.values.clear();
+    for r in &mut d.runs {
+        r.best = None;
+    }
+    assert!(!render(&d.report()).contains(r#" best">"#));
+}
+
 #[test]
 fn an_empty_sweep_still_renders_every_plot() {
-    let mut d = data();
+    let mut d = fixture();
     d.runs.clear();
-    d.metrics.clear();
-    let page = render(&d);
+    d.values.clear();
+    let page = render(&d.report());
     assert_eq!(
         page.matches(r#"<svg class="plot""#).count(),
         5 + d.params.len()

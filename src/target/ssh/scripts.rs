@@ -29,6 +29,9 @@ use std::time::Duration;
 /// forks) starts it in a session and process group of its own, waits for it, and exits
 /// with its exit code, or, when a signal ended it, with the signal number and a complaint
 /// on its stderr (`setsid.err`). The program's own stderr is put back on the output first.
+/// When the program has ended, what is left of its group is killed, and so is what is left
+/// of its session (`pkill -s`, where procps is installed): a process that moved to a group
+/// of its own is still in the session; one that started a session of its own escapes.
 /// A command started with `&` by a shell ignores SIGINT and SIGQUIT, and no shell can undo
 /// that for its children; `env --default-signal` (GNU coreutils 8.31 and later) does, so
 /// the program gets them at their defaults where the host has it.
@@ -50,6 +53,7 @@ if [ -z "$pg" ]; then
   s="exit_code 127"
 else
   kill -KILL -"$pg" 2>/dev/null
+  pkill -KILL -s "$pg" 2>/dev/null
   if [ -s "$RUN/@SETSID_ERR@" ]; then s="signal $((code & 127))"; else s="exit_code $code"; fi
 fi
 echo "$s" > "$RUN/@EXIT_STATUS@.tmp" && mv "$RUN/@EXIT_STATUS@.tmp" "$RUN/@EXIT_STATUS@"
@@ -264,14 +268,14 @@ pub(super) fn kill(dir: &str, pgid: i32) -> String {
     ))
 }
 
-/// Kills the runs in `dirs` that are still alive, by the process group each recorded: the
-/// runs of a host that was lost and answers again.
+/// Kills the runs in `dirs` that are still alive, by the process group and session each
+/// recorded (the program leads both): the runs of a host that was lost and answers again.
 pub(super) fn kill_lost(dirs: &[String]) -> String {
     let mut s: String = dirs
         .iter()
         .map(|d| {
             let d = quote(d);
-            format!("[ -f {d}/@EXIT_STATUS@ ] || [ ! -f {d}/@PGID@ ] || kill -KILL -\"$(cat {d}/@PGID@)\" 2>/dev/null\n")
+            format!("[ -f {d}/@EXIT_STATUS@ ] || [ ! -f {d}/@PGID@ ] || {{ pg=$(cat {d}/@PGID@); kill -KILL -\"$pg\"; pkill -KILL -s \"$pg\"; }} 2>/dev/null\n")
         })
         .collect();
     s.push_str("exit 0\n");
