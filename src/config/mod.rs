@@ -454,12 +454,12 @@ fn build_run_spec(
         target: run.target.clone().unwrap_or_else(|| "local".into()),
         node_count: run.node_count.unwrap_or(1),
         managed_env: run.managed_env.clone(),
-        unbuilt_deps: run.unbuilt_deps.clone(),
         // The runconfig's pattern, else the sweep config's.
         metric_pattern: run
             .metric_pattern
             .clone()
             .or_else(|| part.metric_pattern.clone()),
+        unbuilt_deps: run.unbuilt_deps.clone(),
         ..RunSpec::default()
     };
     if let Some(rs) = rsink {

@@ -7,7 +7,7 @@
 //!    only that.
 //! 3. A **Keras epoch line**, `Epoch 3/10` alone on its line, reports nothing and makes 3
 //!    the step of the lines after it (until the next one).
-//! 4. Otherwise every **pair** of the line ([`super::pairs`]: `loss=0.21`,
+//! 4. Otherwise every **pair** of the line (`metrics::pairs`: `loss=0.21`,
 //!    `accuracy: 0.93`, `'eval_loss': 0.41`) is a report, for every name. That covers Katib's
 //!    `name=value` lines, Keras's `- loss: 0.2104 - accuracy: 0.9312`, tqdm and PyTorch
 //!    Lightning postfixes (`[00:05<00:00, loss=0.21, v_num=0, val_acc=0.93]`) and Hugging

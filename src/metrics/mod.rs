@@ -18,7 +18,7 @@
 //! - [`split`]: a byte stream into lines, in bounded memory, each at its final state
 //!   (`\r` redraws collapsed) and with its end offset.
 //! - [`grammar`]: the line grammar of the output (`@sweep` JSON lines, the configured
-//!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` [`pairs`] pair).
+//!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` `pairs` pair).
 //! - [`parse_file_line`]: a metrics-file line (one JSON object).
 //! - [`tfevents`]: TensorBoard event files (TFRecord framing, CRC32C, scalar summaries).
 //! - [`Seen`] and [`never_reported`]: what a run reported, by kind of source, and the
@@ -29,7 +29,7 @@
 //! A new kind of source is a [`SourceKind`] variant (its label names it in warnings), a
 //! reader that turns the file's bytes into [`Found`] reports with their end offsets, and
 //! one place in the run watcher (`target::watch`) that finds the file and feeds it, as
-//! [`tfevents`] is fed by `EventFiles` there (and by the SSH poll's `T` blocks). A new line
+//! [`tfevents`] is fed by `EventFiles` there (and by the SSH poll's event-file blocks). A new line
 //! format of the output is a rule in [`grammar`] instead. The engine, the history and
 //! resume need nothing new: they see [`Report`]s with positions, and the warning for a
 //! missing primary metric ([`never_reported`]) names the source by its label.

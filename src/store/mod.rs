@@ -871,11 +871,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             let mut st = tx.prepare_cached(
                 "INSERT INTO metrics (run, name, interval, step, value, time, restart) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            let mut sums: std::collections::HashMap<(i64, i64, &str), Summary> =
-                std::collections::HashMap::new();
             // The furthest position of each (run, attempt, source) in these rows: rows
             // come in the order read, so the last one of a source is the furthest.
             let mut read: Vec<(i64, i64, &str, u64)> = Vec::new();
+            let mut sums: std::collections::HashMap<(i64, i64, &str), Summary> =
+                std::collections::HashMap::new();
             for m in rows {
                 let (run, restart) = keys.get(tx, &m.run_id)?;
                 st.execute(params![
@@ -887,9 +887,6 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                     m.time,
                     restart
                 ])?;
-                sums.entry((run, restart, m.name.as_str()))
-                    .or_default()
-                    .add(m.value, m.interval as i64, m.time);
                 if let Some(at) = &m.at {
                     let path = at.source.path();
                     match read
@@ -900,6 +897,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                         None => read.push((run, restart, path, at.end)),
                     }
                 }
+                sums.entry((run, restart, m.name.as_str()))
+                    .or_default()
+                    .add(m.value, m.interval as i64, m.time);
+            }
+            let mut pos = tx.prepare_cached(
+                "INSERT INTO metric_sources (run, restart, source, read_to) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (run, restart, source) DO UPDATE SET read_to = max(read_to, excluded.read_to)",
+            )?;
+            for (run, restart, source, end) in read {
+                pos.execute(params![run, restart, source, end as i64])?;
             }
             // Every right-hand side reads the row as it was before this update.
             let mut up = tx.prepare_cached(
@@ -936,13 +943,6 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                     last_interval,
                     last_value
                 ])?;
-            }
-            let mut up_read = tx.prepare_cached(
-                "INSERT INTO metric_sources (run, restart, source, read_to) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (run, restart, source) DO UPDATE SET read_to = max(read_to, excluded.read_to)",
-            )?;
-            for (run, restart, source, end) in read {
-                up_read.execute(params![run, restart, source, end as i64])?;
             }
         }
         Write::RunRestarted { run_id, restart } => {

@@ -81,7 +81,8 @@ fn parse_reply(mut b: &[u8], n: usize, host: &str) -> Result<Reply, String> {
         let slot = out.get_mut(idx).ok_or("an unknown run index")?;
         match tag {
             Some("D") => {
-                let (kind, len) = rest.split_once(' ').ok_or("a bad data header")?;
+                // `D IDX LEN KIND`: KIND is `o`, `m`, or `t PATH` for an event file.
+                let (len, kind) = rest.split_once(' ').ok_or("a bad data header")?;
                 let len: usize = len.parse().map_err(|_| "a bad length")?;
                 if b.len() < len {
                     return Err("fewer bytes than announced".into());
@@ -90,17 +91,12 @@ fn parse_reply(mut b: &[u8], n: usize, host: &str) -> Result<Reply, String> {
                 b = &b[len..];
                 match kind {
                     "o" => slot.output.extend_from_slice(data),
-                    _ => slot.metrics.extend_from_slice(data),
+                    "m" => slot.metrics.extend_from_slice(data),
+                    k => match k.strip_prefix("t ") {
+                        Some(rel) => slot.events.push((rel.to_string(), data.to_vec())),
+                        None => return Err(format!("an unknown data kind {k:?}")),
+                    },
                 }
-            }
-            Some("T") => {
-                let (len, rel) = rest.split_once(' ').ok_or("a bad event file header")?;
-                let len: usize = len.parse().map_err(|_| "a bad length")?;
-                if b.len() < len {
-                    return Err("fewer bytes than announced".into());
-                }
-                slot.events.push((rel.to_string(), b[..len].to_vec()));
-                b = &b[len..];
             }
             Some("F") => slot.found.push(rest.to_string()),
             Some("S") => {
@@ -280,8 +276,8 @@ mod tests {
     #[test]
     fn poll_reply_is_framed_by_lengths() {
         let mut b = Vec::new();
-        b.extend_from_slice(b"D 0 o 12\nline\nD 1 m 2S 0 running\n");
-        b.extend_from_slice(b"D 1 o 3\nabcS 1 exit signal 15\n");
+        b.extend_from_slice(b"D 0 12 o\nline\nD 1 m 2S 0 running\n");
+        b.extend_from_slice(b"D 1 3 o\nabcS 1 exit signal 15\n");
         let r = parse_reply(&b, 2, "h").unwrap();
         assert_eq!(r[0].output, b"line\nD 1 m 2");
         assert!(matches!(r[0].status, Some(Status::Running)));
@@ -290,9 +286,9 @@ mod tests {
             r[1].status,
             Some(Status::Exited(ExitStatus::Signal(15)))
         ));
-        assert!(parse_reply(b"D 0 o 99\nshort", 1, "h").is_err());
+        assert!(parse_reply(b"D 0 99 o\nshort", 1, "h").is_err());
         let r = parse_reply(
-            b"F 0 work/a b/events.out.tfevents.1\nT 0 3 work/e\nT\x01\nS 0 running\n",
+            b"F 0 work/a b/events.out.tfevents.1\nD 0 3 t work/e\nT\x01\nS 0 running\n",
             1,
             "h",
         )

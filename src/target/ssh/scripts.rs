@@ -68,7 +68,7 @@ const POLL_FUNCS_TEXT: &str = r#"em() {
   s=$(wc -c < "$3"); n=$((s - $4))
   [ "$n" -gt 0 ] || return 0
   [ "$n" -le CHUNK ] || n=CHUNK
-  printf 'D %s %s %s\n' "$1" "$2" "$n"
+  printf 'D %s %s %s\n' "$1" "$n" "$2"
   tail -c +$(($4 + 1)) "$3" | head -c "$n"
 }
 rn() {
@@ -81,12 +81,7 @@ rn() {
   printf 'S %s %s\n' "$1" "$e"
 }
 et() {
-  [ -f "$2/$3" ] || return 0
-  s=$(wc -c < "$2/$3"); n=$((s - $4))
-  [ "$n" -gt 0 ] || return 0
-  [ "$n" -le CHUNK ] || n=CHUNK
-  printf 'T %s %s %s\n' "$1" "$n" "$3"
-  tail -c +$(($4 + 1)) "$2/$3" | head -c "$n"
+  em "$1" "t $3" "$2/$3" "$4"
 }
 ef() {
   ( cd "$2" 2>/dev/null && find @WORK@ @OUTPUTS@ -maxdepth 8 -type f -name 'events.out.tfevents.*' 2>/dev/null | head -n 100 ) |
@@ -229,7 +224,7 @@ pub(super) fn started(stdout: &[u8], tag: &str) -> Result<Option<(i32, String)>,
 ///
 /// With `look`, each run's directory is also searched for TensorBoard event files (`F`
 /// lines); each known one (its path in the run directory and the bytes read) gets its new
-/// bytes (`T` blocks). Both come after the run's status, so for a run it says ended they
+/// bytes (`D` blocks of kind `t PATH`). Both come after the run's status, so for a run it says ended they
 /// are complete.
 pub(super) fn poll<'a>(
     runs: impl Iterator<Item = (&'a str, u64, u64, Vec<(&'a str, u64)>)>,
