@@ -375,6 +375,7 @@ impl Dispatcher {
             snapshot: self.snapshot.clone(),
             run_dir,
             primary_metric: self.spec.primary_metric.clone(),
+            output_dirs: self.spec.run.output_dirs.clone(),
         }
     }
 

@@ -177,6 +177,7 @@ fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
         std::fs::create_dir_all(dir.root())?;
     }
     super::snapshot::mkdir(&dir.outputs())?;
+    req.make_output_dirs(&dir.outputs())?;
     // Makes `work` even when there is no snapshot.
     let workdir = dir.work();
     super::snapshot::copy_tree(&req.snapshot, &workdir)?;
@@ -627,6 +628,7 @@ mod tests {
             snapshot: dir.join("snap"),
             run_dir: dir.join("run"),
             primary_metric: "acc".into(),
+            output_dirs: Vec::new(),
         }
     }
 

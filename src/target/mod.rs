@@ -49,12 +49,23 @@ pub struct LaunchRequest {
     pub run_dir: PathBuf,
     /// The primary metric's name, for plain `name=value` lines.
     pub primary_metric: String,
+    /// Directories made in the run's `outputs/` before the program starts (a v2 job's
+    /// folder outputs); plain names, checked when the config was read.
+    pub output_dirs: Vec<String>,
 }
 
 impl LaunchRequest {
     /// The working directory a run gets inside its run directory.
     pub fn workdir(&self) -> PathBuf {
         rundir::RunDir::new(&self.run_dir).work()
+    }
+
+    /// Makes the run's output directories ([`LaunchRequest::output_dirs`]) in `outputs`.
+    pub fn make_output_dirs(&self, outputs: &std::path::Path) -> std::io::Result<()> {
+        for d in &self.output_dirs {
+            std::fs::create_dir_all(outputs.join(d))?;
+        }
+        Ok(())
     }
 
     /// The program, `argv[0]`; a launch error for an empty argument vector.

@@ -223,6 +223,7 @@ mod tests {
             snapshot: "/snap".into(),
             run_dir: "/ws/runs/s_0".into(),
             primary_metric: "acc".into(),
+            output_dirs: Vec::new(),
         }
     }
 

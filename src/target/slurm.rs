@@ -456,6 +456,7 @@ impl ComputeTarget for SlurmTarget {
         let dir = RunDir::absolute(&req.run_dir)?;
         let work = dir.work();
         std::fs::create_dir_all(dir.outputs())?;
+        req.make_output_dirs(&dir.outputs())?;
         // Makes `work` even when there is no snapshot.
         super::snapshot::copy_tree(&req.snapshot, &work)?;
         File::create(dir.output_log())?;

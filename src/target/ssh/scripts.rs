@@ -141,6 +141,9 @@ pub(super) fn launch(remote_dir: &str, req: &LaunchRequest) -> Result<String, Ta
     s.push_str("set -e\n");
     s.push_str(&run_dir_lines(remote_dir, req));
     s.push_str("mkdir -p \"$RUN/@WORK@\" \"$RUN/@OUTPUTS@\"\n");
+    for d in &req.output_dirs {
+        s.push_str(&format!("mkdir -p \"$RUN/@OUTPUTS@\"/{}\n", quote(d)));
+    }
     s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/@WORK@/\"; fi\n");
     s.push_str("rm -f \"$RUN/@EXIT_STATUS@\" \"$RUN/@STOP@\" \"$RUN/@PGID@\" \"$RUN/@WRAPPER_PID@\" \"$RUN/@SETSID_ERR@\"\n");
     s.push_str(": > \"$RUN/@OUTPUT_LOG@\"; : > \"$RUN/@METRICS@\"\n");
@@ -338,6 +341,7 @@ mod tests {
             snapshot,
             run_dir: d.path().join("local"),
             primary_metric: "m".into(),
+            output_dirs: Vec::new(),
         };
         let remote_dir = remote.display().to_string();
         let script = launch(&remote_dir, &req).unwrap();
