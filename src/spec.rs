@@ -71,7 +71,7 @@ impl Sampling {
     }
 }
 
-/// An early-termination policy with its parameters (semantics in DESIGN §5).
+/// An early-termination policy with its parameters (semantics in docs/policies.md).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PolicyKind {
     /// Never terminate a run early.
@@ -142,7 +142,7 @@ pub struct Limits {
     pub max_run_duration_seconds: Option<f64>,
 }
 
-/// How a run is started: the program and its fixed arguments (DESIGN §4.2).
+/// How a run is started: the program and its fixed arguments (docs/run-protocol.md).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunSpec {
     /// Interpreter, if the run is a script (`python3`, or `interpreterPath`).
@@ -332,7 +332,7 @@ pub fn substitute(s: &str, params: &crate::space::Params) -> String {
 }
 
 impl RunSpec {
-    /// The argument vector of a run with these parameters (DESIGN §4.2): for script runs
+    /// The argument vector of a run with these parameters (docs/run-protocol.md): for script runs
     /// `[interpreter] script arguments… name value…` in parameter-space order; for command
     /// runs the command with `${{search_space.x}}` substituted.
     pub fn argv(&self, params: &crate::space::Params) -> Vec<String> {

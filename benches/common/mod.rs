@@ -84,7 +84,12 @@ pub fn run_sweep(spec: SweepSpec, workspace: &Path) -> Outcome {
             target: Arc::new(LocalTarget::new()),
             sampler: Box::new(Counting(0)),
             policy: None,
-            options: EngineOptions::default(),
+            // The bench's programs report no metric: stopping on "no result can come"
+            // would end the sweep after its first few runs.
+            options: EngineOptions {
+                no_metric_runs: 0,
+                ..EngineOptions::default()
+            },
         };
         let (_ctl, rx) = tokio::sync::mpsc::unbounded_channel();
         let out = engine::run(sweep, store.clone(), rx, None).await.unwrap();

@@ -1,4 +1,4 @@
-//! The `sweep` command line (DESIGN §4.1): argument definitions and dispatch to one module
+//! The `sweep` command line (docs/cli.md): argument definitions and dispatch to one module
 //! per subcommand. Every subcommand returns a [`CliError`], which says its documented exit
 //! code ([`error`]).
 

@@ -235,7 +235,15 @@ fn exclusions(spec: &SweepSpec, p: &mut Preflight) {
     let Some(file) = p.ignore_file else {
         return;
     };
-    let ignore = Ignore::for_source(source);
+    let ignore = match Ignore::for_source(source) {
+        Ok(ignore) => ignore,
+        // Not a regular file, or too large: the snapshot refuses it, and says why.
+        Err(e) => {
+            p.warnings
+                .push(format!("{e}: the sweep's source snapshot will fail"));
+            return;
+        }
+    };
     let mut budget = SIZE_WALK_LIMIT;
     list_excluded(source, "", &ignore, &mut p.excluded, &mut budget);
     if p.excluded.is_empty() {
@@ -383,7 +391,7 @@ print("hello world", '/abs/path.txt', f"{x}.png")
         std::fs::write(s.join("model.ckpt"), b"12345").unwrap();
         std::fs::write(s.join("train.py"), "open('data/train.csv')\n").unwrap();
         std::fs::write(s.join(".gitignore"), "data/\n*.ckpt\n").unwrap();
-        let ignore = Ignore::for_source(s);
+        let ignore = Ignore::for_source(s).unwrap();
         let mut out = Vec::new();
         list_excluded(s, "", &ignore, &mut out, &mut 1000);
         assert_eq!(

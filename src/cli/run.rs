@@ -150,13 +150,14 @@ fn resolve_hdconfig(given: &Path) -> PathBuf {
         .unwrap_or_else(|| given.to_path_buf())
 }
 
-/// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default.
+/// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default;
+/// bounded like every time limit (`1e300` means no practical limit, not a panic).
 pub(super) fn stop_grace() -> Duration {
     std::env::var("SWEEP_STOP_GRACE_SECONDS")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(engine::limit_duration)
         .unwrap_or(engine::DEFAULT_STOP_GRACE)
 }
 

@@ -113,7 +113,7 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
         .space
         .params()
         .iter()
-        .map(|p| p.name.len())
+        .map(|p| p.name.chars().count())
         .max()
         .unwrap_or(0);
     for p in spec.space.params() {
@@ -124,10 +124,13 @@ pub fn summary(spec: &SweepSpec, has_run: bool) -> String {
             }
             None => String::new(),
         };
-        let _ = writeln!(out, "  {:width$}  {}{cond}", p.name, p.domain.describe());
+        // Padded by hand: `{:width$}` panics on widths past 65,535, and names may be longer.
+        let pad = " ".repeat(width - p.name.chars().count());
+        let _ = writeln!(out, "  {}{pad}  {}{cond}", p.name, p.domain.describe());
     }
     match spec.space.grid_size() {
         Some(g) => {
+            // Shown as a number only when it can be counted.
             let _ = writeln!(out, "grid size:  {g}");
         }
         None if matches!(spec.sampling, Sampling::Grid) => {}

@@ -52,7 +52,10 @@ pub fn choice_value(sink: &mut Sink, node: &Node, param: &str) -> Option<Value> 
         Some(Scalar::Int(i)) => Some(Value::Int(*i)),
         Some(Scalar::Float(f)) if f.is_finite() => Some(Value::Float(*f)),
         Some(Scalar::Bool(b)) => Some(Value::Bool(*b)),
-        Some(Scalar::Str(s)) => Some(Value::Str(s.clone())),
+        Some(Scalar::Str(s)) => {
+            let what = format!("choice option of `{param}`");
+            passable(sink, node.span, &what, s).then(|| Value::Str(s.clone()))
+        }
         Some(Scalar::Float(_)) => {
             sink.error(
                 node.span,
@@ -80,6 +83,35 @@ pub fn choice_value(sink: &mut Sink, node: &Node, param: &str) -> Option<Value> 
             );
             None
         }
+    }
+}
+
+/// The most bytes one command-line argument can hold (Linux's `MAX_ARG_STRLEN`).
+pub const MAX_ARGUMENT_BYTES: usize = 128 * 1024;
+
+/// Whether `text` can be passed to a run as one command-line argument (no NUL byte, within
+/// [`MAX_ARGUMENT_BYTES`]); reports `what` at `span` if not. Checked here because the
+/// launch would fail otherwise, for every run that draws it.
+pub fn passable(sink: &mut Sink, span: Span, what: &str, text: &str) -> bool {
+    if text.contains('\0') {
+        sink.error(
+            span,
+            format!("{what} contains a NUL character, which no command-line argument can carry"),
+            Some("remove the `\\0`".into()),
+        );
+        false
+    } else if text.len() > MAX_ARGUMENT_BYTES {
+        sink.error(
+            span,
+            format!(
+                "{what} is {} bytes long; one command-line argument holds at most {MAX_ARGUMENT_BYTES}",
+                text.len()
+            ),
+            Some("shorten it, or pass a file name instead".into()),
+        );
+        false
+    } else {
+        true
     }
 }
 
@@ -261,6 +293,21 @@ pub fn numeric(sink: &mut Sink, param: &str, expr: &'static str, args: &[&Node])
             }
         }
     };
+    if let Some(why) = domain.overflows() {
+        // Point at the argument to change.
+        let at = match expr {
+            "loguniform" | "qloguniform" => 1,
+            "lognormal" | "qlognormal" => 0,
+            "quniform" | "qnormal" => 2,
+            _ => 1,
+        };
+        sink.error(
+            args[at].span,
+            format!("`{param}` ({expr}) can produce values that are not finite"),
+            Some(why),
+        );
+        return None;
+    }
     if matches!(expr, "loguniform" | "qloguniform") {
         warn_log_bounds(sink, param, expr, lo, hi, args[0].span);
     }

@@ -5,6 +5,7 @@
 
 use super::diag::{did_you_mean, Sink};
 use super::yaml::{Kind, Node, Span};
+use crate::space::format_float;
 
 /// The fields of one mapping.
 pub struct Fields<'a> {
@@ -114,13 +115,16 @@ impl<'a> Fields<'a> {
             .map(|(k, _)| *k)
     }
 
-    /// Whether `key` is present (even as null).
+    /// Whether `key` is written with a value. A key written with an empty value (`key:`,
+    /// `key: ~`) counts as not given: every getter skips it, and a required one is reported
+    /// at the key by [`Fields::needs`] and [`Fields::require`].
     pub fn has(&self, key: &str) -> bool {
-        self.key_node(key).is_some()
+        self.get(key).is_some()
     }
 
-    /// Reports `message` at the mapping when `key` is not written at all (a value of the
-    /// wrong type is reported by its getter, at the value).
+    /// Reports a required `key` that has no value: `message` at the mapping when the key is
+    /// not written at all, "`key` is empty" at the key when it is written without a value.
+    /// (A value of the wrong type is reported by its getter, at the value.)
     pub fn needs(
         &self,
         sink: &mut Sink,
@@ -128,19 +132,33 @@ impl<'a> Fields<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        if !self.has(key) {
-            sink.error(self.span, message, hint);
+        if self.has(key) {
+            return;
+        }
+        match self.key_node(key) {
+            Some(k) => sink.error(k.span, empty_message(key), hint),
+            None => sink.error(self.span, message, hint),
         }
     }
 
-    /// Reports a required key that is missing.
-    pub fn require(&self, sink: &mut Sink, key: &str, hint: Option<String>) -> Option<&'a Node> {
-        let v = self.get(key);
-        if v.is_none() {
-            let span = self.key_node(key).map_or(self.span, |k| k.span);
-            sink.error(span, format!("`{}` needs `{key}`", self.what), hint);
+    /// Reports `key` if it is written with no value: for a key that is optional but only
+    /// when it is left out (`max_total_runs:` under random sampling). Returns whether it was.
+    pub fn reject_empty(&self, sink: &mut Sink, key: &str, hint: Option<String>) -> bool {
+        match self.key_node(key) {
+            Some(k) if !self.has(key) => {
+                sink.error(k.span, empty_message(key), hint);
+                true
+            }
+            _ => false,
         }
-        v
+    }
+
+    /// The value of a required key; reports it (as [`Fields::needs`] does) when it is
+    /// missing or empty.
+    pub fn require(&self, sink: &mut Sink, key: &str, hint: Option<String>) -> Option<&'a Node> {
+        let message = format!("`{}` needs `{key}`", self.what);
+        self.needs(sink, key, message, hint);
+        self.get(key)
     }
 
     /// The value of `key` as `read` takes it, or an error at the value: "`key` should be
@@ -184,9 +202,18 @@ impl<'a> Fields<'a> {
         )
     }
 
-    /// A number field.
+    /// A finite number field: `.inf` and `.nan` are errors, as no setting means them.
     pub fn number(&self, sink: &mut Sink, key: &str) -> Option<(f64, Span)> {
-        self.typed(sink, key, "a number", Node::as_f64, type_name, no_hint)
+        let (x, span) = self.typed(sink, key, "a number", Node::as_f64, type_name, no_hint)?;
+        if !x.is_finite() {
+            sink.error(
+                span,
+                format!("`{key}` must be a finite number, got {}", format_float(x)),
+                Some("write a finite number, or leave the key out for its default".into()),
+            );
+            return None;
+        }
+        Some((x, span))
     }
 
     /// An integer field.
@@ -255,6 +282,11 @@ impl<'a> Fields<'a> {
         }
         Some(out)
     }
+}
+
+/// The error for a key written with no value.
+fn empty_message(key: &str) -> String {
+    format!("`{key}` is empty: it needs a value")
 }
 
 fn type_name(v: &Node) -> String {

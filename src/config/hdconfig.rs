@@ -60,7 +60,9 @@ pub fn read(sink: &mut Sink, root: &Node) -> SweepPart {
         Some("`Maximize` or `Minimize`".into()),
     );
     part.max_total = top.positive(sink, "max_total_runs");
-    part.max_total_given = top.has("max_total_runs");
+    let hint = "write how many runs the sweep may launch, or leave the key out (a grid then runs every point)";
+    part.max_total_given =
+        top.has("max_total_runs") || top.reject_empty(sink, "max_total_runs", Some(hint.into()));
     part.max_concurrent = top.positive(sink, "max_concurrent_runs");
     part.max_minutes = top.positive_number(sink, "max_duration_minutes", "");
     part.resume_from = read_resume_from(sink, &top);
@@ -230,7 +232,9 @@ fn read_space(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
             part.params_broken = true;
             continue;
         };
-        let name = f.text(sink, "name");
+        let name = f
+            .text(sink, "name")
+            .filter(|(n, span)| expr::passable(sink, *span, "the parameter name", n));
         f.needs(
             sink,
             "name",

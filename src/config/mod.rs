@@ -19,7 +19,7 @@ pub mod v2;
 pub mod v2io;
 pub mod yaml;
 
-use crate::space::{Domain, Param, SearchSpace};
+use crate::space::{Domain, GridSize, Param, SearchSpace};
 use crate::spec::{arg_name, Goal, Limits, Policy, RunSpec, Sampling, SweepSpec};
 use diag::{Diagnostic, Severity, Sink};
 use std::collections::BTreeMap;
@@ -147,10 +147,13 @@ fn parse_into(sink: &mut Sink) -> Option<yaml::Node> {
     match yaml::parse(sink.text()) {
         Ok(n) => Some(n),
         Err(e) => {
+            let hint = e
+                .hint
+                .unwrap_or_else(|| "check indentation, colons and brackets".into());
             sink.error(
                 e.span,
                 format!("YAML syntax error: {}", e.message),
-                Some("check indentation, colons and brackets".into()),
+                Some(hint),
             );
             None
         }
@@ -273,7 +276,19 @@ fn load_inner(
                 is_v2,
             })
         }
-        _ => Err(problems(diags)),
+        _ => {
+            if !diags.iter().any(|d| d.severity == Severity::Error) {
+                // Every path that leaves the spec incomplete reports why, at the token; this
+                // stands in if one ever does not, so that bad input never ends in silence.
+                let mut s = Sink::new(name, text);
+                s.file_error(
+                    "the config is incomplete",
+                    Some("check that every required key has a value".into()),
+                );
+                diags.extend(s.diags);
+            }
+            Err(problems(diags))
+        }
     }
 }
 
@@ -349,7 +364,19 @@ fn compile(
     let is_grid = matches!(sampling, Some((Sampling::Grid, _)));
     let max_total = match (part.max_total, is_grid) {
         (Some((n, _)), _) => Some(n),
-        (None, true) => grid_size,
+        (None, true) => match grid_size {
+            Some(GridSize::Points(n)) => Some(n),
+            Some(GridSize::TooLarge) => {
+                let span = sampling.as_ref().map(|s| s.1).unwrap_or_default();
+                sink.error(
+                    span,
+                    "the grid is too large to count (2^64 points or more), so it cannot run to its end",
+                    Some("set `max_total_runs` (v2: `limits.max_total_trials`) to run its first points".into()),
+                );
+                None
+            }
+            None => None,
+        },
         (None, false) => {
             if sampling.is_some() && !part.max_total_given {
                 let span = sampling.as_ref().map(|s| s.1).unwrap_or_default();
@@ -374,13 +401,15 @@ fn compile(
             }
         }
         match &sampling {
-            Some((Sampling::Grid, _)) => {
-                if let (Some(g), Some((_, span))) = (grid_size, part.max_total) {
-                    if g > total {
-                        sink.warn(span, format!("the grid has {g} points but `max_total_runs` is {total}: only the first {total} run"), Some(format!("raise it to {g} to cover the grid")));
-                    }
+            Some((Sampling::Grid, _)) => match (grid_size, part.max_total) {
+                (Some(GridSize::Points(g)), Some((_, span))) if g > total => {
+                    sink.warn(span, format!("the grid has {g} points but `max_total_runs` is {total}: only the first {total} run"), Some(format!("raise it to {g} to cover the grid")));
                 }
-            }
+                (Some(GridSize::TooLarge), Some((_, span))) => {
+                    sink.warn(span, format!("the grid is too large to count (2^64 points or more) and `max_total_runs` is {total}: only the first {total} run"), None);
+                }
+                _ => {}
+            },
             Some((Sampling::Bayesian, span)) => {
                 let want = 20 * space.dim() as u64;
                 if total < want {

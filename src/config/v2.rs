@@ -139,7 +139,9 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
             &[],
         ) {
             part.max_total = f.positive(sink, "max_total_trials");
-            part.max_total_given = f.has("max_total_trials");
+            let hint = "write how many trials the sweep may launch, or leave the key out (a grid then runs every point)";
+            part.max_total_given = f.has("max_total_trials")
+                || f.reject_empty(sink, "max_total_trials", Some(hint.into()));
             part.max_concurrent = f.positive(sink, "max_concurrent_trials");
             part.max_minutes = f
                 .positive_number(sink, "timeout", " seconds")

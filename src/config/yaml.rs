@@ -178,17 +178,34 @@ pub struct SyntaxError {
     pub message: String,
     /// Where.
     pub span: Span,
+    /// How to fix it, when more is known than that the syntax is wrong.
+    pub hint: Option<String>,
+}
+
+/// The most nodes that aliases may add to a document. An alias copies its anchored node, so
+/// a few lines of nested aliases ("billion laughs") could otherwise expand to gigabytes; no
+/// sweep config comes near this, and past it the alias is reported where it is written.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// A collection being read: the node so far, its anchor id (0: none), a key waiting for its
+/// value (mappings), and its weight (nodes in it, itself included).
+struct Open {
+    node: Node,
+    anchor: usize,
+    pending_key: Option<Node>,
+    weight: usize,
 }
 
 /// Parses one YAML document. An empty document gives a null node. Anchors and aliases are
-/// resolved by copying the anchored node.
+/// resolved by copying the anchored node, up to [`MAX_ALIAS_NODES`] copied nodes in all.
 pub fn parse(src: &str) -> Result<Node, SyntaxError> {
     let mut parser = Parser::new_from_str(src);
-    let mut stack: Vec<(Node, usize, Option<Node>)> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut stack: Vec<Open> = Vec::new();
+    // Anchored nodes with their weights.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut copied = 0usize;
     let mut root: Option<Node> = None;
     let mut docs = 0usize;
-    // Index -> (line, col) for spans of collections, whose end markers are not needed.
     while let Some(ev) = parser.next_event() {
         let (ev, yspan) = ev.map_err(|e| SyntaxError {
             message: e.info().to_string(),
@@ -197,15 +214,18 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
                 col: e.marker().col() + 1,
                 len: 1,
             },
+            hint: None,
         })?;
         let span = Span::from_yaml(yspan);
-        let finished: Option<(Node, usize)> = match ev {
+        // A finished node: the node, its anchor id, its weight.
+        let finished: Option<(Node, usize, usize)> = match ev {
             Event::DocumentStart(_) => {
                 docs += 1;
                 if docs > 1 {
                     return Err(SyntaxError {
                         message: "a config holds one YAML document; found a second `---`".into(),
                         span,
+                        hint: None,
                     });
                 }
                 None
@@ -227,15 +247,14 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
                     // Point at the quoted text, quotes included, as written.
                     span.len = span.len.max(text.chars().count() + 2);
                 }
+                let raw = text.to_string();
                 Some((
                     Node {
-                        kind: Kind::Scalar {
-                            value,
-                            raw: text.to_string(),
-                        },
+                        kind: Kind::Scalar { value, raw },
                         span,
                     },
                     anchor,
+                    1,
                 ))
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
@@ -244,35 +263,56 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
                 } else {
                     Kind::Map(Vec::new())
                 };
-                stack.push((Node { kind, span }, anchor, None));
+                stack.push(Open {
+                    node: Node { kind, span },
+                    anchor,
+                    pending_key: None,
+                    weight: 1,
+                });
                 None
             }
-            Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|(n, a, _)| (n, a)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                stack.pop().map(|o| (o.node, o.anchor, o.weight))
+            }
             Event::Alias(id) => {
-                let node = anchors.get(&id).cloned().ok_or(SyntaxError {
+                let (node, weight) = anchors.get(&id).ok_or(SyntaxError {
                     message: "alias to an unknown anchor".into(),
                     span,
+                    hint: None,
                 })?;
-                let mut node = node;
+                copied = copied.saturating_add(*weight);
+                if copied > MAX_ALIAS_NODES {
+                    return Err(SyntaxError {
+                        message: format!(
+                            "aliases expand the document by more than {MAX_ALIAS_NODES} nodes"
+                        ),
+                        span,
+                        hint: Some("an alias copies what its anchor holds: write the values out, or use fewer levels of aliases".into()),
+                    });
+                }
+                let mut node = node.clone();
                 node.span = span;
-                Some((node, 0))
+                Some((node, 0, *weight))
             }
             _ => None,
         };
-        if let Some((node, anchor)) = finished {
+        if let Some((node, anchor, weight)) = finished {
             if anchor != 0 {
-                anchors.insert(anchor, node.clone());
+                anchors.insert(anchor, (node.clone(), weight));
             }
             match stack.last_mut() {
                 None => root = Some(node),
-                Some((parent, _, pending_key)) => match &mut parent.kind {
-                    Kind::Seq(items) => items.push(node),
-                    Kind::Map(entries) => match pending_key.take() {
-                        None => *pending_key = Some(node),
-                        Some(k) => entries.push((k, node)),
-                    },
-                    Kind::Scalar { .. } => unreachable!("scalars have no children"),
-                },
+                Some(parent) => {
+                    parent.weight = parent.weight.saturating_add(weight);
+                    match &mut parent.node.kind {
+                        Kind::Seq(items) => items.push(node),
+                        Kind::Map(entries) => match parent.pending_key.take() {
+                            None => parent.pending_key = Some(node),
+                            Some(k) => entries.push((k, node)),
+                        },
+                        Kind::Scalar { .. } => unreachable!("scalars have no children"),
+                    }
+                }
             }
         }
     }
@@ -404,6 +444,29 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].1.as_i64(), Some(1));
         assert_eq!(m[1].0.span.line, 2);
+    }
+
+    #[test]
+    fn alias_bombs_stop_at_the_bound_where_the_alias_is() {
+        // Six levels of ten aliases would copy a million nodes.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=6 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.message.contains("more than 100000 nodes"),
+            "{}",
+            e.message
+        );
+        // Level 4's aliases copy 11,111 nodes each: its eighth passes the bound.
+        assert_eq!((e.span.line, e.span.col), (5, 45), "{e:?}");
+        // Below the bound, aliases are copies as before.
+        let small = "a: &x [1, 2]\nb: [*x, *x]\n";
+        let n = parse(small).unwrap();
+        let b = n.as_map().unwrap()[1].1.as_seq().unwrap();
+        assert_eq!(b[1].as_seq().unwrap()[1].as_i64(), Some(2));
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! Turning a candidate's parameters into the argument vector of a run (DESIGN §4.2), and
+//! Turning a candidate's parameters into the argument vector of a run (docs/run-protocol.md), and
 //! back into a command a user can paste into a shell.
 
 use crate::space::Params;
 use crate::spec::RunSpec;
 use crate::target::shell::{join, quote};
 
-/// The argument vector of a run: [`RunSpec::argv`] (DESIGN §4.2), the one place that
+/// The argument vector of a run: [`RunSpec::argv`] (docs/run-protocol.md), the one place that
 /// builds it, so `sweep validate`, the launcher and the reproduce command always agree.
 pub fn build_argv(run: &RunSpec, params: &Params) -> Vec<String> {
     run.argv(params)

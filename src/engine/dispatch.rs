@@ -17,6 +17,7 @@ use crate::store::{
     now, Committing, EndReason, MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store,
     StoreError, SweepState, Write,
 };
+use crate::target::snapshot::{self, Cancel, SnapshotError};
 use crate::target::{
     ComputeTarget, ExitStatus, LaunchRequest, RunHandle, TargetError, TargetEvent,
 };
@@ -67,7 +68,7 @@ pub(super) struct Dispatcher {
     /// The reason last shown in the live view (with the count of runs starting).
     wait_shown: Option<Waiting>,
     exhausted: bool,
-    stopping: Option<(SweepState, String)>,
+    pub(super) stopping: Option<(SweepState, String)>,
     pub(super) deadline: Instant,
     pub(super) best: Option<(usize, f64)>,
     /// Reasons of the first runs to finish, for fail-fast.
@@ -81,6 +82,8 @@ pub(super) struct Dispatcher {
     pub(super) active_base: f64,
     /// When this session started.
     session: Instant,
+    /// An interrupt that came while the snapshot was being made, handled first.
+    early_control: Option<Control>,
     /// Held while this process runs the sweep.
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
@@ -99,23 +102,73 @@ fn make_snapshot(
     src: &std::path::Path,
     dst: &std::path::Path,
     ws: &std::path::Path,
-) -> std::io::Result<()> {
+    cancel: &Cancel,
+) -> Result<(), SnapshotError> {
     let tmp = dst.with_extension("partial");
     let _ = std::fs::remove_dir_all(&tmp);
-    crate::target::snapshot::create(src, &tmp, ws)?;
-    std::fs::rename(&tmp, dst)
+    let made = snapshot::create_within(src, &tmp, ws, snapshot::Limits::default(), cancel)
+        .and_then(|_| {
+            std::fs::rename(&tmp, dst).map_err(|source| SnapshotError::Io {
+                what: "cannot rename",
+                path: tmp.clone(),
+                source,
+            })
+        });
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    made
 }
 
-/// `d` seconds (none if negative).
+/// Makes the snapshot on a blocking thread while answering `control`: an interrupt stops
+/// the copy (a FIFO, a huge tree) instead of waiting for it. Returns the interrupt, if one
+/// came; a snapshot that failed on its own is an error.
+async fn snapshot_or_interrupt(
+    control: &mut UnboundedReceiver<Control>,
+    src: PathBuf,
+    dst: PathBuf,
+    ws: PathBuf,
+) -> Result<Option<Control>, SnapshotError> {
+    let cancel = Arc::new(Cancel::new(false));
+    let c = cancel.clone();
+    let mut task = tokio::task::spawn_blocking(move || make_snapshot(&src, &dst, &ws, &c));
+    let joined = |r: Result<Result<(), SnapshotError>, tokio::task::JoinError>| {
+        r.unwrap_or_else(|e| {
+            Err(SnapshotError::Io {
+                what: "cannot snapshot",
+                path: PathBuf::new(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+    };
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            c = control.recv(), if open => match c {
+                Some(c) => {
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    // Stops at the next entry; whatever it ends with, the sweep stops.
+                    let _ = task.await;
+                    return Ok(Some(c));
+                }
+                None => open = false,
+            },
+            r = &mut task => return joined(r).map(|()| None),
+        }
+    }
+}
+
+/// `d` seconds, bounded (see [`super::limit_duration`]): none if negative, never a panic.
 pub(super) fn ms(d: f64) -> Duration {
-    Duration::from_secs_f64(d.max(0.0))
+    super::limit_duration(d)
 }
 
 impl Dispatcher {
     pub(super) async fn start(
         sweep: Sweep,
         store: Arc<Store>,
-        control: UnboundedReceiver<Control>,
+        mut control: UnboundedReceiver<Control>,
         progress: Option<UnboundedSender<Progress>>,
         recovered: Option<Recovered>,
     ) -> Result<Dispatcher, EngineError> {
@@ -130,6 +183,7 @@ impl Dispatcher {
         // One controller per sweep: a second `sweep resume` must not launch runs twice.
         let lock = super::lock_sweep(&setup.sweep_dir(), &setup.id)?;
         let snapshot = setup.sweep_dir().join("snapshot");
+        let mut early_control = Ok(None);
         let l = &spec.limits;
         if recovered.is_some() {
             store
@@ -142,16 +196,14 @@ impl Dispatcher {
                 .await?;
             if !snapshot.is_dir() {
                 // The snapshot is complete before the first run launches (it is renamed into
-                // place), so a missing one means no run has started: make it now.
+                // place), so a missing one means no run has started: make it now, unless the
+                // sweep is being canceled, which launches nothing.
                 let (src, dst, ws) = (
                     spec.run.source_dir.clone(),
                     snapshot.clone(),
                     setup.workspace.clone(),
                 );
-                tokio::task::spawn_blocking(move || make_snapshot(&src, &dst, &ws))
-                    .await
-                    .map_err(|e| EngineError::Snapshot(std::io::Error::other(e.to_string())))?
-                    .map_err(EngineError::Snapshot)?;
+                early_control = snapshot_or_interrupt(&mut control, src, dst, ws).await;
             }
         } else {
             let source = spec.run.source_dir.clone();
@@ -186,11 +238,24 @@ impl Dispatcher {
                 })))
                 .await?;
             let (src, dst, ws) = (source.clone(), snapshot.clone(), setup.workspace.clone());
-            tokio::task::spawn_blocking(move || make_snapshot(&src, &dst, &ws))
-                .await
-                .map_err(|e| EngineError::Snapshot(std::io::Error::other(e.to_string())))?
-                .map_err(EngineError::Snapshot)?;
+            early_control = snapshot_or_interrupt(&mut control, src, dst, ws).await;
         }
+        let early_control = match early_control {
+            Ok(c) => c,
+            Err(e) => {
+                // Recorded, so that the sweep is not left `running` (and `sweep status` says
+                // why it ended), then reported.
+                store
+                    .commit(Write::SweepState {
+                        id: setup.id.clone(),
+                        state: SweepState::Failed,
+                        reason: Some(format!("source snapshot: {e}")),
+                        time: now(),
+                    })
+                    .await?;
+                return Err(EngineError::Snapshot(e));
+            }
+        };
         let (events_tx, events_rx) = unbounded_channel();
         let (internal_tx, internal_rx) = unbounded_channel();
         let deadline = Instant::now() + ms(l.max_duration_minutes * 60.0);
@@ -227,6 +292,7 @@ impl Dispatcher {
             candidates: 0,
             active_base: 0.0,
             session: Instant::now(),
+            early_control,
             _lock: lock,
         };
         let mut d = d;
@@ -387,6 +453,9 @@ impl Dispatcher {
     }
 
     pub(super) async fn run(mut self) -> Result<Outcome, EngineError> {
+        if let Some(c) = self.early_control.take() {
+            self.on_control(c).await?;
+        }
         self.recover_unfinished().await?;
         while self.launch_child_run().await? {}
         let mut heartbeat =
@@ -480,7 +549,7 @@ impl Dispatcher {
             .limits
             .max_total_runs
             .saturating_sub(self.candidates) as usize;
-        let n = free.min(left);
+        let n = free.min(left).min(super::PROPOSAL_BATCH);
         if n == 0 {
             return;
         }
@@ -973,6 +1042,10 @@ impl Dispatcher {
             return Ok(());
         }
         let id = self.slots[idx].id.clone();
+        // A recorded run that never started (canceled before it was launched) reported
+        // nothing because it never ran: no warning about its metrics.
+        let never_started =
+            matches!(&self.slots[idx].phase, Phase::Recorded(r) if r.handle.is_none());
         let stop = self.slots[idx].phase.end(state, reason.clone());
         let Exit {
             status,
@@ -1029,6 +1102,7 @@ impl Dispatcher {
         let s = &self.slots[idx];
         if s.primary == 0
             && state != RunState::Failed
+            && !never_started
             && !matches!(reason, EndReason::LaunchFailed(_))
         {
             let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();

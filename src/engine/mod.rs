@@ -52,6 +52,25 @@ pub const DEFAULT_NO_METRIC_RUNS: usize = 5;
 /// The default grace period between SIGTERM and SIGKILL when stopping a run.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// The most candidates asked of the sampler at once. A grid of a billion points with no
+/// `max_concurrent_runs` may run them all at once; the sampler is still asked for a batch
+/// at a time, so the first runs start at once and an interrupt is answered between batches.
+pub const PROPOSAL_BATCH: usize = 64;
+
+/// The longest time limit the engine keeps (about 31 years): `max_duration_minutes: 1e20`
+/// is accepted, and means no practical limit, as every duration past this one does.
+pub const MAX_LIMIT_SECONDS: f64 = 1e9;
+
+/// `secs` as a duration: negative and NaN give zero, anything past [`MAX_LIMIT_SECONDS`]
+/// gives that (never a panic, whatever a config or the environment says).
+pub fn limit_duration(secs: f64) -> Duration {
+    if secs > 0.0 {
+        Duration::from_secs_f64(secs.min(MAX_LIMIT_SECONDS))
+    } else {
+        Duration::ZERO
+    }
+}
+
 /// A request from outside the dispatcher (the CLI's signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -223,9 +242,10 @@ pub enum EngineError {
     /// The history failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The source snapshot could not be made.
+    /// The source snapshot could not be made (the sweep is recorded `failed` with this
+    /// reason).
     #[error("source snapshot: {0}")]
-    Snapshot(std::io::Error),
+    Snapshot(crate::target::snapshot::SnapshotError),
     /// Another `sweep` process is running this sweep.
     #[error("sweep {id} is already being run by process {pid}; stop it with `sweep cancel {id}`, or wait for it")]
     Busy {

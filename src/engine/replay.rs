@@ -163,6 +163,13 @@ impl Dispatcher {
                     .unwrap_or(None);
             }
             let Some(h) = handle else {
+                if self.stopping.is_some() {
+                    // Never started, and the sweep is stopping (`sweep cancel`): it ends here,
+                    // never launched.
+                    let reason = recorded.stop.map_or(EndReason::UserCancel, |s| s.reason);
+                    self.end_run(idx, RunState::Canceled, reason, None).await?;
+                    continue;
+                }
                 // Never started: it may be launched now, in a clean run directory.
                 let _ = std::fs::remove_dir_all(&req.run_dir);
                 self.slots[idx].skip.clear();

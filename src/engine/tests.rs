@@ -790,3 +790,105 @@ mod waiting_reasons {
         assert_eq!(r.waiting(&r.resolve(&id).unwrap()).unwrap(), None);
     }
 }
+
+/// Records the largest batch it was asked for, proposing like [`Counting`].
+struct Batches {
+    inner: Counting,
+    largest: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sampler for Batches {
+    fn propose(&mut self, f: &[Observation], p: &[Params], n: usize) -> Proposal {
+        self.largest
+            .fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+        self.inner.propose(f, p, n)
+    }
+    fn replay(&mut self, p: &[Params]) {
+        self.inner.replay(p)
+    }
+    fn proposed(&self) -> u64 {
+        self.inner.proposed()
+    }
+}
+
+/// A budget and a concurrency of a billion (a grid's size, by default) never make the
+/// sampler build a billion candidates at once: it is asked for bounded batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sampler_is_asked_for_bounded_batches() {
+    let h = harness();
+    let target = Arc::new(FakeTarget::new(|r| {
+        FakeRun::Exit(vec![acc(x_of(r) as f64)], 0)
+    }));
+    let largest = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut sweep = h.sweep(spec(1_000_000_000, 1_000_000_000), target, 300, None);
+    sweep.sampler = Box::new(Batches {
+        inner: Counting {
+            next: 0,
+            total: 300,
+        },
+        largest: largest.clone(),
+    });
+    let (out, _) = h.run(sweep).await;
+    assert_eq!((out.state, out.runs), (SweepState::Completed, 300));
+    let n = largest.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(n, PROPOSAL_BATCH, "asked for {n} at once");
+}
+
+/// An interrupt while the source snapshot is being made stops it: the sweep ends canceled
+/// with no run, and no snapshot is left half made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_during_the_snapshot_cancels_the_sweep() {
+    let h = harness();
+    let target = Arc::new(FakeTarget::new(|_| FakeRun::Exit(vec![acc(1.0)], 0)));
+    let sweep = h.sweep(spec(5, 2), target.clone(), 5, None);
+    let dir = sweep.setup.sweep_dir();
+    let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
+    ctl.send(Control::Interrupt).unwrap();
+    let out = super::run(sweep, h.store.clone(), rx, None).await.unwrap();
+    assert_eq!((out.state, out.runs), (SweepState::Canceled, 0));
+    assert_eq!(out.reason, "interrupted by the user");
+    assert_eq!(target.launched(), 0);
+    assert!(!dir.join("snapshot").exists() && !dir.join("snapshot.partial").exists());
+}
+
+/// A snapshot that cannot be made ends the sweep `failed`, with the reason, rather than
+/// leaving it recorded `running`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_snapshot_records_the_sweep_failed() {
+    let h = harness();
+    let target = Arc::new(FakeTarget::new(|_| FakeRun::Exit(vec![acc(1.0)], 0)));
+    let mut sweep = h.sweep(spec(5, 2), target.clone(), 5, None);
+    sweep.spec.run.source_dir = h.workspace.parent().unwrap().join("no-such-dir");
+    let id = sweep.setup.id.clone();
+    let (_ctl, rx) = tokio::sync::mpsc::unbounded_channel();
+    let err = super::run(sweep, h.store.clone(), rx, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Snapshot(_)), "{err}");
+    let s = h.store.reader().unwrap().resolve(&id).unwrap();
+    assert_eq!(s.state, SweepState::Failed);
+    assert!(
+        s.reason
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("source snapshot: cannot read"),
+        "{:?}",
+        s.reason
+    );
+    assert_eq!(target.launched(), 0);
+}
+
+/// Limits from a config or the environment become durations without panicking, whatever
+/// their size.
+#[test]
+fn limits_of_any_size_become_durations() {
+    assert_eq!(limit_duration(-1.0), Duration::ZERO);
+    assert_eq!(limit_duration(f64::NAN), Duration::ZERO);
+    assert_eq!(limit_duration(1.5), Duration::from_millis(1500));
+    let max = Duration::from_secs(MAX_LIMIT_SECONDS as u64);
+    for huge in [1e20 * 60.0, 1e300, f64::INFINITY] {
+        assert_eq!(limit_duration(huge), max);
+    }
+    // Far enough in the future, and still a time the clock can hold.
+    let _ = std::time::Instant::now() + limit_duration(1e300);
+}

@@ -1,4 +1,4 @@
-//! The metric protocol (DESIGN §4.3): parsing `@sweep {json}` lines, plain `name=value`
+//! The metric protocol (docs/metrics.md): parsing `@sweep {json}` lines, plain `name=value`
 //! lines for the primary metric and `$SWEEP_METRICS_FILE` JSON lines, with a line splitter
 //! whose memory is bounded whatever a run prints.
 //!
@@ -163,16 +163,57 @@ fn quote_nonfinite(s: &str) -> String {
     out
 }
 
+/// Quotes the number tokens outside string literals whose value is beyond the float range.
+fn quote_overflowing(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    let (mut in_str, mut escaped) = (false, false);
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if in_str {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '-' || c.is_ascii_digit() {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E' | '+' | '-') {
+                    end = j + 1;
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let token = &s[i..end];
+            if token.parse::<f64>().is_ok_and(f64::is_infinite) {
+                out.push('"');
+                out.push_str(token);
+                out.push('"');
+            } else {
+                out.push_str(token);
+            }
+            continue;
+        }
+        in_str = c == '"';
+        out.push(c);
+    }
+    out
+}
+
 fn parse_json_report(text: &str) -> Line {
     if text.is_empty() {
         return Line::Malformed("no JSON object after @sweep".into());
     }
     let parsed: Result<serde_json::Value, _> = serde_json::from_str(text).or_else(|e| {
-        if text.contains("NaN") || text.contains("Infinity") {
-            serde_json::from_str(&quote_nonfinite(text))
-        } else {
-            Err(e)
-        }
+        // Python's bare non-finite tokens, and numbers past the float range (`1e309`, which
+        // serde_json refuses): as strings, the value is read as `name=1e309` reads it, ±inf.
+        let quoted = quote_overflowing(&quote_nonfinite(text));
+        serde_json::from_str(&quoted).map_err(|_| e)
     });
     let obj = match parsed {
         Ok(serde_json::Value::Object(o)) => o,
@@ -199,7 +240,8 @@ fn parse_json_report(text: &str) -> Line {
     let step = match obj.get("step") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Number(n)) => match n.as_i64() {
-            Some(s) => Some(s),
+            Some(s) if s >= 0 => Some(s),
+            Some(s) => return Line::Malformed(format!("\"step\" {s} is negative")),
             None => return Line::Malformed("\"step\" is not an integer".into()),
         },
         Some(_) => return Line::Malformed("\"step\" is not an integer".into()),
@@ -425,6 +467,33 @@ mod tests {
     }
 
     #[test]
+    fn numbers_past_the_float_range_are_infinite_in_both_forms() {
+        // The rule: a number beyond the float range is ±inf, however it is reported.
+        for (line, want) in [
+            (
+                &br#"@sweep {"metric":"loss","value":1e309}"#[..],
+                f64::INFINITY,
+            ),
+            (
+                br#"@sweep {"metric":"loss","value":-1e309,"step":2}"#,
+                f64::NEG_INFINITY,
+            ),
+            (b"loss=1e309", f64::INFINITY),
+            (b"loss: -1e309", f64::NEG_INFINITY),
+        ] {
+            match parse_output_line(line, "loss") {
+                Line::Metric(r) => assert_eq!(r.value, want, "{line:?}"),
+                other => panic!("{:?} gave {other:?}", String::from_utf8_lossy(line)),
+            }
+        }
+        // Digits inside strings are left alone.
+        let l = br#"@sweep {"metric":"1e309","value":2}"#;
+        assert!(
+            matches!(parse_output_line(l, "x"), Line::Metric(r) if r.name == "1e309" && r.value == 2.0)
+        );
+    }
+
+    #[test]
     fn malformed_lines_say_why() {
         for (line, why) in [
             (&b"@sweep {not json"[..], "invalid JSON"),
@@ -432,6 +501,11 @@ mod tests {
             (br#"@sweep {"metric":"a"}"#, "no \"value\""),
             (br#"@sweep {"metric":"a","value":"high"}"#, "not a number"),
             (br#"@sweep {"metric":"a","value":1,"step":1.5}"#, "integer"),
+            (br#"@sweep {"metric":"a","value":1,"step":-2}"#, "negative"),
+            (
+                br#"@sweep {"metric":"a","value":1,"step":1e400}"#,
+                "integer",
+            ),
             (b"@sweep [1]", "not a JSON object"),
             (b"@sweep", "no JSON"),
         ] {

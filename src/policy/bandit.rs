@@ -1,4 +1,4 @@
-//! Bandit policy (DESIGN §5): terminate a run whose best value is more than a slack behind
+//! Bandit policy (docs/policies.md): terminate a run whose best value is more than a slack behind
 //! the best run at the same interval.
 //!
 //! The incremental index keeps, per evaluated interval `s`, the best score among the runs

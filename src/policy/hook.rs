@@ -32,7 +32,7 @@ pub trait EarlyStop: Send {
 
 /// An [`EarlyStop`] hook backed by an incremental [`Evaluator`].
 ///
-/// Exact DESIGN §5 semantics need every report of the primary metric (Y and the running
+/// Exact policy semantics (docs/policies.md) need every report of the primary metric (Y and the running
 /// averages cover all intervals `1..=s`, not only evaluated ones), including reports of runs
 /// that are already being stopped (their metrics still count): the caller should pass them
 /// all to [`EarlyStop::observe`]; the evaluator itself decides when to judge.

@@ -1,4 +1,4 @@
-//! MedianStopping policy (DESIGN §5): terminate a run whose best value is strictly worse than
+//! MedianStopping policy (docs/policies.md): terminate a run whose best value is strictly worse than
 //! the median of the other runs' running averages at the same interval.
 //!
 //! The run itself is left out of the median: the policy asks whether the run is behind the

@@ -1,4 +1,4 @@
-//! Early-termination policies (DESIGN §5) as pure functions over a [`MetricTable`], plus the
+//! Early-termination policies (docs/policies.md) as pure functions over a [`MetricTable`], plus the
 //! incremental [`Evaluator`] the engine's dispatcher drives one report at a time.
 //!
 //! Two implementations of every policy live here on purpose. [`rescan`] is the definition:
@@ -195,7 +195,7 @@ impl std::fmt::Display for Decision {
     }
 }
 
-/// The decision for `run` at interval `s` by rescanning `table`, per DESIGN §5: the pool is
+/// The decision for `run` at interval `s` by rescanning `table`, per docs/policies.md: the pool is
 /// every other run in the table that has reached `s`. `None` if the policy does not evaluate
 /// at `s`, the run has not reached `s`, or it is not terminated.
 pub fn rescan(

@@ -2,7 +2,7 @@
 //! running summaries (best so far, finite sum and count) the policies read at a run's latest
 //! interval. It is goal-aware because "best" depends on the goal.
 //!
-//! The i-th report of a run is its interval i (DESIGN §4.3). NaN and ±inf reports are kept
+//! The i-th report of a run is its interval i (docs/metrics.md). NaN and ±inf reports are kept
 //! and count as intervals, but never count as a best value or toward an average.
 
 use crate::spec::Goal;

@@ -1,4 +1,4 @@
-//! TruncationSelection policy (DESIGN §5): at interval `s`, rank the pool plus the run by
+//! TruncationSelection policy (docs/policies.md): at interval `s`, rank the pool plus the run by
 //! value at `s` (best over `1..=s`, the same Y the other policies use) and terminate the run
 //! if it is among the lowest `floor(n * pct / 100)`, `n` counting the run.
 //!

@@ -18,7 +18,7 @@ pub struct GridSampler {
 impl GridSampler {
     /// A grid sampler at position 0.
     pub fn new(space: SearchSpace) -> GridSampler {
-        let size = space.grid_size();
+        let size = space.grid_size().map(|g| g.points_saturating());
         GridSampler {
             space,
             size,
@@ -26,7 +26,8 @@ impl GridSampler {
         }
     }
 
-    /// The number of grid points (`None` if the space has a continuous parameter).
+    /// The number of grid points (`None` if the space has a continuous parameter;
+    /// `u64::MAX` for a grid too large to count).
     pub fn size(&self) -> Option<u64> {
         self.size
     }

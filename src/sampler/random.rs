@@ -51,7 +51,8 @@ pub struct RandomSampler {
 impl RandomSampler {
     /// A sampler with nothing proposed yet.
     pub fn new(space: SearchSpace, rule: Rule, seed: u64) -> RandomSampler {
-        let finite = space.grid_size();
+        // A grid too large to count is still finite: its size is a bound never reached.
+        let finite = space.grid_size().map(|g| g.points_saturating());
         RandomSampler {
             rng: ChaCha12Rng::seed_from_u64(seed),
             sobol_index: 0,
@@ -100,17 +101,22 @@ impl RandomSampler {
         }
     }
 
-    /// Picks uniformly among the grid points not yet proposed.
+    /// Picks uniformly among the grid points not yet proposed: counts them, draws a rank,
+    /// walks to it. Two passes over the grid rather than a list of up to
+    /// [`MAX_ENUMERATE`] candidates held at once.
     fn pick_unseen(&mut self, size: u64) -> Option<Params> {
-        let unseen: Vec<Params> = (0..size)
+        let count = (0..size)
             .filter_map(|i| self.space.grid_point(i))
             .filter(|p| !self.seen.contains(&params_key(p)))
-            .collect();
-        if unseen.is_empty() {
+            .count();
+        if count == 0 {
             return None;
         }
-        let k = self.rng.random_range(0..unseen.len());
-        let p = unseen[k].clone();
+        let k = self.rng.random_range(0..count);
+        let p = (0..size)
+            .filter_map(|i| self.space.grid_point(i))
+            .filter(|p| !self.seen.contains(&params_key(p)))
+            .nth(k)?;
         self.seen.insert(params_key(&p));
         Some(p)
     }
@@ -194,7 +200,7 @@ mod tests {
     fn discrete_space_never_repeats_then_exhausts() {
         for rule in [Rule::Plain, Rule::Sobol] {
             let s = discrete();
-            let size = s.grid_size().unwrap() as usize;
+            let size = s.grid_size().unwrap().points().unwrap() as usize;
             assert_eq!(size, 30);
             let mut r = RandomSampler::new(s.clone(), rule, 11);
             let mut got = take(&mut r, 7);

@@ -142,23 +142,49 @@ impl Domain {
     ///
     /// `quniform [lo, hi, q]` enumerates `k*q` for `k` from `round(lo/q)` to `round(hi/q)`:
     /// exactly the values random sampling can produce.
+    ///
+    /// Every value is built: for small domains only (tests, summaries); the grid itself
+    /// takes one value at a time with [`Domain::grid_value`].
     pub fn grid_values(&self) -> Option<Vec<Value>> {
+        let n = self.grid_len()?;
+        Some((0..n).map_while(|i| self.grid_value(i)).collect())
+    }
+
+    /// The grid's `index`-th value of this domain (in [`Domain::grid_values`] order),
+    /// computed alone, so that a grid over `randint [50000000]` never holds its values;
+    /// `None` past the end or where the domain cannot be enumerated.
+    pub fn grid_value(&self, index: u64) -> Option<Value> {
+        if index >= self.grid_len()? {
+            return None;
+        }
+        let multiple = |lo: f64, q: f64| {
+            // `k * q` for the index-th `k` from `round(lo/q)`; exact while k < 2^53.
+            let k = (lo / q).round_ties_even() + index as f64;
+            Value::integral_or_float(clean(k * q, q))
+        };
         match self {
-            Domain::Choice { options } => Some(options.clone()),
-            Domain::RandInt { upper } => Some((0..*upper).map(Value::Int).collect()),
-            Domain::QUniform { low, high, q } => Some(q_multiples(*low, *high, *q)),
-            Domain::QLogUniform { low, high, q } => Some(q_multiples(low.exp(), high.exp(), *q)),
+            Domain::Choice { options } => options.get(usize::try_from(index).ok()?).cloned(),
+            Domain::RandInt { .. } => Some(Value::Int(i64::try_from(index).ok()?)),
+            Domain::QUniform { low, q, .. } => Some(multiple(*low, *q)),
+            Domain::QLogUniform { low, q, .. } => Some(multiple(low.exp(), *q)),
             _ => None,
         }
     }
 
-    /// How many values a grid over this domain has, without building them.
+    /// How many values a grid over this domain has, without building them; saturates at
+    /// `u64::MAX` (which the space reports as too large to count).
     pub fn grid_len(&self) -> Option<u64> {
         let span = |lo: f64, hi: f64, q: f64| {
             let a = (lo / q).round_ties_even();
             let b = (hi / q).round_ties_even();
             if b >= a {
-                ((b - a) as u64).saturating_add(1)
+                // `as` saturates, and so does a NaN (0) or infinite width, past u64.
+                let width = b - a;
+                if width.is_finite() && width < u64::MAX as f64 {
+                    (width as u64).saturating_add(1)
+                } else {
+                    u64::MAX
+                }
             } else {
                 0
             }
@@ -170,6 +196,57 @@ impl Domain {
             Domain::QLogUniform { low, high, q } => Some(span(low.exp(), high.exp(), *q)),
             _ => None,
         }
+    }
+
+    /// The smallest and largest values the domain can produce, for a numeric domain
+    /// (`None` for `choice`). A bound that is not finite means the domain can give a run
+    /// `inf` (or `-inf`): `lognormal [1000, 1]`, `loguniform [0, 1000]`, a `q` so small
+    /// that `x / q` overflows. The normal families reach about ±8.2 standard deviations
+    /// (the unit map's clamp).
+    pub fn value_range(&self) -> Option<(f64, f64)> {
+        if !self.is_numeric() {
+            return None;
+        }
+        // `from_unit` is monotone in `u`, so its ends are the extremes.
+        let (a, b) = (self.from_unit(0.0).as_f64()?, self.from_unit(1.0).as_f64()?);
+        // Rounding to q happens at the ends too: `x / q` overflowing there shows as `inf`.
+        // (Compared so that a NaN end stays in the answer.)
+        Some(if a <= b { (a, b) } else { (b, a) })
+    }
+
+    /// Why the domain can give a run a value that is not finite, if it can: the problem
+    /// and what to change, in one sentence (`None` for every usable domain).
+    pub fn overflows(&self) -> Option<String> {
+        let (lo, hi) = self.value_range()?;
+        if lo.is_finite() && hi.is_finite() {
+            return None;
+        }
+        let (pos, neg) = (
+            [lo, hi].contains(&f64::INFINITY),
+            [lo, hi].contains(&f64::NEG_INFINITY),
+        );
+        let reach = match (pos, neg, lo.is_nan() || hi.is_nan()) {
+            (true, false, false) => "`inf`",
+            (false, true, false) => "`-inf`",
+            (true, true, false) => "`-inf` and `inf`",
+            _ => "values that are not numbers",
+        };
+        let fix = match self {
+            Domain::LogUniform { .. } | Domain::QLogUniform { .. } => {
+                "the bounds are exponents and exp(x) overflows above 709.78: lower `max`"
+            }
+            Domain::LogNormal { .. } | Domain::QLogNormal { .. } => {
+                "values reach exp(mu + 8.2 sigma), which overflows above 709.78: lower mu or sigma"
+            }
+            _ if matches!(self, Domain::QUniform { .. } | Domain::QNormal { .. }) => {
+                "the values, or the values divided by q, pass the largest float (about 1.8e308): raise `q` or narrow the range"
+            }
+            _ => "values reach mu ± 8.2 sigma, past the largest float: lower sigma",
+        };
+        Some(format!(
+            "{} would give runs {reach}; {fix}",
+            self.describe()
+        ))
     }
 
     /// Maps a unit coordinate `u` in `[0, 1]` to a value, with the exact distribution of the
@@ -208,10 +285,11 @@ impl Domain {
             }
         };
         let unlerp = |lo: f64, hi: f64, x: f64| {
-            if hi > lo {
-                ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
-            } else {
-                0.5
+            match hi > lo {
+                true if (hi - lo).is_finite() => ((x - lo) / (hi - lo)).clamp(0.0, 1.0),
+                // A range wider than the largest float: halve everything first.
+                true => ((x / 2.0 - lo / 2.0) / (hi / 2.0 - lo / 2.0)).clamp(0.0, 1.0),
+                false => 0.5,
             }
         };
         let ln = |x: f64| if x > 0.0 { x.ln() } else { f64::NEG_INFINITY };
@@ -335,7 +413,14 @@ fn short(x: f64) -> String {
 /// (`ln 1e-5 + (ln 0.1 - ln 1e-5)` is a hair above `ln 0.1`), and a value the domain
 /// produces must be one [`Domain::contains`] accepts, or a reopened sweep would reject it.
 fn lerp(lo: f64, hi: f64, u: f64) -> f64 {
-    (lo + (hi - lo) * u).clamp(lo.min(hi), lo.max(hi))
+    let width = hi - lo;
+    let x = if width.is_finite() {
+        lo + width * u
+    } else {
+        // `uniform [-1.7e308, 1.7e308]`: the width overflows, the weighted sum does not.
+        lo * (1.0 - u) + hi * u
+    };
+    x.clamp(lo.min(hi), lo.max(hi))
 }
 
 fn q_value(x: f64, q: f64) -> Value {
@@ -362,14 +447,6 @@ fn decimals_of(q: f64) -> usize {
     }
     s.split_once('.')
         .map_or(0, |(_, d)| d.trim_end_matches('0').len())
-}
-
-fn q_multiples(lo: f64, hi: f64, q: f64) -> Vec<Value> {
-    let a = (lo / q).round_ties_even() as i64;
-    let b = (hi / q).round_ties_even() as i64;
-    (a..=b)
-        .map(|k| Value::integral_or_float(clean(k as f64 * q, q)))
-        .collect()
 }
 
 /// The standard normal CDF, through libm's `erfc` for accuracy in the tails.
@@ -545,6 +622,55 @@ mod tests {
         assert!((lo - (-3.0f64).exp()).abs() < 1e-15);
         assert!(d.contains(&Value::Float(0.5)));
         assert!(!d.contains(&Value::Float(2.0)));
+    }
+
+    #[test]
+    fn the_widest_uniform_stays_finite_and_overflowing_domains_are_named() {
+        let d = Domain::Uniform {
+            low: -f64::MAX,
+            high: f64::MAX,
+        };
+        for u in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            let x = d.from_unit(u).as_f64().unwrap();
+            assert!(x.is_finite(), "{u} -> {x}");
+            assert!(
+                (d.to_unit(&Value::Float(x)).unwrap() - u).abs() < 1e-12,
+                "{u}"
+            );
+        }
+        assert_eq!(d.overflows(), None);
+        let lognormal = Domain::LogNormal {
+            mu: 1000.0,
+            sigma: 1.0,
+        };
+        assert!(lognormal.overflows().unwrap().contains("lower mu or sigma"));
+        let qnormal = Domain::QNormal {
+            mu: 0.0,
+            sigma: 1e300,
+            q: 1e-300,
+        };
+        assert!(qnormal.overflows().unwrap().contains("raise `q`"));
+        let loguniform = Domain::LogUniform {
+            low: 0.0,
+            high: 1000.0,
+        };
+        let why = loguniform.overflows().unwrap();
+        assert!(why.contains("would give runs `inf`"), "{why}");
+        // Large but finite: fine.
+        let q = Domain::QLogUniform {
+            low: 0.0,
+            high: 40.0,
+            q: 1.0,
+        };
+        assert_eq!(q.overflows(), None);
+        // About e^40 multiples of 1 (counted in floats: within one of it).
+        let last = 40f64.exp().round_ties_even() as u64;
+        assert!(
+            q.grid_len().unwrap().abs_diff(last) <= 1,
+            "{:?}",
+            q.grid_len()
+        );
+        assert_eq!(q.grid_value(3), Some(Value::Int(4)));
     }
 
     #[test]

@@ -15,6 +15,44 @@ mod value;
 pub use domain::{inverse_normal_cdf, normal_cdf, q_round, Domain};
 pub use value::{format_float, Value};
 
+/// How many points a grid over a space has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GridSize {
+    /// Exactly this many (less than `u64::MAX`).
+    Points(u64),
+    /// `u64::MAX` or more: more than any budget reaches, and too many to count.
+    TooLarge,
+}
+
+impl GridSize {
+    /// The count, with [`GridSize::TooLarge`] as `u64::MAX`: where the grid ends for a
+    /// walk that counts its position in a `u64`.
+    pub fn points_saturating(self) -> u64 {
+        match self {
+            GridSize::Points(n) => n,
+            GridSize::TooLarge => u64::MAX,
+        }
+    }
+
+    /// The count if it is small enough to count.
+    pub fn points(self) -> Option<u64> {
+        match self {
+            GridSize::Points(n) => Some(n),
+            GridSize::TooLarge => None,
+        }
+    }
+}
+
+impl std::fmt::Display for GridSize {
+    /// `24`, or `too large to count (2^64 points or more)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GridSize::Points(n) => write!(f, "{n}"),
+            GridSize::TooLarge => f.write_str("too large to count (2^64 points or more)"),
+        }
+    }
+}
+
 /// A parameter of the space.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Param {
@@ -201,23 +239,27 @@ impl SearchSpace {
             .collect()
     }
 
-    /// The number of grid points, `None` if some parameter cannot be enumerated; saturates
-    /// at `u64::MAX`.
-    pub fn grid_size(&self) -> Option<u64> {
+    /// The number of grid points, `None` if some parameter cannot be enumerated.
+    pub fn grid_size(&self) -> Option<GridSize> {
         if !self.non_gridable().is_empty() {
             return None;
         }
-        Some(self.block_size(&self.roots()))
+        // The saturating count reaches u64::MAX only past what a u64 counts.
+        Some(match self.block_size(&self.roots()) {
+            u64::MAX => GridSize::TooLarge,
+            n => GridSize::Points(n),
+        })
     }
 
-    /// The grid point at `index` (`0 <= index < grid_size`), `None` past the end.
+    /// The grid point at `index`, `None` past the end (or if the space cannot be
+    /// enumerated). Each parameter's value is computed from the index alone, so a point of
+    /// a grid of any size costs the same.
     ///
     /// Order: the Cartesian product with the last parameter varying fastest, options in the
     /// order written (what Python's `itertools.product` gives). A conditional parameter's
     /// values vary fastest within the option that enables it.
     pub fn grid_point(&self, index: u64) -> Option<Params> {
-        let size = self.grid_size()?;
-        if index >= size {
+        if index >= self.grid_size()?.points_saturating() {
             return None;
         }
         let mut picks: Vec<Option<Value>> = vec![None; self.params.len()];
@@ -283,11 +325,7 @@ impl SearchSpace {
                     index -= n;
                 }
             }
-            d => {
-                picks[i] = d
-                    .grid_values()
-                    .and_then(|v| v.into_iter().nth(index as usize));
-            }
+            d => picks[i] = d.grid_value(index),
         }
     }
 }
@@ -307,7 +345,7 @@ mod tests {
     #[test]
     fn grid_order_last_fastest() {
         let s = flat();
-        assert_eq!(s.grid_size(), Some(6));
+        assert_eq!(s.grid_size(), Some(GridSize::Points(6)));
         let pts: Vec<String> = (0..6)
             .map(|i| {
                 let p = s.grid_point(i).unwrap();
@@ -316,6 +354,31 @@ mod tests {
             .collect();
         assert_eq!(pts, ["10", "11", "12", "20", "21", "22"]);
         assert!(s.grid_point(6).is_none());
+    }
+
+    #[test]
+    fn huge_grids_are_decoded_point_by_point_and_too_large_is_said() {
+        // 2^63-1 values in one parameter: the old enumeration allocated them all.
+        let s = SearchSpace::new(vec![param("n", Domain::RandInt { upper: i64::MAX })]);
+        assert_eq!(s.grid_size(), Some(GridSize::Points(i64::MAX as u64)));
+        let last = s.grid_point(i64::MAX as u64 - 1).unwrap();
+        assert_eq!(last.get("n"), Some(&Value::Int(i64::MAX - 1)));
+        let q = Domain::QUniform {
+            low: 0.0,
+            high: 1e18,
+            q: 1.0,
+        };
+        let s = SearchSpace::new(vec![param("q", q.clone()), param("r", q)]);
+        assert_eq!(s.grid_size(), Some(GridSize::TooLarge));
+        assert_eq!(
+            s.grid_size().unwrap().to_string(),
+            "too large to count (2^64 points or more)"
+        );
+        let p = s.grid_point(3).unwrap();
+        assert_eq!(
+            (p.get("q"), p.get("r")),
+            (Some(&Value::Int(0)), Some(&Value::Int(3)))
+        );
     }
 
     #[test]
@@ -332,7 +395,7 @@ mod tests {
             ),
             conditional("model.depth", Domain::RandInt { upper: 2 }, 0, 1),
         ]);
-        assert_eq!(s.grid_size(), Some(5));
+        assert_eq!(s.grid_size(), Some(GridSize::Points(5)));
         let p = s.grid_point(4).unwrap();
         assert_eq!(p.get("model"), Some(&Value::Int(1)));
         assert_eq!(p.get("model.depth"), Some(&Value::Int(1)));

@@ -1,4 +1,4 @@
-//! Parameter values and their one true text form (DESIGN §4.2): what a run sees on its
+//! Parameter values and their one true text form (docs/run-protocol.md): what a run sees on its
 //! command line, in `SWEEP_PARAMS` and in `${{search_space.x}}` substitutions.
 
 use std::fmt;

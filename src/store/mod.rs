@@ -1,4 +1,4 @@
-//! The run history (DESIGN §4.4): an SQLite database in the workspace (`sweep.db`, WAL)
+//! The run history (docs/workspace.md): an SQLite database in the workspace (`sweep.db`, WAL)
 //! holding sweeps, runs, parameters, metrics and events.
 //!
 //! All writes go through one writer thread ([`Store`]) that groups whatever is queued into

@@ -164,6 +164,11 @@ impl StudyBuilder {
 
     fn add(mut self, name: &str, domain: Result<Domain, String>) -> Self {
         match domain {
+            Ok(domain) if domain.overflows().is_some() => {
+                self.last_added = None;
+                let why = domain.overflows().unwrap_or_default();
+                self.errors.push(format!("parameter `{name}`: {why}"));
+            }
             Ok(domain) => {
                 self.last_added = Some(self.params.len());
                 self.params.push(Param {
@@ -467,6 +472,14 @@ impl StudyBuilder {
             });
         let space = (errors.is_empty()).then(|| SearchSpace::new(params));
         let grid_size = space.as_ref().and_then(SearchSpace::grid_size);
+        if sampling == Sampling::Grid
+            && grid_size == Some(crate::space::GridSize::TooLarge)
+            && self.max_total.is_none()
+            && base.is_none()
+        {
+            errors.push("the grid is too large to count (2^64 points or more): set `.max_total_runs(n)` to run its first points".into());
+        }
+        let grid_size = grid_size.and_then(crate::space::GridSize::points);
         if let (Sampling::Grid, Some(space)) = (&sampling, &space) {
             for p in space.non_gridable() {
                 errors.push(format!(
@@ -656,7 +669,7 @@ fn normal_args(mu: f64, sigma: f64) -> Result<(), String> {
     }
 }
 
-/// Constructors for the early-termination policies (DESIGN §5), evaluated at every
+/// Constructors for the early-termination policies (docs/policies.md), evaluated at every
 /// interval from the first unless changed with [`Policy::with_evaluation_interval`] and
 /// [`Policy::with_delay_evaluation`].
 impl Policy {

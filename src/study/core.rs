@@ -6,8 +6,9 @@
 //! path: the writer commits whatever is queued in one transaction within milliseconds, and
 //! [`Study::flush`] (or dropping the last handle) waits for it. A program that dies between
 //! a `tell` and that commit loses at most that tail, and reopening the sweep marks what it
-//! lost as `lost` (DESIGN §4.4's "record before acting" holds where it matters: a trial's row
-//! is queued before its parameters are handed out, and the writer keeps the order).
+//! lost as `lost`. The history's rule of recording before acting (docs/engine.md) holds
+//! where it matters: a trial's row is queued before its parameters are handed out, and the
+//! writer keeps the order.
 
 use super::{Outcome, Parts, StopReason, StudyBuilder, StudyError, Trial, Verdict};
 use crate::policy::{EarlyStop, PolicyHook, RunStatus};
@@ -674,8 +675,8 @@ impl Study {
     }
 
     /// Records an intermediate value of the primary metric for `trial` (each report is one
-    /// *interval*, DESIGN §4.3) and answers whether the trial should stop: the policy
-    /// evaluates it against the other trials at the same interval (DESIGN §5), and every
+    /// *interval*, docs/metrics.md) and answers whether the trial should stop: the policy
+    /// evaluates it against the other trials at the same interval (docs/policies.md), and every
     /// live trial is told to stop once `max_duration` has passed. Once a trial is told to
     /// stop, every later report says so too; its reports still count for the others.
     ///

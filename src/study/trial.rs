@@ -110,7 +110,7 @@ impl Trial {
         self.params.get(name)
     }
 
-    /// The argument vector a program would be launched with for this trial (DESIGN §4.2):
+    /// The argument vector a program would be launched with for this trial (docs/run-protocol.md):
     /// the study's program (see [`StudyBuilder::program`](super::StudyBuilder::program),
     /// or the config's runconfig) followed by `--name value` per parameter.
     pub fn argv(&self) -> &[String] {

@@ -1,4 +1,4 @@
-//! The local target: each run is a process on this machine (DESIGN §4.2).
+//! The local target: each run is a process on this machine (docs/run-protocol.md).
 //!
 //! - The argument vector is executed directly, never through a shell.
 //! - The working directory is a fresh copy of the sweep's source snapshot

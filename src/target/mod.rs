@@ -212,7 +212,7 @@ pub trait ComputeTarget: Send + Sync {
         Some(self.launch(req, events))
     }
 
-    /// Asks a run to stop (DESIGN §4.3: stop file, SIGTERM to its process group, SIGKILL
+    /// Asks a run to stop (docs/run-protocol.md, "Stopping a run": stop file, SIGTERM to its process group, SIGKILL
     /// after `grace`). Returns at once; the run's `Exited` event follows.
     fn stop(&self, handle: &RunHandle, grace: Duration);
 

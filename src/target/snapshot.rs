@@ -2,109 +2,459 @@
 //! so that editing the code during a sweep does not change the runs still to come.
 //!
 //! Ignore rules come from the source directory's top-level `.amlignore`, else its
-//! `.gitignore` (nested ignore files are not read). The supported pattern subset:
-//! blank lines and `#` comments; `*` (not crossing `/`), `**` (any number of directories),
-//! `?`; a trailing `/` matches directories only; a pattern containing a `/` (other than a
-//! trailing one) is anchored at the source root, otherwise it matches a name at any depth;
-//! `!pattern` re-includes a path an earlier pattern excluded (the last matching pattern
-//! wins). `.git`, `.sweep` and the workspace directory itself are never copied.
+//! `.gitignore` (nested ignore files are not read), matched with gitignore's semantics by
+//! the `ignore` crate (globs compiled to automata: linear in the path, whatever the
+//! pattern). An ignore file is read only if it is a regular file of at most
+//! [`MAX_IGNORE_FILE_BYTES`]. `.git`, `.sweep`, the workspace and any other directory that
+//! holds a sweep workspace (a `sweep.db`) are never copied. [`plan`] lists what a snapshot
+//! would hold and leave out without copying anything; a snapshot over [`Limits`] is refused,
+//! naming its largest entries.
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// One ignore pattern.
-#[derive(Debug, Clone, PartialEq)]
-struct Pattern {
-    glob: String,
-    anchored: bool,
-    dir_only: bool,
-    negate: bool,
+/// The largest ignore file read (1 MiB): a `.amlignore` that is a link to `/dev/zero` or a
+/// huge file is an error, not a read without end.
+pub const MAX_IGNORE_FILE_BYTES: u64 = 1 << 20;
+
+/// The ignore files read, in order of preference.
+pub const IGNORE_FILES: [&str; 2] = [".amlignore", ".gitignore"];
+
+/// The file whose presence marks a directory as a sweep workspace.
+pub const WORKSPACE_MARK: &str = "sweep.db";
+
+/// How large a snapshot may be. Every run's working directory is a copy of it, so a source
+/// directory holding data sets or another sweep's workspace would be copied once per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Regular files, at most.
+    pub max_files: u64,
+    /// Bytes of regular files, at most.
+    pub max_bytes: u64,
 }
 
-/// A set of ignore patterns.
-#[derive(Debug, Clone, Default, PartialEq)]
+impl Default for Limits {
+    /// Azure ML's snapshot limits: 2,000 files and 300 MB.
+    fn default() -> Limits {
+        Limits {
+            max_files: 2_000,
+            max_bytes: 300 * 1_000_000,
+        }
+    }
+}
+
+/// Directories past which a plan stops keeping entries: a tree of a million empty
+/// directories is refused rather than listed.
+const MAX_DIRS: u64 = 100_000;
+
+/// Why a snapshot could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Reading the source or writing the copy failed.
+    #[error("{what} `{}`: {source}", path.display())]
+    Io {
+        /// What was being done (`cannot read`, `cannot copy`).
+        what: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The ignore file cannot be used.
+    #[error("ignore file `{}` {why}; sweep reads ignore rules only from a regular file of at most {MAX_IGNORE_FILE_BYTES} bytes", path.display())]
+    IgnoreFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (`is a FIFO`, `is larger than ...`).
+        why: String,
+    },
+    /// The snapshot would be larger than the limits.
+    #[error("{}", too_large_message(.source_dir, .files, .bytes, .dirs, .limits, .largest))]
+    TooLarge {
+        /// The source directory.
+        source_dir: PathBuf,
+        /// Regular files it would hold.
+        files: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// Directories it would hold.
+        dirs: u64,
+        /// The limits.
+        limits: Limits,
+        /// The largest top-level entries: name (`data/` for a directory), bytes, files.
+        largest: Vec<(String, u64, u64)>,
+    },
+    /// Stopped by [`Cancel`] (an interrupted sweep).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn too_large_message(
+    source: &Path,
+    files: &u64,
+    bytes: &u64,
+    dirs: &u64,
+    limits: &Limits,
+    largest: &[(String, u64, u64)],
+) -> String {
+    use std::fmt::Write as _;
+    let mut m = format!(
+        "the source snapshot of `{}` would hold {files} files ({}){}; the limit is {} files and {} (Azure ML's), since every run's working directory is a copy of it\nlargest entries:",
+        source.display(),
+        human_bytes(*bytes),
+        if *dirs > MAX_DIRS {
+            format!(" in more than {MAX_DIRS} directories")
+        } else {
+            String::new()
+        },
+        limits.max_files,
+        human_bytes(limits.max_bytes),
+    );
+    for (name, b, f) in largest {
+        let _ = write!(m, "\n  {name:<24} {:>10}, {f} files", human_bytes(*b));
+    }
+    let example = largest.first().map_or("data/", |l| l.0.as_str());
+    let _ = write!(
+        m,
+        "\nhint: leave them out with lines in `{}` (e.g. `{example}`), or move them out of the source directory",
+        source.join(".amlignore").display()
+    );
+    m
+}
+
+/// `1.2 MB`: bytes in decimal units, for messages.
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..1_000 => format!("{b} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        _ => format!("{:.1} GB", b as f64 / 1e9),
+    }
+}
+
+/// A flag that stops a snapshot in progress ([`SnapshotError::Interrupted`]), checked
+/// before each entry.
+pub type Cancel = AtomicBool;
+
+/// The ignore rules of a source directory.
+#[derive(Debug, Clone)]
 pub struct Ignore {
-    patterns: Vec<Pattern>,
+    rules: Gitignore,
+    /// The file they were read from, if any.
+    pub file: Option<PathBuf>,
 }
 
 impl Ignore {
-    /// Parses ignore-file text.
-    pub fn parse(text: &str) -> Ignore {
-        let mut patterns = Vec::new();
+    /// Rules from ignore-file text, relative to `root`.
+    pub fn parse(root: &Path, text: &str) -> Ignore {
+        let mut b = GitignoreBuilder::new(root);
         for line in text.lines() {
-            let line = line.trim_end();
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (negate, line) = match line.strip_prefix('!') {
-                Some(rest) => (true, rest),
-                None => (false, line),
-            };
-            let (dir_only, line) = match line.strip_suffix('/') {
-                Some(rest) => (true, rest),
-                None => (false, line),
-            };
-            let anchored = line.contains('/');
-            let glob = line.trim_start_matches('/').to_string();
-            if glob.is_empty() {
-                continue;
-            }
-            patterns.push(Pattern {
-                glob,
-                anchored,
-                dir_only,
-                negate,
-            });
+            // A line the crate cannot read (an unclosed `[`) matches nothing, as in git.
+            let _ = b.add_line(None, line);
         }
-        Ignore { patterns }
+        Ignore {
+            rules: b.build().unwrap_or_else(|_| Gitignore::empty()),
+            file: None,
+        }
     }
 
-    /// Reads `.amlignore`, else `.gitignore`, from a source directory (empty if neither).
-    pub fn for_source(source: &Path) -> Ignore {
-        for name in [".amlignore", ".gitignore"] {
-            if let Ok(text) = std::fs::read_to_string(source.join(name)) {
-                return Ignore::parse(&text);
+    /// Reads `.amlignore`, else `.gitignore`, from a source directory (no rules if neither
+    /// exists). An ignore file that is not a regular file, or is larger than
+    /// [`MAX_IGNORE_FILE_BYTES`], is an error: it is opened without blocking (a FIFO) and
+    /// read no further than the bound (a link to `/dev/zero`).
+    pub fn for_source(source: &Path) -> Result<Ignore, SnapshotError> {
+        for name in IGNORE_FILES {
+            let path = source.join(name);
+            if let Some(text) = read_ignore_file(&path)? {
+                let mut ig = Ignore::parse(source, &text);
+                ig.file = Some(path);
+                return Ok(ig);
             }
         }
-        Ignore::default()
+        Ok(Ignore::parse(source, ""))
     }
 
-    /// Whether a path relative to the source root (with `/` separators) is ignored.
+    /// The pattern that leaves out a path relative to the source root (with `/`
+    /// separators), if one does: the last matching pattern wins, and a `!pattern` that
+    /// matches last keeps the path.
+    pub fn rule_for(&self, rel: &str, is_dir: bool) -> Option<String> {
+        match self.rules.matched(rel, is_dir) {
+            ignore::Match::Ignore(g) => Some(g.original().to_string()),
+            _ => None,
+        }
+    }
+
+    /// Whether a path relative to the source root is left out.
     pub fn ignored(&self, rel: &str, is_dir: bool) -> bool {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        let mut out = false;
-        for p in &self.patterns {
-            if p.dir_only && !is_dir {
-                continue;
-            }
-            let hit = if p.anchored {
-                glob_match(p.glob.as_bytes(), rel.as_bytes())
-            } else {
-                glob_match(p.glob.as_bytes(), name.as_bytes())
-            };
-            if hit {
-                out = !p.negate;
-            }
-        }
-        out
+        self.rule_for(rel, is_dir).is_some()
     }
 }
 
-/// Matches `*`, `**`, `?` and literal bytes; `*` and `?` do not match `/`.
-fn glob_match(p: &[u8], s: &[u8]) -> bool {
-    if p.is_empty() {
-        return s.is_empty();
+/// The text of an ignore file; `None` if there is none (or it is a dangling link).
+fn read_ignore_file(path: &Path) -> Result<Option<String>, SnapshotError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let bad = |why: String| SnapshotError::IgnoreFile {
+        path: path.to_path_buf(),
+        why,
+    };
+    let io = |source| SnapshotError::Io {
+        what: "cannot read",
+        path: path.to_path_buf(),
+        source,
+    };
+    // Opening a FIFO for reading would wait for a writer: never block here.
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    let ty = meta.file_type();
+    if !ty.is_file() {
+        let kind = if ty.is_fifo() {
+            "a FIFO"
+        } else if ty.is_char_device() || ty.is_block_device() {
+            "a device"
+        } else if ty.is_socket() {
+            "a socket"
+        } else if ty.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(bad(format!("is {kind}")));
     }
-    if p.starts_with(b"**") {
-        let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
-        // `**` matches any sequence, including separators; try every split.
-        return (0..=s.len()).any(|i| glob_match(rest, &s[i..]));
+    let mut bytes = Vec::new();
+    file.take(MAX_IGNORE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_IGNORE_FILE_BYTES {
+        return Err(bad(format!("is larger than {MAX_IGNORE_FILE_BYTES} bytes")));
     }
-    match p[0] {
-        b'*' => (0..=s.len())
-            .take_while(|&i| i == 0 || s[i - 1] != b'/')
-            .any(|i| glob_match(&p[1..], &s[i..])),
-        b'?' => !s.is_empty() && s[0] != b'/' && glob_match(&p[1..], &s[1..]),
-        c => !s.is_empty() && s[0] == c && glob_match(&p[1..], &s[1..]),
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Why [`plan`] leaves an entry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// A `.git` or `.sweep` directory.
+    Builtin,
+    /// The workspace the sweep records into.
+    Workspace,
+    /// A directory holding another sweep workspace (it has a `sweep.db`).
+    OtherWorkspace,
+    /// A pattern of the ignore file.
+    Pattern(String),
+}
+
+impl std::fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exclusion::Builtin => f.write_str("never copied"),
+            Exclusion::Workspace => f.write_str("the sweep's workspace"),
+            Exclusion::OtherWorkspace => f.write_str("a sweep workspace"),
+            Exclusion::Pattern(p) => write!(f, "ignore pattern `{p}`"),
+        }
+    }
+}
+
+/// An entry of a snapshot, relative to the source root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedEntry {
+    /// The path relative to the source root.
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: EntryKind,
+}
+
+/// What a planned entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory (its entries follow it).
+    Dir,
+    /// A regular file of this many bytes.
+    File(u64),
+    /// A symbolic link, copied as a link.
+    Symlink,
+}
+
+/// What a snapshot of a source directory would hold and leave out, without copying.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The source directory.
+    pub source: PathBuf,
+    /// The ignore file the rules came from, if any.
+    pub ignore_file: Option<PathBuf>,
+    /// Entries to copy, parents before their contents (empty once the plan is over its
+    /// limits: only the totals are kept then).
+    pub entries: Vec<PlannedEntry>,
+    /// Entries left out (the top of each left-out tree), relative paths with why.
+    pub excluded: Vec<(String, Exclusion)>,
+    /// Regular files to copy.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Directories to make.
+    pub dirs: u64,
+    /// Per top-level entry: name (`data/` for a directory), bytes, files.
+    pub top: Vec<(String, u64, u64)>,
+}
+
+impl Plan {
+    /// Whether the snapshot fits `limits`.
+    pub fn fits(&self, limits: &Limits) -> bool {
+        self.files <= limits.max_files && self.bytes <= limits.max_bytes && self.dirs <= MAX_DIRS
+    }
+
+    /// The error for a plan over `limits`, naming its five largest top-level entries.
+    pub fn too_large(&self, limits: Limits) -> SnapshotError {
+        let mut largest = self.top.clone();
+        largest.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+        largest.truncate(5);
+        SnapshotError::TooLarge {
+            source_dir: self.source.clone(),
+            files: self.files,
+            bytes: self.bytes,
+            dirs: self.dirs,
+            limits,
+            largest,
+        }
+    }
+}
+
+/// Lists what a snapshot of `source` would hold and leave out (`workspace`: the sweep's
+/// workspace, never copied). Nothing is copied; `limits` only bounds what is kept in
+/// memory (past them, totals are still counted so the error can say how large it is).
+pub fn plan(
+    source: &Path,
+    workspace: &Path,
+    limits: Limits,
+    cancel: &Cancel,
+) -> Result<Plan, SnapshotError> {
+    let ignore = Ignore::for_source(source)?;
+    let workspace = workspace
+        .canonicalize()
+        .unwrap_or_else(|_| workspace.to_path_buf());
+    let mut plan = Plan {
+        source: source.to_path_buf(),
+        ignore_file: ignore.file.clone(),
+        entries: Vec::new(),
+        excluded: Vec::new(),
+        files: 0,
+        bytes: 0,
+        dirs: 0,
+        top: Vec::new(),
+    };
+    let mut walk = Walk {
+        ignore: &ignore,
+        workspace: &workspace,
+        limits,
+        cancel,
+        plan: &mut plan,
+    };
+    walk.dir(source, Path::new(""), None)?;
+    if !plan.fits(&limits) {
+        plan.entries.clear();
+    }
+    Ok(plan)
+}
+
+struct Walk<'a> {
+    ignore: &'a Ignore,
+    workspace: &'a Path,
+    limits: Limits,
+    cancel: &'a Cancel,
+    plan: &'a mut Plan,
+}
+
+impl Walk<'_> {
+    /// Plans the entries of `dir` (at `rel`); `top` is the index of the top-level entry it
+    /// is under, which collects the sizes.
+    fn dir(&mut self, dir: &Path, rel: &Path, top: Option<usize>) -> Result<(), SnapshotError> {
+        let io = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SnapshotError::Io { what, path, source }
+        };
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io("cannot read", dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io("cannot read", dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(SnapshotError::Interrupted);
+            }
+            let name = e.file_name();
+            let path = e.path();
+            let ty = e.file_type().map_err(io("cannot read", &path))?;
+            let is_dir = ty.is_dir();
+            let rel_child = rel.join(&name);
+            let rel_s = rel_child.to_string_lossy().into_owned();
+            let excluded = if is_dir && (name == ".git" || name == ".sweep") {
+                Some(Exclusion::Builtin)
+            } else if is_dir && path.canonicalize().is_ok_and(|p| p == self.workspace) {
+                Some(Exclusion::Workspace)
+            } else if is_dir && path.join(WORKSPACE_MARK).is_file() {
+                Some(Exclusion::OtherWorkspace)
+            } else {
+                self.ignore.rule_for(&rel_s, is_dir).map(Exclusion::Pattern)
+            };
+            if let Some(why) = excluded {
+                self.plan.excluded.push((rel_s, why));
+                continue;
+            }
+            let kind = if is_dir {
+                EntryKind::Dir
+            } else if ty.is_symlink() {
+                EntryKind::Symlink
+            } else if ty.is_file() {
+                EntryKind::File(e.metadata().map_err(io("cannot read", &path))?.len())
+            } else {
+                // FIFOs, sockets and devices are not source code.
+                continue;
+            };
+            let top = top.unwrap_or_else(|| {
+                let shown = if is_dir {
+                    format!("{rel_s}/")
+                } else {
+                    rel_s.clone()
+                };
+                self.plan.top.push((shown, 0, 0));
+                self.plan.top.len() - 1
+            });
+            match kind {
+                EntryKind::Dir => self.plan.dirs += 1,
+                EntryKind::File(n) => {
+                    self.plan.files += 1;
+                    self.plan.bytes += n;
+                    self.plan.top[top].1 += n;
+                    self.plan.top[top].2 += 1;
+                }
+                EntryKind::Symlink => {}
+            }
+            if self.plan.fits(&self.limits) {
+                self.plan.entries.push(PlannedEntry {
+                    path: rel_child.clone(),
+                    kind,
+                });
+            } else {
+                self.plan.entries.clear();
+                if self.plan.dirs > MAX_DIRS {
+                    // Far past any limit: the totals are large enough to say so.
+                    return Ok(());
+                }
+            }
+            if is_dir {
+                self.dir(&path, &rel_child, Some(top))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -117,62 +467,56 @@ pub struct SnapshotStats {
     pub bytes: u64,
 }
 
-/// Copies `source` into `dest` honouring its ignore file, skipping `.git`, `.sweep` and
-/// `exclude` (the workspace, which often lives inside the source directory).
-pub fn create(source: &Path, dest: &Path, exclude: &Path) -> std::io::Result<SnapshotStats> {
-    let ignore = Ignore::for_source(source);
-    let exclude = exclude
-        .canonicalize()
-        .unwrap_or_else(|_| exclude.to_path_buf());
-    let mut stats = SnapshotStats::default();
-    std::fs::create_dir_all(dest)?;
-    walk(source, dest, "", &ignore, &exclude, &mut stats)?;
-    Ok(stats)
+/// Copies `source` into `dest` as [`plan`] lists it, within the default [`Limits`].
+pub fn create(
+    source: &Path,
+    dest: &Path,
+    workspace: &Path,
+) -> Result<SnapshotStats, SnapshotError> {
+    create_within(
+        source,
+        dest,
+        workspace,
+        Limits::default(),
+        &Cancel::new(false),
+    )
 }
 
-fn walk(
-    src: &Path,
+/// Copies `source` into `dest` as [`plan`] lists it, refusing a snapshot over `limits`
+/// ([`SnapshotError::TooLarge`]) before copying anything, and stopping when `cancel` is
+/// set.
+pub fn create_within(
+    source: &Path,
     dest: &Path,
-    rel: &str,
-    ignore: &Ignore,
-    exclude: &Path,
-    stats: &mut SnapshotStats,
-) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
-        let name_s = name.to_string_lossy();
-        let path = e.path();
-        let ty = e.file_type()?;
-        let is_dir = ty.is_dir();
-        let rel_child = if rel.is_empty() {
-            name_s.to_string()
-        } else {
-            format!("{rel}/{name_s}")
-        };
-        if is_dir && (name_s == ".git" || name_s == ".sweep") {
-            continue;
+    workspace: &Path,
+    limits: Limits,
+    cancel: &Cancel,
+) -> Result<SnapshotStats, SnapshotError> {
+    let plan = plan(source, workspace, limits, cancel)?;
+    if !plan.fits(&limits) {
+        return Err(plan.too_large(limits));
+    }
+    let io = |what, path: PathBuf| move |source| SnapshotError::Io { what, path, source };
+    std::fs::create_dir_all(dest).map_err(io("cannot create", dest.to_path_buf()))?;
+    let mut stats = SnapshotStats::default();
+    for e in &plan.entries {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SnapshotError::Interrupted);
         }
-        if is_dir && path.canonicalize().map(|p| p == exclude).unwrap_or(false) {
-            continue;
-        }
-        if ignore.ignored(&rel_child, is_dir) {
-            continue;
-        }
-        let target = dest.join(&name);
-        if is_dir {
-            std::fs::create_dir_all(&target)?;
-            walk(&path, &target, &rel_child, ignore, exclude, stats)?;
-        } else if ty.is_symlink() {
-            let link = std::fs::read_link(&path)?;
-            let _ = std::os::unix::fs::symlink(link, &target);
-        } else if ty.is_file() {
-            stats.bytes += std::fs::copy(&path, &target)?;
-            stats.files += 1;
+        let (from, to) = (source.join(&e.path), dest.join(&e.path));
+        match e.kind {
+            EntryKind::Dir => std::fs::create_dir(&to).map_err(io("cannot create", to))?,
+            EntryKind::Symlink => {
+                let link = std::fs::read_link(&from).map_err(io("cannot read", from))?;
+                let _ = std::os::unix::fs::symlink(link, &to);
+            }
+            EntryKind::File(_) => {
+                stats.bytes += std::fs::copy(&from, &to).map_err(io("cannot copy", from))?;
+                stats.files += 1;
+            }
         }
     }
-    Ok(())
+    Ok(stats)
 }
 
 /// Copies a snapshot into a run's working directory (everything; the snapshot is already
@@ -312,26 +656,100 @@ pub fn git_state(dir: &Path) -> Option<(String, bool)> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*.pyc", b"a.pyc"));
-        assert!(!glob_match(b"*.pyc", b"a/b.pyc"));
-        assert!(glob_match(b"data/**", b"data/x/y.bin"));
-        assert!(glob_match(b"**/cache", b"a/b/cache"));
-        assert!(glob_match(b"**/cache", b"cache"));
-        assert!(glob_match(b"f?o", b"foo"));
-        assert!(!glob_match(b"f?o", b"f/o"));
+    fn ignore(text: &str) -> Ignore {
+        Ignore::parse(Path::new("/src"), text)
     }
 
     #[test]
     fn ignore_rules() {
-        let ig = Ignore::parse("# c\n*.log\n!keep.log\nbuild/\n/top.txt\n");
+        let ig = ignore("# c\n*.log\n!keep.log\nbuild/\n/top.txt\ndata/**\n**/cache\nf?o\n");
         assert!(ig.ignored("a/x.log", false));
         assert!(!ig.ignored("keep.log", false));
         assert!(ig.ignored("build", true));
         assert!(!ig.ignored("build", false));
         assert!(ig.ignored("top.txt", false));
         assert!(!ig.ignored("sub/top.txt", false));
+        assert!(ig.ignored("data/x/y.bin", false));
+        assert!(ig.ignored("a/b/cache", true));
+        assert!(ig.ignored("cache", false));
+        assert!(ig.ignored("foo", false));
+        assert!(!ig.ignored("fooo", false));
+        assert_eq!(ig.rule_for("a/x.log", false).as_deref(), Some("*.log"));
+    }
+
+    #[test]
+    fn globs_match_in_linear_time() {
+        // A backtracking matcher takes seconds on this, and minutes with one more `*a`.
+        let ig = ignore("*a*a*a*a*a*a*a*a*a*a*a*a*b\n");
+        let name = "a".repeat(5_000);
+        let t = std::time::Instant::now();
+        assert!(!ig.ignored(&name, false));
+        assert!(ig.ignored(&format!("{name}b"), false));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[test]
+    fn ignore_files_are_read_only_if_regular_and_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        std::fs::create_dir(&fifo).unwrap();
+        nix::unistd::mkfifo(&fifo.join(".amlignore"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Would block forever if opened for reading like a file.
+        let e = Ignore::for_source(&fifo).unwrap_err();
+        assert!(e.to_string().contains("is a FIFO"), "{e}");
+        let zero = d.path().join("zero");
+        std::fs::create_dir(&zero).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", zero.join(".amlignore")).unwrap();
+        let e = Ignore::for_source(&zero).unwrap_err();
+        assert!(e.to_string().contains("is a device"), "{e}");
+        let big = d.path().join("big");
+        std::fs::create_dir(&big).unwrap();
+        let f = std::fs::File::create(big.join(".gitignore")).unwrap();
+        f.set_len(MAX_IGNORE_FILE_BYTES + 1).unwrap();
+        let e = Ignore::for_source(&big).unwrap_err();
+        assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+        // A regular file reached through a link is fine.
+        let linked = d.path().join("linked");
+        std::fs::create_dir(&linked).unwrap();
+        std::fs::write(d.path().join("rules"), "*.bin\n").unwrap();
+        std::os::unix::fs::symlink(d.path().join("rules"), linked.join(".amlignore")).unwrap();
+        assert!(Ignore::for_source(&linked).unwrap().ignored("x.bin", false));
+    }
+
+    #[test]
+    fn other_workspaces_are_left_out_and_a_large_snapshot_names_its_largest_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("ws1/sweeps/sw_1/runs")).unwrap();
+        std::fs::write(src.join("ws1/sweep.db"), "").unwrap();
+        std::fs::create_dir_all(src.join("data")).unwrap();
+        for i in 0..6 {
+            std::fs::write(src.join(format!("data/{i}.bin")), vec![0u8; 1000]).unwrap();
+        }
+        std::fs::write(src.join("train.py"), "print(1)").unwrap();
+        let cancel = Cancel::new(false);
+        let p = plan(&src, &src.join("ws2"), Limits::default(), &cancel).unwrap();
+        assert_eq!(p.excluded, [("ws1".to_string(), Exclusion::OtherWorkspace)]);
+        assert_eq!((p.files, p.bytes), (7, 6008));
+        let small = Limits {
+            max_files: 5,
+            max_bytes: 1_000_000,
+        };
+        let dest = d.path().join("snap");
+        let e = create_within(&src, &dest, &src.join("ws2"), small, &cancel).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("would hold 7 files (6.0 kB)"), "{m}");
+        assert!(m.contains("the limit is 5 files"), "{m}");
+        assert!(m.contains("\n  data/ "), "{m}");
+        assert!(m.contains("(e.g. `data/`)"), "{m}");
+        assert!(!dest.exists(), "nothing is copied");
+        cancel.store(true, Ordering::Relaxed);
+        let e = create_within(&src, &dest, &src.join("ws2"), Limits::default(), &cancel);
+        assert!(matches!(e, Err(SnapshotError::Interrupted)));
     }
 
     #[test]

@@ -330,3 +330,25 @@ fn runconfig_command_form_runs_any_program() {
         ]
     );
 }
+
+#[test]
+fn validate_lists_a_parameter_name_longer_than_any_format_width() {
+    // Past 65,535 characters `{:width$}` panics; the name is still a legal argument.
+    let name = format!("--{}", "n".repeat(70_000));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("long.yml");
+    let text = format!(
+        "sampling:\n  type: grid\n  parameter_space:\n  - name: {name}\n    expression: choice\n    values: [1, 2]\n  - name: --b\n    expression: choice\n    values: [3]\nprimary_metric_name: acc\nprimary_metric_goal: Maximize\n"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = output(sweep_command().arg("validate").arg(&cfg)).success();
+    let stdout = out.stdout();
+    // Both names listed, the short one padded to the long one's width.
+    assert!(
+        stdout.contains(&format!("  {name}  choice(1, 2)\n")),
+        "{}",
+        &stdout[..200]
+    );
+    let padded = format!("  --b{}  choice(3)\n", " ".repeat(name.len() - 3));
+    assert!(stdout.contains(&padded), "the short name is not padded");
+}

@@ -68,7 +68,7 @@ fn params_reach_the_script_exactly_and_runs_never_share_a_directory() {
         assert!(dirs.insert(cwd), "two runs shared a working directory");
         seen_argv.push(seen["argv"].clone());
     }
-    // Grid order is the parameter-space product; formatting is exact (DESIGN §4.2).
+    // Grid order is the parameter-space product; formatting is exact (docs/run-protocol.md).
     let mut got: Vec<Vec<String>> = seen_argv
         .iter()
         .map(|a| {

@@ -2,9 +2,11 @@
 //! (`support.rs`) and one place that starts the real services (`services.rs`).
 
 mod config;
+mod config_fuzz;
 mod envs;
 mod exit_codes;
 mod first_hour;
+mod hostile;
 mod library;
 mod local_runs;
 mod mlflow;

@@ -218,16 +218,16 @@ impl BayesSampler {
                 return Some(p);
             }
         }
-        // Small finite spaces: enumerate what is left.
-        let size = self.space.grid_size().filter(|s| *s <= 1 << 20)?;
-        let left: Vec<Params> = (0..size)
-            .filter_map(|i| self.space.grid_point(i))
-            .filter(|p| !taken.contains(&params_key(p)))
-            .collect();
-        if left.is_empty() {
-            None
-        } else {
-            Some(left[rng.random_range(0..left.len())].clone())
+        // Small finite spaces: count what is left, draw a rank, walk to it (nothing held).
+        let size = self.space.grid_size()?.points().filter(|s| *s <= 1 << 20)?;
+        let left = || {
+            (0..size)
+                .filter_map(|i| self.space.grid_point(i))
+                .filter(|p| !taken.contains(&params_key(p)))
+        };
+        match left().count() {
+            0 => None,
+            n => left().nth(rng.random_range(0..n)),
         }
     }
 }
@@ -429,7 +429,7 @@ impl Sampler for BayesSampler {
         } else if self
             .space
             .grid_size()
-            .is_some_and(|s| finished.len() as u64 >= s)
+            .is_some_and(|s| finished.len() as u64 >= s.points_saturating())
         {
             Proposal::Exhausted
         } else {
@@ -563,6 +563,31 @@ mod tests {
                 value: Some(-v),
             });
         }
+    }
+
+    #[test]
+    fn the_widest_uniform_range_keeps_proposing_finite_values() {
+        // Its width overflows a float: every value used to decode to `inf` (and the sampler
+        // reported the space exhausted after one run).
+        let s = SearchSpace::new(vec![crate::space::Param::new(
+            "x",
+            crate::space::Domain::Uniform {
+                low: -f64::MAX,
+                high: f64::MAX,
+            },
+        )]);
+        let mut b = BayesSampler::new(s, Goal::Minimize, 3);
+        let mut hist = Vec::new();
+        sequential(&mut b, &mut hist, 12, |p| {
+            p.get("x")?.as_f64().map(f64::abs)
+        });
+        let xs: Vec<f64> = hist
+            .iter()
+            .map(|o| o.params.get("x").unwrap().as_f64().unwrap())
+            .collect();
+        assert!(xs.iter().all(|x| x.is_finite()), "{xs:?}");
+        let distinct: std::collections::HashSet<u64> = xs.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(distinct.len(), 12, "{xs:?}");
     }
 
     #[test]
