@@ -10,8 +10,14 @@
 //! - `accuracy=0.93` (also `accuracy: 0.93`) on a line of its own, for the primary metric
 //!   only.
 //! - The metrics file holds the same JSON objects, one per line, without the `@sweep` prefix.
+//!   `{"param": NAME, "value": TEXT}`, `{"tag": NAME, "value": TEXT}` and objects with an
+//!   `"other_run"` key (what sweep's `azureml.core.Run` and MLflow store write besides
+//!   reports) are not reports.
+//! - The real azureml-core's offline echo, two output lines per value ([`azureml`]).
 
 use std::io::Read;
+
+pub mod azureml;
 
 /// The longest line kept, in bytes; the rest of a longer line is skipped (not buffered).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -220,6 +226,11 @@ fn parse_json_report(text: &str) -> Line {
         Ok(_) => return Line::Malformed("not a JSON object".into()),
         Err(e) => return Line::Malformed(format!("invalid JSON: {e}")),
     };
+    // What the Python integrations write besides reports (see docs/metrics.md): a value
+    // logged to another run than this one, a parameter or a tag the script recorded.
+    if obj.contains_key("other_run") || (!obj.contains_key("metric") && (obj.contains_key("param") || obj.contains_key("tag"))) {
+        return Line::Plain;
+    }
     let name = match obj.get("metric") {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
         Some(_) => return Line::Malformed("\"metric\" is not a non-empty string".into()),
@@ -491,6 +502,23 @@ mod tests {
         assert!(
             matches!(parse_output_line(l, "x"), Line::Metric(r) if r.name == "1e309" && r.value == 2.0)
         );
+    }
+
+    #[test]
+    fn params_tags_and_other_runs_values_are_not_reports_nor_malformed() {
+        for line in [
+            &br#"{"param":"lr","value":"0.1"}"#[..],
+            br#"{"tag":"team","value":"x"}"#,
+            br#"{"other_run":"abc","metric":"acc","value":0.5,"step":1}"#,
+        ] {
+            assert_eq!(parse_file_line(line), Line::Plain);
+        }
+        // A `metric` key with `param` beside it is still a report.
+        assert!(matches!(
+            parse_file_line(br#"{"metric":"a","value":1,"param":"p"}"#),
+            Line::Metric(_)
+        ));
+        assert!(matches!(parse_file_line(br#"{"value":1}"#), Line::Malformed(_)));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod fake;
 mod handle;
 pub mod local;
+pub mod pyshim;
 pub mod registry;
 pub mod rundir;
 pub mod shell;

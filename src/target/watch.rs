@@ -48,6 +48,8 @@ struct Lines {
     restart_line: Option<RestartLine>,
     /// The restart whose output is being read (0: the first attempt).
     restart: u32,
+    /// azureml-core's offline echo of what a script logs, read across line pairs.
+    echo: metrics::azureml::Echo,
 }
 
 impl Lines {
@@ -119,6 +121,14 @@ impl Lines {
             }
             return;
         }
+        let value_line = self.echo.expects_value();
+        for r in self.echo.line(std::str::from_utf8(bytes).unwrap_or("")) {
+            self.push(r);
+        }
+        if value_line {
+            // The value of an echo, not a line of its own.
+            return;
+        }
         match metrics::parse_output_line(bytes, &self.primary) {
             Line::Plain => {}
             Line::Metric(r) => self.push(r),
@@ -163,6 +173,7 @@ impl Watch {
                 tail: VecDeque::new(),
                 restart_line: None,
                 restart: 0,
+                echo: Default::default(),
             },
             out: LineSplitter::new(),
             mf: LineSplitter::new(),

@@ -147,6 +147,7 @@ pub(super) fn launch(remote_dir: &str, req: &LaunchRequest) -> Result<String, Ta
     s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/@WORK@/\"; fi\n");
     s.push_str("rm -f \"$RUN/@EXIT_STATUS@\" \"$RUN/@STOP@\" \"$RUN/@PGID@\" \"$RUN/@WRAPPER_PID@\" \"$RUN/@SETSID_ERR@\"\n");
     s.push_str(": > \"$RUN/@OUTPUT_LOG@\"; : > \"$RUN/@METRICS@\"\n");
+    s.push_str(&crate::target::pyshim::shell_lines());
     for v in rundir::run_vars(req) {
         let name = v.name;
         if !crate::config::targets::is_env_name(name) {
@@ -158,6 +159,7 @@ pub(super) fn launch(remote_dir: &str, req: &LaunchRequest) -> Result<String, Ta
             Value::Text(t) if t.contains('\0') => return Err(nul(&format!("${name}"))),
             Value::Text(t) => quote(t).into_owned(),
             Value::InRunDir(file) => format!("\"$RUN\"/{file}"),
+            Value::FirstInRunDir(file) => format!("\"$RUN\"/{file}\"${{{name}:+:${name}}}\""),
         };
         if v.unless_set {
             s.push_str(&format!("[ -n \"${{{name}+x}}\" ] || "));
