@@ -1,0 +1,349 @@
+//! Azure ML projects run unchanged (`tests/fixtures/azure/`): a v1 HyperDrive folder
+//! through `submit-hyperdrive` with the script on the command line, its `Run.get_context()
+//! .log` reaching sweep without azureml-core (sweep's `azureml.core.Run`) and with the real
+//! azureml-core (its offline echo); a v2 sweep job with `${{inputs.A}}` whose script logs
+//! with the real `mlflow` client; MLflow's per-step, asynchronous and explicit-run logging
+//! on local, SSH and Slurm runs; and `--mlflow` holding one server run per sweep run.
+//!
+//! The Python interpreters with the real packages are the virtual environments
+//! `scripts/test.sh` makes: MLflow's (`$SWEEP_TEST_MLFLOW`'s, else
+//! `/opt/sweep-mlflow/bin/python`) and azureml-core's (`$SWEEP_TEST_AZUREML_PYTHON`, else
+//! `/opt/sweep-azureml/bin/python`).
+
+use crate::services::{self, Env};
+use crate::support::{output, remote, slurm_target, ssh_target, sweep_command, Project, Ran};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A project holding a copy of `tests/fixtures/azure/<name>`.
+fn fixture(name: &str) -> Project {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dest = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dest);
+            } else {
+                std::fs::copy(e.path(), dest).unwrap();
+            }
+        }
+    }
+    let p = Project::new();
+    copy(
+        &crate::support::repo().join("tests/fixtures/azure").join(name),
+        p.path(),
+    );
+    p
+}
+
+/// A Python interpreter of a test virtual environment: `$var`, else `default`; `None`
+/// after saying so (a failure under CI).
+fn venv_python(what: &str, var: &str, default: &str) -> Option<PathBuf> {
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    let r = if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!("{} does not exist", p.display()))
+    };
+    services::require(what, &r)
+}
+
+/// The Python of the virtual environment with the real `mlflow`.
+fn mlflow_python() -> Option<PathBuf> {
+    let from_bin = std::env::var_os("SWEEP_TEST_MLFLOW")
+        .map(PathBuf::from)
+        .map(|m| m.with_file_name("python"));
+    match from_bin.filter(|p| p.exists()) {
+        Some(p) => Some(p),
+        None => venv_python(
+            "Python with mlflow",
+            "SWEEP_TEST_MLFLOW_PYTHON",
+            "/opt/sweep-mlflow/bin/python",
+        ),
+    }
+}
+
+/// `sweep submit-hyperdrive ... train_iris.py` in the v1 project, its workspace given by
+/// `$SWEEP_WORKSPACE` (everything after the script is the script's).
+fn submit(p: &Project) -> Ran {
+    output(
+        sweep_command()
+            .args(["submit-hyperdrive", "-e", "iris", "-c", "local"])
+            .args(["--hyperdrive-configuration-name", "hdconfig.yml"])
+            .arg("train_iris.py")
+            .env("SWEEP_WORKSPACE", p.workspace())
+            .current_dir(p.path()),
+    )
+}
+
+/// The runs of the latest sweep as `sweep export` writes them.
+fn exported(p: &Project) -> Vec<Value> {
+    p.json(&["export", "latest", "--format", "json"])["runs"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The values of metric `name` a run recorded, in order.
+fn series(run: &Value, name: &str) -> Vec<f64> {
+    run["metrics"][name]
+        .as_array()
+        .map(|a| a.iter().map(|m| m["value"].as_f64().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+/// The steps of metric `name` a run recorded, in order.
+fn steps(run: &Value, name: &str) -> Vec<Option<i64>> {
+    run["metrics"][name]
+        .as_array()
+        .map(|a| a.iter().map(|m| m["step"].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+/// A parameter of a run as a number.
+fn param(run: &Value, name: &str) -> f64 {
+    let v = &run["params"][name];
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("no number {name} in {run}"))
+}
+
+/// What `train_iris.py` logs as `Accuracy` for a run's parameters: three epochs.
+fn iris_accuracy(run: &Value) -> Vec<f64> {
+    let base = match run["params"]["--kernel"].as_str().unwrap() {
+        "linear" => 0.8,
+        _ => 0.9,
+    } - (param(run, "--penalty") - 1.0).abs() / 10.0;
+    (0..3)
+        .map(|e| ((base - f64::from(2 - e) * 0.05) * 1e4).round() / 1e4)
+        .collect()
+}
+
+/// Checks a finished v1 sweep: every completed run recorded the three accuracies its
+/// script logged (a run the Bandit policy stopped, a prefix of them), the penalty, both
+/// fold accuracies, and not the kernel name (text); the best run is rbf with penalty 1.
+#[track_caller]
+fn check_iris(p: &Project) {
+    let runs = exported(p);
+    assert_eq!(runs.len(), 6, "{runs:?}");
+    let mut completed = 0;
+    for r in &runs {
+        let want = iris_accuracy(r);
+        let got = series(r, "Accuracy");
+        if r["state"] == "completed" {
+            completed += 1;
+            assert_eq!(got.len(), 3, "{r}");
+            let fold = series(r, "Fold accuracy");
+            assert_eq!(fold.len(), 2, "{r}");
+            assert!((fold[0] - want[2]).abs() < 1e-9, "{r}");
+            assert_eq!(series(r, "Penalty"), vec![param(r, "--penalty")], "{r}");
+        }
+        assert!(!got.is_empty() && got.len() <= 3, "{r}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-9, "{got:?} != {want:?} in {r}");
+        }
+        assert!(r["metrics"].get("Kernel type").is_none(), "{r}");
+    }
+    assert!(completed >= 2, "{runs:?}");
+    let best = p.json(&["best", "latest", "--json"]);
+    assert_eq!(best["value"], 0.9, "{best}");
+    assert_eq!(best["params"]["--kernel"], "rbf", "{best}");
+}
+
+#[test]
+fn submit_hyperdrive_runs_the_script_given_on_the_command_line_and_reads_run_log() {
+    let p = fixture("v1");
+    // `python3` here has no azureml-core: sweep's `azureml.core.Run` is the one imported.
+    let ran = submit(&p).success();
+    assert!(!ran.stderr().contains("not found"), "{}", ran.text());
+    check_iris(&p);
+}
+
+#[test]
+fn with_the_real_azureml_core_its_offline_echo_is_read_and_it_is_not_shadowed() {
+    let Some(py) = venv_python(
+        "Python with azureml-core",
+        "SWEEP_TEST_AZUREML_PYTHON",
+        "/opt/sweep-azureml/bin/python",
+    ) else {
+        return;
+    };
+    let p = fixture("v1");
+    let rc = p
+        .read(".azureml/local.runconfig")
+        .replace("interpreterPath: python3", &format!("interpreterPath: {}", py.display()));
+    p.write(".azureml/local.runconfig", &rc);
+    // The script also uses another azureml-core API, which only the real package has.
+    let script = p.read("train_iris.py").replace(
+        "run = Run.get_context()",
+        "import azureml.core\nfrom azureml.core import Workspace, Experiment\nprint('AZUREML', azureml.core.__file__, flush=True)\nrun = Run.get_context()",
+    );
+    p.write("train_iris.py", &script);
+    submit(&p).success();
+    check_iris(&p);
+    let runs = p.runs();
+    let log = std::fs::read_to_string(p.run_dir(&runs[0]).join("output.log")).unwrap();
+    assert!(
+        log.contains("site-packages/azureml/core/__init__.py"),
+        "the real azureml-core is imported: {log}"
+    );
+    assert!(log.contains("Attempted to log scalar metric Accuracy:"), "{log}");
+}
+
+#[test]
+fn azures_hello_sweep_job_validates_and_runs_with_mlflow_logging() {
+    let Some(py) = mlflow_python() else { return };
+    let p = fixture("v2");
+    // Only `python` on the PATH having mlflow, as on an Azure compute.
+    let path = format!(
+        "{}:{}",
+        py.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let p = p.env("PATH", &path);
+    let v = p.sweep(&["validate", "hello-sweep.yml"]).success();
+    assert!(v.stdout().contains("--A 0.5"), "{}", v.text());
+    p.sweep(&["run", "hello-sweep.yml"]).success();
+    let runs = exported(&p);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    let mut best = f64::INFINITY;
+    for r in &runs {
+        assert_eq!(r["state"], "completed", "{r}");
+        let want = 0.5 * param(r, "C");
+        assert_eq!(series(r, "random_metric"), vec![want], "{r}");
+        best = best.min(want);
+    }
+    let b = p.json(&["best", "latest", "--json"]);
+    assert_eq!(b["value"].as_f64(), Some(best), "{b}");
+}
+
+/// Each run logs `acc` for epochs 1 to 3 through MLflow in the way its `--mode` names:
+/// `log_metric` with a step, `log_metrics` with asynchronous logging, or inside its own
+/// `set_experiment()` + `start_run()` (with a nested run whose values are not the run's).
+const MLFLOW_MODES: &str = r#"
+import sys, mlflow
+mode = sys.argv[sys.argv.index("--mode") + 1]
+def acc(epoch):
+    return {"plain": 0.1, "async": 0.2, "explicit": 0.3}[mode] * epoch
+if mode == "plain":
+    mlflow.log_param("lr", 0.1)
+    for e in range(1, 4):
+        mlflow.log_metric("acc", acc(e), step=e)
+elif mode == "async":
+    mlflow.config.enable_async_logging(True)
+    for e in range(1, 4):
+        mlflow.log_metrics({"acc": acc(e), "loss": 1 - acc(e)}, step=e)
+    mlflow.flush_async_logging()
+else:
+    mlflow.set_experiment("my experiment")
+    with mlflow.start_run():
+        for e in range(1, 4):
+            mlflow.log_metric("acc", acc(e), step=e)
+        with mlflow.start_run(nested=True):
+            mlflow.log_metric("acc", 99.0)
+"#;
+
+/// Runs [`MLFLOW_MODES`] once per mode with `runconfig`, and checks that every run's
+/// recorded `acc` series and steps are what it logged.
+#[track_caller]
+fn check_mlflow_modes(p: Project) {
+    let p = p
+        .script(MLFLOW_MODES)
+        .hdconfig(&crate::support::hd(
+            &crate::support::choice("--mode", "plain, async, explicit"),
+            "grid",
+            "max_concurrent_runs: 3\n",
+        ));
+    p.run(&[]).success();
+    let runs = exported(&p);
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(r["state"], "completed", "{r}");
+        let k = match r["params"]["--mode"].as_str().unwrap() {
+            "plain" => 0.1,
+            "async" => 0.2,
+            _ => 0.3,
+        };
+        let got = series(r, "acc");
+        let want: Vec<f64> = (1..4).map(|e| k * f64::from(e)).collect();
+        assert_eq!(got.len(), 3, "{r}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-9, "{got:?} != {want:?}: {r}");
+        }
+        assert_eq!(steps(r, "acc"), vec![Some(1), Some(2), Some(3)], "{r}");
+    }
+    let best = p.json(&["best", "latest", "--json"]);
+    assert_eq!(best["params"]["--mode"], "explicit", "{best}");
+}
+
+/// A runconfig that runs `t.py` with `python` on `target`.
+fn mlflow_runconfig(python: &Path, target: &str) -> String {
+    format!(
+        "script: t.py\ntarget: {target}\nenvironment:\n  python:\n    interpreterPath: {}\n",
+        python.display()
+    )
+}
+
+#[test]
+fn mlflow_logging_reaches_local_runs_in_every_style() {
+    let Some(py) = mlflow_python() else { return };
+    check_mlflow_modes(Project::new().runconfig(&mlflow_runconfig(&py, "local")));
+}
+
+#[test]
+fn mlflow_logging_reaches_ssh_runs_in_every_style() {
+    let Some(py) = mlflow_python() else { return };
+    let Some(env) = services::sshd() else { return };
+    check_mlflow_modes(
+        Project::new()
+            .runconfig(&mlflow_runconfig(&py, "remote"))
+            .targets(&ssh_target("remote", &env, 3, "")),
+    );
+}
+
+#[test]
+fn mlflow_logging_reaches_slurm_runs_in_every_style() {
+    let Some(py) = mlflow_python() else { return };
+    let Some(env) = services::slurm() else { return };
+    let _turn = services::cluster_turn();
+    check_mlflow_modes(slurm_project(&env).runconfig(&mlflow_runconfig(&py, "remote")));
+}
+
+fn slurm_project(env: &Env) -> Project {
+    Project::new()
+        .targets(&slurm_target(env))
+        .env("SLURM_CONF", &env["SLURM_CONF"])
+}
+
+#[test]
+fn run_log_without_azureml_core_reaches_ssh_and_slurm_runs() {
+    const SCRIPT: &str = "from azureml.core import Run\nimport sys\nrun = Run.get_context()\nx = float(sys.argv[-1])\nfor i in range(3):\n    run.log('acc', x * (i + 1), step=i)\n";
+    let check = |p: Project| {
+        let p = p.script(SCRIPT).hdconfig(&crate::support::hd(
+            &crate::support::choice("--x", "1, 2"),
+            "grid",
+            "max_concurrent_runs: 2\n",
+        ));
+        p.run(&[]).success();
+        for r in exported(&p) {
+            let x = param(&r, "--x");
+            assert_eq!(series(&r, "acc"), vec![x, 2.0 * x, 3.0 * x], "{r}");
+            assert_eq!(steps(&r, "acc"), vec![Some(0), Some(1), Some(2)], "{r}");
+        }
+        assert_eq!(p.json(&["best", "latest", "--json"])["value"], 6.0);
+    };
+    if let Some(env) = services::sshd() {
+        check(
+            Project::new()
+                .runconfig(&remote(""))
+                .targets(&ssh_target("remote", &env, 2, "")),
+        );
+    }
+    if let Some(env) = services::slurm() {
+        let _turn = services::cluster_turn();
+        check(slurm_project(&env).runconfig(&remote("")));
+    }
+}
