@@ -293,13 +293,31 @@ fn mlflow_logging_reaches_local_runs_in_every_style() {
     check_mlflow_modes(Project::new().runconfig(&mlflow_runconfig(&py, "local")));
 }
 
+/// The `site-packages` directory of the virtual environment of `python`.
+fn site_packages(python: &Path) -> PathBuf {
+    let lib = python.parent().unwrap().parent().unwrap().join("lib");
+    std::fs::read_dir(&lib)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no site-packages under {}", lib.display()))
+}
+
 #[test]
 fn mlflow_logging_reaches_ssh_runs_in_every_style() {
     let Some(py) = mlflow_python() else { return };
     let Some(env) = services::sshd() else { return };
+    // The hosts' user cannot run the virtual environment's interpreter (it lives under
+    // root's home): the host's python3 gets its packages through the runconfig's
+    // PYTHONPATH, which sweep keeps after its own entry.
+    let rc = remote(&format!(
+        "  environmentVariables:\n    PYTHONPATH: {}\n",
+        site_packages(&py).display()
+    ));
     check_mlflow_modes(
         Project::new()
-            .runconfig(&mlflow_runconfig(&py, "remote"))
+            .runconfig(&rc)
             .targets(&ssh_target("remote", &env, 3, "")),
     );
 }
