@@ -192,7 +192,8 @@ pub struct Var<'a> {
 /// `SWEEP_SWEEP_ID`, `SWEEP_PARAMS`, `SWEEP_METRICS_FILE`, `SWEEP_OUTPUT_DIR` and
 /// `SWEEP_STOP_FILE`. Before the run configuration's variables (which may replace them),
 /// the run's MLflow identity: `MLFLOW_TRACKING_URI` selecting the `sweep:` store,
-/// `MLFLOW_RUN_ID` the run id and `MLFLOW_EXPERIMENT_ID` the sweep id; after them,
+/// `MLFLOW_RUN_ID` the run id and `MLFLOW_EXPERIMENT_ID` the sweep id, and
+/// `MLFLOW_DISABLE_TELEMETRY=true` unless set; after them,
 /// `PYTHONPATH` with the run's `python/` first (see `pyshim.rs`). The run configuration's
 /// values are secrets: never logged.
 pub fn run_vars(req: &LaunchRequest) -> Vec<Var<'_>> {
@@ -210,6 +211,12 @@ pub fn run_vars(req: &LaunchRequest) -> Vec<Var<'_>> {
         var("MLFLOW_TRACKING_URI", Value::Text(super::pyshim::MLFLOW_URI)),
         var("MLFLOW_RUN_ID", Value::Text(&req.run_id)),
         var("MLFLOW_EXPERIMENT_ID", Value::Text(&req.sweep_id)),
+        // MLflow 3 sends usage telemetry from every client; a run reports to sweep only.
+        Var {
+            name: "MLFLOW_DISABLE_TELEMETRY",
+            value: Value::Text("true"),
+            unless_set: true,
+        },
     ];
     vars.extend(req.env.iter().map(|(k, v)| var(k, Value::Text(v))));
     vars.push(var("PYTHONPATH", Value::FirstInRunDir(super::pyshim::DIR)));
@@ -276,6 +283,7 @@ mod tests {
                 s("MLFLOW_TRACKING_URI", "sweep:run"),
                 s("MLFLOW_RUN_ID", "s_0"),
                 s("MLFLOW_EXPERIMENT_ID", "s"),
+                ("MLFLOW_DISABLE_TELEMETRY", "true".to_string(), true),
                 s("SECRET", "x y"),
                 s("PYTHONUNBUFFERED", "0"),
                 s("PYTHONPATH", "/ws/runs/s_0/python"),
