@@ -52,7 +52,7 @@ fn venv_python(what: &str, var: &str, default: &str) -> Option<PathBuf> {
 }
 
 /// The Python of the virtual environment with the real `mlflow`.
-fn mlflow_python() -> Option<PathBuf> {
+pub(crate) fn mlflow_python() -> Option<PathBuf> {
     let from_bin = std::env::var_os("SWEEP_TEST_MLFLOW")
         .map(PathBuf::from)
         .map(|m| m.with_file_name("python"));

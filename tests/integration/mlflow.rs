@@ -300,3 +300,66 @@ fn a_tracking_uri_that_is_not_http_is_bad_input() {
     let out = project().run(&["--mlflow", "file:./mlruns"]).code(2);
     assert!(out.stderr().contains("REST API"));
 }
+
+#[test]
+fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run() {
+    let Some(py) = crate::azure::mlflow_python() else {
+        return;
+    };
+    let Some(server) = services::mlflow() else {
+        return;
+    };
+    // The script knows nothing of sweep: it logs through MLflow's fluent API.
+    let script = "import sys, mlflow\nlr = float(sys.argv[sys.argv.index('--lr') + 1])\nmlflow.log_param('batch', 32)\nfor e in range(1, 4):\n    mlflow.log_metric('acc', lr * e, step=e)\n";
+    let hd = HD.replace("[0.1, 0.2, 0.5, 0.3]", "[0.1, 0.2]");
+    let p = Project::new()
+        .script(script)
+        .hdconfig(&hd)
+        .runconfig(&format!(
+            "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
+            py.display()
+        ));
+    p.run(&["-e", "unchanged", "--mlflow", &server.uri]).success();
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    let exp = experiment_id(&server, "unchanged");
+    // The sweep's run and one child per sweep run: the script made none of its own.
+    let all = search(&server, &exp, "");
+    assert_eq!(all.len(), 1 + runs.len(), "{all:?}");
+    for r in &runs {
+        let id = r["id"].as_str().unwrap();
+        let child = all
+            .iter()
+            .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
+            .unwrap_or_else(|| panic!("no child run for {id}"));
+        let lr = r["params"]["--lr"].as_f64().unwrap();
+        let hist = api_get(
+            &server,
+            "metrics/get-history",
+            &[
+                ("run_id", child["info"]["run_id"].as_str().unwrap()),
+                ("metric_key", "acc"),
+            ],
+        );
+        let mut got: Vec<(i64, f64)> = hist["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["step"].as_str().map_or_else(
+                        || m["step"].as_i64().unwrap(),
+                        |s| s.parse().unwrap(),
+                    ),
+                    m["value"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort_by_key(|g| g.0);
+        let want: Vec<(i64, f64)> = (1..4).map(|e| (e, lr * e as f64)).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.0 == w.0 && (g.1 - w.1).abs() < 1e-9, "{got:?} != {want:?}");
+        }
+    }
+}
