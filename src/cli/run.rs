@@ -104,7 +104,11 @@ pub struct SubmitArgs {
     pub quiet: bool,
     /// A script replacing the runconfig's `script`, and arguments replacing its
     /// `arguments` (when any are given), as `az ml run submit-hyperdrive` takes them.
-    #[arg(value_name = "SCRIPT", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "SCRIPT",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub script: Vec<String>,
     /// Common options.
     #[command(flatten)]

@@ -489,7 +489,11 @@ mod tests {
         let dropped = r.drop_azureml();
         assert_eq!(
             dropped,
-            ["AzureML_MLflow[x]>=1", "azureml-defaults==1.48.0", "azureml-core"]
+            [
+                "AzureML_MLflow[x]>=1",
+                "azureml-defaults==1.48.0",
+                "azureml-core"
+            ]
         );
         assert_eq!(r.deps.pip, ["azure-ai-ml", "mlflow"]);
         assert_eq!(r.deps.conda, ["numpy"]);

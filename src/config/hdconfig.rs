@@ -404,8 +404,7 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
                     );
                 }
             }
-            let Some(pf) = fields(sink, props, "policy.properties", &POLICY_KEYS[1..], &[])
-            else {
+            let Some(pf) = fields(sink, props, "policy.properties", &POLICY_KEYS[1..], &[]) else {
                 return;
             };
             part.policy = read_policy_fields(sink, &pf, kind, span);

@@ -608,8 +608,15 @@ fn check_placeholders(
             match inner.strip_prefix("search_space.") {
                 Some(name) => {
                     if space.is_some() && !names.contains(&name) {
-                        let hint = diag::did_you_mean(name, &names).map_or_else(|| format!("parameters: {}", names.join(", ")), |n| format!("did you mean `{n}`?"));
-                        sink.error(at, format!("`{inner}` names no parameter of the search space"), Some(hint));
+                        let hint = diag::did_you_mean(name, &names).map_or_else(
+                            || format!("parameters: {}", names.join(", ")),
+                            |n| format!("did you mean `{n}`?"),
+                        );
+                        sink.error(
+                            at,
+                            format!("`{inner}` names no parameter of the search space"),
+                            Some(hint),
+                        );
                     }
                     used.push(name.to_string());
                 }
@@ -668,7 +675,11 @@ fn check_io_placeholder(sink: &mut Sink, inner: &str, at: Span, io: Option<&v2io
     let hint = match diag::did_you_mean(name, &known) {
         Some(n) => format!("did you mean `{n}`?"),
         None if known.is_empty() => {
-            let example = if kind == "inputs" { "A: 0.5" } else { "model: {type: uri_folder}" };
+            let example = if kind == "inputs" {
+                "A: 0.5"
+            } else {
+                "model: {type: uri_folder}"
+            };
             format!("declare it in the job's top-level `{kind}:` (`{example}`)")
         }
         None => format!("{kind}: {}", known.join(", ")),

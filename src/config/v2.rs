@@ -443,13 +443,7 @@ fn read_trial(sink: &mut Sink, node: &Node, path: &Path, part: &mut SweepPart) {
         node,
         "trial",
         &["command", "code", "environment_variables", "environment"],
-        &[
-            "resources",
-            "distribution",
-            "type",
-            "inputs",
-            "outputs",
-        ],
+        &["resources", "distribution", "type", "inputs", "outputs"],
     ) else {
         return;
     };

@@ -179,7 +179,11 @@ fn read_path_input(sink: &mut Sink, name: &str, v: &Node, job: &Path) -> Option<
                 || format!("sweep reads inputs of type {}", PATH_TYPES.join(", ")),
                 |k| format!("did you mean `{k}`?"),
             );
-            sink.error(*span, format!("input type `{t}` is not one sweep reads"), Some(hint));
+            sink.error(
+                *span,
+                format!("input type `{t}` is not one sweep reads"),
+                Some(hint),
+            );
             return None;
         }
     }
@@ -221,12 +225,18 @@ fn read_path_input(sink: &mut Sink, name: &str, v: &Node, job: &Path) -> Option<
     match kind.as_ref().map(|k| k.0.as_str()) {
         Some("uri_file") if !abs.is_file() => sink.error(
             span,
-            format!("input `{name}` is a `uri_file` but `{}` is not a file", abs.display()),
+            format!(
+                "input `{name}` is a `uri_file` but `{}` is not a file",
+                abs.display()
+            ),
             Some("use `type: uri_folder` for a folder".into()),
         ),
         Some("uri_folder") if !abs.is_dir() => sink.error(
             span,
-            format!("input `{name}` is a `uri_folder` but `{}` is not a folder", abs.display()),
+            format!(
+                "input `{name}` is a `uri_folder` but `{}` is not a folder",
+                abs.display()
+            ),
             Some("use `type: uri_file` for a file".into()),
         ),
         _ => {}
@@ -262,9 +272,15 @@ pub fn read_outputs(sink: &mut Sink, node: &Node) -> Vec<Output> {
             };
             if let Some((t, span)) = f.string(sink, "type") {
                 if !OUTPUT_TYPES.contains(&t.as_str()) {
-                    let hint = did_you_mean(&t, OUTPUT_TYPES)
-                        .map_or_else(|| OUTPUT_TYPES.join(", "), |k| format!("did you mean `{k}`?"));
-                    sink.error(span, format!("output type `{t}` is not one sweep writes"), Some(hint));
+                    let hint = did_you_mean(&t, OUTPUT_TYPES).map_or_else(
+                        || OUTPUT_TYPES.join(", "),
+                        |k| format!("did you mean `{k}`?"),
+                    );
+                    sink.error(
+                        span,
+                        format!("output type `{t}` is not one sweep writes"),
+                        Some(hint),
+                    );
                     continue;
                 }
                 folder = t != "uri_file";
@@ -293,7 +309,10 @@ fn entries<'a>(sink: &mut Sink, node: &'a Node, what: &str) -> Option<&'a [(Node
     if map.is_none() {
         sink.error(
             node.span,
-            format!("`{what}` should map names to values, found {}", node.type_name()),
+            format!(
+                "`{what}` should map names to values, found {}",
+                node.type_name()
+            ),
             None,
         );
     }
@@ -302,7 +321,9 @@ fn entries<'a>(sink: &mut Sink, node: &'a Node, what: &str) -> Option<&'a [(Node
 
 /// Notes, at `at`, that the trial's `environment` is not built by sweep.
 pub fn environment_note(sink: &mut Sink, at: Span, env: &Node) {
-    let shown = env.as_str().map_or_else(|| "given inline".to_string(), |s| format!("`{s}`"));
+    let shown = env
+        .as_str()
+        .map_or_else(|| "given inline".to_string(), |s| format!("`{s}`"));
     sink.note(
         at,
         format!("the trial's environment ({shown}) is not built by sweep: the command runs with the programs on the target's PATH"),

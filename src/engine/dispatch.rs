@@ -1107,18 +1107,14 @@ impl Dispatcher {
         {
             let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();
             names.sort();
-            let reported = if names.is_empty() {
-                "no metrics at all".to_string()
-            } else {
-                format!("only: {}", names.join(", "))
-            };
-            self.warn(
-                Some(&id),
-                format!(
-                    "run {id} never reported the primary metric {:?} (it reported {reported}); it can never be the best run. Print `@sweep {{\"metric\":\"{}\",\"value\":...}}` or check the metric name in the config",
-                    self.spec.primary_metric, self.spec.primary_metric
-                ),
-            );
+            // Output lines are quoted as near misses: without the configured values.
+            let tail: Vec<String> = tail
+                .iter()
+                .map(|l| redact(l, &self.spec.run.environment))
+                .collect();
+            let text =
+                crate::metrics::missing::warning(&id, &self.spec.primary_metric, &names, &tail);
+            self.warn(Some(&id), text);
         }
         if malformed > 1 {
             let n = malformed;
@@ -1169,7 +1165,8 @@ impl Dispatcher {
             format!("only {}", reported.join(", "))
         };
         let why = format!(
-            "the first {n} runs completed without reporting the primary metric {m:?} (they reported {what}), so no best run can come; stopping. Check `primary_metric_name`, or have the script print `@sweep {{\"metric\": \"{m}\", \"value\": ...}}` or `{m}=...`"
+            "the first {n} runs completed without reporting the primary metric {m:?} (they reported {what}), so no best run can come; stopping. Check `primary_metric_name`, or have the script report it: sweep reads {}",
+            crate::metrics::missing::WAYS
         );
         self.begin_stop(
             SweepState::Failed,

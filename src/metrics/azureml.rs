@@ -193,7 +193,10 @@ mod tests {
         ]);
         assert_eq!(
             got,
-            pairs(&[("Regularization Strength:", 1.0), ("Accuracy", 0.9179059180576631)])
+            pairs(&[
+                ("Regularization Strength:", 1.0),
+                ("Accuracy", 0.9179059180576631)
+            ])
         );
     }
 
@@ -229,7 +232,9 @@ mod tests {
         let mut e = Echo::default();
         assert!(e.line("Attempted to log scalar metric :").is_empty());
         assert!(!e.expects_value());
-        assert!(e.line("Attempted to track file m.pkl at outputs/m.pkl").is_empty());
+        assert!(e
+            .line("Attempted to track file m.pkl at outputs/m.pkl")
+            .is_empty());
         assert!(!e.expects_value());
         assert!(e.line("Attempted to log scalar metric acc").is_empty());
         assert!(!e.expects_value());

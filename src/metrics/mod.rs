@@ -18,6 +18,7 @@
 use std::io::Read;
 
 pub mod azureml;
+pub mod missing;
 
 /// The longest line kept, in bytes; the rest of a longer line is skipped (not buffered).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -228,7 +229,9 @@ fn parse_json_report(text: &str) -> Line {
     };
     // What the Python integrations write besides reports (see docs/metrics.md): a value
     // logged to another run than this one, a parameter or a tag the script recorded.
-    if obj.contains_key("other_run") || (!obj.contains_key("metric") && (obj.contains_key("param") || obj.contains_key("tag"))) {
+    if obj.contains_key("other_run")
+        || (!obj.contains_key("metric") && (obj.contains_key("param") || obj.contains_key("tag")))
+    {
         return Line::Plain;
     }
     let name = match obj.get("metric") {
@@ -518,7 +521,10 @@ mod tests {
             parse_file_line(br#"{"metric":"a","value":1,"param":"p"}"#),
             Line::Metric(_)
         ));
-        assert!(matches!(parse_file_line(br#"{"value":1}"#), Line::Malformed(_)));
+        assert!(matches!(
+            parse_file_line(br#"{"value":1}"#),
+            Line::Malformed(_)
+        ));
     }
 
     #[test]

@@ -208,7 +208,10 @@ pub fn run_vars(req: &LaunchRequest) -> Vec<Var<'_>> {
             value: Value::Text("1"),
             unless_set: true,
         },
-        var("MLFLOW_TRACKING_URI", Value::Text(super::pyshim::MLFLOW_URI)),
+        var(
+            "MLFLOW_TRACKING_URI",
+            Value::Text(super::pyshim::MLFLOW_URI),
+        ),
         var("MLFLOW_RUN_ID", Value::Text(&req.run_id)),
         var("MLFLOW_EXPERIMENT_ID", Value::Text(&req.sweep_id)),
         // MLflow 3 sends usage telemetry from every client; a run reports to sweep only.
@@ -303,7 +306,10 @@ mod tests {
         let v = Value::FirstInRunDir("python");
         assert_eq!(dir.value_over(&v, None), "/r/python");
         assert_eq!(dir.value_over(&v, Some("".as_ref())), "/r/python");
-        assert_eq!(dir.value_over(&v, Some("/a:/b".as_ref())), "/r/python:/a:/b");
+        assert_eq!(
+            dir.value_over(&v, Some("/a:/b".as_ref())),
+            "/r/python:/a:/b"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ fn fixture(name: &str) -> Project {
     }
     let p = Project::new();
     copy(
-        &crate::support::repo().join("tests/fixtures/azure").join(name),
+        &crate::support::repo()
+            .join("tests/fixtures/azure")
+            .join(name),
         p.path(),
     );
     p
@@ -172,9 +174,10 @@ fn with_the_real_azureml_core_its_offline_echo_is_read_and_it_is_not_shadowed() 
         return;
     };
     let p = fixture("v1");
-    let rc = p
-        .read(".azureml/local.runconfig")
-        .replace("interpreterPath: python3", &format!("interpreterPath: {}", py.display()));
+    let rc = p.read(".azureml/local.runconfig").replace(
+        "interpreterPath: python3",
+        &format!("interpreterPath: {}", py.display()),
+    );
     p.write(".azureml/local.runconfig", &rc);
     // The script also uses another azureml-core API, which only the real package has.
     let script = p.read("train_iris.py").replace(
@@ -190,7 +193,10 @@ fn with_the_real_azureml_core_its_offline_echo_is_read_and_it_is_not_shadowed() 
         log.contains("site-packages/azureml/core/__init__.py"),
         "the real azureml-core is imported: {log}"
     );
-    assert!(log.contains("Attempted to log scalar metric Accuracy:"), "{log}");
+    assert!(
+        log.contains("Attempted to log scalar metric Accuracy:"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -250,13 +256,11 @@ else:
 /// recorded `acc` series and steps are what it logged.
 #[track_caller]
 fn check_mlflow_modes(p: Project) {
-    let p = p
-        .script(MLFLOW_MODES)
-        .hdconfig(&crate::support::hd(
-            &crate::support::choice("--mode", "plain, async, explicit"),
-            "grid",
-            "max_concurrent_runs: 3\n",
-        ));
+    let p = p.script(MLFLOW_MODES).hdconfig(&crate::support::hd(
+        &crate::support::choice("--mode", "plain, async, explicit"),
+        "grid",
+        "max_concurrent_runs: 3\n",
+    ));
     p.run(&[]).success();
     let runs = exported(&p);
     assert_eq!(runs.len(), 3);
@@ -363,5 +367,25 @@ fn run_log_without_azureml_core_reaches_ssh_and_slurm_runs() {
     if let Some(env) = services::slurm() {
         let _turn = services::cluster_turn();
         check(slurm_project(&env).runconfig(&remote("")));
+    }
+}
+
+#[test]
+fn a_run_without_the_primary_metric_is_told_every_way_and_its_near_miss() {
+    // The script prints its accuracy in words and logs it under another case.
+    let script = "import sys\nprint('Accuracy is 0.81', flush=True)\nprint('@sweep {\"metric\": \"accuracy\", \"value\": 0.81}', flush=True)\n";
+    let p = Project::grid(script, "--x", "1", "").hdconfig(
+        &crate::support::hd(&crate::support::choice("--x", "1"), "grid", "")
+            .replace("primary_metric_name: acc", "primary_metric_name: Accuracy"),
+    );
+    let out = p.run(&[]);
+    let all = format!("{}{}", out.stdout(), out.stderr());
+    for want in [
+        "never reported the primary metric \"Accuracy\" (it reported only: accuracy)",
+        "azureml's `run.log(NAME, value)`, `mlflow.log_metric(NAME, value)`",
+        "it reported `accuracy`, which differs from \"Accuracy\" only in case",
+        "its output has `Accuracy is 0.81`, which is not a report",
+    ] {
+        assert!(all.contains(want), "no {want:?} in {}", out.text());
     }
 }

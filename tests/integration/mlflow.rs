@@ -319,7 +319,8 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
             "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
             py.display()
         ));
-    p.run(&["-e", "unchanged", "--mlflow", &server.uri]).success();
+    p.run(&["-e", "unchanged", "--mlflow", &server.uri])
+        .success();
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
     let exp = experiment_id(&server, "unchanged");
@@ -347,10 +348,9 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
             .iter()
             .map(|m| {
                 (
-                    m["step"].as_str().map_or_else(
-                        || m["step"].as_i64().unwrap(),
-                        |s| s.parse().unwrap(),
-                    ),
+                    m["step"]
+                        .as_str()
+                        .map_or_else(|| m["step"].as_i64().unwrap(), |s| s.parse().unwrap()),
                     m["value"].as_f64().unwrap(),
                 )
             })
@@ -359,7 +359,10 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
         let want: Vec<(i64, f64)> = (1..4).map(|e| (e, lr * e as f64)).collect();
         assert_eq!(got.len(), 3, "{got:?}");
         for (g, w) in got.iter().zip(&want) {
-            assert!(g.0 == w.0 && (g.1 - w.1).abs() < 1e-9, "{got:?} != {want:?}");
+            assert!(
+                g.0 == w.0 && (g.1 - w.1).abs() < 1e-9,
+                "{got:?} != {want:?}"
+            );
         }
     }
 }
