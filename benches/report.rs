@@ -63,6 +63,7 @@ fn history(dir: &std::path::Path) {
                     step: Some(k as i64),
                     value: ceiling * (k as f64 / INTERVALS as f64).powf(0.3),
                     time: t0 + i as f64 + k as f64 * 0.1,
+                    at: None,
                 })
                 .collect(),
         ));

@@ -60,6 +60,7 @@ fn one_run(store: &Store, seq: u64) {
                 step: None,
                 value: i as f64 / 10.0,
                 time: now(),
+                at: None,
             })
             .collect(),
     ));
@@ -81,6 +82,7 @@ fn metric_batch(run: &str, from: u64, n: u64) -> Write {
                 step: Some(i as i64),
                 value: 1.0 / (i + 1) as f64,
                 time: now(),
+                at: None,
             })
             .collect(),
     )

@@ -135,6 +135,7 @@ impl Ctx {
             run_dir: self.dir.path().join("runs").join(run),
             primary_metric: "acc".into(),
             output_dirs: Vec::new(),
+            pattern: None,
         }
     }
 }

@@ -181,6 +181,9 @@ pub struct RunSpec {
     /// dependency file still gives the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_prefix: Option<PathBuf>,
+    /// The pattern output lines are also read with (`metrics: {pattern: …}`), compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_pattern: Option<crate::metrics::Pattern>,
 }
 
 /// Which kind of file a managed environment's dependencies were read from.

@@ -288,6 +288,7 @@ mod tests {
             step,
             value,
             time: 1_700_000_010.0 + interval as f64 + run as f64 / 10.0,
+            at: None,
         };
         store.send(W::Metrics(vec![
             m(0, "acc", 1, Some(100), 0.5),

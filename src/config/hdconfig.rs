@@ -18,6 +18,7 @@ const TOP: &[&str] = &[
     "max_duration_minutes",
     "resume_from",
     "resume_child_runs",
+    "metrics",
 ];
 /// HyperDrive settings that are legal but mean nothing for a local scheduler.
 const TOP_INERT: &[&str] = &[
@@ -67,6 +68,7 @@ pub fn read(sink: &mut Sink, root: &Node) -> SweepPart {
     part.max_minutes = top.positive_number(sink, "max_duration_minutes", "");
     part.resume_from = read_resume_from(sink, &top);
     part.resume_child_runs = read_list(sink, &top, "resume_child_runs");
+    part.metric_pattern = super::metrics::read(sink, &top);
     part
 }
 

@@ -13,6 +13,7 @@ pub mod env_tool;
 mod expr;
 mod fields;
 pub mod hdconfig;
+mod metrics;
 pub mod runconfig;
 pub mod targets;
 pub mod v2;
@@ -81,6 +82,8 @@ pub struct SweepPart {
     pub resume_from: Vec<String>,
     /// `resume_child_runs`: earlier run ids.
     pub resume_child_runs: Vec<String>,
+    /// `metrics.pattern` (extension), compiled.
+    pub metric_pattern: Option<crate::metrics::Pattern>,
 }
 
 /// A successfully loaded config: the spec plus warnings and notes to show the user.
@@ -479,6 +482,7 @@ fn build_run_spec(
             target: "local".into(),
             node_count: 1,
             is_command: true,
+            metric_pattern: part.metric_pattern.clone(),
             ..RunSpec::default()
         };
         if let Some((words, span)) = &part.command {
@@ -500,6 +504,7 @@ fn build_run_spec(
                 source_dir: PathBuf::from("."),
                 target: "local".into(),
                 node_count: 1,
+                metric_pattern: part.metric_pattern.clone(),
                 ..RunSpec::default()
             },
             None,
@@ -511,6 +516,11 @@ fn build_run_spec(
         target: run.target.clone().unwrap_or_else(|| "local".into()),
         node_count: run.node_count.unwrap_or(1),
         managed_env: run.managed_env.clone(),
+        // The runconfig's pattern, else the sweep config's.
+        metric_pattern: run
+            .metric_pattern
+            .clone()
+            .or_else(|| part.metric_pattern.clone()),
         ..RunSpec::default()
     };
     if let Some(rs) = rsink {

@@ -35,6 +35,8 @@ pub struct RunPart {
     pub source_dir: PathBuf,
     /// Whether `script` was given on the command line rather than read from the file.
     pub script_given: bool,
+    /// `metrics.pattern` (extension), compiled.
+    pub metric_pattern: Option<crate::metrics::Pattern>,
 }
 
 impl RunPart {
@@ -67,6 +69,7 @@ const TOP: &[&str] = &[
     "environment",
     "history",
     "sourceDirectory",
+    "metrics",
 ];
 const TOP_INERT: &[&str] = &[
     "communicator",
@@ -232,6 +235,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path, script_given: bool) -> Ru
     if let Some(env) = top.get("environment") {
         read_environment(sink, env, &mut part, path);
     }
+    part.metric_pattern = super::metrics::read(sink, &top);
     if let Some(h) = top.get("history") {
         if let Some(hf) = fields(
             sink,

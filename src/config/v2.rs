@@ -25,6 +25,7 @@ const TOP: &[&str] = &[
     "inputs",
     "outputs",
     "resume_from",
+    "metrics",
 ];
 const TOP_INERT: &[&str] = &[
     "$schema",
@@ -169,6 +170,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
         ),
     }
     part.resume_from = read_resume_from(sink, &top);
+    part.metric_pattern = super::metrics::read(sink, &top);
     part
 }
 

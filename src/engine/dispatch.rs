@@ -6,6 +6,7 @@
 use super::argv::build_argv;
 use super::phase::{outcome, Exit, Phase, Slot, Stop, StopAsked};
 use super::resume::{Recovered, SavedSweep};
+use super::skip::Skip;
 use super::waiting::{self, Load, Waiting};
 use super::{BestRun, Control, EngineError, EngineOptions, Outcome, Progress, Sweep, SweepSetup};
 use crate::metrics::Report;
@@ -442,6 +443,7 @@ impl Dispatcher {
             run_dir,
             primary_metric: self.spec.primary_metric.clone(),
             output_dirs: self.spec.run.output_dirs.clone(),
+            pattern: self.spec.run.metric_pattern.clone(),
         }
     }
 
@@ -880,12 +882,12 @@ impl Dispatcher {
         let mut latest = None;
         for r in reports {
             let s = &mut self.slots[idx];
-            if let Some(k) = s.skip.get_mut(&r.name).filter(|k| **k > 0) {
+            if s.skip.skips(&r) {
                 // Recorded by an earlier session already.
-                *k -= 1;
                 skipped += 1;
                 continue;
             }
+            s.seen.add(&r);
             let n = s.intervals.entry(r.name.clone()).or_insert(0);
             *n += 1;
             let interval = *n;
@@ -914,6 +916,7 @@ impl Dispatcher {
                 step: r.step,
                 value: r.value,
                 time: t,
+                at: r.at,
             });
         }
         if skipped > 0 {
@@ -968,7 +971,8 @@ impl Dispatcher {
         let (intervals, best) = (s.primary, s.best);
         s.restarts = restart;
         s.intervals.clear();
-        s.skip.clear();
+        s.seen.clear();
+        s.skip = Skip::Nothing;
         s.primary = 0;
         s.best = None;
         let id = s.id.clone();
@@ -1105,15 +1109,13 @@ impl Dispatcher {
             && !never_started
             && !matches!(reason, EndReason::LaunchFailed(_))
         {
-            let mut names: Vec<&str> = s.intervals.keys().map(String::as_str).collect();
-            names.sort();
             // Output lines are quoted as near misses: without the configured values.
             let tail: Vec<String> = tail
                 .iter()
                 .map(|l| redact(l, &self.spec.run.environment))
                 .collect();
             let text =
-                crate::metrics::missing::warning(&id, &self.spec.primary_metric, &names, &tail);
+                crate::metrics::never_reported(&id, &self.spec.primary_metric, &s.seen, &tail);
             self.warn(Some(&id), text);
         }
         if malformed > 1 {

@@ -28,6 +28,7 @@ mod dispatch;
 mod phase;
 mod replay;
 pub mod resume;
+mod skip;
 mod waiting;
 
 pub use waiting::Waiting;

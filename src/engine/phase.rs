@@ -5,6 +5,7 @@
 //! the only transitions, so the dispatcher cannot build an invalid combination, and
 //! [`outcome`] is how an observed exit becomes the run's terminal state and reason.
 
+use super::skip::Skip;
 use crate::space::Params;
 use crate::store::{EndReason, RunState};
 use crate::target::{ExitStatus, RunHandle};
@@ -280,9 +281,12 @@ pub(super) struct Slot {
     pub(super) retry_of: Option<usize>,
     /// Reports per metric so far (the interval of the next one is one more).
     pub(super) intervals: HashMap<String, u64>,
-    /// Reports per metric already recorded by an earlier session: an adopted run's output
-    /// is read again from the start, and these are not recorded twice.
-    pub(super) skip: HashMap<String, u64>,
+    /// What an earlier session already recorded: an adopted run's files are read again
+    /// from the start, and these reports are not recorded twice.
+    pub(super) skip: Skip,
+    /// The metrics it reported, by kind of source: what the warning for a run without the
+    /// primary metric lists.
+    pub(super) seen: crate::metrics::Seen,
     /// Reports of the primary metric so far.
     pub(super) primary: u32,
     /// Its best finite primary value.
@@ -303,7 +307,8 @@ impl Slot {
             phase,
             retry_of: None,
             intervals: HashMap::new(),
-            skip: HashMap::new(),
+            skip: Skip::Nothing,
+            seen: crate::metrics::Seen::default(),
             primary: 0,
             best: None,
             restarts: 0,

@@ -7,6 +7,7 @@
 use super::dispatch::{ms, Dispatcher};
 use super::phase::{Phase, Recorded, Slot, Stop};
 use super::resume::{params_of, Recovered};
+use super::skip::Skip;
 use super::EngineError;
 use crate::store::{now, EndReason, RunState, RunUpdate, Write};
 use crate::target::{RunHandle, TargetError};
@@ -27,6 +28,13 @@ impl Dispatcher {
                 .or_default()
                 .entry(m.name.clone())
                 .or_insert(0) += 1;
+        }
+        let mut positions: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        for (run, source, upto) in &rec.positions {
+            positions
+                .entry(run.clone())
+                .or_default()
+                .insert(source.clone(), *upto);
         }
         let mut proposed = Vec::new();
         let mut ended = Vec::new();
@@ -61,6 +69,10 @@ impl Dispatcher {
                 }
             }
             slot.intervals = counts.remove(&r.id).unwrap_or_default();
+            // Recorded before: the history keeps no source per row.
+            for name in slot.intervals.keys() {
+                slot.seen.add_name(name, None);
+            }
             slot.primary = slot
                 .intervals
                 .get(&self.spec.primary_metric)
@@ -75,7 +87,12 @@ impl Dispatcher {
                     }
                 }
                 _ => {
-                    slot.skip = slot.intervals.clone();
+                    slot.skip = match positions.remove(&r.id) {
+                        Some(read) => Skip::Upto(read),
+                        // Recorded by a sweep that kept no positions.
+                        None if !slot.intervals.is_empty() => Skip::Count(slot.intervals.clone()),
+                        None => Skip::Nothing,
+                    };
                     self.live += 1;
                 }
             }
@@ -172,7 +189,7 @@ impl Dispatcher {
                 }
                 // Never started: it may be launched now, in a clean run directory.
                 let _ = std::fs::remove_dir_all(&req.run_dir);
-                self.slots[idx].skip.clear();
+                self.slots[idx].skip = Skip::Nothing;
                 if recorded.state == RunState::Queued {
                     self.store
                         .commit(Write::RunState(Box::new(RunUpdate::new(

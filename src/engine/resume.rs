@@ -191,6 +191,9 @@ pub struct Recovered {
     pub runs: Vec<RunRecord>,
     /// Its metric values, in the order they were recorded.
     pub metrics: Vec<MetricRecord>,
+    /// How far each source of each run has been recorded (current attempts only):
+    /// `(run id, source path, offset)`.
+    pub positions: Vec<(String, String, u64)>,
 }
 
 /// A resume error.
@@ -217,12 +220,14 @@ pub fn load(workspace: &Path, key: &str) -> Result<(SavedSweep, Recovered), Resu
     let saved = SavedSweep::from_json(&text).map_err(ResumeError::Cannot)?;
     let runs = r.runs(&sweep)?;
     let metrics = r.metrics_in_order(&sweep)?;
+    let positions = r.positions(&sweep)?;
     Ok((
         saved,
         Recovered {
             sweep,
             runs,
             metrics,
+            positions,
         },
     ))
 }

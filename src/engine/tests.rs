@@ -71,11 +71,7 @@ fn x_of(req: &LaunchRequest) -> i64 {
 }
 
 fn acc(v: f64) -> Report {
-    Report {
-        name: "acc".into(),
-        value: v,
-        step: None,
-    }
+    Report::new("acc", v, None)
 }
 
 struct Harness {
@@ -368,14 +364,7 @@ async fn per_run_timeout_and_sweep_duration() {
 async fn missing_primary_metric_is_a_loud_warning_and_never_best() {
     let h = harness();
     let target = Arc::new(FakeTarget::new(|_| {
-        FakeRun::Exit(
-            vec![Report {
-                name: "accuracy".into(),
-                value: 0.9,
-                step: None,
-            }],
-            0,
-        )
+        FakeRun::Exit(vec![Report::new("accuracy", 0.9, None)], 0)
     }));
     let (out, events) = h.run(h.sweep(spec(2, 1), target, 100, None)).await;
     assert!(out.best.is_none());

@@ -5,7 +5,8 @@
 //! [`Echo`] pairs those two lines into reports; a name may hold spaces or end in `:` itself.
 //! Other kinds (images, confusion matrices, predictions) are not numbers and are skipped.
 
-use super::Report;
+use super::Found;
+use std::borrow::Cow;
 
 /// The start of every offline metric echo.
 const HEADER: &str = "Attempted to log ";
@@ -23,23 +24,41 @@ enum Kind {
     Table,
 }
 
-/// Reads echo headers and the value lines after them, one output line at a time.
-#[derive(Debug, Default)]
+/// Reads echo headers and the value lines after them, one output line at a time (a
+/// recogniser of the output grammar, [`super::grammar`]).
+#[derive(Debug, Clone, Default)]
 pub struct Echo {
     /// The header just read, waiting for its value line.
     pending: Option<(Kind, String)>,
 }
 
 impl Echo {
-    /// Reads one output line (without its newline); the reports it completes.
-    pub fn line(&mut self, line: &str) -> Vec<Report> {
+    /// Reads one output line (without its newline), calling `f` for the reports it
+    /// completes; whether the line was part of an echo (a header, or the value line after
+    /// one), which nothing else then reads.
+    pub fn line(&mut self, line: &[u8], mut f: impl FnMut(Found<'static>)) -> bool {
         if let Some((kind, name)) = self.pending.take() {
-            return value_reports(kind, &name, line.trim());
+            let text = std::str::from_utf8(line).unwrap_or("");
+            for (name, value) in value_reports(kind, &name, text.trim()) {
+                f(Found {
+                    name: Cow::Owned(name),
+                    value,
+                    step: None,
+                });
+            }
+            return true;
         }
-        if let Some(h) = header(line) {
-            self.pending = Some(h);
+        // Cheap refusal first: most lines do not start with the header.
+        if !line.starts_with(HEADER.as_bytes()) {
+            return false;
         }
-        Vec::new()
+        match std::str::from_utf8(line).ok().and_then(header) {
+            Some(h) => {
+                self.pending = Some(h);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether the line before was an echo header (its value line is next).
@@ -120,29 +139,21 @@ fn dict_entries(s: &str) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-fn report(name: String, value: f64) -> Report {
-    Report {
-        name,
-        value,
-        step: None,
-    }
-}
-
 /// The reports of an echo's value line.
-fn value_reports(kind: Kind, name: &str, line: &str) -> Vec<Report> {
+fn value_reports(kind: Kind, name: &str, line: &str) -> Vec<(String, f64)> {
     match kind {
         Kind::Scalar => number(line)
-            .map(|v| vec![report(name.to_string(), v)])
+            .map(|v| vec![(name.to_string(), v)])
             .unwrap_or_default(),
         Kind::List => numbers(line)
             .unwrap_or_default()
             .into_iter()
-            .map(|v| report(name.to_string(), v))
+            .map(|v| (name.to_string(), v))
             .collect(),
         Kind::Row => dict_entries(line)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(k, v)| number(&v).map(|v| report(format!("{name}.{k}"), v)))
+            .filter_map(|(k, v)| number(&v).map(|v| (format!("{name}.{k}"), v)))
             .collect(),
         Kind::Table => {
             let cols: Vec<(String, Vec<f64>)> = dict_entries(line)
@@ -155,7 +166,7 @@ fn value_reports(kind: Kind, name: &str, line: &str) -> Vec<Report> {
             (0..rows)
                 .flat_map(|i| {
                     cols.iter()
-                        .filter_map(move |(k, vs)| vs.get(i).map(|v| report(k.clone(), *v)))
+                        .filter_map(move |(k, vs)| vs.get(i).map(|v| (k.clone(), *v)))
                 })
                 .collect()
         }
@@ -168,11 +179,11 @@ mod tests {
 
     fn read(lines: &[&str]) -> Vec<(String, f64)> {
         let mut e = Echo::default();
-        lines
-            .iter()
-            .flat_map(|l| e.line(l))
-            .map(|r| (r.name, r.value))
-            .collect()
+        let mut out = Vec::new();
+        for l in lines {
+            e.line(l.as_bytes(), |f| out.push((f.name.into_owned(), f.value)));
+        }
+        out
     }
 
     fn pairs(v: &[(&str, f64)]) -> Vec<(String, f64)> {
@@ -230,13 +241,14 @@ mod tests {
     #[test]
     fn lines_that_only_look_like_echoes_are_not_reports() {
         let mut e = Echo::default();
-        assert!(e.line("Attempted to log scalar metric :").is_empty());
-        assert!(!e.expects_value());
-        assert!(e
-            .line("Attempted to track file m.pkl at outputs/m.pkl")
-            .is_empty());
-        assert!(!e.expects_value());
-        assert!(e.line("Attempted to log scalar metric acc").is_empty());
-        assert!(!e.expects_value());
+        for l in [
+            "Attempted to log scalar metric :",
+            "Attempted to track file m.pkl at outputs/m.pkl",
+            "Attempted to log scalar metric acc",
+            "0.5",
+        ] {
+            assert!(!e.line(l.as_bytes(), |f| panic!("{f:?}")), "{l}");
+            assert!(!e.expects_value());
+        }
     }
 }

@@ -173,6 +173,9 @@ pub struct MetricRow {
     pub value: f64,
     /// When it was read, Unix seconds.
     pub time: f64,
+    /// Where it was read in the run's files, if it was: the row and the source's recorded
+    /// position are written together.
+    pub at: Option<crate::metrics::Position>,
 }
 
 /// A write to the history.
@@ -674,6 +677,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
             let mut st = tx.prepare_cached(
                 "INSERT INTO metrics (run, name, interval, step, value, time, restart) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            // The furthest position of each (run, attempt, source) in these rows: rows
+            // come in the order read, so the last one of a source is the furthest.
+            let mut read: Vec<(i64, i64, &str, u64)> = Vec::new();
             for m in rows {
                 let (run, restart) = keys.get(tx, &m.run_id)?;
                 st.execute(params![
@@ -685,6 +691,23 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                     m.time,
                     restart
                 ])?;
+                if let Some(at) = &m.at {
+                    let path = at.source.path();
+                    match read
+                        .iter_mut()
+                        .find(|r| r.0 == run && r.1 == restart && r.2 == path)
+                    {
+                        Some(r) => r.3 = r.3.max(at.end),
+                        None => read.push((run, restart, path, at.end)),
+                    }
+                }
+            }
+            let mut up = tx.prepare_cached(
+                "INSERT INTO metric_sources (run, restart, source, read_to) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (run, restart, source) DO UPDATE SET read_to = max(read_to, excluded.read_to)",
+            )?;
+            for (run, restart, source, end) in read {
+                up.execute(params![run, restart, source, end as i64])?;
             }
         }
         Write::RunRestarted { run_id, restart } => {

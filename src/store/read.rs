@@ -319,6 +319,20 @@ impl Reader {
             .collect())
     }
 
+    /// How far each source of each run has been recorded, for the runs' current attempts:
+    /// `(run id, source path, offset just past its last recorded line or record)`.
+    pub fn positions(&self, sweep: &SweepRecord) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT r.id, p.source, p.read_to FROM metric_sources p
+             JOIN runs r ON r.rowid = p.run WHERE r.sweep_id = ?1 AND p.restart = r.restarts
+             ORDER BY r.seq, p.source",
+        )?;
+        let rows = st.query_map([&sweep.id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every metric value of a sweep, by run then name then interval.
     pub fn metrics(&self, sweep: &SweepRecord) -> Result<Vec<MetricRecord>, StoreError> {
         let mut st = self.conn.prepare(

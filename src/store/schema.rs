@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema version this build writes. Version 0 is an empty database.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -98,6 +98,22 @@ ALTER TABLE sweeps ADD COLUMN waiting TEXT;
     r#"
 ALTER TABLE runs ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE metrics ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
+"#,
+    // Version 5: no change.
+    "",
+    // Version 6: how far each source of a run (a file of its run directory: output.log,
+    // metrics.jsonl, an event file) has been recorded, per attempt: the offset just past
+    // the last line or record whose reports are in `metrics`. Written in the same
+    // transaction as those rows, so a resumed sweep that reads the run again skips
+    // exactly what is recorded, source by source.
+    r#"
+CREATE TABLE metric_sources (
+    run INTEGER NOT NULL,
+    restart INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    read_to INTEGER NOT NULL,
+    PRIMARY KEY (run, restart, source)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -35,6 +35,7 @@ fn metric(run: &str, interval: u64, value: f64) -> MetricRow {
         step: None,
         value,
         time: now(),
+        at: None,
     }
 }
 

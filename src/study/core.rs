@@ -671,6 +671,7 @@ impl Study {
             step: step.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
             value,
             time: now(),
+            at: None,
         }]));
     }
 

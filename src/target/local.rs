@@ -467,7 +467,7 @@ fn watch(
     let out = Tail::new(Stream::Output, dir.output_log());
     let mf = Tail::new(Stream::Metrics, dir.metrics());
     let run = Watched {
-        w: Watch::new(&req.run_id, &req.primary_metric, events),
+        w: Watch::new(&req.run_id, req.pattern.as_ref(), events),
         out,
         mf,
         h,
@@ -631,6 +631,7 @@ mod tests {
             run_dir: dir.join("run"),
             primary_metric: "acc".into(),
             output_dirs: Vec::new(),
+            pattern: None,
         }
     }
 

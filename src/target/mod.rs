@@ -48,11 +48,13 @@ pub struct LaunchRequest {
     pub snapshot: PathBuf,
     /// The run's directory (`.sweep/sweeps/<sweep>/runs/<run>/`).
     pub run_dir: PathBuf,
-    /// The primary metric's name, for plain `name=value` lines.
+    /// The primary metric's name.
     pub primary_metric: String,
     /// Directories made in the run's `outputs/` before the program starts (a v2 job's
     /// folder outputs); plain names, checked when the config was read.
     pub output_dirs: Vec<String>,
+    /// The configured pattern for output lines (`metrics: {pattern: …}`), if any.
+    pub pattern: Option<crate::metrics::Pattern>,
 }
 
 impl LaunchRequest {

@@ -54,6 +54,16 @@ pub(super) const WRAPPER_PID_FILE: &str = "wrapper_pid";
 pub(super) const SETSID_ERR_FILE: &str = "setsid.err";
 pub(super) const JOB_SCRIPT_FILE: &str = "job.sh";
 
+/// The name of the metrics file of the `restart`-th rerun of a Slurm job (0: the first
+/// attempt's `metrics.jsonl`), as the batch script derives it from `SWEEP_METRICS_FILE`.
+pub fn metrics_file_name(restart: u32) -> String {
+    if restart == 0 {
+        METRICS_FILE.to_string()
+    } else {
+        format!("metrics.restart-{restart}.jsonl")
+    }
+}
+
 /// Every path of one run, below its directory. The directory may be on this machine or on
 /// a host: a remote run's directory is a path there, named the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +106,7 @@ impl RunDir {
     /// The metrics file of the `restart`-th rerun of a Slurm job (0: the first attempt's),
     /// as the batch script derives it from `SWEEP_METRICS_FILE`.
     pub fn metrics_of_restart(&self, restart: u32) -> PathBuf {
-        if restart == 0 {
-            self.metrics()
-        } else {
-            self.join(&format!("metrics.restart-{restart}.jsonl"))
-        }
+        self.join(&metrics_file_name(restart))
     }
 
     /// The stop file.
@@ -263,6 +269,7 @@ mod tests {
             run_dir: "/ws/runs/s_0".into(),
             primary_metric: "acc".into(),
             output_dirs: Vec::new(),
+            pattern: None,
         }
     }
 

@@ -507,7 +507,7 @@ impl ComputeTarget for SlurmTarget {
                 "sbatch printed no job id: {stdout:?}"
             )));
         }
-        let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
+        let feed = Feed::new(&req.run_id, req.pattern.as_ref(), events, None)?;
         let handle = handle::encode(self.inner.handle(id.clone(), &dir)).inspect_err(|_| {
             // Nothing could find the job again.
             scancel(&[&id]);
@@ -597,7 +597,7 @@ impl ComputeTarget for SlurmTarget {
         events: EventSender,
     ) -> Result<(), TargetError> {
         let h = handle::decode::<SlurmHandle>(handle)?;
-        let feed = Feed::new(&req.run_id, &req.primary_metric, events, None)?;
+        let feed = Feed::new(&req.run_id, req.pattern.as_ref(), events, None)?;
         self.inner
             .watch(Job::new(h.job, feed, RunDir::new(h.run_dir)));
         Ok(())

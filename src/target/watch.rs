@@ -8,9 +8,12 @@
 //! a [`Feed`] (a watch, the offsets read so far and a mirror into the local run directory)
 //! from the bytes they fetch.
 
-use super::rundir::RunDir;
+use super::rundir::{self, RunDir};
 use super::{EventSender, ExitStatus, TargetEvent};
-use crate::metrics::{self, Line, LineSplitter, Report, SplitLine};
+use crate::metrics::{
+    self, LineSplitter, OutputGrammar, Pattern, Position, Report, Source, SourceKind, SplitLine,
+    Verdict,
+};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,14 +23,15 @@ use std::path::Path;
 const TAIL_LINES: usize = 20;
 /// Longest tail line kept, in bytes.
 const TAIL_LINE_MAX: usize = 1024;
-/// Most reports batched into one event.
+/// Most reports batched into one event (a batch ends between lines, so it can hold a
+/// line's reports more).
 const BATCH: usize = 4096;
 
 /// Recognises the output line a target's job prints when it starts a rerun: which restart
 /// it is, and why, in words.
 pub(super) type RestartLine = fn(&[u8]) -> Option<(u32, String)>;
 
-/// One of a run's two streams.
+/// One of a run's two text streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stream {
     /// Its standard output and error (`output.log`).
@@ -39,7 +43,6 @@ pub(super) enum Stream {
 /// Turns a run's lines into events.
 struct Lines {
     run_id: String,
-    primary: String,
     events: EventSender,
     batch: Vec<Report>,
     malformed: u64,
@@ -48,8 +51,11 @@ struct Lines {
     restart_line: Option<RestartLine>,
     /// The restart whose output is being read (0: the first attempt).
     restart: u32,
-    /// azureml-core's offline echo of what a script logs, read across line pairs.
-    echo: metrics::azureml::Echo,
+    /// The output's line grammar.
+    grammar: OutputGrammar,
+    /// The two streams as sources of reports.
+    output: Source,
+    metrics_file: Source,
 }
 
 impl Lines {
@@ -64,8 +70,9 @@ impl Lines {
         }
     }
 
-    fn push(&mut self, r: Report) {
-        self.batch.push(r);
+    /// Ends a line or record: the batch is sent once full. Never called inside one, so a
+    /// line's reports travel (and are recorded) together.
+    fn unit_done(&mut self) {
         if self.batch.len() >= BATCH {
             self.flush();
         }
@@ -86,12 +93,14 @@ impl Lines {
 
     fn line(&mut self, stream: Stream, l: SplitLine<'_>) {
         match stream {
-            Stream::Output => self.output_line(l.bytes, l.truncated),
-            Stream::Metrics => self.file_line(l.bytes, l.truncated),
+            Stream::Output => self.output_line(l),
+            Stream::Metrics => self.file_line(l),
         }
+        self.unit_done();
     }
 
-    fn output_line(&mut self, bytes: &[u8], truncated: bool) {
+    fn output_line(&mut self, l: SplitLine<'_>) {
+        let bytes = l.bytes;
         let marker = self.restart_line.and_then(|m| m(bytes));
         if let Some((k, why)) = marker.filter(|m| m.0 > self.restart) {
             // The reports so far are the earlier attempt's.
@@ -109,7 +118,7 @@ impl Lines {
         let keep = &bytes[..bytes.len().min(TAIL_LINE_MAX)];
         self.tail
             .push_back(String::from_utf8_lossy(keep).into_owned());
-        if truncated {
+        if l.truncated {
             if bytes
                 .trim_ascii_start()
                 .starts_with(metrics::PREFIX.as_bytes())
@@ -121,33 +130,41 @@ impl Lines {
             }
             return;
         }
-        let value_line = self.echo.expects_value();
-        for r in self.echo.line(std::str::from_utf8(bytes).unwrap_or("")) {
-            self.push(r);
-        }
-        if value_line {
-            // The value of an echo, not a line of its own.
-            return;
-        }
-        match metrics::parse_output_line(bytes, &self.primary) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "output"),
+        let Lines {
+            grammar,
+            batch,
+            output,
+            ..
+        } = self;
+        let verdict = grammar.line(bytes, |f| {
+            batch.push(f.at(Position {
+                source: output.clone(),
+                end: l.end,
+            }))
+        });
+        if let Verdict::Malformed(why) = verdict {
+            self.malformed(why, "output");
         }
     }
 
-    fn file_line(&mut self, bytes: &[u8], truncated: bool) {
-        if truncated {
+    fn file_line(&mut self, l: SplitLine<'_>) {
+        if l.truncated {
             self.malformed(
                 format!("line longer than {} bytes", metrics::MAX_LINE),
                 "metrics file",
             );
             return;
         }
-        match metrics::parse_file_line(bytes) {
-            Line::Plain => {}
-            Line::Metric(r) => self.push(r),
-            Line::Malformed(why) => self.malformed(why, "metrics file"),
+        match metrics::parse_file_line(l.bytes) {
+            Ok(None) => {}
+            Ok(Some(f)) => {
+                let at = Position {
+                    source: self.metrics_file.clone(),
+                    end: l.end,
+                };
+                self.batch.push(f.at(at));
+            }
+            Err(why) => self.malformed(why, "metrics file"),
         }
     }
 }
@@ -160,20 +177,21 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    /// A watch sending `run_id`'s events to `events`; plain `name=value` lines report
-    /// `primary`.
-    pub(super) fn new(run_id: &str, primary: &str, events: EventSender) -> Watch {
+    /// A watch sending `run_id`'s events to `events`; output lines are read with the line
+    /// grammar and the configured `pattern`.
+    pub(super) fn new(run_id: &str, pattern: Option<&Pattern>, events: EventSender) -> Watch {
         Watch {
             lines: Lines {
                 run_id: run_id.to_string(),
-                primary: primary.to_string(),
                 events,
                 batch: Vec::new(),
                 malformed: 0,
                 tail: VecDeque::new(),
                 restart_line: None,
                 restart: 0,
-                echo: Default::default(),
+                grammar: OutputGrammar::new(pattern),
+                output: Source::new(SourceKind::Output, rundir::OUTPUT_LOG),
+                metrics_file: Source::new(SourceKind::MetricsFile, rundir::METRICS_FILE),
             },
             out: LineSplitter::new(),
             mf: LineSplitter::new(),
@@ -192,9 +210,11 @@ impl Watch {
         self.lines.restart
     }
 
-    /// The metrics file is now another one (a rerun's), read from its start.
+    /// The metrics file is now the current restart's, read from its start.
     pub(super) fn new_metrics_file(&mut self) {
         self.mf = LineSplitter::new();
+        let name = rundir::metrics_file_name(self.lines.restart);
+        self.lines.metrics_file = Source::new(SourceKind::MetricsFile, &name);
     }
 
     /// New bytes of `stream`.
@@ -262,7 +282,7 @@ impl Feed {
     /// `output.log` and `metrics.jsonl` there (created empty).
     pub(super) fn new(
         run_id: &str,
-        primary: &str,
+        pattern: Option<&Pattern>,
         events: EventSender,
         mirror_dir: Option<&Path>,
     ) -> std::io::Result<Feed> {
@@ -275,7 +295,7 @@ impl Feed {
             None => None,
         };
         Ok(Feed {
-            watch: Watch::new(run_id, primary, events),
+            watch: Watch::new(run_id, pattern, events),
             mirror,
             read: [0, 0],
         })
@@ -343,7 +363,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let restart = |l: &[u8]| (l == b"RESTART").then(|| (1, "again".to_string()));
-        let mut f = Feed::new("r", "acc", tx, Some(dir.path()))
+        let mut f = Feed::new("r", None, tx, Some(dir.path()))
             .unwrap()
             .with_restarts(restart);
         f.feed(Stream::Output, b"hello\nacc=0.");
@@ -400,7 +420,7 @@ mod tests {
     #[test]
     fn the_tail_keeps_the_last_lines_cut_to_length() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut w = Watch::new("r", "acc", tx);
+        let mut w = Watch::new("r", None, tx);
         let long = "x".repeat(TAIL_LINE_MAX + 10);
         let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
         w.feed(Stream::Output, text.as_bytes());

@@ -257,7 +257,9 @@ elif mode == "huge":
     let all = p.run(&[]).success().text();
     assert_eq!(all.matches("malformed metric line").count(), 1, "{all}");
     assert!(
-        all.contains("never reported the primary metric \"acc\" (it reported only: accuracy)"),
+        all.contains(
+            "never reported the primary metric \"acc\" (it reported only: accuracy in its output)"
+        ),
         "{all}"
     );
     let best = p.json(&["best", "latest", "--json"]);

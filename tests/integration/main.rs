@@ -10,6 +10,7 @@ mod first_hour;
 mod hostile;
 mod library;
 mod local_runs;
+mod metric_formats;
 mod mlflow;
 mod report;
 mod resume;

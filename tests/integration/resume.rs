@@ -599,3 +599,58 @@ fn resume_child_runs_continue_earlier_runs_from_their_checkpoints_first() {
     ])
     .code(2);
 }
+
+/// Reports `acc` 1 on its output, 2 in `$SWEEP_METRICS_FILE`, then 3 on its output, 0.15 s
+/// apart, and exits.
+const MIXED: &str = r#"
+import json, os, time
+open(os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "pid"), "w").write(str(os.getpid()))
+time.sleep(0.1)
+print("@sweep " + json.dumps({"metric": "acc", "value": 1, "step": 1}), flush=True)
+time.sleep(0.15)
+with open(os.environ["SWEEP_METRICS_FILE"], "a") as f:
+    f.write(json.dumps({"metric": "acc", "value": 2, "step": 2}) + "\n")
+time.sleep(0.15)
+print("acc=3 step=3", flush=True)
+time.sleep(0.1)
+"#;
+
+/// A run reporting through both channels, its sweep SIGKILLed at 20 points of its life and
+/// resumed: every report is recorded exactly once. Half the resumes find the run still
+/// alive (its files are read again while it writes), half find it ended (both files are
+/// read again whole, the output before the metrics file, another interleaving than the
+/// run's own).
+#[test]
+fn a_run_reporting_through_both_channels_is_recorded_exactly_once_after_any_kill() {
+    for point in 0..20u64 {
+        let p = Project::new().script(MIXED).hdconfig(&hd(
+            &choice("--x", "1"),
+            "grid",
+            "max_total_runs: 1\n",
+        ));
+        let mut child = p.spawn_run(&[]);
+        let pid = wait_running(&p, 1)[0];
+        std::thread::sleep(Duration::from_millis(30 * point));
+        kill9(&mut child);
+        if point % 2 == 0 {
+            assert!(wait_dead(pid, 10), "the run did not end");
+        }
+        p.sweep(&["resume", "latest"]).code(0);
+        let mut values: Vec<(i64, f64)> = metric_points(&p)
+            .iter()
+            .map(|m| {
+                (
+                    m["interval"].as_i64().unwrap(),
+                    m["value"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let intervals: Vec<i64> = values.iter().map(|v| v.0).collect();
+        let mut seen: Vec<f64> = values.iter().map(|v| v.1).collect();
+        seen.sort_by(f64::total_cmp);
+        assert_eq!(intervals, [1, 2, 3], "killed at point {point}: {values:?}");
+        assert_eq!(seen, [1.0, 2.0, 3.0], "killed at point {point}: {values:?}");
+        assert_eq!(p.runs()[0]["intervals"], 3, "killed at point {point}");
+    }
+}

@@ -271,7 +271,7 @@ mod tests {
             "exit_code 3\n"
         );
         let w = Watched {
-            feed: Feed::new("r", "m", tokio::sync::mpsc::unbounded_channel().0, None).unwrap(),
+            feed: Feed::new("r", None, tokio::sync::mpsc::unbounded_channel().0, None).unwrap(),
             dir: run.root().display().to_string(),
         };
         let out = Command::new("sh")

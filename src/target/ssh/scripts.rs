@@ -344,6 +344,7 @@ mod tests {
             run_dir: d.path().join("local"),
             primary_metric: "m".into(),
             output_dirs: Vec::new(),
+            pattern: None,
         };
         let remote_dir = remote.display().to_string();
         let script = launch(&remote_dir, &req).unwrap();
