@@ -381,10 +381,10 @@ fn a_run_without_the_primary_metric_is_told_every_way_and_its_near_miss() {
     let out = p.run(&[]);
     let all = format!("{}{}", out.stdout(), out.stderr());
     for want in [
-        "never reported the primary metric \"Accuracy\" (it reported only: accuracy)",
+        "never reported the primary metric \"Accuracy\" (it reported only: accuracy in its output)",
         "azureml's `run.log(NAME, value)`, `mlflow.log_metric(NAME, value)`",
-        "it reported `accuracy`, which differs from \"Accuracy\" only in case",
-        "its output has `Accuracy is 0.81`, which is not a report",
+        "\"accuracy\" differs from it only in case",
+        "Its output has `Accuracy is 0.81`, which is not a report of it",
     ] {
         assert!(all.contains(want), "no {want:?} in {}", out.text());
     }
