@@ -6,6 +6,8 @@
 //! Only for the `local` target: a remote host has its own interpreter and files.
 
 use std::path::{Path, PathBuf};
+// Sizes read as `sweep env list` shows cache sizes: `512 B`, `1.1 MiB`.
+use sweep::managed_env::cache::format_size as human_bytes;
 use sweep::spec::SweepSpec;
 use sweep::target::snapshot::Ignore;
 
@@ -76,22 +78,6 @@ impl Preflight {
             })
             .collect();
         Some(format!("excluded by {file}: {}", items.join(", ")))
-    }
-}
-
-/// Bytes in binary units: `512 B`, `1.1 MiB`.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

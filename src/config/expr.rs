@@ -7,18 +7,7 @@ use super::yaml::{Node, Scalar, Span};
 use crate::space::{Domain, Value};
 
 /// The expressions, as HyperDrive names them.
-pub const EXPRESSIONS: &[&str] = &[
-    "choice",
-    "randint",
-    "uniform",
-    "quniform",
-    "loguniform",
-    "qloguniform",
-    "normal",
-    "qnormal",
-    "lognormal",
-    "qlognormal",
-];
+pub const EXPRESSIONS: [&str; 10] = Domain::EXPRESSIONS;
 
 /// The positional arguments of each expression (the v1 `values` list).
 pub fn positional(expr: &str) -> &'static [&'static str] {
@@ -38,7 +27,7 @@ pub fn expression_name(sink: &mut Sink, name: &str, span: Span) -> Option<&'stat
     if let Some(e) = EXPRESSIONS.iter().find(|e| **e == lower) {
         return Some(e);
     }
-    let hint = match did_you_mean(name, EXPRESSIONS) {
+    let hint = match did_you_mean(name, &EXPRESSIONS) {
         Some(e) => format!("did you mean `{e}`?"),
         None => format!("expressions: {}", EXPRESSIONS.join(", ")),
     };

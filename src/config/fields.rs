@@ -223,9 +223,20 @@ impl<'a> Fields<'a> {
 
     /// A positive integer field (limits): zero and negatives are errors.
     pub fn positive(&self, sink: &mut Sink, key: &str) -> Option<(u64, Span)> {
+        self.integer_at_least(sink, key, 1)
+    }
+
+    /// An integer field of at least `min` (a count or an index, so `min` is 0 or more);
+    /// a smaller value is an error that states the bound.
+    pub fn integer_at_least(&self, sink: &mut Sink, key: &str, min: i64) -> Option<(u64, Span)> {
         let (x, span) = self.integer(sink, key)?;
-        if x <= 0 {
-            sink.error(span, format!("`{key}` must be at least 1, got {x}"), None);
+        if x < min {
+            let bound = if min == 0 {
+                "must not be negative".to_string()
+            } else {
+                format!("must be at least {min}")
+            };
+            sink.error(span, format!("`{key}` {bound}, got {x}"), None);
             return None;
         }
         Some((x as u64, span))

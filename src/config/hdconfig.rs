@@ -146,16 +146,7 @@ fn read_sampling(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
 
 /// `seed`: a non-negative integer.
 pub fn read_seed(sink: &mut Sink, f: &Fields) -> Option<u64> {
-    let (seed, span) = f.integer(sink, "seed")?;
-    if seed < 0 {
-        sink.error(
-            span,
-            format!("`seed` must not be negative, got {seed}"),
-            None,
-        );
-        return None;
-    }
-    Some(seed as u64)
+    f.integer_at_least(sink, "seed", 0).map(|(seed, _)| seed)
 }
 
 /// A sampling type name, with the optional `rule` of random sampling.
@@ -438,30 +429,12 @@ pub fn read_policy_fields(
             }
         }
     }
-    let interval = p.integer(sink, "evaluation_interval").and_then(|(v, s)| {
-        if v < 1 {
-            sink.error(
-                s,
-                format!("`evaluation_interval` must be at least 1, got {v}"),
-                None,
-            );
-            None
-        } else {
-            Some(v as u32)
-        }
-    });
-    let delay = p.integer(sink, "delay_evaluation").and_then(|(v, s)| {
-        if v < 0 {
-            sink.error(
-                s,
-                format!("`delay_evaluation` must not be negative, got {v}"),
-                None,
-            );
-            None
-        } else {
-            Some(v as u32)
-        }
-    });
+    let interval = p
+        .integer_at_least(sink, "evaluation_interval", 1)
+        .map(|(v, _)| u32::try_from(v).unwrap_or(u32::MAX));
+    let delay = p
+        .integer_at_least(sink, "delay_evaluation", 0)
+        .map(|(v, _)| u32::try_from(v).unwrap_or(u32::MAX));
     let kind = match kind {
         "banditpolicy" => {
             let f = p.number(sink, "slack_factor");

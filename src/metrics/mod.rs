@@ -23,6 +23,7 @@
 //!   `other_run` objects sweep's Python integrations write beside reports are not reports).
 //! - [`azureml`]: the real azureml-core's offline echo (`Attempted to log scalar metric
 //!   NAME:` and the value on the next line), a recogniser of the output grammar.
+//! - [`tfevents`]: TensorBoard event files (TFRecord framing, CRC32C, scalar summaries).
 //! - [`Seen`] and [`never_reported`]: what a run reported, by kind of source, and the
 //!   warning for a run that never reported the primary metric (its text is built there only).
 //!
@@ -45,6 +46,7 @@ pub mod pattern;
 mod seen;
 mod source;
 pub mod split;
+pub mod tfevents;
 
 pub use grammar::{OutputGrammar, Verdict, PREFIX};
 pub use pattern::{Pattern, PatternError};

@@ -87,16 +87,10 @@ fn decide(goal: Goal, run: RunKey, s: u32, y: f64, median: f64, pool: u32) -> Op
 pub fn rescan(table: &MetricTable, run: RunKey, s: u32) -> Option<Decision> {
     let goal = table.goal();
     let y = table.best_over(run, s)?;
-    let mut avgs: Vec<f64> = table
-        .keys()
-        .filter(|&p| p != run)
-        .filter_map(|p| table.average_over(p, s))
-        .map(|a| score(goal, a))
-        .collect();
+    let avgs = table.peer_scores(run, |t, p| t.average_over(p, s));
     if avgs.is_empty() {
         return None;
     }
-    avgs.sort_by(f64::total_cmp);
     let med = median_of(avgs.len(), |k| avgs[k]);
     decide(goal, run, s, y, med, avgs.len() as u32)
 }

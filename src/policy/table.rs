@@ -194,6 +194,23 @@ impl MetricTable {
         })
     }
 
+    /// The [`score`]s of every run but `run`, each from `value(table, run)` (skipping runs
+    /// it gives nothing for), sorted ascending: the pool a rescan compares `run` against.
+    pub fn peer_scores(
+        &self,
+        run: RunKey,
+        value: impl Fn(&MetricTable, RunKey) -> Option<f64>,
+    ) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .keys()
+            .filter(|&p| p != run)
+            .filter_map(|p| value(self, p))
+            .map(|x| score(self.goal, x))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
     /// The run's running average over intervals `1..=s`, by rescanning (`O(s)`), computed
     /// exactly as the running summary is (same order of additions, same clamp).
     pub fn average_over(&self, run: RunKey, s: u32) -> Option<f64> {

@@ -93,15 +93,10 @@ fn decide(
 pub fn rescan(table: &MetricTable, pct: u32, run: RunKey, s: u32) -> Option<Decision> {
     let goal = table.goal();
     let y = table.best_over(run, s)?;
-    let mut scores: Vec<f64> = table
-        .keys()
-        .filter(|&p| p != run)
-        .filter_map(|p| table.best_over(p, s))
-        .map(|v| score(goal, v))
-        .collect();
+    let mut scores = table.peer_scores(run, |t, p| t.best_over(p, s));
     let ys = score(goal, y);
-    scores.push(ys);
-    scores.sort_by(f64::total_cmp);
+    let at = scores.partition_point(|v| v.total_cmp(&ys).is_lt());
+    scores.insert(at, ys);
     let at_or_below = scores.iter().filter(|&&v| v <= ys).count() as u32;
     decide(
         goal,

@@ -94,6 +94,21 @@ pub fn q_round(x: f64, q: f64) -> f64 {
 }
 
 impl Domain {
+    /// The ten expression names, in HyperDrive's documented order: what
+    /// [`Domain::expression`] returns, and what a config may name.
+    pub const EXPRESSIONS: [&'static str; 10] = [
+        "choice",
+        "randint",
+        "uniform",
+        "quniform",
+        "loguniform",
+        "qloguniform",
+        "normal",
+        "qnormal",
+        "lognormal",
+        "qlognormal",
+    ];
+
     /// The expression's name as written in a config.
     pub fn expression(&self) -> &'static str {
         match self {
@@ -123,12 +138,14 @@ impl Domain {
 
     /// Whether the values are a finite or countable set (choice, randint, q-expressions).
     pub fn is_discrete(&self) -> bool {
-        !matches!(
+        matches!(
             self,
-            Domain::Uniform { .. }
-                | Domain::LogUniform { .. }
-                | Domain::Normal { .. }
-                | Domain::LogNormal { .. }
+            Domain::Choice { .. }
+                | Domain::RandInt { .. }
+                | Domain::QUniform { .. }
+                | Domain::QLogUniform { .. }
+                | Domain::QNormal { .. }
+                | Domain::QLogNormal { .. }
         )
     }
 

@@ -771,21 +771,7 @@ mod tests {
             .iter()
             .map(|p| p.domain.expression())
             .collect();
-        assert_eq!(
-            exprs,
-            [
-                "choice",
-                "randint",
-                "uniform",
-                "quniform",
-                "loguniform",
-                "qloguniform",
-                "normal",
-                "qnormal",
-                "lognormal",
-                "qlognormal"
-            ]
-        );
+        assert_eq!(exprs, Domain::EXPRESSIONS);
         assert_eq!(spec.limits.max_concurrent_runs, 3);
 
         let err = Study::builder()

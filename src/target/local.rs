@@ -23,7 +23,7 @@
 
 use super::handle::{self, LocalHandle};
 use super::rundir::{self, RunDir};
-use super::watch::{Stream, Watch};
+use super::watch::{EventFiles, Stream, Watch};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -332,6 +332,10 @@ impl Tail {
 /// prints without pause must not keep the watcher from the other runs.
 const ROUND_BYTES: u64 = 1 << 20;
 
+/// Most bytes of one event file read when its run has ended (an escaped process could
+/// append forever).
+const EVENT_FILE_END: u64 = 1 << 30;
+
 /// How much of each file one [`drain`] reads.
 #[derive(Clone, Copy)]
 enum Upto {
@@ -369,6 +373,8 @@ struct Watched {
     w: Watch,
     out: Tail,
     mf: Tail,
+    /// Its TensorBoard event files.
+    tb: EventFiles,
     h: LocalHandle,
     exit: Exit,
     /// When its process was last looked at, for runs the watcher cannot wait on.
@@ -420,6 +426,9 @@ impl Watched {
             chunk,
             Upto::PresentEnd,
         );
+        // Event files too, found afresh (one written just before the end) and read to
+        // their present ends.
+        self.tb.pump(&mut self.w, EVENT_FILE_END, true);
         self.w.exit(status);
     }
 }
@@ -470,6 +479,7 @@ fn watch(
         w: Watch::new(&req.run_id, req.pattern.as_ref(), events),
         out,
         mf,
+        tb: EventFiles::new(dir.clone()),
         h,
         exit,
         looked: None,
@@ -561,6 +571,7 @@ fn watch_all(rx: std::sync::mpsc::Receiver<Watched>, wake: std::os::fd::OwnedFd)
                 &mut chunk,
                 Upto::Bytes(ROUND_BYTES),
             );
+            busy |= r.tb.pump(&mut r.w, ROUND_BYTES, false);
             r.w.flush();
             let has_pidfd = matches!(&r.exit, Exit::Child(sup) if sup.pidfd().is_some());
             if ended[i] || (!has_pidfd && r.ended_by_looking()) {

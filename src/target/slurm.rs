@@ -23,7 +23,7 @@
 
 use super::handle::{self, SlurmHandle};
 use super::rundir::{self, RunDir};
-use super::watch::{Feed, Stream};
+use super::watch::{EventFiles, Feed, Stream};
 use super::{ComputeTarget, EventSender, ExitStatus, LaunchRequest, RunHandle, TargetError};
 use crate::config::targets::SlurmConfig;
 use std::collections::HashSet;
@@ -113,6 +113,9 @@ struct State {
 struct Job {
     id: String,
     feed: Feed,
+    /// Its TensorBoard event files (the run directory is on a filesystem this machine
+    /// reads, as its output is).
+    tb: EventFiles,
     dir: RunDir,
     /// Restarts `scontrol` has shown (logged as they are seen).
     restarts: u32,
@@ -123,6 +126,7 @@ impl Job {
         Job {
             id,
             feed: feed.with_restarts(restart_line),
+            tb: EventFiles::new(dir.clone()),
             dir,
             restarts: 0,
         }
@@ -507,7 +511,7 @@ impl ComputeTarget for SlurmTarget {
                 "sbatch printed no job id: {stdout:?}"
             )));
         }
-        let feed = Feed::new(&req.run_id, req.pattern.as_ref(), events, None)?;
+        let feed = Feed::for_run(req, events, false)?;
         let handle = handle::encode(self.inner.handle(id.clone(), &dir)).inspect_err(|_| {
             // Nothing could find the job again.
             scancel(&[&id]);
@@ -597,7 +601,7 @@ impl ComputeTarget for SlurmTarget {
         events: EventSender,
     ) -> Result<(), TargetError> {
         let h = handle::decode::<SlurmHandle>(handle)?;
-        let feed = Feed::new(&req.run_id, req.pattern.as_ref(), events, None)?;
+        let feed = Feed::for_run(req, events, false)?;
         self.inner
             .watch(Job::new(h.job, feed, RunDir::new(h.run_dir)));
         Ok(())
@@ -642,7 +646,8 @@ fn pump(j: &mut Job) -> bool {
         j.feed.offset(Stream::Metrics),
     );
     j.feed.feed(Stream::Metrics, &m);
-    !o.is_empty() || !m.is_empty()
+    let e = j.feed.event_files(&mut j.tb, 1 << 20, false);
+    !o.is_empty() || !m.is_empty() || e
 }
 
 fn poll(target: Weak<Inner>) {
@@ -688,8 +693,10 @@ fn poll(target: Weak<Inner>) {
                 };
                 match status {
                     Some(s) => {
-                        // Read to the end before reporting the end.
+                        // Read to the end before reporting the end, event files found
+                        // afresh.
                         while pump(&mut j) {}
+                        j.feed.event_files(&mut j.tb, 1 << 30, true);
                         let s = if t.is_stopping(&j.id) {
                             match s {
                                 ExitStatus::Unknown(_) | ExitStatus::Slurm(_) => {

@@ -10,6 +10,7 @@
 
 use super::rundir::{self, RunDir};
 use super::{EventSender, ExitStatus, TargetEvent};
+use crate::metrics::tfevents::EventFileReader;
 use crate::metrics::{
     self, LineSplitter, OutputGrammar, Pattern, Position, Report, Source, SourceKind, SplitLine,
     Verdict,
@@ -264,6 +265,141 @@ impl Watch {
     pub(super) fn run_id(&self) -> &str {
         &self.lines.run_id
     }
+
+    /// New bytes of the TensorBoard event file `source`, read by `reader`: its scalars are
+    /// reports at the end of their records. A framing error is a malformed-line warning,
+    /// and the file is not read further.
+    fn event_bytes(&mut self, source: &Source, reader: &mut EventFileReader, data: &[u8]) {
+        let lines = &mut self.lines;
+        let res = reader.feed(data, |f, end| {
+            lines.batch.push(f.at(Position {
+                source: source.clone(),
+                end,
+            }));
+            // A record's reports travel together: the batch is checked between records.
+            if lines.batch.len() >= BATCH {
+                lines.flush();
+            }
+        });
+        if let Err(why) = res {
+            lines.malformed(
+                format!("{}: {why}", source.path()),
+                "TensorBoard event file",
+            );
+        }
+        lines.unit_done();
+    }
+}
+
+/// How often a run's directories are searched for new event files.
+const EVENT_SCAN: std::time::Duration = std::time::Duration::from_secs(1);
+/// How deep under `work/` and `outputs/` event files are looked for.
+const EVENT_DEPTH: usize = 8;
+/// Most directory entries one search looks at (a run may unpack a dataset in its folder).
+const EVENT_SCAN_ENTRIES: usize = 20_000;
+
+/// The TensorBoard event files (`events.out.tfevents.*`) anywhere under a run's working and
+/// outputs directories, on a filesystem this process reads (a local run's, a Slurm job's):
+/// found by a bounded search at most once per [`EVENT_SCAN`], each tailed from where it
+/// was read to.
+pub(super) struct EventFiles {
+    dir: RunDir,
+    files: Vec<EventTail>,
+    scanned: Option<std::time::Instant>,
+    /// The read buffer, allocated with the first event file.
+    chunk: Vec<u8>,
+}
+
+struct EventTail {
+    source: Source,
+    file: File,
+    reader: EventFileReader,
+}
+
+impl EventFiles {
+    /// The event files of the run in `dir`.
+    pub(super) fn new(dir: RunDir) -> EventFiles {
+        EventFiles {
+            dir,
+            files: Vec::new(),
+            scanned: None,
+            chunk: Vec::new(),
+        }
+    }
+
+    /// Looks for new event files (always with `now`, else at most once per [`EVENT_SCAN`])
+    /// and reads what is new in each, at most `budget` bytes per file; whether anything was.
+    pub(super) fn pump(&mut self, w: &mut Watch, budget: u64, now: bool) -> bool {
+        if now || self.scanned.is_none_or(|t| t.elapsed() >= EVENT_SCAN) {
+            self.scanned = Some(std::time::Instant::now());
+            self.scan();
+        }
+        if self.files.is_empty() {
+            return false;
+        }
+        if self.chunk.is_empty() {
+            self.chunk = vec![0; 64 * 1024];
+        }
+        let chunk = &mut self.chunk;
+        let mut any = false;
+        for t in &mut self.files {
+            let mut left = budget;
+            while left > 0 {
+                let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = match t.file.read(&mut chunk[..want]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                left -= n as u64;
+                any = true;
+                w.event_bytes(&t.source, &mut t.reader, &chunk[..n]);
+            }
+        }
+        any
+    }
+
+    /// Adds the event files not followed yet.
+    fn scan(&mut self) {
+        let mut seen = 0usize;
+        let mut stack: Vec<(std::path::PathBuf, usize)> =
+            vec![(self.dir.work(), 0), (self.dir.outputs(), 0)];
+        while let Some((d, depth)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                seen += 1;
+                if seen > EVENT_SCAN_ENTRIES {
+                    return;
+                }
+                // Symbolic links are not followed: a link to `/` must not be searched.
+                let Ok(kind) = e.file_type() else { continue };
+                let path = e.path();
+                if kind.is_dir() && depth < EVENT_DEPTH {
+                    stack.push((path, depth + 1));
+                } else if kind.is_file()
+                    && e.file_name()
+                        .to_str()
+                        .is_some_and(metrics::tfevents::is_event_file)
+                {
+                    let Ok(rel) = path.strip_prefix(self.dir.root()) else {
+                        continue;
+                    };
+                    let rel = rel.to_string_lossy();
+                    if self.files.iter().any(|t| t.source.path() == rel) {
+                        continue;
+                    }
+                    if let Ok(file) = File::open(&path) {
+                        self.files.push(EventTail {
+                            source: Source::new(SourceKind::TensorBoard, &rel),
+                            file,
+                            reader: EventFileReader::new(),
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A [`Watch`] fed with bytes a remote target fetched: how far each stream has been read,
@@ -299,6 +435,16 @@ impl Feed {
             mirror,
             read: [0, 0],
         })
+    }
+
+    /// A feed for the run `req` launches; with `mirror`, into its local run directory.
+    pub(super) fn for_run(
+        req: &super::LaunchRequest,
+        events: EventSender,
+        mirror: bool,
+    ) -> std::io::Result<Feed> {
+        let dir = mirror.then_some(req.run_dir.as_path());
+        Feed::new(&req.run_id, req.pattern.as_ref(), events, dir)
     }
 
     /// See [`Watch::with_restarts`].
@@ -345,6 +491,11 @@ impl Feed {
     /// The run's id.
     pub(super) fn run_id(&self) -> &str {
         self.watch.run_id()
+    }
+
+    /// Reads what is new in the run's event files (see [`EventFiles::pump`]).
+    pub(super) fn event_files(&mut self, tb: &mut EventFiles, budget: u64, now: bool) -> bool {
+        tb.pump(&mut self.watch, budget, now)
     }
 }
 

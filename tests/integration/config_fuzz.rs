@@ -68,7 +68,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// Runs `f` and returns its result with the most memory it held at once on this thread.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+pub fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let start = LIVE.with(Cell::get);
     PEAK.with(|p| p.set(start));
     let out = f();

@@ -51,23 +51,26 @@ fn steps(list: &[(i64, f64)]) -> Vec<(Option<i64>, f64)> {
     list.iter().map(|&(s, v)| (Some(s), v)).collect()
 }
 
-/// Policy: a Keras epoch is one report per metric, its final line (the batches' redraws
-/// collapse), at the step `Epoch N/M` gives; a Lightning/tqdm bar is one report per postfix
-/// metric at its final drawing, at the step of its `Epoch N:`; a Hugging Face logs dict is
-/// one report per key, at its `epoch` when that is whole.
-#[test]
-fn keras_lightning_and_hugging_face_output_is_read_as_printed() {
-    let p = Project::new()
+/// A project whose three runs replay Keras, Lightning/tqdm and Hugging Face output; its
+/// primary metric is `loss`, which all three report.
+pub fn formats_project() -> Project {
+    Project::new()
         .script(REPLAY)
         .file("keras.txt", &fixture("keras.txt"))
         .file("tqdm-lightning.txt", &fixture("tqdm-lightning.txt"))
         .file("hf-trainer.txt", &fixture("hf-trainer.txt"))
         .hdconfig(
-            "sampling:\n  type: grid\n  parameter_space:\n  - name: --fixture\n    expression: choice\n    values: [keras.txt, tqdm-lightning.txt, hf-trainer.txt]\nprimary_metric_name: loss\nprimary_metric_goal: Minimize\n",
-        );
-    let out = p.run(&[]).success().text();
+            "sampling:\n  type: grid\n  parameter_space:\n  - name: --fixture\n    expression: choice\n    values: [keras.txt, tqdm-lightning.txt, hf-trainer.txt]\nprimary_metric_name: loss\nprimary_metric_goal: Minimize\nmax_concurrent_runs: 3\n",
+        )
+}
+
+/// Policy: a Keras epoch is one report per metric, its final line (the batches' redraws
+/// collapse), at the step `Epoch N/M` gives; a Lightning/tqdm bar is one report per postfix
+/// metric at its final drawing, at the step of its `Epoch N:`; a Hugging Face logs dict is
+/// one report per key, at its `epoch` when that is whole.
+pub fn assert_formats_read(p: &Project, out: &str) {
     assert!(!out.contains("never reported"), "{out}");
-    let got = points(&p);
+    let got = points(p);
     let keras = &got["keras.txt"];
     assert_eq!(keras["loss"], steps(&[(1, 0.87), (2, 0.77), (3, 0.67)]));
     assert_eq!(keras["accuracy"], steps(&[(1, 0.73), (2, 0.78), (3, 0.83)]));
@@ -92,6 +95,13 @@ fn keras_lightning_and_hugging_face_output_is_read_as_printed() {
     assert!(!hf.contains_key("epoch"), "epoch is the step, not a metric");
     let best = p.json(&["best", "latest", "--json"]);
     assert_eq!(best["value"], 0.6, "{best}");
+}
+
+#[test]
+fn keras_lightning_and_hugging_face_output_is_read_as_printed() {
+    let p = formats_project();
+    let out = p.run(&[]).success().text();
+    assert_formats_read(&p, &out);
 }
 
 /// Katib-style lines (every pair, the step from the line), a configured pattern for a
@@ -175,4 +185,103 @@ else:
     );
     let best = p.json(&["best", "latest", "--json"]);
     assert_eq!(best["value"], 0.93, "{best}");
+}
+
+/// Appends the event file `src` (recorded by the real writer) to `dst` in three pieces,
+/// 0.3 s apart, cutting records in two: the reader waits for the rest.
+const TENSORBOARD: &str = r#"
+import os, sys, time
+def grow(src, dst):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    data = open(src, "rb").read()
+    cuts = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    with open(dst, "ab") as f:
+        for a, b in zip(cuts, cuts[1:]):
+            f.write(data[a:b]); f.flush(); time.sleep(0.3)
+grow("simple_value.tfevents", "runs/exp1/events.out.tfevents.1700000000.host.1.0")
+grow("tensor_scalars.tfevents", os.path.join(os.environ["SWEEP_OUTPUT_DIR"], "tb", "events.out.tfevents.1700000001.host.2.0"))
+"#;
+
+/// The TensorBoard project: the script above and the two recorded event files.
+pub fn tensorboard_project() -> Project {
+    let tb = |n: &str| std::fs::read(repo().join("tests/fixtures/tensorboard").join(n)).unwrap();
+    let p = Project::new().script(TENSORBOARD);
+    std::fs::write(
+        p.path().join("simple_value.tfevents"),
+        tb("simple_value.tfevents"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.path().join("tensor_scalars.tfevents"),
+        tb("tensor_scalars.tfevents"),
+    )
+    .unwrap();
+    p
+}
+
+/// Per metric, `(step, value)` of the latest sweep's only run.
+pub fn one_run_points(p: &Project) -> BTreeMap<String, Vec<(Option<i64>, f64)>> {
+    let mut out: BTreeMap<String, Vec<(Option<i64>, f64)>> = BTreeMap::new();
+    let text = p.sweep(&["export", "latest", "--format", "jsonl"]).stdout();
+    for line in text.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        out.entry(m["metric"].as_str().unwrap().to_string())
+            .or_default()
+            .push((m["step"].as_i64(), m["value"].as_f64().unwrap()));
+    }
+    out
+}
+
+/// What the two event files hold, as recorded: every scalar event one report at its step.
+pub fn assert_tensorboard_points(p: &Project) {
+    let got = one_run_points(p);
+    assert_eq!(got["train/loss"], steps(&[(0, 1.0), (1, 0.5), (2, 0.25)]));
+    assert_eq!(got["val/acc"], steps(&[(0, 0.5), (1, 0.75), (2, 0.875)]));
+    assert_eq!(got["acc"], steps(&[(10, 0.25), (20, 0.5)]));
+    assert_eq!(got["loss"], steps(&[(10, 2.0), (20, 1.0)]));
+    assert_eq!(got.len(), 4, "the histogram is no scalar: {got:?}");
+}
+
+#[test]
+fn tensorboard_scalars_under_the_working_and_outputs_directories() {
+    let p = tensorboard_project().hdconfig(
+        "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
+    );
+    p.run(&[]).success();
+    assert_tensorboard_points(&p);
+    let best = p.json(&["best", "latest", "--json"]);
+    assert_eq!(best["value"], 0.875, "{best}");
+}
+
+/// A line that reports nothing costs no allocation: neither cutting it from the stream
+/// (redraws included) nor reading it with every format and a configured pattern. Measured
+/// with the test binary's counting allocator.
+#[test]
+fn a_line_that_matches_nothing_allocates_nothing() {
+    use sweep::metrics::{LineSplitter, OutputGrammar, Pattern, Verdict};
+    let pattern = Pattern::new(r"Top-1 (?P<value>[0-9.]+)%", Some("top1")).unwrap();
+    let mut grammar = OutputGrammar::new(Some(&pattern));
+    let mut splitter = LineSplitter::new();
+    let chatter: &[u8] = b"INFO 2024-01-01 12:00:00,123 data.py:42] loaded 60000 examples\n\
+        Downloading https://x.org/a.tar.gz: 100%|##########| 9.9M/9.9M [00:01<00:00, 7.5MB/s]\n\
+        \r 10%|#         | 1/10 [00:00<00:01]\r100%|##########| 10/10 [00:01<00:00]\n\
+        accuracy=high, see http://localhost:8080/run/3 at 93% - 2s\n";
+    // Warm up: the first call may set up what the pattern engine caches.
+    splitter.feed(chatter, |l| {
+        grammar.line(l.bytes, |_| {});
+    });
+    let (reports, peak) = crate::config_fuzz::peak_of(|| {
+        let mut reports = 0;
+        for _ in 0..100 {
+            splitter.feed(chatter, |l| {
+                assert_eq!(grammar.line(l.bytes, |_| reports += 1), Verdict::Read);
+            });
+        }
+        reports
+    });
+    assert_eq!(reports, 0);
+    assert_eq!(
+        peak, 0,
+        "reading lines that report nothing allocated {peak} bytes"
+    );
 }

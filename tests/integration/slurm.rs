@@ -281,3 +281,20 @@ fn slurm_targets_check_explains_a_broken_target() {
         none.text()
     );
 }
+
+/// TensorBoard event files written by a Slurm job, under its working and outputs
+/// directories, are read as it writes them: every scalar at its step.
+#[test]
+fn slurm_jobs_report_tensorboard_scalars() {
+    let Some(env) = services::slurm() else { return };
+    let _turn = services::cluster_turn();
+    let p = crate::metric_formats::tensorboard_project()
+        .hdconfig(
+            "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
+        )
+        .runconfig(&remote(""))
+        .targets(&slurm_target(&env))
+        .env("SLURM_CONF", &env["SLURM_CONF"]);
+    p.run(&[]).success();
+    crate::metric_formats::assert_tensorboard_points(&p);
+}

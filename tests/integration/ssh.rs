@@ -260,3 +260,14 @@ fn targets_check_explains_a_broken_target() {
         "{t}"
     );
 }
+
+/// Keras, Lightning/tqdm and Hugging Face output printed on SSH hosts is read as locally.
+#[test]
+fn ssh_runs_report_through_the_library_formats() {
+    let Some(env) = services::sshd() else { return };
+    let p = crate::metric_formats::formats_project()
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 2, ""));
+    let out = p.run(&[]).success().text();
+    crate::metric_formats::assert_formats_read(&p, &out);
+}

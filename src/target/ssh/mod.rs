@@ -349,12 +349,7 @@ impl ComputeTarget for SshTarget {
             self.inner
                 .ensure_snapshot(i, &req.sweep_id, &req.snapshot)?;
             // The local run directory keeps a mirror of the output and metrics.
-            let feed = Feed::new(
-                &req.run_id,
-                req.pattern.as_ref(),
-                events,
-                Some(&req.run_dir),
-            )?;
+            let feed = Feed::for_run(req, events, true)?;
             let out = self
                 .inner
                 .conn
@@ -443,12 +438,7 @@ impl ComputeTarget for SshTarget {
                 h.host, h.address, h.port, self.inner.name
             ))
         })?;
-        let feed = Feed::new(
-            &req.run_id,
-            req.pattern.as_ref(),
-            events,
-            Some(&req.run_dir),
-        )?;
+        let feed = Feed::for_run(req, events, true)?;
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())[i].live += 1;
         self.inner.watch(
             i,
