@@ -686,9 +686,9 @@ fn check_io_placeholder(sink: &mut Sink, inner: &str, at: Span, io: Option<&v2io
         Some(n) => format!("did you mean `{n}`?"),
         None if known.is_empty() => {
             let example = if kind == "inputs" {
-                "A: 0.5"
+                format!("{name}: 0.5")
             } else {
-                "model: {type: uri_folder}"
+                format!("{name}: {{type: uri_folder}}")
             };
             format!("declare it in the job's top-level `{kind}:` (`{example}`)")
         }

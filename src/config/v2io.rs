@@ -144,9 +144,10 @@ pub fn read_inputs(sink: &mut Sink, node: &Node, job: &Path) -> Vec<Input> {
             }
             continue;
         }
-        if let Some(text) = read_path_input(sink, &name, v, job) {
-            out.push(Input { name, text });
-        }
+        // A rejected input is still declared: its error is said once, at the input, not
+        // again at every placeholder naming it (the config fails, nothing runs).
+        let text = read_path_input(sink, &name, v, job).unwrap_or_default();
+        out.push(Input { name, text });
     }
     out
 }
