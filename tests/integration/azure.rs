@@ -389,3 +389,60 @@ fn a_run_without_the_primary_metric_is_told_every_way_and_its_near_miss() {
         assert!(all.contains(want), "no {want:?} in {}", out.text());
     }
 }
+
+/// Logs `acc` (MLflow) and `loss` (azureml's `Run`) for epochs 1 to 6, `--x` times each.
+const SLOW_BOTH: &str = "import sys, time, mlflow\nfrom azureml.core import Run\nx = float(sys.argv[-1])\nrun = Run.get_context()\nfor e in range(1, 7):\n    mlflow.log_metric('acc', x * e, step=e)\n    run.log('loss', 10 - x * e, step=e)\n    time.sleep(0.2)\n";
+
+#[test]
+fn a_killed_sweep_resumed_records_every_mlflow_and_run_log_value_once() {
+    let Some(py) = mlflow_python() else { return };
+    for point in 0..6u64 {
+        let p = Project::new()
+            .runconfig(&mlflow_runconfig(&py, "local"))
+            .script(SLOW_BOTH)
+            .hdconfig(&crate::support::hd(
+                &crate::support::choice("--x", "1"),
+                "grid",
+                "max_total_runs: 1\n",
+            ));
+        let mut child = p.spawn_run(&[]);
+        crate::support::wait_for(60, "the run to start", || {
+            p.runs_so_far().iter().any(|r| r["state"] == "running")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(400 * point));
+        crate::support::kill9(&mut child);
+        p.sweep(&["resume", "latest"]).code(0);
+        let r = &exported(&p)[0];
+        assert_eq!(r["state"], "completed", "killed at point {point}: {r}");
+        let want: Vec<f64> = (1..7).map(f64::from).collect();
+        assert_eq!(series(r, "acc"), want, "killed at point {point}: {r}");
+        let loss: Vec<f64> = want.iter().map(|a| 10.0 - a).collect();
+        assert_eq!(series(r, "loss"), loss, "killed at point {point}: {r}");
+        let steps_want: Vec<Option<i64>> = (1..7).map(Some).collect();
+        assert_eq!(steps(r, "acc"), steps_want, "killed at point {point}: {r}");
+    }
+}
+
+#[test]
+fn a_bandit_policy_stops_the_laggard_by_its_mlflow_and_run_log_metrics() {
+    let Some(py) = mlflow_python() else { return };
+    let hd = crate::support::hd(
+        &crate::support::choice("--x", "1, 0.1"),
+        "grid",
+        "max_concurrent_runs: 2\npolicy:\n  type: BanditPolicy\n  evaluation_interval: 1\n  slack_factor: 0.1\n",
+    );
+    let p = Project::new()
+        .runconfig(&mlflow_runconfig(&py, "local"))
+        .script(&SLOW_BOTH.replace("time.sleep(0.2)", "time.sleep(0.5)"))
+        .hdconfig(&hd);
+    p.run(&[]).success();
+    for r in exported(&p) {
+        let x = param(&r, "--x");
+        let want = if x == 1.0 { "completed" } else { "canceled" };
+        assert_eq!(r["state"], want, "{r}");
+        // What was recorded before the stop is what the script logged.
+        for (i, v) in series(&r, "acc").iter().enumerate() {
+            assert!((v - x * (i as f64 + 1.0)).abs() < 1e-9, "{r}");
+        }
+    }
+}
