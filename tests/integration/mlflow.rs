@@ -112,6 +112,32 @@ fn params(run: &Value) -> std::collections::HashMap<String, String> {
     pairs(run, "params")
 }
 
+/// A run's history of metric `key` as (step, value), by step (the REST API writes a step
+/// as a string or a number).
+fn history(server: &MlflowServer, run_id: &str, key: &str) -> Vec<(i64, f64)> {
+    let hist = api_get(
+        server,
+        "metrics/get-history",
+        &[("run_id", run_id), ("metric_key", key)],
+    );
+    let mut points: Vec<(i64, f64)> = hist["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["step"]
+                    .as_str()
+                    .map(|s| s.parse().unwrap())
+                    .unwrap_or_else(|| m["step"].as_i64().unwrap_or(0)),
+                m["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    points
+}
+
 fn search(server: &MlflowServer, exp: &str, filter: &str) -> Vec<Value> {
     api(
         server,
@@ -202,26 +228,7 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
         };
         assert_eq!(child["info"]["status"], want_status, "{id}");
         let run_id = child["info"]["run_id"].as_str().unwrap();
-        let hist = api_get(
-            &server,
-            "metrics/get-history",
-            &[("run_id", run_id), ("metric_key", "acc")],
-        );
-        let mut steps: Vec<(i64, f64)> = hist["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["step"]
-                        .as_str()
-                        .map(|s| s.parse().unwrap())
-                        .unwrap_or_else(|| m["step"].as_i64().unwrap_or(0)),
-                    m["value"].as_f64().unwrap(),
-                )
-            })
-            .collect();
-        steps.sort_by_key(|s| s.0);
+        let steps = history(&server, run_id, "acc");
         let lr = r["params"]["--lr"].as_f64().unwrap();
         let n = r["intervals"].as_i64().unwrap();
         assert_eq!(steps.len() as i64, n, "{id}: every point is logged");
@@ -334,28 +341,7 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
             .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
             .unwrap_or_else(|| panic!("no child run for {id}"));
         let lr = r["params"]["--lr"].as_f64().unwrap();
-        let hist = api_get(
-            &server,
-            "metrics/get-history",
-            &[
-                ("run_id", child["info"]["run_id"].as_str().unwrap()),
-                ("metric_key", "acc"),
-            ],
-        );
-        let mut got: Vec<(i64, f64)> = hist["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["step"]
-                        .as_str()
-                        .map_or_else(|| m["step"].as_i64().unwrap(), |s| s.parse().unwrap()),
-                    m["value"].as_f64().unwrap(),
-                )
-            })
-            .collect();
-        got.sort_by_key(|g| g.0);
+        let got = history(&server, child["info"]["run_id"].as_str().unwrap(), "acc");
         let want: Vec<(i64, f64)> = (1..4).map(|e| (e, lr * e as f64)).collect();
         assert_eq!(got.len(), 3, "{got:?}");
         for (g, w) in got.iter().zip(&want) {
