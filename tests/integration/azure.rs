@@ -446,3 +446,25 @@ fn a_bandit_policy_stops_the_laggard_by_its_mlflow_and_run_log_metrics() {
         }
     }
 }
+
+#[test]
+fn a_trailing_script_that_is_not_there_is_bad_input_naming_the_command_line() {
+    let p = fixture("v1");
+    let out = output(
+        sweep_command()
+            .args(["submit-hyperdrive", "-e", "iris", "-c", "local"])
+            .args(["--hyperdrive-configuration-name", "hdconfig.yml", "nope.py"])
+            .env("SWEEP_WORKSPACE", p.workspace())
+            .current_dir(p.path()),
+    )
+    .code(2);
+    let err = out.stderr();
+    assert!(
+        err.contains("script `nope.py` not found") && err.contains("given on the command line"),
+        "{}",
+        out.text()
+    );
+    assert!(err.contains("local.runconfig"), "{}", out.text());
+    // The runconfig's own `train.py`, which is not there either, is not what it says.
+    assert!(!err.contains("train.py"), "{}", out.text());
+}
