@@ -431,10 +431,29 @@ fn a_bandit_policy_stops_the_laggard_by_its_mlflow_and_run_log_metrics() {
         "grid",
         "max_concurrent_runs: 2\npolicy:\n  type: BanditPolicy\n  evaluation_interval: 1\n  slack_factor: 0.1\n",
     );
-    let p = Project::new()
-        .runconfig(&mlflow_runconfig(&py, "local"))
-        .script(&SLOW_BOTH.replace("time.sleep(0.2)", "time.sleep(0.5)"))
-        .hdconfig(&hd);
+    // The laggard (`--x 0.1`, which would run 100 epochs) starts logging once the leader
+    // has logged its six, so every one of its intervals has the leader's to be judged by,
+    // however long MLflow's import takes either run.
+    let script = SLOW_BOTH
+        .replace(
+            "for e in range(1, 7):",
+            "import os
+flag = os.environ['LEADER_DONE']
+while x < 1 and not os.path.exists(flag):
+    time.sleep(0.05)
+for e in range(1, 7 if x >= 1 else 101):",
+        )
+        .replace(
+            "    time.sleep(0.2)\n",
+            "    time.sleep(0.2)\nif x >= 1:\n    open(flag, 'w').close()\n",
+        );
+    let p = Project::new().script(&script).hdconfig(&hd);
+    let flag = p.path().join("leader-done");
+    let p = p.runconfig(&format!(
+        "{}  environmentVariables:\n    LEADER_DONE: {}\n",
+        mlflow_runconfig(&py, "local"),
+        flag.display()
+    ));
     p.run(&[]).success();
     for r in exported(&p) {
         let x = param(&r, "--x");
