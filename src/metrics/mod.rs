@@ -31,8 +31,11 @@
 //!
 //! A new kind of source is a [`SourceKind`] variant (its label names it in warnings), a
 //! reader that turns the file's bytes into [`Found`] reports with their end offsets, and
-//! one place in the run watcher (`target::watch`) that finds the file and feeds it. The
-//! engine, the history and resume need nothing new: they see [`Report`]s with positions.
+//! one place in the run watcher (`target::watch`) that finds the file and feeds it, as
+//! [`tfevents`] is fed by `EventFiles` there (and by the SSH poll's `T` blocks). A new line
+//! format of the output is a rule in [`grammar`] instead. The engine, the history and
+//! resume need nothing new: they see [`Report`]s with positions, and the warning for a
+//! missing primary metric ([`never_reported`]) names the source by its label.
 
 use std::borrow::Cow;
 

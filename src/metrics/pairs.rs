@@ -118,7 +118,7 @@ fn name_before(line: &[u8], sep: usize) -> Option<(&[u8], usize, Option<u8>)> {
         return None;
     }
     match quote {
-        Some(q) => (s > 0 && line[s - 1] == q).then_some((name, s - 1, Some(q))),
+        Some(q) => (s > 0 && line[s - 1] == q).then(|| (name, s - 1, Some(q))),
         None => Some((name, s, None)),
     }
 }
@@ -177,6 +177,8 @@ mod tests {
             "accuracy=high",
             "a==b",
             "loss:0.5 (no space after the colon, not alone)",
+            // A closing quote with no opening one, at the line's start.
+            "a'=1",
         ] {
             assert_eq!(pairs(line), [], "{line}");
         }
@@ -202,6 +204,38 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A line built from pairs, in any of the written forms and with any separators
+        /// between them, reads back as exactly those pairs, each once, in order.
+        #[test]
+        fn built_lines_read_back_exactly(
+            pairs in proptest::collection::vec(
+                ("[a-z_][a-z0-9_/.-]{0,8}[a-z0-9_]", -1.0e6f64..1.0e6, 0usize..5),
+                1..8,
+            ),
+            seps in proptest::collection::vec(
+                proptest::sample::select(vec![" ", ", ", " - ", " | ", "\t", "; "]),
+                8,
+            ),
+        ) {
+            let mut line = String::new();
+            for (i, (name, value, form)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(seps[i]);
+                }
+                line.push_str(&match form {
+                    0 => format!("{name}={value}"),
+                    1 => format!("{name}: {value}"),
+                    2 => format!("{name} = {value:e}"),
+                    3 => format!("'{name}': {value}"),
+                    _ => format!("\"{name}\":\"{value}\""),
+                });
+            }
+            let got = super::tests::pairs(&line);
+            let want: Vec<(String, f64)> =
+                pairs.iter().map(|(n, v, _)| (n.clone(), *v)).collect();
+            proptest::prop_assert_eq!(got, want, "{}", line);
+        }
+
         /// Arbitrary bytes never panic, and every pair reported is really in the line as
         /// `name`, separator, value.
         #[test]

@@ -7,6 +7,12 @@
 //! The local target feeds a [`Watch`] from the files it tails; the SSH and Slurm targets feed
 //! a [`Feed`] (a watch, the offsets read so far and a mirror into the local run directory)
 //! from the bytes they fetch.
+//!
+//! TensorBoard event files are a third kind of source: [`EventFiles`] finds and tails them
+//! where this process can read the run directory (local, Slurm); on an SSH host the poll
+//! command finds them and a [`Feed`] keeps their offsets. Every report carries its source
+//! and position ([`metrics::Position`]); a new kind of file plugs in the same way: a reader
+//! in `metrics`, a `SourceKind`, and a method here that feeds its bytes into the batch.
 
 use super::rundir::{self, RunDir};
 use super::{EventSender, ExitStatus, TargetEvent};
@@ -407,6 +413,8 @@ impl EventFiles {
 /// `metrics.jsonl` are kept with the run.
 pub(super) struct Feed {
     watch: Watch,
+    /// Event files found on the host: each with the bytes fetched so far.
+    remote_events: Vec<(Source, u64, EventFileReader)>,
     /// The local `output.log` and `metrics.jsonl`.
     mirror: Option<[File; 2]>,
     /// Bytes of each stream consumed so far.
@@ -432,6 +440,7 @@ impl Feed {
         };
         Ok(Feed {
             watch: Watch::new(run_id, pattern, events),
+            remote_events: Vec::new(),
             mirror,
             read: [0, 0],
         })
@@ -491,6 +500,36 @@ impl Feed {
     /// The run's id.
     pub(super) fn run_id(&self) -> &str {
         self.watch.run_id()
+    }
+
+    /// The event files found on the host so far, each with the bytes fetched.
+    pub(super) fn event_files_known(&self) -> Vec<(&str, u64)> {
+        self.remote_events
+            .iter()
+            .map(|(s, off, _)| (s.path(), *off))
+            .collect()
+    }
+
+    /// An event file (its path in the run directory) the host has; whether it is new.
+    pub(super) fn event_file_found(&mut self, rel: &str) -> bool {
+        if self.remote_events.iter().any(|(s, _, _)| s.path() == rel) {
+            return false;
+        }
+        let source = Source::new(SourceKind::TensorBoard, rel);
+        self.remote_events.push((source, 0, EventFileReader::new()));
+        true
+    }
+
+    /// New bytes of the known event file `rel`.
+    pub(super) fn event_file_bytes(&mut self, rel: &str, data: &[u8]) {
+        if let Some((source, off, reader)) = self
+            .remote_events
+            .iter_mut()
+            .find(|(s, _, _)| s.path() == rel)
+        {
+            *off += data.len() as u64;
+            self.watch.event_bytes(source, reader, data);
+        }
     }
 
     /// Reads what is new in the run's event files (see [`EventFiles::pump`]).

@@ -285,3 +285,24 @@ fn a_line_that_matches_nothing_allocates_nothing() {
         "reading lines that report nothing allocated {peak} bytes"
     );
 }
+
+/// TensorBoard scalars through a SIGKILLed sweep and `sweep resume`, the sweep killed at
+/// several points of the files' growth: every scalar is recorded exactly once.
+#[test]
+fn tensorboard_scalars_are_recorded_once_through_a_kill_and_resume() {
+    for wait_ms in [0u64, 350, 700, 1100] {
+        let p = tensorboard_project().hdconfig(
+            "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
+        );
+        let mut child = p.spawn_run(&[]);
+        crate::support::wait_for(60, "the first event file", || {
+            p.run_dirs()
+                .iter()
+                .any(|d| d.join("work/runs/exp1").is_dir())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        crate::support::kill9(&mut child);
+        p.sweep(&["resume", "latest"]).code(0);
+        assert_tensorboard_points(&p);
+    }
+}

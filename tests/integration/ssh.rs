@@ -271,3 +271,18 @@ fn ssh_runs_report_through_the_library_formats() {
     let out = p.run(&[]).success().text();
     crate::metric_formats::assert_formats_read(&p, &out);
 }
+
+/// TensorBoard event files a run writes on an SSH host, under its working and outputs
+/// directories, are fetched as they grow: every scalar at its step, each once.
+#[test]
+fn ssh_runs_report_tensorboard_scalars() {
+    let Some(env) = services::sshd() else { return };
+    let p = crate::metric_formats::tensorboard_project()
+        .hdconfig(
+            "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
+        )
+        .runconfig(&remote(""))
+        .targets(&ssh_target("remote", &env, 1, ""));
+    p.run(&[]).success();
+    crate::metric_formats::assert_tensorboard_points(&p);
+}

@@ -20,6 +20,9 @@ pub const POLL: Duration = Duration::from_millis(200);
 const PROBE: Duration = Duration::from_secs(1);
 /// Most bytes of one file fetched per poll (the rest comes with the next poll).
 pub(super) const CHUNK: u64 = 1 << 20;
+/// Every how many polls a run's directory is searched for TensorBoard event files (about
+/// once a second).
+const EVENT_LOOK: u64 = 5;
 
 /// A run a poller follows.
 pub(super) struct Watched {
@@ -36,22 +39,38 @@ enum Status {
 }
 
 /// The poll command for `runs`.
-fn poll_script(runs: &[Watched]) -> String {
-    scripts::poll(runs.iter().map(|r| {
-        (
-            r.dir.as_str(),
-            r.feed.offset(Stream::Output),
-            r.feed.offset(Stream::Metrics),
-        )
-    }))
+fn poll_script(runs: &[Watched], look: bool) -> String {
+    scripts::poll(
+        runs.iter().map(|r| {
+            (
+                r.dir.as_str(),
+                r.feed.offset(Stream::Output),
+                r.feed.offset(Stream::Metrics),
+                r.feed.event_files_known(),
+            )
+        }),
+        look,
+    )
 }
 
-/// A parsed poll reply: per run index, output bytes, metrics bytes and status.
-type Reply = Vec<(Vec<u8>, Vec<u8>, Option<Status>)>;
+/// One run's part of a poll reply.
+#[derive(Default)]
+struct RunReply {
+    output: Vec<u8>,
+    metrics: Vec<u8>,
+    status: Option<Status>,
+    /// Event files found (paths in the run directory).
+    found: Vec<String>,
+    /// New bytes of known event files.
+    events: Vec<(String, Vec<u8>)>,
+}
+
+/// A parsed poll reply, per run index.
+type Reply = Vec<RunReply>;
 
 /// Reads a reply of [`scripts::poll`] for `n` runs of `host`.
 fn parse_reply(mut b: &[u8], n: usize, host: &str) -> Result<Reply, String> {
-    let mut out: Reply = (0..n).map(|_| (Vec::new(), Vec::new(), None)).collect();
+    let mut out: Reply = (0..n).map(|_| RunReply::default()).collect();
     while !b.is_empty() {
         let nl = b.iter().position(|&c| c == b'\n').ok_or("a cut line")?;
         let line = std::str::from_utf8(&b[..nl]).map_err(|_| "a non-UTF-8 header")?;
@@ -70,12 +89,22 @@ fn parse_reply(mut b: &[u8], n: usize, host: &str) -> Result<Reply, String> {
                 let data = &b[..len];
                 b = &b[len..];
                 match kind {
-                    "o" => slot.0.extend_from_slice(data),
-                    _ => slot.1.extend_from_slice(data),
+                    "o" => slot.output.extend_from_slice(data),
+                    _ => slot.metrics.extend_from_slice(data),
                 }
             }
+            Some("T") => {
+                let (len, rel) = rest.split_once(' ').ok_or("a bad event file header")?;
+                let len: usize = len.parse().map_err(|_| "a bad length")?;
+                if b.len() < len {
+                    return Err("fewer bytes than announced".into());
+                }
+                slot.events.push((rel.to_string(), b[..len].to_vec()));
+                b = &b[len..];
+            }
+            Some("F") => slot.found.push(rest.to_string()),
             Some("S") => {
-                slot.2 = Some(match rest {
+                slot.status = Some(match rest {
                     "running" => Status::Running,
                     "missing" => Status::Exited(ExitStatus::Unknown(format!(
                         "the run directory is gone from {host}"
@@ -101,6 +130,8 @@ fn parse_reply(mut b: &[u8], n: usize, host: &str) -> Result<Reply, String> {
 pub(super) fn poll_host(target: Weak<Inner>, i: usize) {
     let mut runs: Vec<Watched> = Vec::new();
     let mut failing_since: Option<Instant> = None;
+    let mut polls: u64 = 0;
+    let mut ending = false;
     loop {
         let Some(t) = target.upgrade() else { return };
         let (up, lost) = {
@@ -121,7 +152,11 @@ pub(super) fn poll_host(target: Weak<Inner>, i: usize) {
             continue;
         }
         let host = &t.conn.cfg.hosts[i].name;
-        let reply = match t.conn.run_script(i, &poll_script(&runs)) {
+        // Event files are looked for every [`EVENT_LOOK`] polls, and at every poll once a
+        // run has ended (so none written just before its end is missed).
+        polls += 1;
+        let look = polls % EVENT_LOOK == 1 || ending;
+        let reply = match t.conn.run_script(i, &poll_script(&runs, look)) {
             Ok(o) if o.status.success() => {
                 failing_since = None;
                 parse_reply(&o.stdout, runs.len(), host)
@@ -144,13 +179,29 @@ pub(super) fn poll_host(target: Weak<Inner>, i: usize) {
         };
         let mut more = false;
         let mut ended = 0u32;
+        ending = false;
         let mut keep = Vec::with_capacity(runs.len());
-        for (mut r, (o, m, status)) in runs.drain(..).zip(reply) {
-            let full = o.len() as u64 == CHUNK || m.len() as u64 == CHUNK;
+        for (mut r, rep) in runs.drain(..).zip(reply) {
+            let (o, m) = (&rep.output, &rep.metrics);
+            let mut full = o.len() as u64 == CHUNK || m.len() as u64 == CHUNK;
+            r.feed.feed(Stream::Output, o);
+            r.feed.feed(Stream::Metrics, m);
+            for (rel, data) in &rep.events {
+                full |= data.len() as u64 == CHUNK;
+                r.feed.event_file_bytes(rel, data);
+            }
+            let exited = matches!(rep.status, Some(Status::Exited(_)));
+            for rel in &rep.found {
+                // A new file of an ended run is read before its end is reported.
+                full |= r.feed.event_file_found(rel) && exited;
+            }
+            // An ended run's files are looked for once more before it is finished.
+            if exited && !look {
+                full = true;
+                ending = true;
+            }
             more |= full;
-            r.feed.feed(Stream::Output, &o);
-            r.feed.feed(Stream::Metrics, &m);
-            match status {
+            match rep.status {
                 // An exited run is finished only once its files have been read to the end.
                 Some(Status::Exited(s)) if !full => {
                     r.feed.exit(s);
@@ -232,14 +283,22 @@ mod tests {
         b.extend_from_slice(b"D 0 o 12\nline\nD 1 m 2S 0 running\n");
         b.extend_from_slice(b"D 1 o 3\nabcS 1 exit signal 15\n");
         let r = parse_reply(&b, 2, "h").unwrap();
-        assert_eq!(r[0].0, b"line\nD 1 m 2");
-        assert!(matches!(r[0].2, Some(Status::Running)));
-        assert_eq!(r[1].0, b"abc");
+        assert_eq!(r[0].output, b"line\nD 1 m 2");
+        assert!(matches!(r[0].status, Some(Status::Running)));
+        assert_eq!(r[1].output, b"abc");
         assert!(matches!(
-            r[1].2,
+            r[1].status,
             Some(Status::Exited(ExitStatus::Signal(15)))
         ));
         assert!(parse_reply(b"D 0 o 99\nshort", 1, "h").is_err());
+        let r = parse_reply(
+            b"F 0 work/a b/events.out.tfevents.1\nT 0 3 work/e\nT\x01\nS 0 running\n",
+            1,
+            "h",
+        )
+        .unwrap();
+        assert_eq!(r[0].found, ["work/a b/events.out.tfevents.1"]);
+        assert_eq!(r[0].events, [("work/e".to_string(), b"T\x01\n".to_vec())]);
     }
 
     /// The wrapper and the poll command, run by the local `sh`: a run's status, its bytes
@@ -270,18 +329,35 @@ mod tests {
             std::fs::read_to_string(run.exit_status()).unwrap(),
             "exit_code 3\n"
         );
-        let w = Watched {
+        let tb = run.work().join("logs dir");
+        std::fs::create_dir_all(&tb).unwrap();
+        std::fs::write(tb.join("events.out.tfevents.1.h"), b"0123456789").unwrap();
+        let mut w = Watched {
             feed: Feed::new("r", None, tokio::sync::mpsc::unbounded_channel().0, None).unwrap(),
             dir: run.root().display().to_string(),
         };
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(poll_script(&[w]))
-            .output()
-            .unwrap();
-        let r = parse_reply(&out.stdout, 1, "h").unwrap();
-        assert_eq!(r[0].0, b"a b\n");
-        assert_eq!(r[0].1, b"{\"metric\":\"m\",\"value\":1}\n");
-        assert!(matches!(r[0].2, Some(Status::Exited(ExitStatus::Code(3)))));
+        let poll = |w: &Watched| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(poll_script(std::slice::from_ref(w), true))
+                .output()
+                .unwrap();
+            parse_reply(&out.stdout, 1, "h").unwrap()
+        };
+        let r = poll(&w);
+        assert_eq!(r[0].output, b"a b\n");
+        assert_eq!(r[0].metrics, b"{\"metric\":\"m\",\"value\":1}\n");
+        assert!(matches!(
+            r[0].status,
+            Some(Status::Exited(ExitStatus::Code(3)))
+        ));
+        // The event file is found, then fetched from the offset read so far.
+        let rel = "work/logs dir/events.out.tfevents.1.h";
+        assert_eq!(r[0].found, [rel]);
+        assert!(r[0].events.is_empty());
+        assert!(w.feed.event_file_found(rel));
+        w.feed.event_file_bytes(rel, b"0123");
+        let r = poll(&w);
+        assert_eq!(r[0].events, [(rel.to_string(), b"456789".to_vec())]);
     }
 }

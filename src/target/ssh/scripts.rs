@@ -76,6 +76,18 @@ rn() {
   em "$1" m "$2/@METRICS@" "$4"
   printf 'S %s %s\n' "$1" "$e"
 }
+et() {
+  [ -f "$2/$3" ] || return 0
+  s=$(wc -c < "$2/$3"); n=$((s - $4))
+  [ "$n" -gt 0 ] || return 0
+  [ "$n" -le CHUNK ] || n=CHUNK
+  printf 'T %s %s %s\n' "$1" "$n" "$3"
+  tail -c +$(($4 + 1)) "$2/$3" | head -c "$n"
+}
+ef() {
+  ( cd "$2" 2>/dev/null && find @WORK@ @OUTPUTS@ -maxdepth 8 -type f -name 'events.out.tfevents.*' 2>/dev/null | head -n 100 ) |
+  while IFS= read -r f; do printf 'F %s %s\n' "$1" "$f"; done
+}
 "#;
 
 /// Script text with the run directory's names put in: `@OUTPUT_LOG@`, `@EXIT_STATUS@` and
@@ -215,10 +227,26 @@ pub(super) fn started(stdout: &[u8], tag: &str) -> Result<Option<(i32, String)>,
 
 /// The poll command: for each run (its run directory and the bytes of its output and
 /// metrics file read so far), its status, then its new output and metrics bytes.
-pub(super) fn poll<'a>(runs: impl Iterator<Item = (&'a str, u64, u64)>) -> String {
+///
+/// With `look`, each run's directory is also searched for TensorBoard event files (`F`
+/// lines); each known one (its path in the run directory and the bytes read) gets its new
+/// bytes (`T` blocks). Both come after the run's status, so for a run it says ended they
+/// are complete.
+pub(super) fn poll<'a>(
+    runs: impl Iterator<Item = (&'a str, u64, u64, Vec<(&'a str, u64)>)>,
+    look: bool,
+) -> String {
     let mut s = POLL_FUNCS.clone();
-    for (k, (dir, out, mf)) in runs.enumerate() {
-        s.push_str(&format!("rn {k} {} {out} {mf}\n", quote(dir)));
+    for (k, (dir, out, mf, events)) in runs.enumerate() {
+        let d = quote(dir);
+        // The status first: what is read after it is complete for a run it says ended.
+        s.push_str(&format!("rn {k} {d} {out} {mf}\n"));
+        if look {
+            s.push_str(&format!("ef {k} {d}\n"));
+        }
+        for (rel, off) in events {
+            s.push_str(&format!("et {k} {d} {} {off}\n", quote(rel)));
+        }
     }
     s
 }
