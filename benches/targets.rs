@@ -134,6 +134,7 @@ impl Ctx {
             snapshot: self.dir.path().join("snap"),
             run_dir: self.dir.path().join("runs").join(run),
             primary_metric: "acc".into(),
+            output_dirs: Vec::new(),
             pattern: None,
         }
     }

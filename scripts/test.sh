@@ -7,8 +7,8 @@
 # Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts) and
 # its venv and pip modules (for the managed-environment tests, which install from PyPI) with
 # apt when they are missing and the script runs as root.
-# As root it also installs Chromium (apt) and MLflow (pip, into /opt/sweep-mlflow) for the
-# report and MLflow tests. The Python package (python/) is built with maturin and tested with
+# As root it also installs Chromium (apt) and MLflow (pip, into /opt/sweep-mlflow) and azureml-core (pip, into /opt/sweep-azureml) for the
+# report, MLflow and Azure ML tests. The Python package (python/) is built with maturin and tested with
 # pytest in a virtual environment under target/ (maturin, pytest, Optuna, pandas from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +76,9 @@ fi
 # under /opt), and the live-view test drives a terminal with tmux (apt). They install in
 # the background while the code builds; under CI the tests fail if one is missing.
 MLFLOW_VENV="${SWEEP_MLFLOW_VENV:-/opt/sweep-mlflow}"
+# The Azure ML tests also run a v1 script with the real azureml-core (PyPI, Python 3.11;
+# about a minute to install once, then kept like MLflow's environment).
+AZUREML_VENV="${SWEEP_AZUREML_VENV:-/opt/sweep-azureml}"
 # The test services may be installing with apt at the same moment: wait for its lock.
 apt_retry() {
   local i
@@ -105,6 +108,12 @@ install_test_tools() {
     "$MLFLOW_VENV/bin/pip" install -q --disable-pip-version-check mlflow
   fi
   "$MLFLOW_VENV/bin/mlflow" --version
+  if [ ! -x "$AZUREML_VENV/bin/python" ] || ! "$AZUREML_VENV/bin/python" -c 'import azureml.core' 2>/dev/null; then
+    echo "installing azureml-core (pip) into $AZUREML_VENV"
+    python3 -m venv "$AZUREML_VENV"
+    "$AZUREML_VENV/bin/pip" install -q --disable-pip-version-check azureml-core
+  fi
+  "$AZUREML_VENV/bin/python" -c 'import azureml.core; print("azureml-core", azureml.core.VERSION)'
 }
 TOOLS_PID=""
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -113,6 +122,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   TOOLS_PID=$!
 fi
 export SWEEP_TEST_MLFLOW="${SWEEP_TEST_MLFLOW:-$MLFLOW_VENV/bin/mlflow}"
+export SWEEP_TEST_AZUREML_PYTHON="${SWEEP_TEST_AZUREML_PYTHON:-$AZUREML_VENV/bin/python}"
 
 # The Python package's tests (python/tests) run in a virtual environment of their own with
 # maturin, pytest, Optuna and pandas from PyPI; it is made (or updated) in the background
@@ -147,7 +157,7 @@ if [ -n "$SERVICES_PID" ]; then
 fi
 
 if [ -n "$TOOLS_PID" ]; then
-  wait "$TOOLS_PID" || { tail -n 30 /tmp/sweep-test-tools.log >&2; echo "installing chromium or mlflow failed" >&2; exit 1; }
+  wait "$TOOLS_PID" || { tail -n 30 /tmp/sweep-test-tools.log >&2; echo "installing chromium, mlflow or azureml-core failed" >&2; exit 1; }
   cat /tmp/sweep-test-tools.log >&2
 fi
 

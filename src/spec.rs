@@ -161,6 +161,10 @@ pub struct RunSpec {
     pub environment: BTreeMap<String, String>,
     /// The source directory (snapshot root).
     pub source_dir: PathBuf,
+    /// The directories a run's `outputs/` gets before it starts (a v2 job's folder
+    /// outputs, which its command names as `../outputs/NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_dirs: Vec<String>,
     /// The compute target's name (`local` by default).
     pub target: String,
     /// Number of nodes requested (Slurm).

@@ -76,15 +76,20 @@ pub struct RunArgs {
     /// The program to run and its fixed arguments (without a runconfig).
     #[arg(last = true, value_name = "SCRIPT")]
     pub program: Vec<String>,
+    /// The script (and arguments) `submit-hyperdrive` was given, replacing the runconfig's.
+    #[arg(skip)]
+    pub script_override: Option<sweep::config::ScriptOverride>,
     /// Common options.
     #[command(flatten)]
     pub common: Common,
 }
 
-/// `sweep submit-hyperdrive -e EXP -c RUNCONFIG --hyperdrive-configuration-name HDCONFIG`.
+/// `sweep submit-hyperdrive -e EXP -c RUNCONFIG --hyperdrive-configuration-name HDCONFIG
+/// [SCRIPT ARGS...]`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  sweep submit-hyperdrive -e mnist -c train --hyperdrive-configuration-name hdconfig.yml")]
+  sweep submit-hyperdrive -e mnist -c train --hyperdrive-configuration-name hdconfig.yml
+  sweep submit-hyperdrive -e iris -c local --hyperdrive-configuration-name hdconfig.yml train_iris.py --kernel rbf")]
 pub struct SubmitArgs {
     /// The experiment name.
     #[arg(short = 'e', long = "experiment-name", value_name = "EXP")]
@@ -92,14 +97,19 @@ pub struct SubmitArgs {
     /// The run configuration.
     #[arg(short = 'c', long = "run-configuration", value_name = "RUNCONFIG")]
     pub runconfig: PathBuf,
-    /// The sweep config.
+    /// The sweep config: a path, else a file of that name in `.azureml/` or `aml_config/`.
     #[arg(long = "hyperdrive-configuration-name", value_name = "HDCONFIG")]
     pub hdconfig: PathBuf,
     /// Print only the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// A script and arguments overriding the runconfig's (as `az ml` accepts them).
-    #[arg(value_name = "SCRIPT")]
+    /// A script replacing the runconfig's `script`, and arguments replacing its
+    /// `arguments` (when any are given), as `az ml run submit-hyperdrive` takes them.
+    #[arg(
+        value_name = "SCRIPT",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub script: Vec<String>,
     /// Common options.
     #[command(flatten)]
@@ -110,7 +120,7 @@ impl SubmitArgs {
     /// The same request in `sweep run` form.
     pub fn into_run(self) -> RunArgs {
         RunArgs {
-            hdconfig: self.hdconfig,
+            hdconfig: resolve_hdconfig(&self.hdconfig),
             runconfig: Some(self.runconfig),
             experiment: Some(self.experiment),
             name: None,
@@ -125,10 +135,24 @@ impl SubmitArgs {
             stop_without_metric: engine::DEFAULT_NO_METRIC_RUNS,
             resume_from: Vec::new(),
             resume_child_runs: Vec::new(),
-            program: self.script,
+            program: Vec::new(),
+            script_override: sweep::config::ScriptOverride::from_words(&self.script),
             common: self.common,
         }
     }
+}
+
+/// The sweep config `submit-hyperdrive` names: the path if it exists, else the file of that
+/// name in `.azureml/` or `aml_config/` (where `az ml` also looks).
+fn resolve_hdconfig(given: &Path) -> PathBuf {
+    if given.exists() {
+        return given.to_path_buf();
+    }
+    [".azureml", "aml_config"]
+        .iter()
+        .map(|d| Path::new(d).join(given))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| given.to_path_buf())
 }
 
 /// The SIGTERM-to-SIGKILL grace period: `$SWEEP_STOP_GRACE_SECONDS`, else the default;
@@ -145,8 +169,12 @@ pub(super) fn stop_grace() -> Duration {
 /// Runs `sweep run`.
 pub fn run(args: RunArgs) -> CliResult {
     let runconfig = args.runconfig.as_deref().map(super::resolve_runconfig);
-    let loaded =
-        sweep::config::load(&args.hdconfig, runconfig.as_deref()).map_err(CliError::Config)?;
+    let loaded = sweep::config::load_with(
+        &args.hdconfig,
+        runconfig.as_deref(),
+        args.script_override.as_ref(),
+    )
+    .map_err(CliError::Config)?;
     super::validate::print_diagnostics(&loaded, args.quiet);
     let mut spec = loaded.spec;
     if !args.program.is_empty() {

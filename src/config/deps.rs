@@ -106,6 +106,36 @@ impl DepsFile {
     }
 }
 
+/// Whether a pip requirement or conda spec names an Azure ML SDK package (`azureml-core`,
+/// `azureml-defaults`, `azureml_mlflow[x]>=1`, ...): names compared as pip compares them,
+/// case-insensitively with `_` and `.` as `-`.
+pub fn is_azureml(spec: &str) -> bool {
+    let s = spec.rsplit_once("::").map_or(spec, |(_, s)| s).trim_start();
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(s.len());
+    let name = s[..end].to_ascii_lowercase().replace(['_', '.'], "-");
+    name.starts_with("azureml-")
+}
+
+impl DepsFile {
+    /// Leaves the Azure ML SDK packages out of the lists (sweep provides what runs use of
+    /// them, `azureml.core.Run`); returns what was left out, as written.
+    pub fn drop_azureml(&mut self) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for list in [&mut self.deps.pip, &mut self.deps.conda] {
+            list.retain(|s| {
+                let azure = is_azureml(s);
+                if azure {
+                    dropped.push(s.clone());
+                }
+                !azure
+            });
+        }
+        dropped
+    }
+}
+
 /// One requirement or spec line, normalised: surrounding whitespace trimmed and every run of
 /// inner whitespace collapsed to one space (inner spaces can be significant: conda's
 /// `numpy 1.26 py311_0`, pip's environment markers).
@@ -449,6 +479,26 @@ mod tests {
                 full: None
             })
         );
+    }
+
+    #[test]
+    fn azure_sdk_packages_are_left_out_and_the_rest_kept() {
+        let mut r = conda(
+            "dependencies:\n  - python=3.11\n  - azureml-core\n  - numpy\n  - pip:\n    - azureml-defaults==1.48.0\n    - AzureML_MLflow[x]>=1\n    - azure-ai-ml\n    - mlflow\n",
+        );
+        let dropped = r.drop_azureml();
+        assert_eq!(
+            dropped,
+            [
+                "AzureML_MLflow[x]>=1",
+                "azureml-defaults==1.48.0",
+                "azureml-core"
+            ]
+        );
+        assert_eq!(r.deps.pip, ["azure-ai-ml", "mlflow"]);
+        assert_eq!(r.deps.conda, ["numpy"]);
+        assert!(is_azureml("conda-forge::azureml.core"));
+        assert!(!is_azureml("azureml") && !is_azureml("azure-ai-ml"));
     }
 
     #[test]

@@ -347,13 +347,9 @@ pub const POLICY_KEYS: &[&str] = &[
 ];
 
 fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
-    let Some(p) = fields(
-        sink,
-        node,
-        "policy",
-        POLICY_KEYS,
-        &["properties", "exclude_finished_jobs"],
-    ) else {
+    let mut keys = POLICY_KEYS.to_vec();
+    keys.push("properties");
+    let Some(p) = fields(sink, node, "policy", &keys, &["exclude_finished_jobs"]) else {
         return;
     };
     let kinds = [
@@ -388,7 +384,26 @@ fn read_policy(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
         sink.error(span, format!("unknown policy type `{ty}`"), Some(hint));
         return;
     };
-    part.policy = read_policy_fields(sink, &p, kind, span);
+    // The v1 documentation's form nests the numbers in `properties:`, as the SDK's
+    // policy objects hold them; both forms are read.
+    match p.get("properties") {
+        Some(props) => {
+            for k in &POLICY_KEYS[1..] {
+                if let Some(kn) = p.key_node(k) {
+                    sink.error(
+                        kn.span,
+                        format!("`{k}` is given beside `properties`"),
+                        Some("put every policy number in `properties`, or none".into()),
+                    );
+                }
+            }
+            let Some(pf) = fields(sink, props, "policy.properties", &POLICY_KEYS[1..], &[]) else {
+                return;
+            };
+            part.policy = read_policy_fields(sink, &pf, kind, span);
+        }
+        None => part.policy = read_policy_fields(sink, &p, kind, span),
+    }
 }
 
 /// The policy's numbers, shared by the v1 and v2 formats (`kind` is the normalised v1 name).

@@ -17,6 +17,7 @@ mod metrics;
 pub mod runconfig;
 pub mod targets;
 pub mod v2;
+pub mod v2io;
 pub mod yaml;
 
 use crate::space::{Domain, GridSize, Param, SearchSpace};
@@ -75,6 +76,8 @@ pub struct SweepPart {
     pub code: Option<PathBuf>,
     /// v2 `trial.environment_variables`.
     pub environment: BTreeMap<String, String>,
+    /// v2 `inputs` and `outputs`.
+    pub io: v2io::Io,
     /// Warm-start sources.
     pub resume_from: Vec<String>,
     /// `resume_child_runs`: earlier run ids.
@@ -160,10 +163,48 @@ fn parse_into(sink: &mut Sink) -> Option<yaml::Node> {
     }
 }
 
+/// A script given on the command line (`sweep submit-hyperdrive … SCRIPT ARGS…`), which
+/// replaces the runconfig's, as `az ml run submit-hyperdrive` does: `script` replaces the
+/// runconfig's `script` (or `command`), and `arguments`, when there are any, its
+/// `arguments`; with none, the runconfig's stay.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScriptOverride {
+    /// The script, relative to the source directory.
+    pub script: String,
+    /// Its arguments (empty: the runconfig's are kept).
+    pub arguments: Vec<String>,
+}
+
+impl ScriptOverride {
+    /// The override `SCRIPT ARGS...` gives; `None` for an empty list.
+    pub fn from_words(words: &[String]) -> Option<ScriptOverride> {
+        let (script, arguments) = words.split_first()?;
+        Some(ScriptOverride {
+            script: script.clone(),
+            arguments: arguments.to_vec(),
+        })
+    }
+}
+
 /// Loads and validates a sweep config and an optional runconfig.
 pub fn load(hdconfig: &Path, runconfig: Option<&Path>) -> Result<Loaded, Problems> {
+    load_with(hdconfig, runconfig, None)
+}
+
+/// [`load`], with the runconfig's script replaced by `script` when given.
+pub fn load_with(
+    hdconfig: &Path,
+    runconfig: Option<&Path>,
+    script: Option<&ScriptOverride>,
+) -> Result<Loaded, Problems> {
     let text = read_file(hdconfig, "sweep config")?;
-    load_str(&hdconfig.display().to_string(), &text, hdconfig, runconfig)
+    load_inner(
+        &hdconfig.display().to_string(),
+        &text,
+        hdconfig,
+        runconfig,
+        script,
+    )
 }
 
 /// Like [`load`], with the sweep config's text given (`name` is how it is shown).
@@ -172,6 +213,16 @@ pub fn load_str(
     text: &str,
     path: &Path,
     runconfig: Option<&Path>,
+) -> Result<Loaded, Problems> {
+    load_inner(name, text, path, runconfig, None)
+}
+
+fn load_inner(
+    name: &str,
+    text: &str,
+    path: &Path,
+    runconfig: Option<&Path>,
+    script: Option<&ScriptOverride>,
 ) -> Result<Loaded, Problems> {
     let mut sink = Sink::new(name, text);
     let root = parse_into(&mut sink);
@@ -203,7 +254,11 @@ pub fn load_str(
                     Some("drop `-c`, or use the HyperDrive v1 format".into()),
                 );
             } else {
-                run = Some(runconfig::read(&mut rs, &rroot, rc));
+                let mut part = runconfig::read(&mut rs, &rroot, rc, script.is_some());
+                if let Some(ov) = script {
+                    part.override_script(ov);
+                }
+                run = Some(part);
             }
         }
         rsink = Some(rs);
@@ -431,9 +486,16 @@ fn build_run_spec(
             ..RunSpec::default()
         };
         if let Some((words, span)) = &part.command {
-            check_placeholders(sink, words, *span, space);
-            spec.arguments = words.clone();
+            check_placeholders(sink, words, *span, space, Some(&part.io));
+            spec.arguments = words.iter().map(|w| part.io.substitute(w)).collect();
         }
+        spec.output_dirs = part
+            .io
+            .outputs
+            .iter()
+            .filter(|o| o.folder)
+            .map(|o| o.name.clone())
+            .collect();
         return (spec, None);
     }
     let Some(run) = run else {
@@ -465,11 +527,22 @@ fn build_run_spec(
     if let Some(rs) = rsink {
         if let Some((script, span)) = &run.script {
             if !run.source_dir.join(script).is_file() {
-                rs.error(
-                    *span,
-                    format!("script `{script}` not found in the source directory `{}`", run.source_dir.display()),
-                    Some("paths are relative to the source directory (the runconfig's folder, or `sourceDirectory`)".into()),
+                let msg = format!(
+                    "script `{script}` not found in the source directory `{}`",
+                    run.source_dir.display()
                 );
+                if run.script_given {
+                    rs.file_error(
+                        format!("{msg} (the script given on the command line)"),
+                        Some("it is relative to the source directory: the project folder of `.azureml/` or `aml_config/`, the runconfig's folder, or `sourceDirectory`".into()),
+                    );
+                } else {
+                    rs.error(
+                        *span,
+                        msg,
+                        Some("paths are relative to the source directory (the runconfig's folder, or `sourceDirectory`)".into()),
+                    );
+                }
             }
             spec.interpreter = Some(resolve_interpreter(rs, run.interpreter.as_ref()));
             spec.script = Some(script.clone());
@@ -483,6 +556,7 @@ fn build_run_spec(
                     &words,
                     cmd.first().map(|c| c.1).unwrap_or_default(),
                     space,
+                    None,
                 );
             }
             spec.arguments = words;
@@ -515,8 +589,15 @@ fn resolve_interpreter(rs: &mut Sink, given: Option<&(String, Span)>) -> String 
     }
 }
 
-/// Every `${{search_space.x}}` must name a parameter; every parameter should be used.
-fn check_placeholders(sink: &mut Sink, words: &[String], span: Span, space: Option<&SearchSpace>) {
+/// Every `${{search_space.x}}` must name a parameter, and, in a v2 job (`io`), every
+/// `${{inputs.x}}` / `${{outputs.x}}` an input / output; every parameter should be used.
+fn check_placeholders(
+    sink: &mut Sink,
+    words: &[String],
+    span: Span,
+    space: Option<&SearchSpace>,
+    io: Option<&v2io::Io>,
+) {
     let names: Vec<&str> = space
         .map(|s| s.params().iter().map(|p| p.name.as_str()).collect())
         .unwrap_or_default();
@@ -538,16 +619,19 @@ fn check_placeholders(sink: &mut Sink, words: &[String], span: Span, space: Opti
             match inner.strip_prefix("search_space.") {
                 Some(name) => {
                     if space.is_some() && !names.contains(&name) {
-                        let hint = diag::did_you_mean(name, &names).map_or_else(|| format!("parameters: {}", names.join(", ")), |n| format!("did you mean `{n}`?"));
-                        sink.error(at, format!("`{inner}` names no parameter of the search space"), Some(hint));
+                        let hint = diag::did_you_mean(name, &names).map_or_else(
+                            || format!("parameters: {}", names.join(", ")),
+                            |n| format!("did you mean `{n}`?"),
+                        );
+                        sink.error(
+                            at,
+                            format!("`{inner}` names no parameter of the search space"),
+                            Some(hint),
+                        );
                     }
                     used.push(name.to_string());
                 }
-                None => sink.error(
-                    at,
-                    format!("`${{{{{inner}}}}}` is not supported: only `${{{{search_space.<name>}}}}` is substituted"),
-                    Some("write the value directly".into()),
-                ),
+                None => check_io_placeholder(sink, inner, at, io),
             }
             rest = &after[end + 2..];
         }
@@ -571,6 +655,51 @@ fn check_placeholders(sink: &mut Sink, words: &[String], span: Span, space: Opti
             }
         }
     }
+}
+
+/// A placeholder other than `search_space.x`: in a v2 job, an input or an output it declares.
+fn check_io_placeholder(sink: &mut Sink, inner: &str, at: Span, io: Option<&v2io::Io>) {
+    let (kind, name) = inner.split_once('.').unwrap_or((inner, ""));
+    let known = match (io, kind) {
+        (Some(io), "inputs") => io.input_names(),
+        (Some(io), "outputs") => io.output_names(),
+        (Some(_), _) => {
+            sink.error(
+                at,
+                format!("`${{{{{inner}}}}}` is not supported: a command takes `search_space`, `inputs` and `outputs` placeholders"),
+                Some("write the value directly".into()),
+            );
+            return;
+        }
+        (None, _) => {
+            sink.error(
+                at,
+                format!("`${{{{{inner}}}}}` is not supported: only `${{{{search_space.<name>}}}}` is substituted"),
+                Some("write the value directly; `inputs` and `outputs` belong to v2 sweep jobs".into()),
+            );
+            return;
+        }
+    };
+    if known.contains(&name) {
+        return;
+    }
+    let hint = match diag::did_you_mean(name, &known) {
+        Some(n) => format!("did you mean `{n}`?"),
+        None if known.is_empty() => {
+            let example = if kind == "inputs" {
+                format!("{name}: 0.5")
+            } else {
+                format!("{name}: {{type: uri_folder}}")
+            };
+            format!("declare it in the job's top-level `{kind}:` (`{example}`)")
+        }
+        None => format!("{kind}: {}", known.join(", ")),
+    };
+    sink.error(
+        at,
+        format!("`{inner}` names no entry of the job's `{kind}`"),
+        Some(hint),
+    );
 }
 
 /// The span of the first occurrence of `needle` at or after `from`'s line, for pointing at

@@ -36,8 +36,29 @@ pub struct RunPart {
     pub max_run_seconds: Option<f64>,
     /// The source directory (see [`source_dir_for`]).
     pub source_dir: PathBuf,
+    /// Whether `script` was given on the command line rather than read from the file.
+    pub script_given: bool,
     /// `metrics.pattern` (extension), compiled.
     pub metric_pattern: Option<crate::metrics::Pattern>,
+}
+
+impl RunPart {
+    /// Replaces what the runconfig runs by a script from the command line (its positions
+    /// are the file's `script` or `command` key's, for diagnostics about the rest).
+    pub fn override_script(&mut self, ov: &super::ScriptOverride) {
+        let span = self
+            .script
+            .as_ref()
+            .map(|s| s.1)
+            .or_else(|| self.command.as_ref().and_then(|c| c.first().map(|w| w.1)))
+            .unwrap_or_default();
+        self.script = Some((ov.script.clone(), span));
+        self.command = None;
+        self.script_given = true;
+        if !ov.arguments.is_empty() {
+            self.arguments = ov.arguments.iter().map(|a| (a.clone(), span)).collect();
+        }
+    }
 }
 
 const TOP: &[&str] = &[
@@ -110,8 +131,9 @@ pub fn source_dir_for(runconfig: &Path) -> PathBuf {
     }
 }
 
-/// Reads a runconfig document found at `path`.
-pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
+/// Reads a runconfig document found at `path`; `script_given` says that the command line
+/// names the script, so the file need not.
+pub fn read(sink: &mut Sink, root: &Node, path: &Path, script_given: bool) -> RunPart {
     let mut part = RunPart {
         source_dir: source_dir_for(path),
         ..RunPart::default()
@@ -170,7 +192,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> RunPart {
         }
         (Some(_), None, _) | (None, Some(_), _) => {}
         _ => {
-            if !top.has("command") && !top.has("script") {
+            if !top.has("command") && !top.has("script") && !script_given {
                 sink.error(
                     top.span,
                     "the runconfig needs `script` (or `command`)",
@@ -268,7 +290,18 @@ fn read_dependency_file(
     let shown = found.display().to_string();
     let abs = found.canonicalize().unwrap_or_else(|_| found.clone());
     match super::deps::read(&abs, &shown, kind) {
-        Ok(deps) => {
+        Ok(mut deps) => {
+            let dropped = deps.drop_azureml();
+            if !dropped.is_empty() {
+                sink.note(
+                    span,
+                    format!(
+                        "left out of the environment sweep builds: {} (sweep gives every run `azureml.core.Run` itself)",
+                        dropped.join(", ")
+                    ),
+                    Some("scripts that use other azureml-core APIs need azureml-core installed where they run".into()),
+                );
+            }
             let forced = std::env::var(super::env_tool::BUILDER_VAR).ok();
             super::env_tool::managed_env(deps, forced.as_deref(), sink, span)
         }

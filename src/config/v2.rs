@@ -22,6 +22,8 @@ const TOP: &[&str] = &[
     "limits",
     "early_termination",
     "trial",
+    "inputs",
+    "outputs",
     "resume_from",
     "metrics",
 ];
@@ -33,8 +35,6 @@ const TOP_INERT: &[&str] = &[
     "name",
     "description",
     "tags",
-    "inputs",
-    "outputs",
     "identity",
     "properties",
     "services",
@@ -154,6 +154,12 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
     }
     if let Some(e) = top.get("early_termination") {
         read_policy(sink, e, &mut part);
+    }
+    if let Some(i) = top.get("inputs") {
+        part.io.inputs = super::v2io::read_inputs(sink, i, path);
+    }
+    if let Some(o) = top.get("outputs") {
+        part.io.outputs = super::v2io::read_outputs(sink, o);
     }
     match top.get("trial") {
         Some(t) => read_trial(sink, t, path, &mut part),
@@ -438,15 +444,8 @@ fn read_trial(sink: &mut Sink, node: &Node, path: &Path, part: &mut SweepPart) {
         sink,
         node,
         "trial",
-        &["command", "code", "environment_variables"],
-        &[
-            "environment",
-            "resources",
-            "distribution",
-            "type",
-            "inputs",
-            "outputs",
-        ],
+        &["command", "code", "environment_variables", "environment"],
+        &["resources", "distribution", "type", "inputs", "outputs"],
     ) else {
         return;
     };
@@ -467,6 +466,9 @@ fn read_trial(sink: &mut Sink, node: &Node, path: &Path, part: &mut SweepPart) {
                 None,
             ),
         }
+    }
+    if let (Some(k), Some(env)) = (f.key_node("environment"), f.get("environment")) {
+        super::v2io::environment_note(sink, k.span, env);
     }
     if let Some((code, span)) = f.string(sink, "code") {
         let base = path.parent().unwrap_or(Path::new("."));

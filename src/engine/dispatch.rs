@@ -454,6 +454,7 @@ impl Dispatcher {
             snapshot: self.snapshot.clone(),
             run_dir,
             primary_metric: self.spec.primary_metric.clone(),
+            output_dirs: self.spec.run.output_dirs.clone(),
             pattern: self.spec.run.metric_pattern.clone(),
         }
     }
@@ -1152,7 +1153,13 @@ impl Dispatcher {
             && !never_started
             && !matches!(reason, EndReason::LaunchFailed(_))
         {
-            let text = crate::metrics::never_reported(&id, &self.spec.primary_metric, &s.seen);
+            // Output lines are quoted as near misses: without the configured values.
+            let tail: Vec<String> = tail
+                .iter()
+                .map(|l| redact(l, &self.spec.run.environment))
+                .collect();
+            let text =
+                crate::metrics::never_reported(&id, &self.spec.primary_metric, &s.seen, &tail);
             self.warn(Some(&id), text);
         }
         if malformed > 1 {
@@ -1204,7 +1211,8 @@ impl Dispatcher {
             format!("only {}", reported.join(", "))
         };
         let why = format!(
-            "the first {n} runs completed without reporting the primary metric {m:?} (they reported {what}), so no best run can come; stopping. Check `primary_metric_name`, or have the script print `@sweep {{\"metric\": \"{m}\", \"value\": ...}}` or `{m}=...`"
+            "the first {n} runs completed without reporting the primary metric {m:?} (they reported {what}), so no best run can come; stopping. Check `primary_metric_name`, or have the script report it: sweep reads {}",
+            crate::metrics::missing::WAYS
         );
         self.begin_stop(
             SweepState::Failed,

@@ -136,7 +136,18 @@ impl SavedSweep {
         }
         let hd = self.config_files.first().cloned().unwrap_or_default();
         let rc = self.config_files.get(1).cloned();
-        let loaded = crate::config::load(&hd, rc.as_deref()).map_err(|p| {
+        // The saved script is what the runs run (it may have been given on the command
+        // line instead of the runconfig's): the file's own need not exist.
+        let run = &self.spec.run;
+        let script = run
+            .script
+            .clone()
+            .filter(|_| rc.is_some() && !run.is_command)
+            .map(|script| crate::config::ScriptOverride {
+                script,
+                arguments: run.arguments.clone(),
+            });
+        let loaded = crate::config::load_with(&hd, rc.as_deref(), script.as_ref()).map_err(|p| {
             format!(
                 "the run's environment variables are read again from its config files, which no longer load:\n{}",
                 p.rendered.trim_end()

@@ -1,6 +1,9 @@
 //! The line grammar of a run's output: what one line (its final state, see
 //! [`super::split`]) reports. In order, the first that applies:
 //!
+//! 0. **azureml-core's offline echo** ([`super::azureml`]): an `Attempted to log scalar
+//!    metric NAME:` line reports nothing and makes the next line its value, read as that
+//!    only.
 //! 1. An **`@sweep` line** (`@sweep {"metric": …}`) is one report, or malformed; nothing
 //!    else of it is read, so the pairs inside its JSON are never counted again.
 //! 2. A line the **configured pattern** matches reports what the pattern captures, and
@@ -39,6 +42,8 @@ pub struct OutputGrammar {
     pattern: Option<(Pattern, CaptureLocations)>,
     /// The step the last `Epoch N/M` line set.
     keras_epoch: Option<i64>,
+    /// azureml-core's offline echo, whose value is on the line after its header.
+    echo: super::azureml::Echo,
 }
 
 /// What a line was to the grammar, besides its reports.
@@ -56,18 +61,24 @@ impl OutputGrammar {
         OutputGrammar {
             pattern: pattern.map(|p| (p.clone(), p.locations())),
             keras_epoch: None,
+            echo: Default::default(),
         }
     }
 
     /// Reads one line, calling `f` for each of its reports in the order written.
     pub fn line(&mut self, line: &[u8], mut f: impl FnMut(Found<'_>)) -> Verdict {
+        if self.echo.line(line, &mut f) {
+            return Verdict::Read;
+        }
         let t = line.trim_ascii();
         if let Some(rest) = t.strip_prefix(PREFIX.as_bytes()) {
             if rest.is_empty() || rest[0].is_ascii_whitespace() {
                 return match std::str::from_utf8(rest) {
                     Ok(json) => match super::json::parse_object(json.trim()) {
                         Ok(found) => {
-                            f(found);
+                            if let Some(found) = found {
+                                f(found);
+                            }
                             Verdict::Read
                         }
                         Err(why) => Verdict::Malformed(why),

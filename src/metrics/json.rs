@@ -7,7 +7,7 @@ use super::Found;
 use std::borrow::Cow;
 
 /// Parses the JSON object of one report; the error says why it is not one.
-pub(super) fn parse_object(text: &str) -> Result<Found<'static>, String> {
+pub(super) fn parse_object(text: &str) -> Result<Option<Found<'static>>, String> {
     if text.is_empty() {
         return Err("no JSON object after @sweep".into());
     }
@@ -22,6 +22,14 @@ pub(super) fn parse_object(text: &str) -> Result<Found<'static>, String> {
         Ok(_) => return Err("not a JSON object".into()),
         Err(e) => return Err(format!("invalid JSON: {e}")),
     };
+    // What sweep's `azureml.core.Run` and MLflow store write besides reports (see
+    // docs/metrics.md): a value logged to another run, a parameter or a tag the script
+    // recorded. Not reports, and not malformed.
+    if obj.contains_key("other_run")
+        || (!obj.contains_key("metric") && (obj.contains_key("param") || obj.contains_key("tag")))
+    {
+        return Ok(None);
+    }
     let name = match obj.remove("metric") {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
         Some(_) => return Err("\"metric\" is not a non-empty string".into()),
@@ -48,11 +56,11 @@ pub(super) fn parse_object(text: &str) -> Result<Found<'static>, String> {
         },
         Some(_) => return Err("\"step\" is not an integer".into()),
     };
-    Ok(Found {
+    Ok(Some(Found {
         name: Cow::Owned(name),
         value,
         step,
-    })
+    }))
 }
 
 /// Replaces bare `NaN`, `Infinity` and `-Infinity` tokens outside string literals by

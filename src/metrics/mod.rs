@@ -19,7 +19,10 @@
 //!   (`\r` redraws collapsed) and with its end offset.
 //! - [`grammar`]: the line grammar of the output (`@sweep` JSON lines, the configured
 //!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` `pairs` pair).
-//! - [`parse_file_line`]: a metrics-file line (one JSON object).
+//! - [`parse_file_line`]: a metrics-file line (one JSON object; the `param`, `tag` and
+//!   `other_run` objects sweep's Python integrations write beside reports are not reports).
+//! - [`azureml`]: the real azureml-core's offline echo (`Attempted to log scalar metric
+//!   NAME:` and the value on the next line), a recogniser of the output grammar.
 //! - [`tfevents`]: TensorBoard event files (TFRecord framing, CRC32C, scalar summaries).
 //! - [`Seen`] and [`never_reported`]: what a run reported, by kind of source, and the
 //!   warning for a run that never reported the primary metric (its text is built there only).
@@ -36,8 +39,10 @@
 
 use std::borrow::Cow;
 
+pub mod azureml;
 pub mod grammar;
 mod json;
+pub mod missing;
 mod number;
 mod pairs;
 pub mod pattern;
@@ -106,7 +111,7 @@ impl Found<'_> {
 pub fn parse_file_line(line: &[u8]) -> Result<Option<Found<'static>>, String> {
     match std::str::from_utf8(line) {
         Ok(s) if s.trim().is_empty() => Ok(None),
-        Ok(s) => json::parse_object(s.trim()).map(Some),
+        Ok(s) => json::parse_object(s.trim()),
         Err(_) => Err("not valid UTF-8".into()),
     }
 }
@@ -148,6 +153,22 @@ pub fn is_rankable(v: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_tags_and_other_runs_values_are_not_reports_nor_malformed() {
+        for line in [
+            &br#"{"param":"lr","value":"0.1"}"#[..],
+            br#"{"tag":"team","value":"x"}"#,
+            br#"{"other_run":"abc","metric":"acc","value":0.5,"step":1}"#,
+        ] {
+            assert_eq!(parse_file_line(line), Ok(None));
+        }
+        // A `metric` key with `param` beside it is still a report.
+        assert!(parse_file_line(br#"{"metric":"a","value":1,"param":"p"}"#)
+            .unwrap()
+            .is_some());
+        assert!(parse_file_line(br#"{"value":1}"#).is_err());
+    }
 
     #[test]
     fn metrics_file_lines() {

@@ -52,7 +52,9 @@ impl Seen {
 /// grouped by the kind of source it came through, a hint for a name that differs from the
 /// primary metric's only in case (names are matched exactly, never guessed), and how to
 /// report it.
-pub fn never_reported(run_id: &str, primary: &str, seen: &Seen) -> String {
+/// `tail`, the run's last output lines, is searched for near misses
+/// ([`super::missing::output_near_miss`]).
+pub fn never_reported(run_id: &str, primary: &str, seen: &Seen, tail: &[String]) -> String {
     let reported = if seen.is_empty() {
         "no metrics at all".to_string()
     } else {
@@ -83,8 +85,13 @@ pub fn never_reported(run_id: &str, primary: &str, seen: &Seen) -> String {
             " {name:?} differs from it only in case: metric names are matched exactly, so rename one of them."
         ));
     }
+    if let Some(hint) = super::missing::output_near_miss(primary, tail) {
+        text.push(' ');
+        text.push_str(&hint);
+    }
     text.push_str(&format!(
-        " Print `@sweep {{\"metric\":\"{primary}\",\"value\":...}}` or `{primary}=...`, or check the metric name in the config"
+        " sweep reads {}; or check the metric name in the config",
+        super::missing::WAYS
     ));
     text
 }
@@ -108,8 +115,8 @@ mod tests {
     fn the_warning_lists_every_source_and_hints_at_a_case_only_difference() {
         let mut seen = Seen::default();
         assert_eq!(
-            never_reported("r_1", "acc", &seen),
-            "run r_1 never reported the primary metric \"acc\" (it reported no metrics at all); it can never be the best run. Print `@sweep {\"metric\":\"acc\",\"value\":...}` or `acc=...`, or check the metric name in the config"
+            never_reported("r_1", "acc", &seen, &[]),
+            format!("run r_1 never reported the primary metric \"acc\" (it reported no metrics at all); it can never be the best run. sweep reads {}; or check the metric name in the config", crate::metrics::missing::WAYS)
         );
         for _ in 0..3 {
             seen.add(&from(SourceKind::Output, "loss"));
@@ -119,8 +126,8 @@ mod tests {
         seen.add(&from(SourceKind::TensorBoard, "train/acc"));
         seen.add_name("lr", None);
         assert_eq!(
-            never_reported("r_1", "acc", &seen),
-            "run r_1 never reported the primary metric \"acc\" (it reported only: lr; Acc, loss in its output; loss in its metrics file; train/acc in its TensorBoard event files); it can never be the best run. \"Acc\" differs from it only in case: metric names are matched exactly, so rename one of them. Print `@sweep {\"metric\":\"acc\",\"value\":...}` or `acc=...`, or check the metric name in the config"
+            never_reported("r_1", "acc", &seen, &[]),
+            format!("run r_1 never reported the primary metric \"acc\" (it reported only: lr; Acc, loss in its output; loss in its metrics file; train/acc in its TensorBoard event files); it can never be the best run. \"Acc\" differs from it only in case: metric names are matched exactly, so rename one of them. sweep reads {}; or check the metric name in the config", crate::metrics::missing::WAYS)
         );
     }
 }

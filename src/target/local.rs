@@ -177,6 +177,8 @@ fn prepare(req: &LaunchRequest) -> Result<Prepared, TargetError> {
         std::fs::create_dir_all(dir.root())?;
     }
     super::snapshot::mkdir(&dir.outputs())?;
+    req.make_output_dirs(&dir.outputs())?;
+    super::pyshim::install(&dir.join(super::pyshim::DIR))?;
     // Makes `work` even when there is no snapshot.
     let workdir = dir.work();
     super::snapshot::copy_tree(&req.snapshot, &workdir)?;
@@ -246,7 +248,8 @@ fn start(req: &LaunchRequest, p: Prepared, events: EventSender) -> Result<RunHan
 fn run_env(req: &LaunchRequest, dir: &RunDir) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     for v in rundir::run_vars(req) {
-        let value = dir.value(&v.value);
+        let before = env.iter().find(|(k, _)| k == v.name).map(|e| e.1.clone());
+        let value = dir.value_over(&v.value, before.as_deref());
         match env.iter_mut().find(|(k, _)| k == v.name) {
             Some(_) if v.unless_set => {}
             Some(e) => e.1 = value,
@@ -638,6 +641,7 @@ mod tests {
             snapshot: dir.join("snap"),
             run_dir: dir.join("run"),
             primary_metric: "acc".into(),
+            output_dirs: Vec::new(),
             pattern: None,
         }
     }

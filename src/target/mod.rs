@@ -16,6 +16,7 @@ pub mod fake;
 mod handle;
 pub mod local;
 mod procs;
+pub mod pyshim;
 pub mod registry;
 pub mod rundir;
 pub mod shell;
@@ -50,6 +51,9 @@ pub struct LaunchRequest {
     pub run_dir: PathBuf,
     /// The primary metric's name.
     pub primary_metric: String,
+    /// Directories made in the run's `outputs/` before the program starts (a v2 job's
+    /// folder outputs); plain names, checked when the config was read.
+    pub output_dirs: Vec<String>,
     /// The configured pattern for output lines (`metrics: {pattern: …}`), if any.
     pub pattern: Option<crate::metrics::Pattern>,
 }
@@ -58,6 +62,14 @@ impl LaunchRequest {
     /// The working directory a run gets inside its run directory.
     pub fn workdir(&self) -> PathBuf {
         rundir::RunDir::new(&self.run_dir).work()
+    }
+
+    /// Makes the run's output directories ([`LaunchRequest::output_dirs`]) in `outputs`.
+    pub fn make_output_dirs(&self, outputs: &std::path::Path) -> std::io::Result<()> {
+        for d in &self.output_dirs {
+            std::fs::create_dir_all(outputs.join(d))?;
+        }
+        Ok(())
     }
 
     /// The program, `argv[0]`; a launch error for an empty argument vector.

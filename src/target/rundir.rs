@@ -9,6 +9,8 @@
 //!   stop             SWEEP_STOP_FILE: created when sweep asks the run to stop
 //!   outputs/         SWEEP_OUTPUT_DIR
 //!   work/            the working directory: a copy of the sweep's source snapshot
+//!   python/          first on the run's PYTHONPATH: `azureml.core.Run` and the `sweep:`
+//!                    MLflow tracking store (see `pyshim.rs`)
 //!   status           local: the supervisor's `pid N`, then how the program ended
 //!   exit_status      SSH: how the program ended, written by the run's wrapper
 //!                    (local, by sweep versions before `status`: the same; `pid` its pid)
@@ -144,9 +146,23 @@ impl RunDir {
 
     /// A variable's value for this run: text as it is, a run file as its path here.
     pub fn value(&self, v: &Value<'_>) -> OsString {
+        self.value_over(v, None)
+    }
+
+    /// [`RunDir::value`], for a variable whose value so far (inherited, or set by an
+    /// earlier [`Var`]) is `before`: a [`Value::FirstInRunDir`] keeps it after its path.
+    pub fn value_over(&self, v: &Value<'_>, before: Option<&std::ffi::OsStr>) -> OsString {
         match v {
             Value::Text(t) => (*t).into(),
             Value::InRunDir(name) => self.join(name).into(),
+            Value::FirstInRunDir(name) => {
+                let mut out: OsString = self.join(name).into();
+                if let Some(b) = before.filter(|b| !b.is_empty()) {
+                    out.push(":");
+                    out.push(b);
+                }
+                out
+            }
         }
     }
 }
@@ -159,6 +175,9 @@ pub enum Value<'a> {
     /// The path of this entry of the run directory (where the directory is, only the target
     /// knows: see [`RunDir::value`]).
     InRunDir(&'static str),
+    /// A search path (`PYTHONPATH`): this run-directory entry first, then the entries the
+    /// variable had before, if any.
+    FirstInRunDir(&'static str),
 }
 
 /// One variable sweep sets for a run.
@@ -177,19 +196,39 @@ pub struct Var<'a> {
 /// set, so a Python script's metric lines reach sweep while it runs rather than when its
 /// stdout buffer fills; the run configuration's variables; then `SWEEP_RUN_ID`,
 /// `SWEEP_SWEEP_ID`, `SWEEP_PARAMS`, `SWEEP_METRICS_FILE`, `SWEEP_OUTPUT_DIR` and
-/// `SWEEP_STOP_FILE`. The run configuration's values are secrets: never logged.
+/// `SWEEP_STOP_FILE`. Before the run configuration's variables (which may replace them),
+/// the run's MLflow identity: `MLFLOW_TRACKING_URI` selecting the `sweep:` store,
+/// `MLFLOW_RUN_ID` the run id and `MLFLOW_EXPERIMENT_ID` the sweep id, and
+/// `MLFLOW_DISABLE_TELEMETRY=true` unless set; after them,
+/// `PYTHONPATH` with the run's `python/` first (see `pyshim.rs`). The run configuration's
+/// values are secrets: never logged.
 pub fn run_vars(req: &LaunchRequest) -> Vec<Var<'_>> {
     let var = |name, value| Var {
         name,
         value,
         unless_set: false,
     };
-    let mut vars = vec![Var {
-        name: "PYTHONUNBUFFERED",
-        value: Value::Text("1"),
-        unless_set: true,
-    }];
+    let mut vars = vec![
+        Var {
+            name: "PYTHONUNBUFFERED",
+            value: Value::Text("1"),
+            unless_set: true,
+        },
+        var(
+            "MLFLOW_TRACKING_URI",
+            Value::Text(super::pyshim::MLFLOW_URI),
+        ),
+        var("MLFLOW_RUN_ID", Value::Text(&req.run_id)),
+        var("MLFLOW_EXPERIMENT_ID", Value::Text(&req.sweep_id)),
+        // MLflow 3 sends usage telemetry from every client; a run reports to sweep only.
+        Var {
+            name: "MLFLOW_DISABLE_TELEMETRY",
+            value: Value::Text("true"),
+            unless_set: true,
+        },
+    ];
     vars.extend(req.env.iter().map(|(k, v)| var(k, Value::Text(v))));
+    vars.push(var("PYTHONPATH", Value::FirstInRunDir(super::pyshim::DIR)));
     vars.extend([
         var("SWEEP_RUN_ID", Value::Text(&req.run_id)),
         var("SWEEP_SWEEP_ID", Value::Text(&req.sweep_id)),
@@ -229,6 +268,7 @@ mod tests {
             snapshot: "/snap".into(),
             run_dir: "/ws/runs/s_0".into(),
             primary_metric: "acc".into(),
+            output_dirs: Vec::new(),
             pattern: None,
         }
     }
@@ -250,8 +290,13 @@ mod tests {
             shown,
             [
                 ("PYTHONUNBUFFERED", "1".to_string(), true),
+                s("MLFLOW_TRACKING_URI", "sweep:run"),
+                s("MLFLOW_RUN_ID", "s_0"),
+                s("MLFLOW_EXPERIMENT_ID", "s"),
+                ("MLFLOW_DISABLE_TELEMETRY", "true".to_string(), true),
                 s("SECRET", "x y"),
                 s("PYTHONUNBUFFERED", "0"),
+                s("PYTHONPATH", "/ws/runs/s_0/python"),
                 s("SWEEP_RUN_ID", "s_0"),
                 s("SWEEP_SWEEP_ID", "s"),
                 s("SWEEP_PARAMS", r#"{"--lr":0.1}"#),
@@ -259,6 +304,18 @@ mod tests {
                 s("SWEEP_OUTPUT_DIR", "/ws/runs/s_0/outputs"),
                 s("SWEEP_STOP_FILE", "/ws/runs/s_0/stop"),
             ]
+        );
+    }
+
+    #[test]
+    fn the_python_path_puts_the_runs_files_before_what_it_had() {
+        let dir = RunDir::new("/r");
+        let v = Value::FirstInRunDir("python");
+        assert_eq!(dir.value_over(&v, None), "/r/python");
+        assert_eq!(dir.value_over(&v, Some("".as_ref())), "/r/python");
+        assert_eq!(
+            dir.value_over(&v, Some("/a:/b".as_ref())),
+            "/r/python:/a:/b"
         );
     }
 

@@ -464,6 +464,8 @@ impl ComputeTarget for SlurmTarget {
         let dir = RunDir::absolute(&req.run_dir)?;
         let work = dir.work();
         std::fs::create_dir_all(dir.outputs())?;
+        req.make_output_dirs(&dir.outputs())?;
+        super::pyshim::install(&dir.join(super::pyshim::DIR))?;
         // Makes `work` even when there is no snapshot.
         super::snapshot::copy_tree(&req.snapshot, &work)?;
         File::create(dir.output_log())?;
@@ -483,9 +485,18 @@ impl ComputeTarget for SlurmTarget {
             .stdin(Stdio::null());
         // The job's environment travels in sbatch's own environment (`--export=ALL`), which
         // starts as sweep's.
+        let mut set: Vec<(&str, std::ffi::OsString)> = Vec::new();
         for v in rundir::run_vars(req) {
-            if !(v.unless_set && std::env::var_os(v.name).is_some()) {
-                c.env(v.name, dir.value(&v.value));
+            let before = set
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == v.name)
+                .map(|e| e.1.clone())
+                .or_else(|| std::env::var_os(v.name));
+            if !(v.unless_set && before.is_some()) {
+                let value = dir.value_over(&v.value, before.as_deref());
+                c.env(v.name, &value);
+                set.push((v.name, value));
             }
         }
         let out = c

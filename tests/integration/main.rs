@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area, all on one harness
 //! (`support.rs`) and one place that starts the real services (`services.rs`).
 
+mod azure;
 mod config;
 mod config_fuzz;
 mod envs;

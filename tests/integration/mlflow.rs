@@ -112,6 +112,32 @@ fn params(run: &Value) -> std::collections::HashMap<String, String> {
     pairs(run, "params")
 }
 
+/// A run's history of metric `key` as (step, value), by step (the REST API writes a step
+/// as a string or a number).
+fn history(server: &MlflowServer, run_id: &str, key: &str) -> Vec<(i64, f64)> {
+    let hist = api_get(
+        server,
+        "metrics/get-history",
+        &[("run_id", run_id), ("metric_key", key)],
+    );
+    let mut points: Vec<(i64, f64)> = hist["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["step"]
+                    .as_str()
+                    .map(|s| s.parse().unwrap())
+                    .unwrap_or_else(|| m["step"].as_i64().unwrap_or(0)),
+                m["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    points
+}
+
 fn search(server: &MlflowServer, exp: &str, filter: &str) -> Vec<Value> {
     api(
         server,
@@ -202,26 +228,7 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
         };
         assert_eq!(child["info"]["status"], want_status, "{id}");
         let run_id = child["info"]["run_id"].as_str().unwrap();
-        let hist = api_get(
-            &server,
-            "metrics/get-history",
-            &[("run_id", run_id), ("metric_key", "acc")],
-        );
-        let mut steps: Vec<(i64, f64)> = hist["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["step"]
-                        .as_str()
-                        .map(|s| s.parse().unwrap())
-                        .unwrap_or_else(|| m["step"].as_i64().unwrap_or(0)),
-                    m["value"].as_f64().unwrap(),
-                )
-            })
-            .collect();
-        steps.sort_by_key(|s| s.0);
+        let steps = history(&server, run_id, "acc");
         let lr = r["params"]["--lr"].as_f64().unwrap();
         let n = r["intervals"].as_i64().unwrap();
         assert_eq!(steps.len() as i64, n, "{id}: every point is logged");
@@ -299,4 +306,49 @@ fn an_unreachable_tracking_server_never_stops_the_sweep() {
 fn a_tracking_uri_that_is_not_http_is_bad_input() {
     let out = project().run(&["--mlflow", "file:./mlruns"]).code(2);
     assert!(out.stderr().contains("REST API"));
+}
+
+#[test]
+fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run() {
+    let Some(py) = crate::azure::mlflow_python() else {
+        return;
+    };
+    let Some(server) = services::mlflow() else {
+        return;
+    };
+    // The script knows nothing of sweep: it logs through MLflow's fluent API.
+    let script = "import sys, mlflow\nlr = float(sys.argv[sys.argv.index('--lr') + 1])\nmlflow.log_param('batch', 32)\nfor e in range(1, 4):\n    mlflow.log_metric('acc', lr * e, step=e)\n";
+    let hd = HD.replace("[0.1, 0.2, 0.5, 0.3]", "[0.1, 0.2]");
+    let p = Project::new()
+        .script(script)
+        .hdconfig(&hd)
+        .runconfig(&format!(
+            "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
+            py.display()
+        ));
+    p.run(&["-e", "unchanged", "--mlflow", &server.uri])
+        .success();
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    let exp = experiment_id(&server, "unchanged");
+    // The sweep's run and one child per sweep run: the script made none of its own.
+    let all = search(&server, &exp, "");
+    assert_eq!(all.len(), 1 + runs.len(), "{all:?}");
+    for r in &runs {
+        let id = r["id"].as_str().unwrap();
+        let child = all
+            .iter()
+            .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
+            .unwrap_or_else(|| panic!("no child run for {id}"));
+        let lr = r["params"]["--lr"].as_f64().unwrap();
+        let got = history(&server, child["info"]["run_id"].as_str().unwrap(), "acc");
+        let want: Vec<(i64, f64)> = (1..4).map(|e| (e, lr * e as f64)).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g.0 == w.0 && (g.1 - w.1).abs() < 1e-9,
+                "{got:?} != {want:?}"
+            );
+        }
+    }
 }

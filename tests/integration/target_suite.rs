@@ -48,6 +48,7 @@ fn request(dir: &Path, sweep_id: &str, run: &str, argv: &[&str]) -> LaunchReques
         snapshot: snap,
         run_dir: dir.join("runs").join(format!("{sweep_id}_{run}")),
         primary_metric: "acc".into(),
+        output_dirs: Vec::new(),
         pattern: None,
     }
 }

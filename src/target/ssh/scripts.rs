@@ -152,9 +152,13 @@ pub(super) fn launch(remote_dir: &str, req: &LaunchRequest) -> Result<String, Ta
     s.push_str("set -e\n");
     s.push_str(&run_dir_lines(remote_dir, req));
     s.push_str("mkdir -p \"$RUN/@WORK@\" \"$RUN/@OUTPUTS@\"\n");
+    for d in &req.output_dirs {
+        s.push_str(&format!("mkdir -p \"$RUN/@OUTPUTS@\"/{}\n", quote(d)));
+    }
     s.push_str("if [ -d \"$SNAP\" ]; then cp -R \"$SNAP/.\" \"$RUN/@WORK@/\"; fi\n");
     s.push_str("rm -f \"$RUN/@EXIT_STATUS@\" \"$RUN/@STOP@\" \"$RUN/@PGID@\" \"$RUN/@WRAPPER_PID@\" \"$RUN/@SETSID_ERR@\"\n");
     s.push_str(": > \"$RUN/@OUTPUT_LOG@\"; : > \"$RUN/@METRICS@\"\n");
+    s.push_str(&crate::target::pyshim::shell_lines());
     for v in rundir::run_vars(req) {
         let name = v.name;
         if !crate::config::targets::is_env_name(name) {
@@ -166,6 +170,7 @@ pub(super) fn launch(remote_dir: &str, req: &LaunchRequest) -> Result<String, Ta
             Value::Text(t) if t.contains('\0') => return Err(nul(&format!("${name}"))),
             Value::Text(t) => quote(t).into_owned(),
             Value::InRunDir(file) => format!("\"$RUN\"/{file}"),
+            Value::FirstInRunDir(file) => format!("\"$RUN\"/{file}\"${{{name}:+:${name}}}\""),
         };
         if v.unless_set {
             s.push_str(&format!("[ -n \"${{{name}+x}}\" ] || "));
@@ -365,6 +370,7 @@ mod tests {
             snapshot,
             run_dir: d.path().join("local"),
             primary_metric: "m".into(),
+            output_dirs: Vec::new(),
             pattern: None,
         };
         let remote_dir = remote.display().to_string();

@@ -1,0 +1,380 @@
+//! A v2 job's `inputs` and `outputs` as its command sees them: `${{inputs.NAME}}` becomes a
+//! literal input's text (numbers as sweep writes parameter values, booleans as Python spells
+//! them) or a local input's path (resolved against the job file, made absolute);
+//! `${{outputs.NAME}}` becomes `../outputs/NAME`, relative to the run's working directory:
+//! the directory `NAME` of the run's outputs (`$SWEEP_OUTPUT_DIR/NAME`), on every target,
+//! created before the program starts. What sweep cannot provide (an Azure data asset, a
+//! remote URI) is an error at its position, never a value passed on as if it were a path.
+
+use super::diag::{did_you_mean, Sink};
+use super::fields::fields;
+use super::yaml::{Node, Scalar, Span};
+use std::path::Path;
+
+/// Input types whose `path` names a file or a folder.
+const PATH_TYPES: &[&str] = &[
+    "uri_file",
+    "uri_folder",
+    "mltable",
+    "custom_model",
+    "mlflow_model",
+    "triton_model",
+];
+/// Output types; all but `uri_file` are folders.
+const OUTPUT_TYPES: &[&str] = &["uri_folder", "uri_file", "mlflow_model", "custom_model"];
+
+/// One input of the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    /// Its name.
+    pub name: String,
+    /// What `${{inputs.NAME}}` becomes.
+    pub text: String,
+}
+
+/// One output of the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Its name.
+    pub name: String,
+    /// Whether it is a folder (made for each run) rather than a file.
+    pub folder: bool,
+}
+
+/// A job's inputs and outputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Io {
+    /// The inputs, in file order.
+    pub inputs: Vec<Input>,
+    /// The outputs, in file order.
+    pub outputs: Vec<Output>,
+}
+
+/// Where output `name` is, relative to a run's working directory (`<run_dir>/work`).
+pub fn output_path(name: &str) -> String {
+    format!("../outputs/{name}")
+}
+
+impl Io {
+    /// The names of the inputs.
+    pub fn input_names(&self) -> Vec<&str> {
+        self.inputs.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    /// The names of the outputs.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|o| o.name.as_str()).collect()
+    }
+
+    /// `word` with every `${{inputs.NAME}}` and `${{outputs.NAME}}` of a known name replaced;
+    /// other placeholders are left as they are.
+    pub fn substitute(&self, word: &str) -> String {
+        let mut out = String::with_capacity(word.len());
+        let mut rest = word;
+        while let Some(start) = rest.find("${{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 3..];
+            let Some(end) = after.find("}}") else {
+                out.push_str(&rest[start..]);
+                return out;
+            };
+            let inner = after[..end].trim();
+            let whole = &rest[start..start + 3 + end + 2];
+            let value = if let Some(n) = inner.strip_prefix("inputs.") {
+                self.inputs
+                    .iter()
+                    .find(|i| i.name == n)
+                    .map(|i| i.text.clone())
+            } else if let Some(n) = inner.strip_prefix("outputs.") {
+                self.outputs
+                    .iter()
+                    .find(|o| o.name == n)
+                    .map(|o| output_path(&o.name))
+            } else {
+                None
+            };
+            out.push_str(value.as_deref().unwrap_or(whole));
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Whether `name` can be a directory name under `outputs/` on every target.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The text a literal input gives the command.
+fn literal(v: &Scalar) -> Option<String> {
+    match v {
+        Scalar::Null => None,
+        Scalar::Bool(b) => Some(if *b { "True" } else { "False" }.into()),
+        Scalar::Int(i) => Some(i.to_string()),
+        Scalar::Float(f) => Some(crate::space::Value::Float(*f).to_string()),
+        Scalar::Str(s) => Some(s.clone()),
+    }
+}
+
+/// Reads the job's top-level `inputs`, resolving local paths against `job` (the job file).
+pub fn read_inputs(sink: &mut Sink, node: &Node, job: &Path) -> Vec<Input> {
+    let mut out = Vec::new();
+    let Some(map) = entries(sink, node, "inputs") else {
+        return out;
+    };
+    for (k, v) in map {
+        let Some(name) = k.as_text() else {
+            sink.error(k.span, "input names must be plain names", None);
+            continue;
+        };
+        if let Some(s) = v.scalar() {
+            match literal(s) {
+                Some(text) => out.push(Input { name, text }),
+                None => sink.error(
+                    k.span,
+                    format!("input `{name}` has no value"),
+                    Some("give it a value (`A: 0.5`) or a local path (`{type: uri_folder, path: ./data}`)".into()),
+                ),
+            }
+            continue;
+        }
+        // A rejected input is still declared: its error is said once, at the input, not
+        // again at every placeholder naming it (the config fails, nothing runs).
+        let text = read_path_input(sink, &name, v, job).unwrap_or_default();
+        out.push(Input { name, text });
+    }
+    out
+}
+
+/// An input written as a mapping: `type` and a local `path`.
+fn read_path_input(sink: &mut Sink, name: &str, v: &Node, job: &Path) -> Option<String> {
+    let what = format!("inputs.{name}");
+    let f = fields(
+        sink,
+        v,
+        &what,
+        &["type", "path", "value", "default"],
+        &["mode", "description", "datastore", "path_on_compute"],
+    )?;
+    for k in ["value", "default"] {
+        if let Some(n) = f.get(k) {
+            return match n.scalar().and_then(literal) {
+                Some(t) => Some(t),
+                None => {
+                    sink.error(n.span, format!("`{what}.{k}` should be a value"), None);
+                    None
+                }
+            };
+        }
+    }
+    let kind = f.string(sink, "type");
+    if let Some((t, span)) = &kind {
+        if !PATH_TYPES.contains(&t.as_str()) {
+            let hint = did_you_mean(t, PATH_TYPES).map_or_else(
+                || format!("sweep reads inputs of type {}", PATH_TYPES.join(", ")),
+                |k| format!("did you mean `{k}`?"),
+            );
+            sink.error(
+                *span,
+                format!("input type `{t}` is not one sweep reads"),
+                Some(hint),
+            );
+            return None;
+        }
+    }
+    let Some((path, span)) = f.string(sink, "path") else {
+        f.needs(
+            sink,
+            "path",
+            format!("`{what}` needs `path`"),
+            Some("a file or folder on this machine, relative to the job file".into()),
+        );
+        return None;
+    };
+    if path.starts_with("azureml:") || (path.contains("://") && !path.starts_with("file://")) {
+        sink.error(
+            span,
+            format!("input `{name}` is `{path}`, data sweep cannot fetch: it reads local files and folders only"),
+            Some(if path.starts_with("azureml:") {
+                "download the data asset (`az ml data download` or the studio), then give its local path: `path: ./data`".into()
+            } else {
+                "download it first, then give its local path: `path: ./data`".into()
+            }),
+        );
+        return None;
+    }
+    let local = path
+        .strip_prefix("file://")
+        .or_else(|| path.strip_prefix("file:"))
+        .unwrap_or(&path);
+    let base = job.parent().unwrap_or(Path::new("."));
+    let full = base.join(local);
+    let Ok(abs) = full.canonicalize() else {
+        sink.error(
+            span,
+            format!("input `{name}`: `{}` does not exist", full.display()),
+            Some("a local `path` is relative to the job file".into()),
+        );
+        return None;
+    };
+    match kind.as_ref().map(|k| k.0.as_str()) {
+        Some("uri_file") if !abs.is_file() => sink.error(
+            span,
+            format!(
+                "input `{name}` is a `uri_file` but `{}` is not a file",
+                abs.display()
+            ),
+            Some("use `type: uri_folder` for a folder".into()),
+        ),
+        Some("uri_folder") if !abs.is_dir() => sink.error(
+            span,
+            format!(
+                "input `{name}` is a `uri_folder` but `{}` is not a folder",
+                abs.display()
+            ),
+            Some("use `type: uri_file` for a file".into()),
+        ),
+        _ => {}
+    }
+    Some(abs.display().to_string())
+}
+
+/// Reads the job's top-level `outputs`.
+pub fn read_outputs(sink: &mut Sink, node: &Node) -> Vec<Output> {
+    let mut out = Vec::new();
+    let Some(map) = entries(sink, node, "outputs") else {
+        return out;
+    };
+    for (k, v) in map {
+        let Some(name) = k.as_text() else {
+            sink.error(k.span, "output names must be plain names", None);
+            continue;
+        };
+        if !plain_name(&name) {
+            sink.error(
+                k.span,
+                format!("output `{name}` cannot be a directory name under the run's outputs/"),
+                Some("use letters, digits, `_`, `-` and `.`".into()),
+            );
+            continue;
+        }
+        let mut folder = true;
+        if !v.is_null() {
+            let what = format!("outputs.{name}");
+            let Some(f) = fields(sink, v, &what, &["type", "path", "mode"], &["description"])
+            else {
+                continue;
+            };
+            if let Some((t, span)) = f.string(sink, "type") {
+                if !OUTPUT_TYPES.contains(&t.as_str()) {
+                    let hint = did_you_mean(&t, OUTPUT_TYPES).map_or_else(
+                        || OUTPUT_TYPES.join(", "),
+                        |k| format!("did you mean `{k}`?"),
+                    );
+                    sink.error(
+                        span,
+                        format!("output type `{t}` is not one sweep writes"),
+                        Some(hint),
+                    );
+                    continue;
+                }
+                folder = t != "uri_file";
+            }
+            for k in ["path", "mode"] {
+                if let Some(n) = f.key_node(k) {
+                    sink.note(
+                        n.span,
+                        format!("`{what}.{k}` has no effect in sweep: the output is the run's outputs/{name}"),
+                        None,
+                    );
+                }
+            }
+        }
+        out.push(Output { name, folder });
+    }
+    out
+}
+
+/// A mapping's entries, or an error at `node` naming `what`.
+fn entries<'a>(sink: &mut Sink, node: &'a Node, what: &str) -> Option<&'a [(Node, Node)]> {
+    if node.is_null() {
+        return None;
+    }
+    let map = node.as_map();
+    if map.is_none() {
+        sink.error(
+            node.span,
+            format!(
+                "`{what}` should map names to values, found {}",
+                node.type_name()
+            ),
+            None,
+        );
+    }
+    map
+}
+
+/// Notes, at `at`, that the trial's `environment` is not built by sweep.
+pub fn environment_note(sink: &mut Sink, at: Span, env: &Node) {
+    let shown = env
+        .as_str()
+        .map_or_else(|| "given inline".to_string(), |s| format!("`{s}`"));
+    sink.note(
+        at,
+        format!("the trial's environment ({shown}) is not built by sweep: the command runs with the programs on the target's PATH"),
+        Some("install what it needs where the runs execute, or run through a runconfig with `condaDependenciesFile` to have sweep build it".into()),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io() -> Io {
+        Io {
+            inputs: vec![
+                Input {
+                    name: "A".into(),
+                    text: "0.5".into(),
+                },
+                Input {
+                    name: "data".into(),
+                    text: "/d/x".into(),
+                },
+            ],
+            outputs: vec![Output {
+                name: "model".into(),
+                folder: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn placeholders_of_inputs_and_outputs_are_replaced_and_others_kept() {
+        let io = io();
+        assert_eq!(io.substitute("--A=${{inputs.A}}"), "--A=0.5");
+        assert_eq!(io.substitute("${{ inputs.data }}/f"), "/d/x/f");
+        assert_eq!(io.substitute("${{outputs.model}}"), "../outputs/model");
+        assert_eq!(
+            io.substitute("${{search_space.B}}${{inputs.nope}}"),
+            "${{search_space.B}}${{inputs.nope}}"
+        );
+        assert_eq!(io.substitute("a ${{inputs.A"), "a ${{inputs.A");
+    }
+
+    #[test]
+    fn literals_are_written_as_parameter_values_are() {
+        assert_eq!(literal(&Scalar::Bool(true)).unwrap(), "True");
+        assert_eq!(literal(&Scalar::Float(0.5)).unwrap(), "0.5");
+        assert_eq!(literal(&Scalar::Float(1e-5)).unwrap(), "1e-5");
+        assert_eq!(literal(&Scalar::Int(3)).unwrap(), "3");
+        assert_eq!(literal(&Scalar::Null), None);
+        assert!(plain_name("model_v1.2") && !plain_name("..") && !plain_name("a/b"));
+    }
+}

@@ -1,0 +1,327 @@
+"""MLflow's tracking store for ``MLFLOW_TRACKING_URI=sweep:...``, registered through MLflow's
+plugin entry points (``mlflow.tracking_store``, in the ``*.dist-info`` beside this package).
+
+A sweep run is one MLflow run: sweep sets ``MLFLOW_RUN_ID`` to the sweep run id and
+``MLFLOW_EXPERIMENT_ID`` to the sweep id, and this store answers for them without any
+server. What the script logs to that run (metrics with their step, params, tags; at once or
+through MLflow's asynchronous logging, which ends in :meth:`SweepStore.log_batch`) is
+appended to the run's metrics file as metric-protocol lines (see ``_sweep_run``): the file
+every compute target already reads, so nothing needs a connection back to sweep, nothing
+blocks when sweep is gone, and a killed ``sweep`` resumes without losing a value.
+
+Every experiment name resolves to the run's experiment, so ``mlflow.set_experiment(...)``
+followed by ``mlflow.start_run()`` lands in the run rather than failing on a mismatch. Runs
+the script creates itself (``start_run(nested=True)``, a second top-level run, a
+``MlflowClient().create_run``) live in this process only; their metrics are written as
+``other_run`` lines, which are not the sweep run's reports. Tags in MLflow's own namespace
+(``mlflow.*``) are MLflow's bookkeeping and are not recorded. Artifacts go to the run's
+outputs directory (``$SWEEP_OUTPUT_DIR``).
+"""
+
+import os
+import threading
+import time
+import uuid
+
+import _sweep_run
+from mlflow.entities import (
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from mlflow.exceptions import MlflowException
+from mlflow.store.entities.paged_list import PagedList
+from mlflow.store.tracking.abstract_store import AbstractStore
+
+try:  # MLflow 3: logged models
+    from mlflow.entities import LoggedModel
+except ImportError:  # MLflow 2
+    LoggedModel = None
+
+__all__ = ["SweepStore"]
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def _uri(path):
+    return "file://" + os.path.abspath(path)
+
+
+class _RunState:
+    """A run as this process knows it."""
+
+    def __init__(self, info, tags=None):
+        self.info = info
+        self.metrics = {}  # key -> [Metric]
+        self.params = {}
+        self.tags = dict(tags or {})
+
+    def run(self):
+        latest = [ms[-1] for ms in self.metrics.values() if ms]
+        data = RunData(
+            metrics=latest,
+            params=[Param(k, v) for k, v in self.params.items()],
+            tags=[RunTag(k, v) for k, v in self.tags.items()],
+        )
+        return Run(run_info=self.info, run_data=data)
+
+
+class SweepStore(AbstractStore):
+    """The tracking store of one sweep run (see the module's documentation)."""
+
+    def __init__(self, store_uri=None, artifact_uri=None):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._run_id = os.environ.get("SWEEP_RUN_ID") or "sweep-run"
+        self._experiment_id = (
+            os.environ.get("MLFLOW_EXPERIMENT_ID") or os.environ.get("SWEEP_SWEEP_ID") or "0"
+        )
+        self._experiment_name = os.environ.get("SWEEP_SWEEP_ID") or "sweep"
+        self._outputs = os.environ.get("SWEEP_OUTPUT_DIR") or os.path.abspath("outputs")
+        self._runs = {}
+        self._models = {}
+
+    # -- the sweep run and the runs of this process -------------------------------------
+
+    def _state(self, run_id):
+        with self._lock:
+            st = self._runs.get(run_id)
+            if st is None and run_id == self._run_id:
+                info = RunInfo(
+                    run_id=self._run_id,
+                    experiment_id=self._experiment_id,
+                    user_id=os.environ.get("USER", "sweep"),
+                    status=RunStatus.to_string(RunStatus.RUNNING),
+                    start_time=_now_ms(),
+                    end_time=None,
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    artifact_uri=_uri(self._outputs),
+                    run_name=self._run_id,
+                )
+                st = self._runs[run_id] = _RunState(info)
+            return st
+
+    def _known(self, run_id):
+        st = self._state(run_id)
+        if st is None:
+            raise MlflowException(
+                "Run '%s' not found: in a sweep run, MLflow knows this run (%s) and the runs "
+                "this process created" % (run_id, self._run_id),
+                error_code="RESOURCE_DOES_NOT_EXIST",
+            )
+        return st
+
+    def _experiment(self, name=None):
+        return Experiment(
+            experiment_id=self._experiment_id,
+            name=name or self._experiment_name,
+            artifact_location=_uri(self._outputs),
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            tags=[],
+            creation_time=_now_ms(),
+            last_update_time=_now_ms(),
+        )
+
+    # -- experiments: every name is the run's experiment ---------------------------------
+
+    def search_experiments(
+        self,
+        view_type=ViewType.ACTIVE_ONLY,
+        max_results=None,
+        filter_string=None,
+        order_by=None,
+        page_token=None,
+        *args,
+        **kwargs
+    ):
+        return PagedList([self._experiment()], None)
+
+    def create_experiment(self, name, artifact_location=None, tags=None, *args, **kwargs):
+        return self._experiment_id
+
+    def get_experiment(self, experiment_id, *args, **kwargs):
+        return self._experiment()
+
+    def get_experiment_by_name(self, experiment_name, *args, **kwargs):
+        return self._experiment(experiment_name)
+
+    def delete_experiment(self, experiment_id):
+        pass
+
+    def restore_experiment(self, experiment_id):
+        pass
+
+    def rename_experiment(self, experiment_id, new_name):
+        pass
+
+    def set_experiment_tag(self, experiment_id, tag):
+        pass
+
+    def delete_experiment_tag(self, experiment_id, key):
+        pass
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def get_run(self, run_id):
+        return self._known(run_id).run()
+
+    def create_run(self, experiment_id, user_id, start_time, tags, run_name, *args, **kwargs):
+        run_id = uuid.uuid4().hex
+        tag_map = {t.key: t.value for t in (tags or [])}
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=self._experiment_id,
+            user_id=user_id or "sweep",
+            status=RunStatus.to_string(RunStatus.RUNNING),
+            start_time=start_time or _now_ms(),
+            end_time=None,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            artifact_uri=_uri(os.path.join(self._outputs, "mlflow-runs", run_id)),
+            run_name=run_name or tag_map.get("mlflow.runName") or run_id,
+        )
+        with self._lock:
+            st = self._runs[run_id] = _RunState(info, tag_map)
+        return st.run()
+
+    def update_run_info(self, run_id, run_status, end_time, run_name):
+        # sweep records how its run ends; the script's end_run() changes nothing there.
+        st = self._known(run_id)
+        i = st.info
+        st.info = RunInfo(
+            run_id=i.run_id,
+            experiment_id=i.experiment_id,
+            user_id=i.user_id,
+            status=RunStatus.to_string(run_status) if isinstance(run_status, int) else run_status,
+            start_time=i.start_time,
+            end_time=end_time,
+            lifecycle_stage=i.lifecycle_stage,
+            artifact_uri=i.artifact_uri,
+            run_name=run_name or i.run_name,
+        )
+        return st.info
+
+    def delete_run(self, run_id):
+        pass
+
+    def restore_run(self, run_id):
+        pass
+
+    def _search_runs(
+        self, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+    ):
+        return [], None
+
+    def get_metric_history(self, run_id, metric_key, max_results=None, page_token=None):
+        return PagedList(list(self._known(run_id).metrics.get(metric_key, [])), None)
+
+    # -- what the script logs -----------------------------------------------------------
+
+    def log_batch(self, run_id, metrics, params, tags):
+        st = self._known(run_id)
+        own = run_id == self._run_id
+        records = []
+        for m in metrics or []:
+            if getattr(m, "model_id", None) is not None and self._copy_of_logged(st, m):
+                # MLflow 3's log_model links the run's existing points to the model by
+                # logging them again with its model id: the same values, not new reports.
+                continue
+            st.metrics.setdefault(m.key, []).append(m)
+            rec = {"metric": m.key, "value": float(m.value)}
+            step = _sweep_run.step_of(m.step)
+            if step is not None:
+                rec["step"] = step
+            if not own:
+                rec = dict({"other_run": run_id}, **rec)
+            records.append(rec)
+        for p in params or []:
+            st.params[p.key] = p.value
+            if own:
+                records.append({"param": p.key, "value": str(p.value)})
+        for t in tags or []:
+            st.tags[t.key] = t.value
+            if own and not t.key.startswith("mlflow."):
+                records.append({"tag": t.key, "value": str(t.value)})
+        _sweep_run.write(records)
+
+    @staticmethod
+    def _copy_of_logged(st, m):
+        return any(
+            p.step == m.step and p.timestamp == m.timestamp and p.value == m.value
+            for p in st.metrics.get(m.key, ())
+        )
+
+    def delete_tag(self, run_id, key):
+        self._known(run_id).tags.pop(key, None)
+
+    def log_inputs(self, run_id, datasets=None, models=None, *args, **kwargs):
+        pass
+
+    def log_outputs(self, run_id, models, *args, **kwargs):
+        pass
+
+    def record_logged_model(self, run_id, mlflow_model):
+        pass
+
+    def link_traces_to_run(self, trace_ids, run_id):
+        pass
+
+    # -- logged models (MLflow 3): kept in the outputs directory -------------------------
+
+    def create_logged_model(
+        self,
+        experiment_id=None,
+        name=None,
+        source_run_id=None,
+        tags=None,
+        params=None,
+        model_type=None,
+        *args,
+        **kwargs
+    ):
+        if LoggedModel is None:
+            raise NotImplementedError("logged models need MLflow 3")
+        model_id = "m-" + uuid.uuid4().hex
+        now = _now_ms()
+        model = LoggedModel(
+            experiment_id=self._experiment_id,
+            model_id=model_id,
+            name=name or model_id,
+            artifact_location=_uri(os.path.join(self._outputs, "models", model_id)),
+            creation_timestamp=now,
+            last_updated_timestamp=now,
+            model_type=model_type,
+            source_run_id=source_run_id,
+            tags=tags,
+            params=params,
+        )
+        self._models[model_id] = model
+        return model
+
+    def get_logged_model(self, model_id, allow_deleted=False, *args, **kwargs):
+        try:
+            return self._models[model_id]
+        except KeyError:
+            raise MlflowException(
+                "Logged model '%s' not found" % model_id, error_code="RESOURCE_DOES_NOT_EXIST"
+            )
+
+    def finalize_logged_model(self, model_id, status, *args, **kwargs):
+        return self.get_logged_model(model_id)
+
+    def set_logged_model_tags(self, model_id, tags, *args, **kwargs):
+        pass
+
+    def delete_logged_model_tag(self, model_id, key, *args, **kwargs):
+        pass
+
+    def search_logged_models(self, *args, **kwargs):
+        return PagedList(list(self._models.values()), None)
