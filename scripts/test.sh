@@ -168,9 +168,12 @@ cargo test --doc --locked
 log "API docs (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 
-# Examples are only built by --all-targets; run the library's with small budgets (they exit
-# non-zero when the study learns nothing or trials fail).
+# Examples are only built by --all-targets, which leaves them under hashed names; `cargo
+# build --examples` (links only) puts them at target/debug/examples/NAME, where the Python
+# package's tests run them. Run the library's with small budgets (they exit non-zero when
+# the study learns nothing or trials fail).
 log "library examples"
+cargo build --locked --quiet --examples
 example_ws=$(mktemp -d)
 trap 'rm -rf "$example_ws"' EXIT
 cargo run --locked --quiet --example tune_mlp -- --trials 12 --epochs 15 --workspace "$example_ws"
