@@ -740,6 +740,30 @@ exit 3
         assert_eq!(read_exit_file(&dir), None);
     }
 
+    /// Launches `sh -c script`, waits until it prints `started` (having written the pid of
+    /// the process under test to `pid_file` in its working directory), stops it with a
+    /// 300 ms grace, and returns that pid and the run's exit status.
+    async fn stop_once_started(dir: &Path, script: &str, pid_file: &str) -> (i32, ExitStatus) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = req(dir, &["sh", "-c", script]);
+        let h = LocalTarget.launch(&r, tx).unwrap();
+        let log = dir.join("run/output.log");
+        while !std::fs::read_to_string(&log).unwrap().contains("started") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid: i32 = std::fs::read_to_string(dir.join("run/work").join(pid_file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        LocalTarget.stop(&h, Duration::from_millis(300));
+        loop {
+            if let Some(TargetEvent::Exited { status, .. }) = rx.recv().await {
+                return (pid, status);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn stop_kills_a_grandchild_that_ignores_sigterm() {
         let dir = tempfile::tempdir().unwrap();
@@ -747,24 +771,7 @@ exit 3
 while [ ! -s gc.pid ]; do sleep 0.01; done
 echo started
 wait"#;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let r = req(dir.path(), &["sh", "-c", script]);
-        let h = LocalTarget.launch(&r, tx).unwrap();
-        let log = dir.path().join("run/output.log");
-        while !std::fs::read_to_string(&log).unwrap().contains("started") {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let gc: i32 = std::fs::read_to_string(dir.path().join("run/work/gc.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        LocalTarget.stop(&h, Duration::from_millis(300));
-        let status = loop {
-            if let Some(TargetEvent::Exited { status, .. }) = rx.recv().await {
-                break status;
-            }
-        };
+        let (gc, status) = stop_once_started(dir.path(), script, "gc.pid").await;
         assert!(matches!(status, ExitStatus::Signal(_)), "{status:?}");
         assert!(dir.path().join("run/stop").exists());
         // The group is killed before Exited is sent; the grandchild may linger as a zombie
@@ -789,24 +796,7 @@ python3 -c 'import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IG
 while [ ! -s esc.pid ]; do sleep 0.01; done
 echo started
 while true; do sleep 0.05; done"#;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let r = req(dir.path(), &["sh", "-c", script]);
-        let h = LocalTarget.launch(&r, tx).unwrap();
-        let log = dir.path().join("run/output.log");
-        while !std::fs::read_to_string(&log).unwrap().contains("started") {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let esc: i32 = std::fs::read_to_string(dir.path().join("run/work/esc.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        LocalTarget.stop(&h, Duration::from_millis(300));
-        let status = loop {
-            if let Some(TargetEvent::Exited { status, .. }) = rx.recv().await {
-                break status;
-            }
-        };
+        let (esc, status) = stop_once_started(dir.path(), script, "esc.pid").await;
         let gone = (0..500).any(|_| {
             nix::sys::signal::kill(Pid::from_raw(esc), None).is_err() || {
                 std::thread::sleep(Duration::from_millis(10));
