@@ -117,7 +117,7 @@ install_test_tools() {
 }
 TOOLS_PID=""
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  log "installing the browser and MLflow for the report and MLflow tests in the background"
+  log "installing the browser, tmux, MLflow and azureml-core for the report, live-view, MLflow and Azure ML tests in the background"
   install_test_tools >/tmp/sweep-test-tools.log 2>&1 &
   TOOLS_PID=$!
 fi
