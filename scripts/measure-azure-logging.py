@@ -3,7 +3,8 @@
 Azure ML scripts, next to an `@sweep` line, in one process: 10,000 values each through
 `print("@sweep ...")`, sweep's `azureml.core.Run.log`, `mlflow.log_metric` (MLflow's
 client into sweep's `sweep:` store) and the store's `log_batch` alone; then the slowdown of
-a 10,000-step loop that logs every step against the same loop with logging off.
+a 10,000-step loop that logs every step against the same loop with logging off, the
+loops interleaved in rounds so that load elsewhere on the machine falls on each alike.
 
 Run it with a Python that has mlflow (the MLflow tests' environment):
   /opt/sweep-mlflow/bin/python scripts/measure-azure-logging.py [STEP_MS]
@@ -50,11 +51,13 @@ def child(step_ms):
     for name, c in cost.items():
         sys.stderr.write("%-19s %8.1f us/value  %6.2fx the @sweep line\n" % (name, c * 1e6, c / base))
 
-    # A "training step" of step_ms milliseconds of work, with and without logging.
-    def loop(log):
+    # A "training step" of step_ms milliseconds of work, with and without logging. The
+    # machine may be shared: the loops run in rounds, every way once per round in turn, so a
+    # burst of load elsewhere slows all of them alike, and the totals are compared.
+    def loop(log, steps, first):
         work = step_ms / 1000.0
         t = time.perf_counter()
-        for i in range(N):
+        for i in range(first, first + steps):
             end = time.perf_counter() + work
             while time.perf_counter() < end:
                 pass
@@ -62,10 +65,18 @@ def child(step_ms):
                 log(i)
         return time.perf_counter() - t
 
-    off = loop(None)
-    for name, f in ways[:3]:
-        on = loop(ways[[w[0] for w in ways].index(name)][1])
-        sys.stderr.write("%-19s %d steps of %.1f ms: %+5.1f%% against logging off\n" % (name, N, step_ms, (on / off - 1) * 100))
+    rounds = 10
+    looped = [("logging off", None)] + ways[:3]
+    total = {name: 0.0 for name, _ in looped}
+    for r in range(rounds):
+        for name, f in looped:
+            total[name] += loop(f, N // rounds, r * (N // rounds))
+    off = total["logging off"]
+    for name, _ in looped[1:]:
+        sys.stderr.write(
+            "%-19s %d steps of %.1f ms: %+5.1f%% against logging off\n"
+            % (name, N, step_ms, (total[name] / off - 1) * 100)
+        )
 
 
 def main():

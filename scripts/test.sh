@@ -7,7 +7,7 @@
 # Needs: a Rust toolchain (cargo); installs Python 3 (for the example training scripts) and
 # its venv and pip modules (for the managed-environment tests, which install from PyPI) with
 # apt when they are missing and the script runs as root.
-# As root it also installs Chromium (apt) and MLflow (pip, into /opt/sweep-mlflow) and azureml-core (pip, into /opt/sweep-azureml) for the
+# As root it also installs Chromium (apt) and MLflow (pip, into /opt/sweep-mlflow), MLflow 2's client (into /opt/sweep-mlflow2) and azureml-core (pip, into /opt/sweep-azureml) for the
 # report, MLflow and Azure ML tests. The Python package (python/) is built with maturin and tested with
 # pytest in a virtual environment under target/ (maturin, pytest, Optuna, pandas from PyPI).
 set -euo pipefail
@@ -79,6 +79,8 @@ MLFLOW_VENV="${SWEEP_MLFLOW_VENV:-/opt/sweep-mlflow}"
 # The Azure ML tests also run a v1 script with the real azureml-core (PyPI, Python 3.11;
 # about a minute to install once, then kept like MLflow's environment).
 AZUREML_VENV="${SWEEP_AZUREML_VENV:-/opt/sweep-azureml}"
+# and MLflow 2's client (`mlflow-skinny<3`), which many training environments still pin.
+MLFLOW2_VENV="${SWEEP_MLFLOW2_VENV:-/opt/sweep-mlflow2}"
 # The test services may be installing with apt at the same moment: wait for its lock.
 apt_retry() {
   local i
@@ -114,15 +116,22 @@ install_test_tools() {
     "$AZUREML_VENV/bin/pip" install -q --disable-pip-version-check azureml-core
   fi
   "$AZUREML_VENV/bin/python" -c 'import azureml.core; print("azureml-core", azureml.core.VERSION)'
+  if [ ! -x "$MLFLOW2_VENV/bin/python" ] || ! "$MLFLOW2_VENV/bin/python" -c 'import mlflow' 2>/dev/null; then
+    echo "installing mlflow-skinny<3 (pip) into $MLFLOW2_VENV"
+    python3 -m venv "$MLFLOW2_VENV"
+    "$MLFLOW2_VENV/bin/pip" install -q --disable-pip-version-check 'mlflow-skinny<3'
+  fi
+  "$MLFLOW2_VENV/bin/python" -c 'import mlflow; print("mlflow (2)", mlflow.__version__)'
 }
 TOOLS_PID=""
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  log "installing the browser, tmux, MLflow and azureml-core for the report, live-view, MLflow and Azure ML tests in the background"
+  log "installing the browser, tmux, MLflow (3 and 2) and azureml-core for the report, live-view, MLflow and Azure ML tests in the background"
   install_test_tools >/tmp/sweep-test-tools.log 2>&1 &
   TOOLS_PID=$!
 fi
 export SWEEP_TEST_MLFLOW="${SWEEP_TEST_MLFLOW:-$MLFLOW_VENV/bin/mlflow}"
 export SWEEP_TEST_AZUREML_PYTHON="${SWEEP_TEST_AZUREML_PYTHON:-$AZUREML_VENV/bin/python}"
+export SWEEP_TEST_MLFLOW2_PYTHON="${SWEEP_TEST_MLFLOW2_PYTHON:-$MLFLOW2_VENV/bin/python}"
 
 # The Python package's tests (python/tests) run in a virtual environment of their own with
 # maturin, pytest, Optuna and pandas from PyPI; it is made (or updated) in the background

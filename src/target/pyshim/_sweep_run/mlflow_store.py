@@ -18,6 +18,8 @@ the script creates itself (``start_run(nested=True)``, a second top-level run, a
 outputs directory (``$SWEEP_OUTPUT_DIR``).
 """
 
+import importlib.util
+import inspect
 import os
 import threading
 import time
@@ -46,6 +48,40 @@ except ImportError:  # MLflow 2
     LoggedModel = None
 
 __all__ = ["SweepStore"]
+
+
+def _skip_absent_spark():
+    """Spares MLflow's client a Spark probe that cannot find anything.
+
+    Every ``mlflow.log_metric`` builds two ``MlflowClient``s, and each asks
+    ``_get_registry_uri_from_spark_session`` for a model registry URI set in an active Spark
+    session, by importing ``pyspark``. Without PySpark that import fails, Python does not
+    remember the failure, and the search of every ``sys.path`` entry was 3/4 of a call's
+    cost (docs/azure.md). Where PySpark is not installed the function's answer is always
+    ``None``, so it is replaced by one that says so at once; with PySpark, or in an MLflow
+    without that function, nothing is changed.
+    """
+    try:
+        if importlib.util.find_spec("pyspark") is not None:
+            return
+        from mlflow.tracking._model_registry import utils
+    except (ImportError, ValueError):
+        return
+    if callable(getattr(utils, "_get_registry_uri_from_spark_session", None)):
+        utils._get_registry_uri_from_spark_session = lambda: None
+
+
+try:  # MLflow 2's RunInfo also wants the run id as run_uuid; MLflow 3's has no such argument
+    _RUN_UUID = "run_uuid" in inspect.signature(RunInfo.__init__).parameters
+except (TypeError, ValueError):
+    _RUN_UUID = False
+
+
+def _run_info(**fields):
+    """A ``RunInfo`` of ``fields``, in the MLflow version at hand."""
+    if _RUN_UUID:
+        fields["run_uuid"] = fields["run_id"]
+    return RunInfo(**fields)
 
 
 def _now_ms():
@@ -80,6 +116,7 @@ class SweepStore(AbstractStore):
 
     def __init__(self, store_uri=None, artifact_uri=None):
         super().__init__()
+        _skip_absent_spark()
         self._lock = threading.Lock()
         self._run_id = os.environ.get("SWEEP_RUN_ID") or "sweep-run"
         self._experiment_id = (
@@ -96,7 +133,7 @@ class SweepStore(AbstractStore):
         with self._lock:
             st = self._runs.get(run_id)
             if st is None and run_id == self._run_id:
-                info = RunInfo(
+                info = _run_info(
                     run_id=self._run_id,
                     experiment_id=self._experiment_id,
                     user_id=os.environ.get("USER", "sweep"),
@@ -177,7 +214,7 @@ class SweepStore(AbstractStore):
     def create_run(self, experiment_id, user_id, start_time, tags, run_name, *args, **kwargs):
         run_id = uuid.uuid4().hex
         tag_map = {t.key: t.value for t in (tags or [])}
-        info = RunInfo(
+        info = _run_info(
             run_id=run_id,
             experiment_id=self._experiment_id,
             user_id=user_id or "sweep",
@@ -196,7 +233,7 @@ class SweepStore(AbstractStore):
         # sweep records how its run ends; the script's end_run() changes nothing there.
         st = self._known(run_id)
         i = st.info
-        st.info = RunInfo(
+        st.info = _run_info(
             run_id=i.run_id,
             experiment_id=i.experiment_id,
             user_id=i.user_id,
