@@ -2,7 +2,7 @@
 //! reached and what the run ended with), parameters and reproducing command, or, never
 //! silently, why there is none (exit code 1 then).
 
-use super::runs::{csv_field, num_json, open_sweep, plain};
+use super::runs::{csv_field, logged_json, num_json, open_sweep, plain};
 use super::term::{outln, shown, sig};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
@@ -54,6 +54,7 @@ pub fn run(args: &BestArgs) -> CliResult {
         BestOutcome::Best { run, value } => {
             let reproduce = reproduce_command(&source, &run.argv);
             let at = reader.best_at(&sweep, &run.id, value)?;
+            let logged = reader.logged(&run.id)?;
             let v = serde_json::json!({
                 "sweep": sweep.id,
                 "run": run.id,
@@ -65,6 +66,7 @@ pub fn run(args: &BestArgs) -> CliResult {
                 "intervals": run.intervals,
                 "final": at.map(|a| num_json(a.last)),
                 "params": run.params_json(),
+                "logged": logged_json(&logged),
                 "argv": run.argv,
                 "reproduce": reproduce,
             });
@@ -118,6 +120,12 @@ pub fn run(args: &BestArgs) -> CliResult {
                     ));
                     for (n, v) in &run.params {
                         outln(&format!("  {n} = {}", shown(&plain(v))));
+                    }
+                    if !logged.is_empty() {
+                        outln("logged by the script:");
+                        for l in &logged {
+                            outln(&format!("  {} {} = {}", l.kind, l.key, shown(&l.value)));
+                        }
                     }
                     outln(&format!("reproduce: {}", shown(&reproduce)));
                 }

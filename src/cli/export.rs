@@ -14,7 +14,7 @@
 //! The metric values are written as they are read, inside one read transaction: an export's
 //! memory does not grow with them.
 
-use super::runs::{csv_field, num_json, open_sweep, plain, run_json};
+use super::runs::{csv_field, logged_json, num_json, open_sweep, plain, run_json};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -239,10 +239,12 @@ impl Serialize for DocRun<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let fields = run_json(self.run);
         let fields = fields.as_object().expect("a run is a JSON object");
-        let mut m = s.serialize_map(Some(fields.len() + 1))?;
+        let mut m = s.serialize_map(Some(fields.len() + 2))?;
         for (k, v) in fields {
             m.serialize_entry(k, v)?;
         }
+        let logged = (self.doc.reader.logged(&self.run.id)).map_err(|e| self.doc.fail(e))?;
+        m.serialize_entry("logged", &logged_json(&logged))?;
         let names = (self.doc.reader.run_metrics(self.run)).map_err(|e| self.doc.fail(e))?;
         m.serialize_entry(
             "metrics",
@@ -331,8 +333,9 @@ mod tests {
     use super::*;
     use sweep::store::{MetricRow, NewRun, NewSweep, RunState, RunUpdate, Store, Write as W};
 
-    /// A small history with fixed ids and times: a completed run, a run a policy stopped, a
-    /// failed run with a NaN report, and a conditional parameter present in one run only.
+    /// A small history with fixed ids and times: a completed run whose script logged a
+    /// parameter and a tag, a run a policy stopped, a failed run with a NaN report, and a
+    /// conditional parameter present in one run only.
     fn history() -> (tempfile::TempDir, Reader, SweepRecord) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -405,6 +408,20 @@ mod tests {
             m(0, "loss", 1, None, 1.25),
             m(2, "acc", 1, None, f64::NAN),
         ]));
+        // What run 0's script logged itself.
+        store.send(W::Logged {
+            run_id: "sw_fixed_0".into(),
+            items: vec![
+                sweep::metrics::Logged::Param {
+                    key: "batch".into(),
+                    value: "32".into(),
+                },
+                sweep::metrics::Logged::Tag {
+                    key: "team".into(),
+                    value: "vision".into(),
+                },
+            ],
+        });
         let end = |i: usize, st: RunState, reason: &str, code: Option<i32>| {
             let mut u = RunUpdate::new(&format!("sw_fixed_{i}"), st, 1_700_000_020.0 + i as f64);
             u.reason = Some(reason.into());

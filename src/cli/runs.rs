@@ -97,6 +97,21 @@ pub(crate) fn run_json(r: &RunRecord) -> serde_json::Value {
     })
 }
 
+/// What a run's script logged itself, as JSON: `{"params": {KEY: TEXT}, "tags": {...}}`,
+/// keys in order.
+pub(crate) fn logged_json(logged: &[sweep::store::LoggedRecord]) -> serde_json::Value {
+    let of = |kind: &str| {
+        serde_json::Value::Object(
+            logged
+                .iter()
+                .filter(|l| l.kind == kind)
+                .map(|l| (l.key.clone(), serde_json::Value::String(l.value.clone())))
+                .collect(),
+        )
+    };
+    serde_json::json!({ "params": of("param"), "tags": of("tag") })
+}
+
 /// Why a run ended, with the numbers behind a policy's decision and the run it retries.
 pub(crate) fn reason_text(r: &RunRecord) -> String {
     reason_with(r, |i, v, t| {

@@ -868,6 +868,11 @@ impl Dispatcher {
                     crate::metrics::committed(reports.len());
                 }
             }
+            TargetEvent::Logged { run_id, items } => {
+                if let Some(&idx) = self.index.get(&run_id) {
+                    self.on_logged(idx, items);
+                }
+            }
             TargetEvent::Malformed { run_id, message } => {
                 if self.index.contains_key(&run_id) {
                     self.warn(
@@ -995,6 +1000,33 @@ impl Dispatcher {
                 detail
             });
             self.stop_run(idx, self.policy_stop(detail));
+        }
+    }
+
+    /// What run `idx`'s script recorded beside its reports: parameters and tags go to the
+    /// history (a later value of a key replaces an earlier one, so a run read again after a
+    /// resume records the same), values logged to other runs to the warning for a run
+    /// without its primary metric.
+    fn on_logged(&mut self, idx: usize, items: Vec<crate::metrics::Logged>) {
+        let s = &mut self.slots[idx];
+        if s.stream_restart < s.restarts {
+            // An earlier attempt's, read again: superseded by a recorded restart.
+            return;
+        }
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                crate::metrics::Logged::OtherRun { run, metric } => {
+                    s.seen.add_other_run(&metric, &run)
+                }
+                attribute => kept.push(attribute),
+            }
+        }
+        if !kept.is_empty() {
+            self.store.send(Write::Logged {
+                run_id: s.id.clone(),
+                items: kept,
+            });
         }
     }
 

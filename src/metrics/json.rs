@@ -3,11 +3,41 @@
 //! non-standard `NaN`/`Infinity` tokens Python's `json.dumps` writes.
 
 use super::number::parse_number_text;
-use super::Found;
+use super::{Found, Logged};
 use std::borrow::Cow;
 
-/// Parses the JSON object of one report; the error says why it is not one.
+/// What one JSON object of the protocol is.
+#[derive(Debug)]
+pub(super) enum Object {
+    /// A report.
+    Report(Found<'static>),
+    /// Something a script recorded beside its reports (a parameter, a tag, a value logged
+    /// to another run).
+    Logged(Logged),
+}
+
+/// Parses the JSON object of one report; the error says why it is not one. The objects
+/// sweep's Python integrations write besides reports are nothing here.
 pub(super) fn parse_object(text: &str) -> Result<Option<Found<'static>>, String> {
+    Ok(match parse_record(text)? {
+        Object::Report(f) => Some(f),
+        Object::Logged(_) => None,
+    })
+}
+
+/// A JSON value of a parameter or tag as its text: strings as they are, anything else as
+/// JSON.
+fn text_of(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Parses one JSON object of the protocol: a report, or what sweep's `azureml.core.Run`
+/// and MLflow store write besides reports (see docs/metrics.md): a value logged to another
+/// run, a parameter or a tag the script recorded.
+pub(super) fn parse_record(text: &str) -> Result<Object, String> {
     if text.is_empty() {
         return Err("no JSON object after @sweep".into());
     }
@@ -22,13 +52,39 @@ pub(super) fn parse_object(text: &str) -> Result<Option<Found<'static>>, String>
         Ok(_) => return Err("not a JSON object".into()),
         Err(e) => return Err(format!("invalid JSON: {e}")),
     };
-    // What sweep's `azureml.core.Run` and MLflow store write besides reports (see
-    // docs/metrics.md): a value logged to another run, a parameter or a tag the script
-    // recorded. Not reports, and not malformed.
-    if obj.contains_key("other_run")
-        || (!obj.contains_key("metric") && (obj.contains_key("param") || obj.contains_key("tag")))
-    {
-        return Ok(None);
+    if let Some(run) = obj.remove("other_run") {
+        let metric = match obj.remove("metric") {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s,
+            _ => {
+                return Err("\"metric\" of an \"other_run\" value is not a non-empty string".into())
+            }
+        };
+        return Ok(Object::Logged(Logged::OtherRun {
+            run: text_of(run),
+            metric,
+        }));
+    }
+    if !obj.contains_key("metric") {
+        for (field, param) in [("param", true), ("tag", false)] {
+            let Some(key) = obj.remove(field) else {
+                continue;
+            };
+            let key = match key {
+                serde_json::Value::String(s) if !s.is_empty() => s,
+                _ => return Err(format!("\"{field}\" is not a non-empty string")),
+            };
+            let value = match obj.remove("value") {
+                Some(serde_json::Value::Null) | None => {
+                    return Err(format!("no \"value\" for {field} {key:?}"))
+                }
+                Some(v) => text_of(v),
+            };
+            return Ok(Object::Logged(if param {
+                Logged::Param { key, value }
+            } else {
+                Logged::Tag { key, value }
+            }));
+        }
     }
     let name = match obj.remove("metric") {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
@@ -56,7 +112,7 @@ pub(super) fn parse_object(text: &str) -> Result<Option<Found<'static>>, String>
         },
         Some(_) => return Err("\"step\" is not an integer".into()),
     };
-    Ok(Some(Found {
+    Ok(Object::Report(Found {
         name: Cow::Owned(name),
         value,
         step,

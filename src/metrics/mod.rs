@@ -19,8 +19,9 @@
 //!   (`\r` redraws collapsed) and with its end offset.
 //! - [`grammar`]: the line grammar of the output (`@sweep` JSON lines, the configured
 //!   [`pattern`], Keras epoch lines, and every `name=value` / `name: value` `pairs` pair).
-//! - [`parse_file_line`]: a metrics-file line (one JSON object; the `param`, `tag` and
-//!   `other_run` objects sweep's Python integrations write beside reports are not reports).
+//! - [`parse_file_line`]: a metrics-file line (one JSON object): a report, or one of the
+//!   `param`, `tag` and `other_run` objects sweep's Python integrations write beside
+//!   reports ([`Logged`]), which the engine keeps with the run.
 //! - [`azureml`]: the real azureml-core's offline echo (`Attempted to log scalar metric
 //!   NAME:` and the value on the next line), a recogniser of the output grammar.
 //! - [`tfevents`]: TensorBoard event files (TFRecord framing, CRC32C, scalar summaries).
@@ -107,11 +108,58 @@ impl Found<'_> {
     }
 }
 
+/// What a script records beside its reports, through the metrics file lines sweep's Python
+/// integrations write (docs/metrics.md): kept with the run, never a report.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Logged {
+    /// A parameter the script recorded (`mlflow.log_param`); a later value of the same
+    /// key replaces an earlier one.
+    Param {
+        /// Its name.
+        key: String,
+        /// Its value, as text.
+        value: String,
+    },
+    /// A tag the script recorded (`mlflow.set_tag`, `run.tag`, `run.add_properties`).
+    Tag {
+        /// Its name.
+        key: String,
+        /// Its value, as text.
+        value: String,
+    },
+    /// A metric value the script logged to another run than the sweep run (an MLflow run
+    /// it created itself, an azureml child run): not the run's report, but the reason a
+    /// run can miss its primary metric.
+    OtherRun {
+        /// The other run's id.
+        run: String,
+        /// The metric's name.
+        metric: String,
+    },
+}
+
+/// Most metric names per run whose values logged to another run are passed on (each once):
+/// enough to name a near miss, while a script logging everything to its own runs costs
+/// nothing more.
+pub const MAX_OTHER_RUN_NAMES: usize = 64;
+
+/// One line of `$SWEEP_METRICS_FILE`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileRecord {
+    /// A report.
+    Report(Found<'static>),
+    /// A parameter, a tag or a value logged to another run.
+    Logged(Logged),
+}
+
 /// Parses one line of `$SWEEP_METRICS_FILE` (one JSON object); blank lines are nothing.
-pub fn parse_file_line(line: &[u8]) -> Result<Option<Found<'static>>, String> {
+pub fn parse_file_line(line: &[u8]) -> Result<Option<FileRecord>, String> {
     match std::str::from_utf8(line) {
         Ok(s) if s.trim().is_empty() => Ok(None),
-        Ok(s) => json::parse_object(s.trim()),
+        Ok(s) => Ok(Some(match json::parse_record(s.trim())? {
+            json::Object::Report(f) => FileRecord::Report(f),
+            json::Object::Logged(l) => FileRecord::Logged(l),
+        })),
         Err(_) => Err("not valid UTF-8".into()),
     }
 }
@@ -155,27 +203,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn params_tags_and_other_runs_values_are_not_reports_nor_malformed() {
-        for line in [
-            &br#"{"param":"lr","value":"0.1"}"#[..],
-            br#"{"tag":"team","value":"x"}"#,
-            br#"{"other_run":"abc","metric":"acc","value":0.5,"step":1}"#,
-        ] {
-            assert_eq!(parse_file_line(line), Ok(None));
-        }
+    fn params_tags_and_other_runs_values_are_logged_not_reports() {
+        let logged = |line: &[u8]| match parse_file_line(line) {
+            Ok(Some(FileRecord::Logged(l))) => l,
+            other => panic!("{other:?}"),
+        };
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert!(matches!(
+            logged(br#"{"param":"lr","value":"0.1"}"#),
+            Logged::Param { key, value } if (key.clone(), value.clone()) == kv("lr", "0.1")
+        ));
+        // A value that is not a string is kept as its JSON text.
+        assert!(matches!(
+            logged(br#"{"param":"bs","value":32}"#),
+            Logged::Param { key, value } if (key.clone(), value.clone()) == kv("bs", "32")
+        ));
+        assert!(matches!(
+            logged(br#"{"tag":"team","value":"x"}"#),
+            Logged::Tag { key, value } if (key.clone(), value.clone()) == kv("team", "x")
+        ));
+        assert_eq!(
+            logged(br#"{"other_run":"abc","metric":"acc","value":0.5,"step":1}"#),
+            Logged::OtherRun {
+                run: "abc".into(),
+                metric: "acc".into()
+            }
+        );
         // A `metric` key with `param` beside it is still a report.
-        assert!(parse_file_line(br#"{"metric":"a","value":1,"param":"p"}"#)
-            .unwrap()
-            .is_some());
-        assert!(parse_file_line(br#"{"value":1}"#).is_err());
+        assert!(matches!(
+            parse_file_line(br#"{"metric":"a","value":1,"param":"p"}"#),
+            Ok(Some(FileRecord::Report(_)))
+        ));
+        // An `@sweep` line's object of the same shapes is no report either.
+        assert_eq!(
+            json::parse_object(r#"{"param":"lr","value":"0.1"}"#),
+            Ok(None)
+        );
+        for (line, why) in [
+            (&br#"{"value":1}"#[..], "no \"metric\" key"),
+            (
+                br#"{"param":"","value":"1"}"#,
+                "\"param\" is not a non-empty string",
+            ),
+            (br#"{"tag":"t"}"#, "no \"value\" for tag \"t\""),
+            (
+                br#"{"other_run":"r","value":1}"#,
+                "\"metric\" of an \"other_run\" value",
+            ),
+        ] {
+            let e = parse_file_line(line).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
     }
 
     #[test]
     fn metrics_file_lines() {
         assert_eq!(parse_file_line(b"  "), Ok(None));
-        let f = parse_file_line(br#"{"metric":"l","value":"inf","step":2}"#)
-            .unwrap()
-            .unwrap();
+        let Ok(Some(FileRecord::Report(f))) =
+            parse_file_line(br#"{"metric":"l","value":"inf","step":2}"#)
+        else {
+            panic!("not a report")
+        };
         assert_eq!(
             (f.name.as_ref(), f.value, f.step),
             ("l", f64::INFINITY, Some(2))

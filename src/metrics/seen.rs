@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Seen {
     names: BTreeMap<String, Vec<Option<SourceKind>>>,
+    /// Metric names the run's script logged to another run, each with the first such run
+    /// (at most [`super::MAX_OTHER_RUN_NAMES`]).
+    other_runs: BTreeMap<String, String>,
 }
 
 impl Seen {
@@ -32,6 +35,16 @@ impl Seen {
         }
     }
 
+    /// Notes that the run's script logged `metric` to another run, `run` (an MLflow run it
+    /// created, an azureml child run): not a report of this run.
+    pub fn add_other_run(&mut self, metric: &str, run: &str) {
+        if self.other_runs.len() < super::MAX_OTHER_RUN_NAMES
+            && !self.other_runs.contains_key(metric)
+        {
+            self.other_runs.insert(metric.to_string(), run.to_string());
+        }
+    }
+
     /// Whether nothing was reported.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
@@ -45,13 +58,14 @@ impl Seen {
     /// Forgets everything (a rerun reports afresh).
     pub fn clear(&mut self) {
         self.names.clear();
+        self.other_runs.clear();
     }
 }
 
 /// The warning for run `run_id` that ended without reporting `primary`: what it did report,
 /// grouped by the kind of source it came through, a hint for a name that differs from the
-/// primary metric's only in case (names are matched exactly, never guessed), and how to
-/// report it.
+/// primary metric's only in case (names are matched exactly, never guessed), one for the
+/// primary metric logged to another run than the run's own, and how to report it.
 /// `tail`, the run's last output lines, is searched for near misses
 /// ([`super::missing::output_near_miss`]).
 pub fn never_reported(run_id: &str, primary: &str, seen: &Seen, tail: &[String]) -> String {
@@ -83,6 +97,15 @@ pub fn never_reported(run_id: &str, primary: &str, seen: &Seen, tail: &[String])
     {
         text.push_str(&format!(
             " {name:?} differs from it only in case: metric names are matched exactly, so rename one of them."
+        ));
+    }
+    if let Some((name, run)) = seen
+        .other_runs
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(primary))
+    {
+        text.push_str(&format!(
+            " Its script logged {name:?} to another run ({run}), one it created itself (`mlflow.start_run(nested=True)`, a second `mlflow.start_run()`, `MlflowClient().create_run`, azureml's `run.child_run()`): sweep reads only the values logged to the run's own run, the active run MLflow gives it (`MLFLOW_RUN_ID`) or `Run.get_context()`."
         ));
     }
     if let Some(hint) = super::missing::output_near_miss(primary, tail) {
@@ -125,9 +148,12 @@ mod tests {
         seen.add(&from(SourceKind::Output, "Acc"));
         seen.add(&from(SourceKind::TensorBoard, "train/acc"));
         seen.add_name("lr", None);
+        seen.add_other_run("Acc", "abc123");
         assert_eq!(
             never_reported("r_1", "acc", &seen, &[]),
-            format!("run r_1 never reported the primary metric \"acc\" (it reported only: lr; Acc, loss in its output; loss in its metrics file; train/acc in its TensorBoard event files); it can never be the best run. \"Acc\" differs from it only in case: metric names are matched exactly, so rename one of them. sweep reads {}; or check the metric name in the config", crate::metrics::missing::WAYS)
+            format!("run r_1 never reported the primary metric \"acc\" (it reported only: lr; Acc, loss in its output; loss in its metrics file; train/acc in its TensorBoard event files); it can never be the best run. \"Acc\" differs from it only in case: metric names are matched exactly, so rename one of them. Its script logged \"Acc\" to another run (abc123), one it created itself (`mlflow.start_run(nested=True)`, a second `mlflow.start_run()`, `MlflowClient().create_run`, azureml's `run.child_run()`): sweep reads only the values logged to the run's own run, the active run MLflow gives it (`MLFLOW_RUN_ID`) or `Run.get_context()`. sweep reads {}; or check the metric name in the config", crate::metrics::missing::WAYS)
         );
+        seen.clear();
+        assert!(!never_reported("r_1", "acc", &seen, &[]).contains("another run"));
     }
 }

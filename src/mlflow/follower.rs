@@ -1,16 +1,16 @@
 //! The follower: a thread that mirrors one sweep's history into MLflow while it happens,
 //! without touching the engine. It polls the run history (a [`Reader`], one consistent
 //! snapshot per poll) about once a second and pushes what is new through a [`Client`]: the
-//! sweep as a parent run with its settings, each run as a child run with its parameters,
-//! every metric point with its step, the parent's running best, and final statuses with
-//! tags for the reason. A server that cannot be reached is retried with backoff and never
+//! sweep as a parent run with its settings, each run as a child run with its parameters
+//! (and the parameters and tags its script logged itself), every metric point with its
+//! step, the parent's running best, and final statuses with tags for the reason. A server that cannot be reached is retried with backoff and never
 //! stops the sweep (one warning, then quiet retries); when the sweep ends the follower
 //! flushes what is left within a deadline.
 
 use super::client::{key, Client, Metric};
 use super::MlflowError;
 use crate::store::{
-    MetricRecord, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
+    LoggedRecord, MetricRecord, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -70,6 +70,10 @@ struct Sync {
     children: HashMap<String, Child>,
     watermark: i64,
     pending: Vec<MetricRecord>,
+    /// The last row of the history's script-logged parameters and tags read, and those not
+    /// sent yet.
+    logged_mark: i64,
+    logged: Vec<LoggedRecord>,
     best: Option<f64>,
     points: u64,
     runs: usize,
@@ -312,9 +316,10 @@ fn step(
         };
         let runs = r.runs(&sweep)?;
         let metrics = r.metrics_after(&sweep, st.watermark)?;
-        Ok::<_, StoreError>(Some((sweep, runs, metrics)))
+        let logged = r.logged_after(&sweep, st.logged_mark)?;
+        Ok::<_, StoreError>(Some((sweep, runs, metrics, logged)))
     })?;
-    let Some((sweep, runs, metrics)) = snap else {
+    let Some((sweep, runs, metrics, logged)) = snap else {
         // Not recorded yet (the engine is starting), or never (it could not start).
         return Ok(ending);
     };
@@ -322,6 +327,10 @@ fn step(
         st.watermark = *last;
     }
     st.pending.extend(metrics.into_iter().map(|(_, m)| m));
+    if let Some((last, _)) = logged.last() {
+        st.logged_mark = *last;
+    }
+    st.logged.extend(logged.into_iter().map(|(_, l)| l));
     if st.experiment.is_none() {
         let name = experiment_name(opts.experiment.as_deref(), &sweep);
         st.experiment = Some(client.experiment_id(&name)?);
@@ -348,6 +357,7 @@ fn step(
         }
     }
     push_metrics(client, &sweep, &parent, &runs, st)?;
+    push_logged(client, &runs, st)?;
     for r in &runs {
         let Some(status) = status_of(r.state) else {
             continue;
@@ -374,14 +384,14 @@ fn step(
         child.closed = true;
     }
     if sweep.state == SweepState::Running || st.parent_closed {
-        return Ok(st.parent_closed && st.pending.is_empty());
+        return Ok(st.parent_closed && st.pending.is_empty() && st.logged.is_empty());
     }
     // The sweep has ended: everything it recorded is in this snapshot.
     let all_closed = runs.iter().all(|r| {
         let c = st.children.get(&r.id);
         c.is_some_and(|c| c.closed || c.abandoned) || status_of(r.state).is_none()
     });
-    if !(all_closed && st.pending.is_empty()) {
+    if !(all_closed && st.pending.is_empty() && st.logged.is_empty()) {
         return Ok(false);
     }
     let mut tags = vec![("sweep.state".to_string(), sweep.state.to_string())];
@@ -543,6 +553,101 @@ fn push_metrics(
         client.log_batch(parent, &best_points, &[], &[])?;
     }
     st.best = best;
+    Ok(())
+}
+
+/// Whether a tag key of a script's is MLflow's or sweep's own, which the child run's tags
+/// say: such a tag is not sent.
+fn reserved_tag(k: &str) -> bool {
+    k.starts_with("mlflow.") || k.starts_with("sweep.")
+}
+
+/// Sends the parameters and tags the runs' scripts logged to their child runs. A parameter
+/// named as one of the run's sweep parameters is not sent: MLflow's parameters cannot
+/// change, and the child has the value sweep ran it with. A parameter the server refuses
+/// (one the script changed after it was sent) is said once per run and dropped; what
+/// belongs to a run without a child run yet waits for it.
+fn push_logged(client: &Client, runs: &[RunRecord], st: &mut Sync) -> Result<(), MlflowError> {
+    if st.logged.is_empty() {
+        return Ok(());
+    }
+    // By run, runs in the order their first item came.
+    let mut by_run: Vec<(String, Vec<LoggedRecord>)> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for l in std::mem::take(&mut st.logged) {
+        let i = *at.entry(l.run_id.clone()).or_insert_with(|| {
+            by_run.push((l.run_id.clone(), Vec::new()));
+            by_run.len() - 1
+        });
+        by_run[i].1.push(l);
+    }
+    let record: HashMap<&str, &RunRecord> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut left = by_run.into_iter();
+    while let Some((run, items)) = left.next() {
+        let id = match st.children.get(&run) {
+            Some(c) if c.abandoned => continue,
+            Some(Child {
+                mlflow_id: Some(id),
+                ..
+            }) => id.clone(),
+            _ => {
+                st.logged.extend(items);
+                continue;
+            }
+        };
+        let sweep_keys: Vec<String> = record
+            .get(run.as_str())
+            .map(|r| r.params.iter().map(|(n, _)| key(n)).collect())
+            .unwrap_or_default();
+        let (mut params, mut tags) = (Vec::new(), Vec::new());
+        for l in &items {
+            let k = key(&l.key);
+            match l.kind.as_str() {
+                "param" if !sweep_keys.contains(&k) => {
+                    params.push((k, cut(&l.value, MAX_PARAM_LEN)))
+                }
+                "tag" if !reserved_tag(&l.key) => tags.push((k, cut(&l.value, MAX_TAG_LEN))),
+                _ => {}
+            }
+        }
+        if let Err(e) = send_logged(client, &id, &run, &params, &tags) {
+            // This run's and every later run's wait for the next try.
+            st.logged.extend(items);
+            st.logged.extend(left.flat_map(|(_, items)| items));
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Sends one run's script-logged parameters and tags; when the server refuses the request
+/// (one refused parameter refuses all), the tags and then each parameter on its own, the
+/// refused ones said once and dropped.
+fn send_logged(
+    client: &Client,
+    id: &str,
+    run: &str,
+    params: &[(String, String)],
+    tags: &[(String, String)],
+) -> Result<(), MlflowError> {
+    match client.log_batch(id, &[], params, tags) {
+        Err(MlflowError::Rejected(_)) => {}
+        other => return other,
+    }
+    client.log_batch(id, &[], &[], tags)?;
+    let mut refused = Vec::new();
+    for p in params {
+        match client.log_batch(id, &[], std::slice::from_ref(p), &[]) {
+            Err(MlflowError::Rejected(e)) => refused.push(format!("{} ({e})", p.0)),
+            other => other?,
+        }
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "warning: MLflow refused parameters the script of run {run} logged: {}; they are kept in sweep's history",
+            refused.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -25,7 +25,8 @@ mod schema;
 mod state;
 
 pub use read::{
-    BestAt, BestOutcome, EventRecord, MetricRecord, MetricSummary, Reader, RunRecord, SweepRecord,
+    BestAt, BestOutcome, EventRecord, LoggedRecord, MetricRecord, MetricSummary, Reader, RunRecord,
+    SweepRecord,
 };
 pub use schema::SCHEMA_VERSION;
 pub use state::{EndReason, RunState, SweepState};
@@ -227,6 +228,15 @@ pub enum Write {
     RunState(Box<RunUpdate>),
     /// Record metric values (they belong to the run's current attempt).
     Metrics(Vec<MetricRow>),
+    /// Record what a run's script logged beside its metrics: parameters and tags
+    /// ([`crate::metrics::Logged::Param`], [`crate::metrics::Logged::Tag`]; other items are
+    /// ignored). A key recorded again takes the new value.
+    Logged {
+        /// The run id.
+        run_id: String,
+        /// What it logged, in order.
+        items: Vec<crate::metrics::Logged>,
+    },
     /// A run was started over by its target: its metric rows recorded so far are superseded
     /// (kept, but no longer the run's metrics), and the rows that follow are restart
     /// `restart`'s, from interval 1.
@@ -943,6 +953,25 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                     last_interval,
                     last_value
                 ])?;
+            }
+        }
+        Write::Logged { run_id, items } => {
+            let (run, _) = keys.get(tx, run_id)?;
+            // A key's row is replaced (taking a new, larger id, which is how the MLflow
+            // follower finds what changed) only when its value changes: a run read again
+            // after a resume writes nothing new.
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO logged (run, kind, key, value)
+                 SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
+                   (SELECT 1 FROM logged WHERE run = ?1 AND kind = ?2 AND key = ?3 AND value = ?4)",
+            )?;
+            for item in items {
+                let (kind, key, value) = match item {
+                    crate::metrics::Logged::Param { key, value } => ("param", key, value),
+                    crate::metrics::Logged::Tag { key, value } => ("tag", key, value),
+                    crate::metrics::Logged::OtherRun { .. } => continue,
+                };
+                st.execute(params![run, kind, key, value])?;
             }
         }
         Write::RunRestarted { run_id, restart } => {

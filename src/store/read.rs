@@ -113,6 +113,30 @@ impl RunRecord {
     }
 }
 
+/// A parameter or tag a run's script logged itself (`mlflow.log_param`, `mlflow.set_tag`,
+/// `run.tag`), with its latest value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedRecord {
+    /// The run id.
+    pub run_id: String,
+    /// `param` or `tag`.
+    pub kind: String,
+    /// Its name.
+    pub key: String,
+    /// Its latest value.
+    pub value: String,
+}
+
+/// A [`LoggedRecord`] from the columns run id, kind, key, value, from column `at` on.
+fn logged_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<LoggedRecord> {
+    Ok(LoggedRecord {
+        run_id: r.get(at)?,
+        kind: r.get(at + 1)?,
+        key: r.get(at + 2)?,
+        value: r.get(at + 3)?,
+    })
+}
+
 /// A recorded metric value.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MetricRecord {
@@ -440,15 +464,56 @@ impl Reader {
         sweep: &SweepRecord,
         after: i64,
     ) -> Result<Vec<(i64, MetricRecord)>, StoreError> {
-        let mut st = self.conn.prepare(
+        self.numbered(
             "SELECT m.rowid, r.id, m.name, m.interval, m.step, m.value, m.time FROM metrics m
              JOIN runs r ON r.rowid = m.run
              WHERE r.sweep_id = ?1 AND m.rowid > ?2 AND m.restart = r.restarts
              ORDER BY m.rowid",
+            params![sweep.id, after],
+            metric_from_row,
+        )
+    }
+
+    /// The rows of `sql` (with `args`), whose first column is a row number and whose next
+    /// ones `read` reads from column 1 on, each with its number.
+    fn numbered<T>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        read: fn(&rusqlite::Row<'_>, usize) -> rusqlite::Result<T>,
+    ) -> Result<Vec<(i64, T)>, StoreError> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(args, |r| Ok((r.get(0)?, read(r, 1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The parameters and tags the runs of a sweep logged themselves whose row changed after
+    /// row `after` (0: all), each with its row number, in the order of those numbers: a
+    /// follower that remembers the last number sees each change once.
+    pub fn logged_after(
+        &self,
+        sweep: &SweepRecord,
+        after: i64,
+    ) -> Result<Vec<(i64, LoggedRecord)>, StoreError> {
+        self.numbered(
+            "SELECT l.id, r.id, l.kind, l.key, l.value FROM logged l
+             JOIN runs r ON r.rowid = l.run
+             WHERE r.sweep_id = ?1 AND l.id > ?2
+             ORDER BY l.id",
+            params![sweep.id, after],
+            logged_from_row,
+        )
+    }
+
+    /// The parameters and tags run `run_id` logged itself, by kind then key.
+    pub fn logged(&self, run_id: &str) -> Result<Vec<LoggedRecord>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.id, l.kind, l.key, l.value FROM logged l
+             JOIN runs r ON r.rowid = l.run
+             WHERE r.id = ?1
+             ORDER BY l.kind, l.key",
         )?;
-        let rows = st.query_map(params![sweep.id, after], |r| {
-            Ok((r.get(0)?, metric_from_row(r, 1)?))
-        })?;
+        let rows = st.query_map([run_id], |r| logged_from_row(r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// The schema version this build writes. Version 0 is an empty database.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -151,6 +151,20 @@ CREATE TABLE metric_sources (
     read_to INTEGER NOT NULL,
     PRIMARY KEY (run, restart, source)
 ) WITHOUT ROWID;
+"#,
+    // Version 7: the parameters and tags a run's script logged itself (`mlflow.log_param`,
+    // `mlflow.set_tag`, `run.tag`), one row per run, kind and key with the latest value.
+    // `id` grows with every change (AUTOINCREMENT never reuses one), so a reader can ask
+    // what changed after the last id it saw.
+    r#"
+CREATE TABLE logged (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    UNIQUE (run, kind, key)
+);
 "#,
 ];
 

@@ -354,6 +354,86 @@ fn a_restart_supersedes_the_runs_earlier_metric_rows() {
     }
 }
 
+#[test]
+fn what_a_script_logged_keeps_each_keys_latest_value_and_says_what_changed() {
+    use crate::metrics::Logged;
+    let param = |k: &str, v: &str| Logged::Param {
+        key: k.into(),
+        value: v.into(),
+    };
+    let (dir, store) = history("s1", "maximize", 2);
+    store.send(Write::Logged {
+        run_id: "s1_0".into(),
+        items: vec![
+            param("lr", "0.1"),
+            Logged::Tag {
+                key: "lr".into(),
+                value: "a tag, not the param".into(),
+            },
+            Logged::OtherRun {
+                run: "x".into(),
+                metric: "acc".into(),
+            },
+        ],
+    });
+    store
+        .commit_blocking(Write::Logged {
+            run_id: "s1_1".into(),
+            items: vec![param("bs", "32")],
+        })
+        .unwrap();
+    let r = Reader::open(dir.path()).unwrap();
+    let s = r.resolve("s1").unwrap();
+    let first = r.logged_after(&s, 0).unwrap();
+    let seen: Vec<(&str, &str, &str, &str)> = first
+        .iter()
+        .map(|(_, l)| (&*l.run_id, &*l.kind, &*l.key, &*l.value))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("s1_0", "param", "lr", "0.1"),
+            ("s1_0", "tag", "lr", "a tag, not the param"),
+            ("s1_1", "param", "bs", "32")
+        ]
+    );
+    let mark = first.last().unwrap().0;
+    // The same values again (a run read again after a resume) change nothing; a new value
+    // replaces the old one and is what changed after the mark.
+    store
+        .commit_blocking(Write::Logged {
+            run_id: "s1_0".into(),
+            items: vec![param("lr", "0.1"), param("lr", "0.2")],
+        })
+        .unwrap();
+    store
+        .commit_blocking(Write::Logged {
+            run_id: "s1_1".into(),
+            items: vec![param("bs", "32")],
+        })
+        .unwrap();
+    let after: Vec<(String, String)> = r
+        .logged_after(&s, mark)
+        .unwrap()
+        .into_iter()
+        .map(|(_, l)| (l.key, l.value))
+        .collect();
+    assert_eq!(after, [("lr".to_string(), "0.2".to_string())]);
+    let run0: Vec<(String, String, String)> = r
+        .logged("s1_0")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.kind, l.key, l.value))
+        .collect();
+    assert_eq!(
+        run0,
+        [
+            ("param".into(), "lr".into(), "0.2".into()),
+            ("tag".into(), "lr".into(), "a tag, not the param".into())
+        ]
+    );
+}
+
 /// Processes that open a new history at the same moment (a sweep starting, a reader polling
 /// it) migrate it once between them, and every one of them gets it.
 #[test]

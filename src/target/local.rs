@@ -655,6 +655,7 @@ mod tests {
             match e {
                 TargetEvent::Metrics { reports: r, .. } => reports.extend(r),
                 TargetEvent::Malformed { message, .. } => malformed.push(message),
+                TargetEvent::Logged { .. } => {}
                 TargetEvent::Restarted { .. } => panic!("local runs are never restarted"),
                 TargetEvent::Exited { status, tail, .. } => {
                     return (reports, malformed, status, tail)

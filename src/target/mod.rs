@@ -140,6 +140,15 @@ pub enum TargetEvent {
         /// The reports.
         reports: Vec<Report>,
     },
+    /// What the run's script recorded beside its reports (parameters, tags, values logged
+    /// to other runs), in the order it recorded them. A value logged to another run is sent
+    /// once per metric name and run, for at most [`crate::metrics::MAX_OTHER_RUN_NAMES`] names.
+    Logged {
+        /// The run.
+        run_id: String,
+        /// What it recorded.
+        items: Vec<crate::metrics::Logged>,
+    },
     /// The first malformed metric line of a run (later ones are only counted).
     Malformed {
         /// The run.

@@ -1,6 +1,7 @@
 //! Watching a run's output, for every target. A run has two streams, its output (stdout and
 //! stderr) and its metrics file; a [`Watch`] cuts each into lines with the metric protocol's
-//! [`LineSplitter`] and reads them into [`TargetEvent`]s: metric reports in batches, the
+//! [`LineSplitter`] and reads them into [`TargetEvent`]s: metric reports in batches (and what
+//! the script recorded beside them: parameters, tags, values logged to other runs), the
 //! first malformed line (later ones are counted), `Restarted` at a target's restart marker,
 //! and `Exited` with the last lines of output once both streams have been read to the end.
 //!
@@ -18,10 +19,10 @@ use super::rundir::{self, RunDir};
 use super::{EventSender, ExitStatus, TargetEvent};
 use crate::metrics::tfevents::EventFileReader;
 use crate::metrics::{
-    self, LineSplitter, OutputGrammar, Pattern, Position, Report, Source, SourceKind, SplitLine,
-    Verdict,
+    self, FileRecord, LineSplitter, Logged, OutputGrammar, Pattern, Position, Report, Source,
+    SourceKind, SplitLine, Verdict,
 };
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -52,6 +53,10 @@ struct Lines {
     run_id: String,
     events: EventSender,
     batch: Vec<Report>,
+    /// Parameters, tags and values logged to other runs, sent with the batch.
+    logged: Vec<Logged>,
+    /// The (run, metric) pairs of values logged to other runs already passed on.
+    other_runs: HashSet<(String, String)>,
     malformed: u64,
     tail: VecDeque<String>,
     /// The restart marker, for targets that restart runs.
@@ -80,12 +85,18 @@ impl Lines {
     /// Ends a line or record: the batch is sent once full. Never called inside one, so a
     /// line's reports travel (and are recorded) together.
     fn unit_done(&mut self) {
-        if self.batch.len() >= BATCH {
+        if self.batch.len() + self.logged.len() >= BATCH {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
+        if !self.logged.is_empty() {
+            let _ = self.events.send(TargetEvent::Logged {
+                run_id: self.run_id.clone(),
+                items: std::mem::take(&mut self.logged),
+            });
+        }
         if !self.batch.is_empty() {
             let reports = std::mem::take(&mut self.batch);
             metrics::produced(reports.len());
@@ -164,13 +175,22 @@ impl Lines {
         }
         match metrics::parse_file_line(l.bytes) {
             Ok(None) => {}
-            Ok(Some(f)) => {
+            Ok(Some(FileRecord::Report(f))) => {
                 let at = Position {
                     source: self.metrics_file.clone(),
                     end: l.end,
                 };
                 self.batch.push(f.at(at));
             }
+            Ok(Some(FileRecord::Logged(Logged::OtherRun { run, metric }))) => {
+                // Only what a warning can use: each name once, a bounded number of names.
+                if self.other_runs.len() < metrics::MAX_OTHER_RUN_NAMES
+                    && self.other_runs.insert((run.clone(), metric.clone()))
+                {
+                    self.logged.push(Logged::OtherRun { run, metric });
+                }
+            }
+            Ok(Some(FileRecord::Logged(l))) => self.logged.push(l),
             Err(why) => self.malformed(why, "metrics file"),
         }
     }
@@ -192,6 +212,8 @@ impl Watch {
                 run_id: run_id.to_string(),
                 events,
                 batch: Vec::new(),
+                logged: Vec::new(),
+                other_runs: HashSet::new(),
                 malformed: 0,
                 tail: VecDeque::new(),
                 restart_line: None,
@@ -544,6 +566,52 @@ mod tests {
 
     fn events(rx: &mut tokio::sync::mpsc::UnboundedReceiver<TargetEvent>) -> Vec<TargetEvent> {
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// Parameters, tags and values logged to other runs in the metrics file travel as one
+    /// `Logged` event, before the reports read with them; each other run's metric name once.
+    #[test]
+    fn what_a_script_logged_beside_its_reports_is_sent_as_logged() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut w = Watch::new("r", None, tx);
+        w.feed(
+            Stream::Metrics,
+            concat!(
+                "{\"param\":\"lr\",\"value\":\"0.1\"}\n",
+                "{\"other_run\":\"x\",\"metric\":\"acc\",\"value\":1}\n",
+                "{\"metric\":\"acc\",\"value\":0.5}\n",
+                "{\"other_run\":\"x\",\"metric\":\"acc\",\"value\":2}\n",
+                "{\"tag\":\"team\",\"value\":\"vision\"}\n",
+            )
+            .as_bytes(),
+        );
+        w.exit(ExitStatus::Code(0));
+        let ev = events(&mut rx);
+        match &ev[0] {
+            TargetEvent::Logged { run_id, items } => {
+                assert_eq!(run_id, "r");
+                assert_eq!(
+                    items,
+                    &[
+                        Logged::Param {
+                            key: "lr".into(),
+                            value: "0.1".into()
+                        },
+                        Logged::OtherRun {
+                            run: "x".into(),
+                            metric: "acc".into()
+                        },
+                        Logged::Tag {
+                            key: "team".into(),
+                            value: "vision".into()
+                        },
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&ev[1], TargetEvent::Metrics { reports, .. } if reports.len() == 1));
+        assert!(matches!(&ev[2], TargetEvent::Exited { .. }));
     }
 
     /// Lines cut anywhere by the fetches, on both streams, a restart marker in the output,

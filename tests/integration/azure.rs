@@ -3,11 +3,14 @@
 //! .log` reaching sweep without azureml-core (sweep's `azureml.core.Run`) and with the real
 //! azureml-core (its offline echo); a v2 sweep job with `${{inputs.A}}` whose script logs
 //! with the real `mlflow` client; MLflow's per-step, asynchronous and explicit-run logging
-//! on local, SSH and Slurm runs; and `--mlflow` holding one server run per sweep run.
+//! on local, SSH and Slurm runs, with MLflow 3 and MLflow 2 clients; the parameters and
+//! tags a script logs kept with its run; and `--mlflow` holding one server run per sweep
+//! run.
 //!
 //! The Python interpreters with the real packages are the virtual environments
 //! `scripts/test.sh` makes: MLflow's (`$SWEEP_TEST_MLFLOW`'s, else
-//! `/opt/sweep-mlflow/bin/python`) and azureml-core's (`$SWEEP_TEST_AZUREML_PYTHON`, else
+//! `/opt/sweep-mlflow/bin/python`), MLflow 2's (`$SWEEP_TEST_MLFLOW2_PYTHON`, else
+//! `/opt/sweep-mlflow2/bin/python`) and azureml-core's (`$SWEEP_TEST_AZUREML_PYTHON`, else
 //! `/opt/sweep-azureml/bin/python`).
 
 use crate::services::{self, Env};
@@ -218,12 +221,31 @@ fn azures_hello_sweep_job_validates_and_runs_with_mlflow_logging() {
     let mut best = f64::INFINITY;
     for r in &runs {
         assert_eq!(r["state"], "completed", "{r}");
-        let want = 0.5 * param(r, "C");
-        assert_eq!(series(r, "random_metric"), vec![want], "{r}");
-        best = best.min(want);
+        // The script logs `random()`: what sweep recorded is the one value it wrote
+        // through the `sweep:` MLflow store into the run's metrics file.
+        let file = Path::new(r["run_dir"].as_str().unwrap()).join("metrics.jsonl");
+        let written: Vec<f64> = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["metric"] == "random_metric")
+            .map(|v| v["value"].as_f64().unwrap())
+            .collect();
+        assert_eq!(written.len(), 1, "{}", file.display());
+        assert!((0.0..1.0).contains(&written[0]), "{written:?}");
+        assert_eq!(series(r, "random_metric"), written, "{r}");
+        best = best.min(written[0]);
+        // Its `mlflow.log_param` calls are the run's logged parameters, as Python wrote
+        // its arguments: A from `inputs:`, B and C from the search space.
+        let logged = &r["logged"]["params"];
+        assert_eq!(logged["A"], "0.5", "{r}");
+        assert_eq!(logged["B"], r["params"]["B"], "{r}");
+        let c: f64 = logged["C"].as_str().unwrap().parse().unwrap();
+        assert_eq!(c, param(r, "C"), "{r}");
     }
     let b = p.json(&["best", "latest", "--json"]);
     assert_eq!(b["value"].as_f64(), Some(best), "{b}");
+    assert_eq!(b["logged"]["params"]["A"], "0.5", "{b}");
 }
 
 /// Each run logs `acc` for epochs 1 to 3 through MLflow in the way its `--mode` names:
@@ -278,6 +300,9 @@ fn check_mlflow_modes(p: Project) {
             assert!((g - w).abs() < 1e-9, "{got:?} != {want:?}: {r}");
         }
         assert_eq!(steps(r, "acc"), vec![Some(1), Some(2), Some(3)], "{r}");
+        // The plain script's `log_param` is kept with its run.
+        let lr = (k == 0.1).then_some("0.1");
+        assert_eq!(r["logged"]["params"]["lr"].as_str(), lr, "{r}");
     }
     let best = p.json(&["best", "latest", "--json"]);
     assert_eq!(best["params"]["--mode"], "explicit", "{best}");
@@ -378,16 +403,58 @@ fn a_run_without_the_primary_metric_is_told_every_way_and_its_near_miss() {
         &crate::support::hd(&crate::support::choice("--x", "1"), "grid", "")
             .replace("primary_metric_name: acc", "primary_metric_name: Accuracy"),
     );
-    let out = p.run(&[]);
-    let all = format!("{}{}", out.stdout(), out.stderr());
-    for want in [
+    p.run(&[]).says_all(&[
         "never reported the primary metric \"Accuracy\" (it reported only: accuracy in its output)",
         "azureml's `run.log(NAME, value)`, `mlflow.log_metric(NAME, value)`",
         "\"accuracy\" differs from it only in case",
         "Its output has `Accuracy is 0.81`, which is not a report of it",
-    ] {
-        assert!(all.contains(want), "no {want:?} in {}", out.text());
-    }
+    ]);
+}
+
+/// A project running `script` once (`--x 1`) with `python` on the local target, `more`
+/// added to its hdconfig.
+fn one_local_run(python: &Path, script: &str, more: &str) -> Project {
+    Project::new()
+        .runconfig(&mlflow_runconfig(python, "local"))
+        .script(script)
+        .hdconfig(&crate::support::hd(
+            &crate::support::choice("--x", "1"),
+            "grid",
+            more,
+        ))
+}
+
+#[test]
+fn a_primary_metric_logged_to_another_mlflow_run_is_named_in_the_warning() {
+    let Some(py) = mlflow_python() else { return };
+    // The script logs its metric inside a nested run it starts itself, and a parameter and
+    // a tag to its own run, which are kept with the sweep run.
+    let script = "import mlflow\nmlflow.log_param('epochs', 3)\nmlflow.set_tag('team', 'vision')\nwith mlflow.start_run(nested=True):\n    mlflow.log_metric('acc', 0.5)\n";
+    let p = one_local_run(&py, script, "");
+    p.run(&[]).says_all(&[
+        "never reported the primary metric \"acc\" (it reported no metrics at all)",
+        "Its script logged \"acc\" to another run (",
+        "`mlflow.start_run(nested=True)`",
+    ]);
+    let r = &exported(&p)[0];
+    assert_eq!(r["logged"]["params"]["epochs"], "3", "{r}");
+    assert_eq!(r["logged"]["tags"]["team"], "vision", "{r}");
+    assert!(r["metrics"].as_object().unwrap().is_empty(), "{r}");
+}
+
+/// The Python of a virtual environment with MLflow 2 (`mlflow-skinny<3`).
+fn mlflow2_python() -> Option<PathBuf> {
+    venv_python(
+        "Python with MLflow 2",
+        "SWEEP_TEST_MLFLOW2_PYTHON",
+        "/opt/sweep-mlflow2/bin/python",
+    )
+}
+
+#[test]
+fn mlflow_2_clients_log_to_local_runs_in_every_style() {
+    let Some(py) = mlflow2_python() else { return };
+    check_mlflow_modes(Project::new().runconfig(&mlflow_runconfig(&py, "local")));
 }
 
 /// Logs `acc` (MLflow) and `loss` (azureml's `Run`) for epochs 1 to 6, `--x` times each.
@@ -397,14 +464,7 @@ const SLOW_BOTH: &str = "import sys, time, mlflow\nfrom azureml.core import Run\
 fn a_killed_sweep_resumed_records_every_mlflow_and_run_log_value_once() {
     let Some(py) = mlflow_python() else { return };
     for point in 0..6u64 {
-        let p = Project::new()
-            .runconfig(&mlflow_runconfig(&py, "local"))
-            .script(SLOW_BOTH)
-            .hdconfig(&crate::support::hd(
-                &crate::support::choice("--x", "1"),
-                "grid",
-                "max_total_runs: 1\n",
-            ));
+        let p = one_local_run(&py, SLOW_BOTH, "max_total_runs: 1\n");
         let mut child = p.spawn_run(&[]);
         crate::support::wait_for(60, "the run to start", || {
             p.runs_so_far().iter().any(|r| r["state"] == "running")

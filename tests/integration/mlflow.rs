@@ -317,7 +317,8 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
         return;
     };
     // The script knows nothing of sweep: it logs through MLflow's fluent API.
-    let script = "import sys, mlflow\nlr = float(sys.argv[sys.argv.index('--lr') + 1])\nmlflow.log_param('batch', 32)\nfor e in range(1, 4):\n    mlflow.log_metric('acc', lr * e, step=e)\n";
+    // Its parameter `lr` is also a sweep parameter (`--lr`, `lr` in MLflow).
+    let script = "import sys, mlflow\nlr = float(sys.argv[sys.argv.index('--lr') + 1])\nmlflow.log_params({'batch': 32, 'lr': lr})\nmlflow.set_tag('team', 'vision')\nfor e in range(1, 4):\n    mlflow.log_metric('acc', lr * e, step=e)\n";
     let hd = HD.replace("[0.1, 0.2, 0.5, 0.3]", "[0.1, 0.2]");
     let p = Project::new()
         .script(script)
@@ -341,6 +342,19 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
             .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
             .unwrap_or_else(|| panic!("no child run for {id}"));
         let lr = r["params"]["--lr"].as_f64().unwrap();
+        // The script's parameters and tags are on the child run too.
+        let child_params = params(child);
+        assert_eq!(
+            child_params.get("batch").map(String::as_str),
+            Some("32"),
+            "{child}"
+        );
+        assert_eq!(child_params["lr"].parse::<f64>().unwrap(), lr, "{child}");
+        assert_eq!(
+            tags(child).get("team").map(String::as_str),
+            Some("vision"),
+            "{child}"
+        );
         let got = history(&server, child["info"]["run_id"].as_str().unwrap(), "acc");
         let want: Vec<(i64, f64)> = (1..4).map(|e| (e, lr * e as f64)).collect();
         assert_eq!(got.len(), 3, "{got:?}");

@@ -166,6 +166,15 @@ impl Ran {
         )
     }
 
+    /// Asserts that standard output or standard error holds each of `wants`.
+    #[track_caller]
+    pub fn says_all(&self, wants: &[&str]) {
+        let all = format!("{}{}", self.stdout(), self.stderr());
+        for want in wants {
+            assert!(all.contains(want), "no {want:?} in {}", self.text());
+        }
+    }
+
     /// Standard output as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {

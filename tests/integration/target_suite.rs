@@ -73,7 +73,7 @@ fn collect(
                     }
                 }
             }
-            Ok(TargetEvent::Malformed { .. }) => {}
+            Ok(TargetEvent::Malformed { .. } | TargetEvent::Logged { .. }) => {}
             Ok(TargetEvent::Restarted { .. }) => panic!("nothing here restarts a run"),
             Ok(TargetEvent::Exited { status, tail, .. }) => return (reports, Some(status), tail),
             Err(_) => {
