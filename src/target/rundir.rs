@@ -198,8 +198,9 @@ pub struct Var<'a> {
 /// `SWEEP_SWEEP_ID`, `SWEEP_PARAMS`, `SWEEP_METRICS_FILE`, `SWEEP_OUTPUT_DIR` and
 /// `SWEEP_STOP_FILE`. Before the run configuration's variables (which may replace them),
 /// the run's MLflow identity: `MLFLOW_TRACKING_URI` selecting the `sweep:` store,
-/// `MLFLOW_RUN_ID` the run id and `MLFLOW_EXPERIMENT_ID` the sweep id, and
-/// `MLFLOW_DISABLE_TELEMETRY=true` unless set; after them,
+/// `MLFLOW_RUN_ID` the run id and `MLFLOW_EXPERIMENT_ID` the sweep id, and, unless set,
+/// `MLFLOW_DISABLE_TELEMETRY=true` and `MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE=1` (asynchronous
+/// logging delivers in order); after them,
 /// `PYTHONPATH` with the run's `python/` first (see `pyshim.rs`). The run configuration's
 /// values are secrets: never logged.
 pub fn run_vars(req: &LaunchRequest) -> Vec<Var<'_>> {
@@ -224,6 +225,15 @@ pub fn run_vars(req: &LaunchRequest) -> Vec<Var<'_>> {
         Var {
             name: "MLFLOW_DISABLE_TELEMETRY",
             value: Value::Text("true"),
+            unless_set: true,
+        },
+        // MLflow's asynchronous logging hands its batches to a pool of 10 threads, which
+        // deliver them in any order: a run's series would be recorded out of step order.
+        // The store's write is one local append, so one thread keeps the order and costs
+        // nothing.
+        Var {
+            name: "MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE",
+            value: Value::Text("1"),
             unless_set: true,
         },
     ];
@@ -294,6 +304,11 @@ mod tests {
                 s("MLFLOW_RUN_ID", "s_0"),
                 s("MLFLOW_EXPERIMENT_ID", "s"),
                 ("MLFLOW_DISABLE_TELEMETRY", "true".to_string(), true),
+                (
+                    "MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE",
+                    "1".to_string(),
+                    true
+                ),
                 s("SECRET", "x y"),
                 s("PYTHONUNBUFFERED", "0"),
                 s("PYTHONPATH", "/ws/runs/s_0/python"),

@@ -442,6 +442,18 @@ fn a_primary_metric_logged_to_another_mlflow_run_is_named_in_the_warning() {
     assert!(r["metrics"].as_object().unwrap().is_empty(), "{r}");
 }
 
+#[test]
+fn a_logged_model_links_the_runs_metrics_without_reporting_them_again() {
+    let Some(py) = mlflow_python() else { return };
+    // MLflow 3's `log_model(step=...)` logs that step's points again with the model's id.
+    let script = "import mlflow, mlflow.pyfunc\nclass M(mlflow.pyfunc.PythonModel):\n    def predict(self, context, model_input):\n        return model_input\nfor e in range(1, 4):\n    mlflow.log_metric('acc', e / 10, step=e)\nmlflow.pyfunc.log_model(name='m', python_model=M(), step=3)\n";
+    let p = one_local_run(&py, script, "");
+    p.run(&[]).success();
+    let r = &exported(&p)[0];
+    assert_eq!(series(r, "acc"), vec![0.1, 0.2, 0.3], "{r}");
+    assert_eq!(steps(r, "acc"), vec![Some(1), Some(2), Some(3)], "{r}");
+}
+
 /// The Python of a virtual environment with MLflow 2 (`mlflow-skinny<3`).
 fn mlflow2_python() -> Option<PathBuf> {
     venv_python(

@@ -80,9 +80,9 @@ def step_of(step):
     return s
 
 
-def _dumps(record):
-    # json.dumps writes NaN and infinities bare, which the protocol reads.
-    return json.dumps(record, allow_nan=True, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every line (json.dumps with options builds a new one per call). It writes
+# NaN and infinities bare, which the protocol reads.
+_dumps = json.JSONEncoder(allow_nan=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def write(records):

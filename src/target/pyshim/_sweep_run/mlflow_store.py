@@ -24,6 +24,7 @@ import os
 import threading
 import time
 import uuid
+from array import array
 
 import _sweep_run
 from mlflow.entities import (
@@ -92,17 +93,50 @@ def _uri(path):
     return "file://" + os.path.abspath(path)
 
 
+class _Series:
+    """The points of one metric of one run, kept for ``get_metric_history`` in arrays: 24
+    bytes a point, where a ``Metric`` object takes a few hundred, so a script logging every
+    batch of a long training keeps a small memory."""
+
+    __slots__ = ("timestamps", "steps", "values", "last")
+
+    def __init__(self):
+        self.timestamps = array("q")
+        self.steps = array("q")
+        self.values = array("d")
+        self.last = None
+
+    def add(self, m):
+        self.timestamps.append(int(m.timestamp or 0))
+        self.steps.append(int(m.step or 0))
+        self.values.append(float(m.value))
+        self.last = m
+
+    def has(self, m):
+        """Whether a point of ``m``'s step, timestamp and value is here already."""
+        step, ts, v = int(m.step or 0), int(m.timestamp or 0), float(m.value)
+        return any(
+            self.steps[i] == step and self.timestamps[i] == ts and self.values[i] == v
+            for i in range(len(self.values))
+        )
+
+    def history(self, key):
+        return [
+            Metric(key, v, t, s) for t, s, v in zip(self.timestamps, self.steps, self.values)
+        ]
+
+
 class _RunState:
     """A run as this process knows it."""
 
     def __init__(self, info, tags=None):
         self.info = info
-        self.metrics = {}  # key -> [Metric]
+        self.metrics = {}  # key -> _Series
         self.params = {}
         self.tags = dict(tags or {})
 
     def run(self):
-        latest = [ms[-1] for ms in self.metrics.values() if ms]
+        latest = [series.last for series in self.metrics.values()]
         data = RunData(
             metrics=latest,
             params=[Param(k, v) for k, v in self.params.items()],
@@ -258,7 +292,8 @@ class SweepStore(AbstractStore):
         return [], None
 
     def get_metric_history(self, run_id, metric_key, max_results=None, page_token=None):
-        return PagedList(list(self._known(run_id).metrics.get(metric_key, [])), None)
+        series = self._known(run_id).metrics.get(metric_key)
+        return PagedList(series.history(metric_key) if series else [], None)
 
     # -- what the script logs -----------------------------------------------------------
 
@@ -267,11 +302,14 @@ class SweepStore(AbstractStore):
         own = run_id == self._run_id
         records = []
         for m in metrics or []:
-            if getattr(m, "model_id", None) is not None and self._copy_of_logged(st, m):
+            series = st.metrics.get(m.key)
+            if series is None:
+                series = st.metrics[m.key] = _Series()
+            elif getattr(m, "model_id", None) is not None and series.has(m):
                 # MLflow 3's log_model links the run's existing points to the model by
                 # logging them again with its model id: the same values, not new reports.
                 continue
-            st.metrics.setdefault(m.key, []).append(m)
+            series.add(m)
             rec = {"metric": m.key, "value": float(m.value)}
             step = _sweep_run.step_of(m.step)
             if step is not None:
@@ -288,13 +326,6 @@ class SweepStore(AbstractStore):
             if own and not t.key.startswith("mlflow."):
                 records.append({"tag": t.key, "value": str(t.value)})
         _sweep_run.write(records)
-
-    @staticmethod
-    def _copy_of_logged(st, m):
-        return any(
-            p.step == m.step and p.timestamp == m.timestamp and p.value == m.value
-            for p in st.metrics.get(m.key, ())
-        )
 
     def delete_tag(self, run_id, key):
         self._known(run_id).tags.pop(key, None)
