@@ -366,3 +366,45 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
         }
     }
 }
+
+#[test]
+fn a_parameter_the_script_changes_after_it_reached_the_server_is_said_and_kept_in_the_history() {
+    let Some(py) = crate::azure::mlflow_python() else {
+        return;
+    };
+    let Some(server) = services::mlflow() else {
+        return;
+    };
+    // `batch` reaches the server (the follower polls about once a second) before the
+    // script changes it, which MLflow refuses; the tag logged with the change still goes.
+    let script = "import time, mlflow\nmlflow.log_param('batch', 32)\nmlflow.log_metric('acc', 0.5)\ntime.sleep(4)\nmlflow.log_param('batch', 64)\nmlflow.set_tag('stage', 'after')\nmlflow.log_metric('acc', 0.6)\n";
+    let hd = HD
+        .replace("[0.1, 0.2, 0.5, 0.3]", "[0.1]")
+        .replace("max_total_runs: 4", "max_total_runs: 1");
+    let p = Project::new()
+        .script(script)
+        .hdconfig(&hd)
+        .runconfig(&format!(
+            "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
+            py.display()
+        ));
+    let out = p.run(&["-e", "changed", "--mlflow", &server.uri]).success();
+    out.says_all(&["MLflow refused parameters the script of run", "batch ("]);
+    let exp = experiment_id(&server, "changed");
+    let child = search(&server, &exp, "")
+        .into_iter()
+        .find(|r| tags(r).contains_key("sweep.run_id"))
+        .expect("a child run");
+    assert_eq!(
+        params(&child).get("batch").map(String::as_str),
+        Some("32"),
+        "{child}"
+    );
+    assert_eq!(
+        tags(&child).get("stage").map(String::as_str),
+        Some("after"),
+        "{child}"
+    );
+    let run = &p.json(&["export", "latest", "--format", "json"])["runs"][0];
+    assert_eq!(run["logged"]["params"]["batch"], "64", "{run}");
+}
