@@ -147,6 +147,20 @@ pub struct SlurmConfig {
     pub poll_seconds: f64,
 }
 
+impl SlurmConfig {
+    /// Where jobs are queued: each of `partition`, `account` and `qos` that is set, as its
+    /// `sbatch` option name and value, in that order.
+    pub fn placement(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("partition", &self.partition),
+            ("account", &self.account),
+            ("qos", &self.qos),
+        ]
+        .into_iter()
+        .filter_map(|(option, value)| Some((option, value.as_deref()?)))
+    }
+}
+
 const COMMON_KEYS: &[&str] = &["type", "max_runs"];
 const SSH_KEYS: &[&str] = &[
     "type",
