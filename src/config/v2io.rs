@@ -376,14 +376,18 @@ mod tests {
     #[test]
     fn placeholders_of_inputs_and_outputs_are_replaced_and_others_kept() {
         let io = io();
-        assert_eq!(io.substitute("--A=${{inputs.A}}"), "--A=0.5");
-        assert_eq!(io.substitute("${{ inputs.data }}/f"), "/d/x/f");
-        assert_eq!(io.substitute("${{outputs.model}}"), "../outputs/model");
-        assert_eq!(
-            io.substitute("${{search_space.B}}${{inputs.nope}}"),
-            "${{search_space.B}}${{inputs.nope}}"
-        );
-        assert_eq!(io.substitute("a ${{inputs.A"), "a ${{inputs.A");
+        for (text, want) in [
+            ("--A=${{inputs.A}}", "--A=0.5"),
+            ("${{ inputs.data }}/f", "/d/x/f"),
+            ("${{outputs.model}}", "../outputs/model"),
+            (
+                "${{search_space.B}}${{inputs.nope}}",
+                "${{search_space.B}}${{inputs.nope}}",
+            ),
+            ("a ${{inputs.A", "a ${{inputs.A"),
+        ] {
+            assert_eq!(io.substitute(text), want, "{text}");
+        }
     }
 
     #[test]
