@@ -326,14 +326,7 @@ fn entries<'a>(sink: &mut Sink, node: &'a Node, what: &str) -> Option<&'a [(Node
     }
     let map = node.as_map();
     if map.is_none() {
-        sink.error(
-            node.span,
-            format!(
-                "`{what}` should map names to values, found {}",
-                node.type_name()
-            ),
-            None,
-        );
+        sink.wrong_type(node, format!("`{what}` should map names to values"), None);
     }
     map
 }
