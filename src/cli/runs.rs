@@ -407,6 +407,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep::report::testing::finished_sweep;
 
     fn record(seq: i64, state: &str, best: Option<f64>) -> RunRecord {
         RunRecord {
@@ -452,32 +453,6 @@ mod tests {
         }
     }
 
-    fn sweep_record() -> SweepRecord {
-        SweepRecord {
-            id: "sw_6b15cc4b_7919".into(),
-            name: "demo".into(),
-            experiment: None,
-            created: 1_700_000_000.0,
-            ended: Some(1_700_000_100.0),
-            state: SweepState::Completed,
-            reason: Some("max_total_runs (4) reached".into()),
-            primary_metric: "accuracy".into(),
-            goal: "maximize".into(),
-            seed: Some(1),
-            sampling: Some("random".into()),
-            policy: Some("bandit".into()),
-            max_total_runs: Some(4),
-            max_concurrent_runs: Some(2),
-            max_duration_minutes: Some(10.0),
-            max_run_duration_seconds: None,
-            source_dir: Some("/src".into()),
-            git_commit: None,
-            git_dirty: None,
-            target: Some("local".into()),
-            active_seconds: 100.0,
-        }
-    }
-
     fn runs() -> Vec<RunRecord> {
         vec![
             record(0, "completed", Some(0.9685123456)),
@@ -491,7 +466,7 @@ mod tests {
     fn the_table_fits_100_columns_best_first() {
         let mut r = runs();
         sort_runs(&mut r, SortKey::Best, false);
-        let lines = table(&sweep_record(), &r, 100, false);
+        let lines = table(&finished_sweep(), &r, 100, false);
         for l in &lines {
             assert!(width(l) <= 100, "{} columns: {l}", width(l));
         }
@@ -500,7 +475,7 @@ mod tests {
 
     #[test]
     fn wide_keeps_every_value_whole() {
-        let lines = table(&sweep_record(), &runs(), 100, true);
+        let lines = table(&finished_sweep(), &runs(), 100, true);
         assert!(
             lines
                 .iter()
