@@ -104,8 +104,7 @@ impl Harness {
     }
 
     /// Starts `sweep` on its own task, with a control channel and a progress channel the
-    /// test holds: the control sender (dropping it does not stop the sweep), the progress
-    /// receiver and the task.
+    /// test holds: the control sender, the progress receiver and the task.
     fn start(&self, sweep: Sweep) -> (UnboundedSender<Control>, UnboundedReceiver<Progress>, Task) {
         let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
         let (ptx, prx) = tokio::sync::mpsc::unbounded_channel();
@@ -627,9 +626,10 @@ mod waiting_reasons {
         outcome: Outcome,
     }
 
-    /// Runs a sweep of `spec`, changed by `setup`, on a target whose runs hang until the
-    /// dispatcher reports a reason `want` accepts (runs hang, so it stays), reads what the
-    /// history recorded, then interrupts the sweep: the target and what was seen.
+    /// Runs a sweep of `spec`, changed by `setup`, on a target whose runs hang, until the
+    /// dispatcher reports a reason `want` accepts (with the runs hanging, the reason stays),
+    /// reads what the history recorded, then interrupts the sweep: the target and what was
+    /// seen.
     async fn until(
         spec: SweepSpec,
         setup: impl FnOnce(&mut Sweep),
