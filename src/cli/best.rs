@@ -2,7 +2,7 @@
 //! reached and what the run ended with), parameters and reproducing command, or, never
 //! silently, why there is none (exit code 1 then).
 
-use super::runs::{csv_field, logged_json, num_json, open_sweep, plain};
+use super::runs::{csv_line, logged_json, num_json, open_sweep, plain};
 use super::term::{outln, shown, sig};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
@@ -104,10 +104,8 @@ pub fn run(args: &BestArgs) -> CliResult {
                         head.push(n.clone());
                         row.push(plain(p));
                     }
-                    let line =
-                        |f: &[String]| f.iter().map(|x| csv_field(x)).collect::<Vec<_>>().join(",");
-                    outln(&line(&head));
-                    outln(&line(&row));
+                    outln(&csv_line(&head));
+                    outln(&csv_line(&row));
                 }
                 Format::Table => {
                     outln(&format!(

@@ -14,7 +14,10 @@
 //! The metric values are written as they are read, inside one read transaction: an export's
 //! memory does not grow with them.
 
-use super::runs::{csv_field, logged_json, num_json, open_sweep, plain, run_json};
+use super::runs::{
+    csv_line, duration_cell, logged_json, num_json, open_sweep, opt_cell, param_cell, plain,
+    run_json,
+};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -100,40 +103,24 @@ pub fn write_export(
                     n.to_string()
                 });
             }
-            let line = |fields: &[String]| {
-                fields
-                    .iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            writeln!(out, "{}", line(&head))?;
+            writeln!(out, "{}", csv_line(&head))?;
             for r in &runs {
                 let mut row = vec![
                     r.id.clone(),
                     r.seq.to_string(),
                     r.state.to_string(),
-                    r.reason
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-                    r.signal.map(|c| c.to_string()).unwrap_or_default(),
+                    opt_cell(r.reason.as_ref()),
+                    opt_cell(r.exit_code),
+                    opt_cell(r.signal),
                     format!("{:.6}", r.queued),
                     r.started.map(|t| format!("{t:.6}")).unwrap_or_default(),
                     r.ended.map(|t| format!("{t:.6}")).unwrap_or_default(),
-                    match (r.started, r.ended) {
-                        (Some(a), Some(b)) => format!("{:.3}", b - a),
-                        _ => String::new(),
-                    },
+                    duration_cell(r),
                     opt_num(r.best),
                     r.intervals.to_string(),
                 ];
-                for n in &names {
-                    let v = r.params.iter().find(|(k, _)| k == n).map(|(_, v)| plain(v));
-                    row.push(v.unwrap_or_default());
-                }
-                writeln!(out, "{}", line(&row))?;
+                row.extend(names.iter().map(|n| param_cell(r, n)));
+                writeln!(out, "{}", csv_line(&row))?;
             }
         }
         Format::Table => reader.snapshot(|r| {

@@ -588,6 +588,14 @@ mod tests {
         }
     }
 
+    /// The event of a sweep starting (or resuming) with `active_seconds` already used.
+    fn started(sweep_id: &str, active_seconds: f64) -> Progress {
+        Progress::Started {
+            sweep_id: sweep_id.into(),
+            active_seconds,
+        }
+    }
+
     #[test]
     fn view_counts_states_and_tracks_best_with_its_interval() {
         let mut v = ProgressView::new("acc", 10, 2, 1.0);
@@ -618,10 +626,7 @@ mod tests {
     #[test]
     fn a_resumed_view_goes_on_from_the_time_used_and_counts_candidates_not_attempts() {
         let mut v = ProgressView::new("acc", 4, 2, 60.0);
-        v.apply(&Progress::Started {
-            sweep_id: "sw_1".into(),
-            active_seconds: 125.0,
-        });
+        v.apply(&started("sw_1", 125.0));
         v.apply(&state("sw_1_0", RunState::Completed, Some("exit code 0")));
         v.apply(&state("sw_1_1", RunState::Canceled, Some("user cancel")));
         let retry = |state| Progress::RunState {
@@ -696,10 +701,7 @@ mod tests {
     #[test]
     fn every_line_fits_and_the_block_fits_the_height() {
         let mut v = ProgressView::new("accuracy_on_the_validation_set", 500, 40, 10080.0);
-        v.apply(&Progress::Started {
-            sweep_id: "sw_6b15cc4b_7919".into(),
-            active_seconds: 0.0,
-        });
+        v.apply(&started("sw_6b15cc4b_7919", 0.0));
         for i in 0..40 {
             let params = Params(vec![
                 (

@@ -151,6 +151,38 @@ pub(crate) fn csv_field(s: &str) -> String {
     }
 }
 
+/// A CSV line: `fields`, each quoted as [`csv_field`] quotes it, joined by commas.
+pub(crate) fn csv_line(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The CSV cell of a value a run may not have (reason, exit code, signal): empty without.
+pub(crate) fn opt_cell(v: Option<impl ToString>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The CSV cell of a run's duration in seconds (`12.345`): empty unless it started and ended.
+pub(crate) fn duration_cell(r: &RunRecord) -> String {
+    match (r.started, r.ended) {
+        (Some(s), Some(e)) => format!("{:.3}", e - s),
+        _ => String::new(),
+    }
+}
+
+/// The CSV cell of a run's parameter `name`, as plain text: empty if the run has none.
+pub(crate) fn param_cell(r: &RunRecord, name: &str) -> String {
+    let v = r
+        .params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| plain(v));
+    v.unwrap_or_default()
+}
+
 /// A JSON value as plain text (strings unquoted).
 pub(crate) fn plain(v: &serde_json::Value) -> String {
     match v {
@@ -359,30 +391,19 @@ pub fn run(args: &RunsArgs) -> CliResult {
                 "duration_s".into(),
             ];
             header.extend(names.iter().cloned());
-            let line = |f: &[String]| f.iter().map(|x| csv_field(x)).collect::<Vec<_>>().join(",");
-            outln(&line(&header));
+            outln(&csv_line(&header));
             for r in &runs {
-                let dur = match (r.started, r.ended) {
-                    (Some(s), Some(e)) => format!("{:.3}", e - s),
-                    _ => String::new(),
-                };
                 let mut row = vec![
                     r.id.clone(),
                     r.state.to_string(),
-                    r.reason
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-                    r.best.map(|b| b.to_string()).unwrap_or_default(),
+                    opt_cell(r.reason.as_ref()),
+                    opt_cell(r.exit_code),
+                    opt_cell(r.best),
                     r.intervals.to_string(),
-                    dur,
+                    duration_cell(r),
                 ];
-                for n in &names {
-                    let v = r.params.iter().find(|(k, _)| k == n).map(|(_, v)| plain(v));
-                    row.push(v.unwrap_or_default());
-                }
-                outln(&line(&row));
+                row.extend(names.iter().map(|n| param_cell(r, n)));
+                outln(&csv_line(&row));
             }
         }
         Format::Table => {
@@ -401,6 +422,7 @@ pub fn run(args: &RunsArgs) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep::report::testing::finished_sweep;
 
     fn record(seq: i64, state: &str, best: Option<f64>) -> RunRecord {
         RunRecord {
@@ -446,32 +468,6 @@ mod tests {
         }
     }
 
-    fn sweep_record() -> SweepRecord {
-        SweepRecord {
-            id: "sw_6b15cc4b_7919".into(),
-            name: "demo".into(),
-            experiment: None,
-            created: 1_700_000_000.0,
-            ended: Some(1_700_000_100.0),
-            state: SweepState::Completed,
-            reason: Some("max_total_runs (4) reached".into()),
-            primary_metric: "accuracy".into(),
-            goal: "maximize".into(),
-            seed: Some(1),
-            sampling: Some("random".into()),
-            policy: Some("bandit".into()),
-            max_total_runs: Some(4),
-            max_concurrent_runs: Some(2),
-            max_duration_minutes: Some(10.0),
-            max_run_duration_seconds: None,
-            source_dir: Some("/src".into()),
-            git_commit: None,
-            git_dirty: None,
-            target: Some("local".into()),
-            active_seconds: 100.0,
-        }
-    }
-
     fn runs() -> Vec<RunRecord> {
         vec![
             record(0, "completed", Some(0.9685123456)),
@@ -485,7 +481,7 @@ mod tests {
     fn the_table_fits_100_columns_best_first() {
         let mut r = runs();
         sort_runs(&mut r, SortKey::Best, false);
-        let lines = table(&sweep_record(), &r, 100, false);
+        let lines = table(&finished_sweep(), &r, 100, false);
         for l in &lines {
             assert!(width(l) <= 100, "{} columns: {l}", width(l));
         }
@@ -494,7 +490,7 @@ mod tests {
 
     #[test]
     fn wide_keeps_every_value_whole() {
-        let lines = table(&sweep_record(), &runs(), 100, true);
+        let lines = table(&finished_sweep(), &runs(), 100, true);
         assert!(
             lines
                 .iter()

@@ -84,16 +84,10 @@ fn describe(def: &TargetDef) -> (String, String, String) {
             ("ssh".into(), cap, hosts.join(", "))
         }
         TargetKind::Slurm(s) => {
-            let mut d = Vec::new();
-            if let Some(p) = &s.partition {
-                d.push(format!("partition {p}"));
-            }
-            if let Some(a) = &s.account {
-                d.push(format!("account {a}"));
-            }
-            if let Some(q) = &s.qos {
-                d.push(format!("qos {q}"));
-            }
+            let mut d: Vec<String> = s
+                .placement()
+                .map(|(option, value)| format!("{option} {value}"))
+                .collect();
             if let Some(c) = s.cpus_per_run {
                 d.push(format!("{c} CPUs/run"));
             }

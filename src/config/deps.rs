@@ -261,12 +261,9 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<DepsFile, Vec
     let mut file = DepsFile::new(path, shown, text, DepsKind::Conda);
     let req = &mut file.deps;
     let Some(map) = root.as_map() else {
-        sink.error(
-            root.span,
-            format!(
-                "a conda environment file is a mapping with `dependencies`, found {}",
-                root.type_name()
-            ),
+        sink.wrong_type(
+            &root,
+            "a conda environment file is a mapping with `dependencies`",
             Some("e.g. `dependencies: [python=3.11, {pip: [tomli]}]`".into()),
         );
         return Err(sink.diags);
@@ -306,14 +303,7 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<DepsFile, Vec
         return Err(sink.diags);
     };
     let Some(items) = deps.as_seq() else {
-        sink.error(
-            deps.span,
-            format!(
-                "`dependencies` should be a list, found {}",
-                deps.type_name()
-            ),
-            None,
-        );
+        sink.wrong_type(deps, "`dependencies` should be a list", None);
         return Err(sink.diags);
     };
     let mut saw_pip_list: Option<Span> = None;
@@ -347,12 +337,9 @@ pub fn parse_conda(path: &Path, shown: &str, text: &str) -> Result<DepsFile, Vec
             continue;
         }
         let Some(spec) = item.as_text().map(|s| normalise_line(&s)) else {
-            sink.error(
-                item.span,
-                format!(
-                    "a dependency should be a package spec or a `pip:` list, found {}",
-                    item.type_name()
-                ),
+            sink.wrong_type(
+                item,
+                "a dependency should be a package spec or a `pip:` list",
                 None,
             );
             continue;
@@ -405,11 +392,7 @@ fn seq_of_text(sink: &mut Sink, node: &Node, what: &str) -> Vec<Located> {
             &one
         }
         None => {
-            sink.error(
-                node.span,
-                format!("`{what}` should be a list, found {}", node.type_name()),
-                None,
-            );
+            sink.wrong_type(node, format!("`{what}` should be a list"), None);
             return Vec::new();
         }
     };
@@ -426,14 +409,7 @@ fn seq_of_text(sink: &mut Sink, node: &Node, what: &str) -> Vec<Located> {
                 }
             }
             None if item.is_null() => {}
-            None => sink.error(
-                item.span,
-                format!(
-                    "an entry of `{what}` should be text, found {}",
-                    item.type_name()
-                ),
-                None,
-            ),
+            None => sink.wrong_type(item, format!("an entry of `{what}` should be text"), None),
         }
     }
     out

@@ -1,7 +1,8 @@
 //! Diagnostics: located problems with a source snippet and a hint, rendered the way compilers
 //! do, so a user can jump straight to `file:line:col`.
 
-use super::yaml::Span;
+use super::yaml::{Node, Span};
+use std::fmt::Display;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -136,6 +137,13 @@ impl Sink {
     /// Reports an error at `span` with an optional hint.
     pub fn error(&mut self, span: Span, msg: impl Into<String>, hint: Option<String>) {
         self.push(Severity::Error, Some(span), msg.into(), hint);
+    }
+
+    /// Reports an error at `node`, a value of the wrong type: `expected` (what it should
+    /// be, e.g. "`hosts` should be a list"), then what it is (", found a mapping").
+    pub fn wrong_type(&mut self, node: &Node, expected: impl Display, hint: Option<String>) {
+        let msg = format!("{expected}, found {}", node.type_name());
+        self.error(node.span, msg, hint);
     }
 
     /// Reports a warning.

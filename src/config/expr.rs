@@ -62,12 +62,9 @@ pub fn choice_value(sink: &mut Sink, node: &Node, param: &str) -> Option<Value> 
             None
         }
         None => {
-            sink.error(
-                node.span,
-                format!(
-                    "choice options of `{param}` must be numbers, strings or booleans, found {}",
-                    node.type_name()
-                ),
+            sink.wrong_type(
+                node,
+                format!("choice options of `{param}` must be numbers, strings or booleans"),
                 None,
             );
             None

@@ -34,12 +34,9 @@ pub fn fields<'a>(
                 what: what.to_string(),
             });
         }
-        sink.error(
-            node.span,
-            format!(
-                "`{what}` should be a mapping of keys to values, found {}",
-                node.type_name()
-            ),
+        sink.wrong_type(
+            node,
+            format!("`{what}` should be a mapping of keys to values"),
             None,
         );
         return None;
@@ -47,11 +44,7 @@ pub fn fields<'a>(
     let mut entries: Vec<(&Node, &Node)> = Vec::new();
     for (k, v) in map {
         let Some(key) = k.as_text() else {
-            sink.error(
-                k.span,
-                format!("keys of `{what}` must be names, found {}", k.type_name()),
-                None,
-            );
+            sink.wrong_type(k, format!("keys of `{what}` must be names"), None);
             continue;
         };
         if let Some((first, _)) = entries
@@ -270,23 +263,16 @@ impl<'a> Fields<'a> {
     pub fn text_list(&self, sink: &mut Sink, key: &str) -> Option<Vec<(String, Span)>> {
         let v = self.get(key)?;
         let Some(items) = v.as_seq() else {
-            sink.error(
-                v.span,
-                format!("`{key}` should be a list, found {}", v.type_name()),
-                None,
-            );
+            sink.wrong_type(v, format!("`{key}` should be a list"), None);
             return None;
         };
         let mut out = Vec::new();
         for it in items {
             match it.as_text() {
                 Some(s) => out.push((s, it.span)),
-                None => sink.error(
-                    it.span,
-                    format!(
-                        "items of `{key}` should be single values, found {}",
-                        it.type_name()
-                    ),
+                None => sink.wrong_type(
+                    it,
+                    format!("items of `{key}` should be single values"),
                     None,
                 ),
             }

@@ -193,12 +193,9 @@ pub fn sampling_type(
 
 fn read_space(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
     let Some(items) = node.as_seq() else {
-        sink.error(
-            node.span,
-            format!(
-                "`parameter_space` should be a list of parameters, found {}",
-                node.type_name()
-            ),
+        sink.wrong_type(
+            node,
+            "`parameter_space` should be a list of parameters",
             Some(
                 "each item: `- name: --lr` / `expression: uniform` / `values: [0.01, 0.1]`".into(),
             ),

@@ -365,14 +365,15 @@ fn compile(
     }
     let grid_size = space.as_ref().and_then(|s| s.grid_size());
     let is_grid = matches!(sampling, Some((Sampling::Grid, _)));
+    // Where a missing run count is reported: at the sampling algorithm.
+    let sampling_span = sampling.as_ref().map(|s| s.1).unwrap_or_default();
     let max_total = match (part.max_total, is_grid) {
         (Some((n, _)), _) => Some(n),
         (None, true) => match grid_size {
             Some(GridSize::Points(n)) => Some(n),
             Some(GridSize::TooLarge) => {
-                let span = sampling.as_ref().map(|s| s.1).unwrap_or_default();
                 sink.error(
-                    span,
+                    sampling_span,
                     "the grid is too large to count (2^64 points or more), so it cannot run to its end",
                     Some("set `max_total_runs` (v2: `limits.max_total_trials`) to run its first points".into()),
                 );
@@ -382,9 +383,8 @@ fn compile(
         },
         (None, false) => {
             if sampling.is_some() && !part.max_total_given {
-                let span = sampling.as_ref().map(|s| s.1).unwrap_or_default();
                 sink.error(
-                    span,
+                    sampling_span,
                     "random and bayesian sweeps need `max_total_runs` (v2: `limits.max_total_trials`)",
                     Some("set how many runs the sweep may launch, e.g. `max_total_runs: 20`".into()),
                 );

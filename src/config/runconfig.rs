@@ -171,14 +171,7 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path, script_given: bool) -> Ru
                 }
             }
         } else {
-            sink.error(
-                c.span,
-                format!(
-                    "`command` should be a list of arguments, found {}",
-                    c.type_name()
-                ),
-                None,
-            );
+            sink.wrong_type(c, "`command` should be a list of arguments", None);
             None
         };
     }
@@ -352,14 +345,7 @@ fn read_environment(sink: &mut Sink, env: &Node, part: &mut RunPart, path: &Path
                     part.environment.insert(k, val.unwrap_or_default());
                 }
             }
-            None => sink.error(
-                vars.span,
-                format!(
-                    "`environmentVariables` should be a mapping, found {}",
-                    vars.type_name()
-                ),
-                None,
-            ),
+            None => sink.wrong_type(vars, "`environmentVariables` should be a mapping", None),
         }
     }
     if let Some(py) = e.get("python") {

@@ -147,6 +147,20 @@ pub struct SlurmConfig {
     pub poll_seconds: f64,
 }
 
+impl SlurmConfig {
+    /// Where jobs are queued: each of `partition`, `account` and `qos` that is set, as its
+    /// `sbatch` option name and value, in that order.
+    pub fn placement(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("partition", &self.partition),
+            ("account", &self.account),
+            ("qos", &self.qos),
+        ]
+        .into_iter()
+        .filter_map(|(option, value)| Some((option, value.as_deref()?)))
+    }
+}
+
 const COMMON_KEYS: &[&str] = &["type", "max_runs"];
 const SSH_KEYS: &[&str] = &[
     "type",
@@ -258,25 +272,14 @@ fn read_root(sink: &mut Sink, root: &Node, base: &Path, out: &mut Vec<TargetDef>
                 Some("add `NAME: {type: ssh, hosts: [...]}` or `NAME: {type: slurm}`".into()),
             );
         } else {
-            sink.error(
-                root.span,
-                format!(
-                    "a targets file is a mapping of target names to targets, found {}",
-                    root.type_name()
-                ),
-                Some("write `NAME:` at the start of a line, then the target's keys indented under it".into()),
-            );
+            sink.wrong_type(root, "a targets file is a mapping of target names to targets", Some("write `NAME:` at the start of a line, then the target's keys indented under it".into()));
         }
         return;
     };
     let mut seen: Vec<(String, usize)> = Vec::new();
     for (k, v) in map {
         let Some(name) = k.as_text() else {
-            sink.error(
-                k.span,
-                format!("target names must be plain names, found {}", k.type_name()),
-                None,
-            );
+            sink.wrong_type(k, "target names must be plain names", None);
             continue;
         };
         if let Some((_, line)) = seen.iter().find(|(n, _)| *n == name) {
@@ -453,9 +456,9 @@ fn read_ssh(sink: &mut Sink, f: &Fields<'_>, base: &Path) -> Option<SshConfig> {
     ) {
         None => {}
         Some(h) => match h.as_seq() {
-            None => sink.error(
-                h.span,
-                format!("`hosts` should be a list, found {}", h.type_name()),
+            None => sink.wrong_type(
+                h,
+                "`hosts` should be a list",
                 Some("one `- address: ...` entry per host".into()),
             ),
             Some([]) => sink.error(h.span, "`hosts` is empty", None),

@@ -92,12 +92,9 @@ pub fn read(sink: &mut Sink, root: &Node, path: &Path) -> SweepPart {
         }
         Some(n) => match n.as_str() {
             Some(t) => part.sampling = sampling_type(sink, t, n.span, None),
-            None => sink.error(
-                n.span,
-                format!(
-                    "`sampling_algorithm` should be a name or a mapping, found {}",
-                    n.type_name()
-                ),
+            None => sink.wrong_type(
+                n,
+                "`sampling_algorithm` should be a name or a mapping",
                 None,
             ),
         },
@@ -221,14 +218,7 @@ fn v2_args(e: &str) -> Vec<&'static str> {
 
 fn read_space(sink: &mut Sink, node: &Node, part: &mut SweepPart) {
     let Some(map) = node.as_map() else {
-        sink.error(
-            node.span,
-            format!(
-                "`search_space` should map names to expressions, found {}",
-                node.type_name()
-            ),
-            None,
-        );
+        sink.wrong_type(node, "`search_space` should map names to expressions", None);
         part.params_broken = true;
         return;
     };
@@ -344,14 +334,7 @@ fn read_param(
     } else {
         let list = args[0];
         let Some(items) = list.as_seq() else {
-            sink.error(
-                list.span,
-                format!(
-                    "`values` of `{name}` should be a list, found {}",
-                    list.type_name()
-                ),
-                None,
-            );
+            sink.wrong_type(list, format!("`values` of `{name}` should be a list"), None);
             return false;
         };
         if items.iter().any(|i| i.as_map().is_some()) {
@@ -460,11 +443,7 @@ fn read_trial(sink: &mut Sink, node: &Node, path: &Path, part: &mut SweepPart) {
                 Ok(_) => sink.error(cmd.span, "`command` is empty", None),
                 Err(e) => sink.error(cmd.span, format!("cannot split `command`: {e}"), None),
             },
-            None => sink.error(
-                cmd.span,
-                format!("`command` should be a string, found {}", cmd.type_name()),
-                None,
-            ),
+            None => sink.wrong_type(cmd, "`command` should be a string", None),
         }
     }
     if let (Some(k), Some(env)) = (f.key_node("environment"), f.get("environment")) {
@@ -491,14 +470,7 @@ fn read_trial(sink: &mut Sink, node: &Node, path: &Path, part: &mut SweepPart) {
                     }
                 }
             }
-            None => sink.error(
-                vars.span,
-                format!(
-                    "`environment_variables` should be a mapping, found {}",
-                    vars.type_name()
-                ),
-                None,
-            ),
+            None => sink.wrong_type(vars, "`environment_variables` should be a mapping", None),
         }
     }
 }

@@ -125,14 +125,7 @@ fn literal(v: &Scalar) -> Option<String> {
 /// Reads the job's top-level `inputs`, resolving local paths against `job` (the job file).
 pub fn read_inputs(sink: &mut Sink, node: &Node, job: &Path) -> Vec<Input> {
     let mut out = Vec::new();
-    let Some(map) = entries(sink, node, "inputs") else {
-        return out;
-    };
-    for (k, v) in map {
-        let Some(name) = k.as_text() else {
-            sink.error(k.span, "input names must be plain names", None);
-            continue;
-        };
+    for_each_named(sink, node, "input", |sink, name, k, v| {
         if let Some(s) = v.scalar() {
             match literal(s) {
                 Some(text) => out.push(Input { name, text }),
@@ -142,14 +135,56 @@ pub fn read_inputs(sink: &mut Sink, node: &Node, job: &Path) -> Vec<Input> {
                     Some("give it a value (`A: 0.5`) or a local path (`{type: uri_folder, path: ./data}`)".into()),
                 ),
             }
-            continue;
+            return;
         }
         // A rejected input is still declared: its error is said once, at the input, not
         // again at every placeholder naming it (the config fails, nothing runs).
         let text = read_path_input(sink, &name, v, job).unwrap_or_default();
         out.push(Input { name, text });
-    }
+    });
     out
+}
+
+/// Calls `each` with every entry of the job's top-level `{what}s` (`inputs`, `outputs`)
+/// and its name, in file order; an entry whose key is not a plain name is reported instead.
+fn for_each_named(
+    sink: &mut Sink,
+    node: &Node,
+    what: &str,
+    mut each: impl FnMut(&mut Sink, String, &Node, &Node),
+) {
+    let Some(map) = entries(sink, node, &format!("{what}s")) else {
+        return;
+    };
+    for (k, v) in map {
+        match k.as_text() {
+            Some(name) => each(sink, name, k, v),
+            None => sink.error(k.span, format!("{what} names must be plain names"), None),
+        }
+    }
+}
+
+/// Whether `t`, the `type` of an input or output (`what`) at `span`, is one of `known`; if
+/// not, it is reported as not one sweep `does` (`reads`, `writes`), with `otherwise` as the
+/// hint when no known type is close.
+fn known_type(
+    sink: &mut Sink,
+    what: &str,
+    (t, span): (&str, Span),
+    known: &[&str],
+    does: &str,
+    otherwise: String,
+) -> bool {
+    if known.contains(&t) {
+        return true;
+    }
+    let hint = did_you_mean(t, known).map_or(otherwise, |k| format!("did you mean `{k}`?"));
+    sink.error(
+        span,
+        format!("{what} type `{t}` is not one sweep {does}"),
+        Some(hint),
+    );
+    false
 }
 
 /// An input written as a mapping: `type` and a local `path`.
@@ -175,16 +210,8 @@ fn read_path_input(sink: &mut Sink, name: &str, v: &Node, job: &Path) -> Option<
     }
     let kind = f.string(sink, "type");
     if let Some((t, span)) = &kind {
-        if !PATH_TYPES.contains(&t.as_str()) {
-            let hint = did_you_mean(t, PATH_TYPES).map_or_else(
-                || format!("sweep reads inputs of type {}", PATH_TYPES.join(", ")),
-                |k| format!("did you mean `{k}`?"),
-            );
-            sink.error(
-                *span,
-                format!("input type `{t}` is not one sweep reads"),
-                Some(hint),
-            );
+        let otherwise = format!("sweep reads inputs of type {}", PATH_TYPES.join(", "));
+        if !known_type(sink, "input", (t, *span), PATH_TYPES, "reads", otherwise) {
             return None;
         }
     }
@@ -223,24 +250,23 @@ fn read_path_input(sink: &mut Sink, name: &str, v: &Node, job: &Path) -> Option<
         );
         return None;
     };
-    match kind.as_ref().map(|k| k.0.as_str()) {
-        Some("uri_file") if !abs.is_file() => sink.error(
+    // A path of the other kind than its type says: the type and what it needs, then the
+    // type that fits.
+    let (file, folder) = (("uri_file", "a file"), ("uri_folder", "a folder"));
+    let mismatch = match kind.as_ref().map(|k| k.0.as_str()) {
+        Some("uri_file") if !abs.is_file() => Some((file, folder)),
+        Some("uri_folder") if !abs.is_dir() => Some((folder, file)),
+        _ => None,
+    };
+    if let Some(((t, needs), (other, other_is))) = mismatch {
+        sink.error(
             span,
             format!(
-                "input `{name}` is a `uri_file` but `{}` is not a file",
+                "input `{name}` is a `{t}` but `{}` is not {needs}",
                 abs.display()
             ),
-            Some("use `type: uri_folder` for a folder".into()),
-        ),
-        Some("uri_folder") if !abs.is_dir() => sink.error(
-            span,
-            format!(
-                "input `{name}` is a `uri_folder` but `{}` is not a folder",
-                abs.display()
-            ),
-            Some("use `type: uri_file` for a file".into()),
-        ),
-        _ => {}
+            Some(format!("use `type: {other}` for {other_is}")),
+        );
     }
     Some(abs.display().to_string())
 }
@@ -248,41 +274,33 @@ fn read_path_input(sink: &mut Sink, name: &str, v: &Node, job: &Path) -> Option<
 /// Reads the job's top-level `outputs`.
 pub fn read_outputs(sink: &mut Sink, node: &Node) -> Vec<Output> {
     let mut out = Vec::new();
-    let Some(map) = entries(sink, node, "outputs") else {
-        return out;
-    };
-    for (k, v) in map {
-        let Some(name) = k.as_text() else {
-            sink.error(k.span, "output names must be plain names", None);
-            continue;
-        };
+    for_each_named(sink, node, "output", |sink, name, k, v| {
         if !plain_name(&name) {
             sink.error(
                 k.span,
                 format!("output `{name}` cannot be a directory name under the run's outputs/"),
                 Some("use letters, digits, `_`, `-` and `.`".into()),
             );
-            continue;
+            return;
         }
         let mut folder = true;
         if !v.is_null() {
             let what = format!("outputs.{name}");
             let Some(f) = fields(sink, v, &what, &["type", "path", "mode"], &["description"])
             else {
-                continue;
+                return;
             };
             if let Some((t, span)) = f.string(sink, "type") {
-                if !OUTPUT_TYPES.contains(&t.as_str()) {
-                    let hint = did_you_mean(&t, OUTPUT_TYPES).map_or_else(
-                        || OUTPUT_TYPES.join(", "),
-                        |k| format!("did you mean `{k}`?"),
-                    );
-                    sink.error(
-                        span,
-                        format!("output type `{t}` is not one sweep writes"),
-                        Some(hint),
-                    );
-                    continue;
+                let otherwise = OUTPUT_TYPES.join(", ");
+                if !known_type(
+                    sink,
+                    "output",
+                    (&t, span),
+                    OUTPUT_TYPES,
+                    "writes",
+                    otherwise,
+                ) {
+                    return;
                 }
                 folder = t != "uri_file";
             }
@@ -297,7 +315,7 @@ pub fn read_outputs(sink: &mut Sink, node: &Node) -> Vec<Output> {
             }
         }
         out.push(Output { name, folder });
-    }
+    });
     out
 }
 
@@ -308,14 +326,7 @@ fn entries<'a>(sink: &mut Sink, node: &'a Node, what: &str) -> Option<&'a [(Node
     }
     let map = node.as_map();
     if map.is_none() {
-        sink.error(
-            node.span,
-            format!(
-                "`{what}` should map names to values, found {}",
-                node.type_name()
-            ),
-            None,
-        );
+        sink.wrong_type(node, format!("`{what}` should map names to values"), None);
     }
     map
 }
@@ -358,14 +369,18 @@ mod tests {
     #[test]
     fn placeholders_of_inputs_and_outputs_are_replaced_and_others_kept() {
         let io = io();
-        assert_eq!(io.substitute("--A=${{inputs.A}}"), "--A=0.5");
-        assert_eq!(io.substitute("${{ inputs.data }}/f"), "/d/x/f");
-        assert_eq!(io.substitute("${{outputs.model}}"), "../outputs/model");
-        assert_eq!(
-            io.substitute("${{search_space.B}}${{inputs.nope}}"),
-            "${{search_space.B}}${{inputs.nope}}"
-        );
-        assert_eq!(io.substitute("a ${{inputs.A"), "a ${{inputs.A");
+        for (text, want) in [
+            ("--A=${{inputs.A}}", "--A=0.5"),
+            ("${{ inputs.data }}/f", "/d/x/f"),
+            ("${{outputs.model}}", "../outputs/model"),
+            (
+                "${{search_space.B}}${{inputs.nope}}",
+                "${{search_space.B}}${{inputs.nope}}",
+            ),
+            ("a ${{inputs.A", "a ${{inputs.A"),
+        ] {
+            assert_eq!(io.substitute(text), want, "{text}");
+        }
     }
 
     #[test]

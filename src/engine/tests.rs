@@ -5,6 +5,7 @@ use crate::space::{SearchSpace, Value};
 use crate::spec::{Goal, Limits, Policy, RunSpec, Sampling};
 use crate::target::fake::{FakeRun, FakeTarget};
 use crate::target::LaunchRequest;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// Proposes `x = 0, 1, 2, …` up to `total`, then says the space is exhausted.
 struct Counting {
@@ -91,12 +92,25 @@ fn harness() -> Harness {
     }
 }
 
+/// A sweep started with [`Harness::start`].
+type Task = tokio::task::JoinHandle<Result<Outcome, EngineError>>;
+
 impl Harness {
     /// A sweep of `spec` on a target whose runs never end unless stopped, and the target.
     fn hanging(&self, spec: SweepSpec) -> (Arc<FakeTarget>, Sweep) {
         let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![])));
         let sweep = self.sweep(spec, target.clone(), 100, None);
         (target, sweep)
+    }
+
+    /// Starts `sweep` on its own task, with a control channel and a progress channel the
+    /// test holds: the control sender, the progress receiver and the task.
+    fn start(&self, sweep: Sweep) -> (UnboundedSender<Control>, UnboundedReceiver<Progress>, Task) {
+        let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ptx, prx) = tokio::sync::mpsc::unbounded_channel();
+        let store = self.store.clone();
+        let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+        (ctl, prx, task)
     }
 
     fn sweep(
@@ -307,10 +321,7 @@ async fn interrupt_stops_live_runs_and_records_user_cancel() {
     let h = harness();
     let target = Arc::new(FakeTarget::new(|_| FakeRun::Hang(vec![acc(0.5)])));
     let sweep = h.sweep(spec(10, 2), target, 100, None);
-    let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
-    let store = h.store.clone();
-    let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+    let (ctl, mut prx, task) = h.start(sweep);
     // Interrupt once both runs are running (observed, not timed).
     let mut running = 0;
     while running < 2 {
@@ -350,10 +361,7 @@ async fn a_history_that_cannot_be_written_stops_the_sweep() {
     };
     let (_, mut sweep) = h.hanging(spec(2, 1));
     sweep.options.heartbeat = Duration::from_millis(50);
-    let (_ctl, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
-    let store = h.store.clone();
-    let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+    let (_ctl, mut prx, task) = h.start(sweep);
     while !matches!(
         prx.recv().await,
         Some(Progress::RunState {
@@ -618,14 +626,20 @@ mod waiting_reasons {
         outcome: Outcome,
     }
 
-    /// Runs `sweep` until the dispatcher reports a reason `want` accepts (runs hang, so it
-    /// stays), reads what the history recorded, then interrupts the sweep.
-    async fn until(h: &Harness, sweep: Sweep, want: impl Fn(&Waiting) -> bool) -> Seen {
+    /// Runs a sweep of `spec`, changed by `setup`, on a target whose runs hang, until the
+    /// dispatcher reports a reason `want` accepts (with the runs hanging, the reason stays),
+    /// reads what the history recorded, then interrupts the sweep: the target and what was
+    /// seen.
+    async fn until(
+        spec: SweepSpec,
+        setup: impl FnOnce(&mut Sweep),
+        want: impl Fn(&Waiting) -> bool,
+    ) -> (Arc<FakeTarget>, Seen) {
+        let h = harness();
+        let (target, mut sweep) = h.hanging(spec);
+        setup(&mut sweep);
         let id = sweep.setup.id.clone();
-        let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
-        let store = h.store.clone();
-        let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+        let (ctl, mut prx, task) = h.start(sweep);
         let mut seen = Vec::new();
         let found = async {
             loop {
@@ -649,22 +663,22 @@ mod waiting_reasons {
         ctl.send(Control::Interrupt).unwrap();
         let outcome = task.await.unwrap().unwrap();
         let after = r.waiting(&r.resolve(&id).unwrap()).unwrap();
-        Seen {
+        let seen = Seen {
             waiting,
             recorded,
             after,
             outcome,
-        }
+        };
+        (target, seen)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn target_capacity_bounds_live_runs_and_is_recorded_as_the_reason() {
-        let h = harness();
-        let (target, mut sweep) = h.hanging(spec(10, 4));
-        sweep.options.target_capacity = Some(2);
-        let seen = until(&h, sweep, |w| {
-            matches!(w, Waiting::TargetFull { starting: 0, .. })
-        })
+        let (target, seen) = until(
+            spec(10, 4),
+            |sweep| sweep.options.target_capacity = Some(2),
+            |w| matches!(w, Waiting::TargetFull { starting: 0, .. }),
+        )
         .await;
         assert_eq!(
             seen.recorded.as_deref(),
@@ -750,13 +764,12 @@ mod waiting_reasons {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_concurrency_cap_is_recorded_as_the_reason() {
-        let h = harness();
-        let (target, mut sweep) = h.hanging(spec(10, 3));
-        // A target with room to spare does not change the reason.
-        sweep.options.target_capacity = Some(8);
-        let seen = until(&h, sweep, |w| {
-            matches!(w, Waiting::MaxConcurrentRuns { starting: 0, .. })
-        })
+        let (target, seen) = until(
+            spec(10, 3),
+            // A target with room to spare does not change the reason.
+            |sweep| sweep.options.target_capacity = Some(8),
+            |w| matches!(w, Waiting::MaxConcurrentRuns { starting: 0, .. }),
+        )
         .await;
         assert_eq!(
             seen.recorded.as_deref(),
@@ -768,10 +781,12 @@ mod waiting_reasons {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_sampler_waiting_for_results_is_recorded_as_the_reason() {
-        let h = harness();
-        let (target, mut sweep) = h.hanging(spec(10, 4));
-        sweep.sampler = Box::new(OneAtATime { next: 0 });
-        let seen = until(&h, sweep, |w| matches!(w, Waiting::NeedsResults { .. })).await;
+        let (target, seen) = until(
+            spec(10, 4),
+            |sweep| sweep.sampler = Box::new(OneAtATime { next: 0 }),
+            |w| matches!(w, Waiting::NeedsResults { .. }),
+        )
+        .await;
         assert_eq!(
             seen.recorded.as_deref(),
             Some("sampler needs results (1 running)")
@@ -785,10 +800,7 @@ mod waiting_reasons {
         let h = harness();
         let (_, sweep) = h.hanging(spec(2, 4));
         let id = sweep.setup.id.clone();
-        let (ctl, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
-        let store = h.store.clone();
-        let task = tokio::spawn(async move { super::run(sweep, store, rx, Some(ptx)).await });
+        let (ctl, mut prx, task) = h.start(sweep);
         let mut reasons = Vec::new();
         let mut interrupted = false;
         while let Some(p) = prx.recv().await {

@@ -227,27 +227,24 @@ fn scalar_of(t: &TensorProto) -> Option<f64> {
     }
     let c = &t.tensor_content;
     match t.dtype {
-        DT_FLOAT => t
-            .float_val
-            .first()
-            .map(|&x| f64::from(x))
-            .or_else(|| Some(f64::from(f32::from_le_bytes(c.get(..4)?.try_into().ok()?)))),
-        DT_DOUBLE => t
-            .double_val
-            .first()
-            .copied()
-            .or_else(|| Some(f64::from_le_bytes(c.get(..8)?.try_into().ok()?))),
-        DT_INT32 => t
-            .int_val
-            .first()
-            .map(|&x| f64::from(x))
-            .or_else(|| Some(f64::from(i32::from_le_bytes(c.get(..4)?.try_into().ok()?)))),
-        DT_INT64 => t
-            .int64_val
-            .first()
-            .map(|&x| x as f64)
-            .or_else(|| Some(i64::from_le_bytes(c.get(..8)?.try_into().ok()?) as f64)),
+        DT_FLOAT => first_value(&t.float_val, c, f32::from_le_bytes).map(f64::from),
+        DT_DOUBLE => first_value(&t.double_val, c, f64::from_le_bytes),
+        DT_INT32 => first_value(&t.int_val, c, i32::from_le_bytes).map(f64::from),
+        DT_INT64 => first_value(&t.int64_val, c, i64::from_le_bytes).map(|x| x as f64),
         _ => None,
+    }
+}
+
+/// A tensor's first value: the first of its typed list (`float_val`, ...), else the first
+/// `N` bytes of its packed `tensor_content`, little-endian as TensorFlow writes it.
+fn first_value<T: Copy, const N: usize>(
+    typed: &[T],
+    content: &[u8],
+    from_le_bytes: fn([u8; N]) -> T,
+) -> Option<T> {
+    match typed.first() {
+        Some(&x) => Some(x),
+        None => Some(from_le_bytes(content.get(..N)?.try_into().ok()?)),
     }
 }
 
@@ -291,41 +288,45 @@ mod tests {
         .unwrap()
     }
 
+    /// Reads fixture `name` in one piece, asserts that it reads without error and reports
+    /// exactly `want`, and returns its bytes and what was read.
+    fn read_fixture(name: &str, want: &[(&str, f64, Option<i64>)]) -> (Vec<u8>, Got) {
+        let bytes = fixture(name);
+        let (got, res) = read_all(&[&bytes]);
+        res.unwrap();
+        assert_eq!(reports(&got), want);
+        (bytes, got)
+    }
+
     /// Files the real writer wrote (see tests/fixtures/tensorboard/README.md): torch-style
     /// `simple_value` scalars, and TF2-style tensor scalars with their metadata once per
     /// tag, beside a histogram that is not a scalar.
     #[test]
     fn scalars_of_real_event_files_in_any_chunking() {
-        let simple = fixture("simple_value.tfevents");
-        let (got, res) = read_all(&[&simple]);
-        res.unwrap();
-        assert_eq!(
-            reports(&got),
-            [
+        let (simple, got) = read_fixture(
+            "simple_value.tfevents",
+            &[
                 ("train/loss", 1.0, Some(0)),
                 ("val/acc", 0.5, Some(0)),
                 ("train/loss", 0.5, Some(1)),
                 ("val/acc", 0.75, Some(1)),
                 ("train/loss", 0.25, Some(2)),
                 ("val/acc", 0.875, Some(2)),
-            ]
+            ],
         );
         assert_eq!(got.last().unwrap().3, simple.len() as u64);
         // Byte by byte: the same reports, each once, at the same positions.
         let bytes: Vec<&[u8]> = simple.chunks(1).collect();
         assert_eq!(read_all(&bytes).0, got);
 
-        let tensor = fixture("tensor_scalars.tfevents");
-        let (got, res) = read_all(&[&tensor]);
-        res.unwrap();
-        assert_eq!(
-            reports(&got),
-            [
+        read_fixture(
+            "tensor_scalars.tfevents",
+            &[
                 ("acc", 0.25, Some(10)),
                 ("loss", 2.0, Some(10)),
                 ("acc", 0.5, Some(20)),
                 ("loss", 1.0, Some(20)),
-            ]
+            ],
         );
     }
 

@@ -7,6 +7,8 @@ pub mod html;
 pub mod importance;
 pub mod reduce;
 pub mod svg;
+#[doc(hidden)]
+pub mod testing;
 
 pub use data::{record_space, ReportData};
 

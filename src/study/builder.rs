@@ -239,6 +239,12 @@ impl StudyBuilder {
         self.add(name, d)
     }
 
+    /// Adds a continuous expression once [`continuous_args`] accepts its arguments.
+    fn add_checked(self, name: &str, domain: Domain) -> Self {
+        let checked = continuous_args(&domain).map(|()| domain);
+        self.add(name, checked)
+    }
+
     /// `randint`: an integer in `[0, upper)`.
     pub fn randint(self, name: &str, upper: i64) -> Self {
         let d = if upper >= 1 {
@@ -253,60 +259,44 @@ impl StudyBuilder {
 
     /// `uniform`: a float in `[low, high]`.
     pub fn uniform(self, name: &str, low: f64, high: f64) -> Self {
-        let d = bounds(low, high).map(|()| Domain::Uniform { low, high });
-        self.add(name, d)
+        self.add_checked(name, Domain::Uniform { low, high })
     }
 
     /// `quniform`: `round(uniform(low, high) / q) * q`.
     pub fn quniform(self, name: &str, low: f64, high: f64, q: f64) -> Self {
-        let d = bounds(low, high)
-            .and_then(|()| quantum(q))
-            .map(|()| Domain::QUniform { low, high, q });
-        self.add(name, d)
+        self.add_checked(name, Domain::QUniform { low, high, q })
     }
 
     /// `loguniform`: `exp(uniform(low, high))`. As in HyperDrive the bounds are
     /// **exponents** (natural logs of the values): values in `[1e-4, 0.1]` are
     /// `loguniform(name, 1e-4f64.ln(), 0.1f64.ln())`.
     pub fn loguniform(self, name: &str, low: f64, high: f64) -> Self {
-        let d = bounds(low, high).map(|()| Domain::LogUniform { low, high });
-        self.add(name, d)
+        self.add_checked(name, Domain::LogUniform { low, high })
     }
 
     /// `qloguniform`: `round(exp(uniform(low, high)) / q) * q` (bounds are exponents).
     pub fn qloguniform(self, name: &str, low: f64, high: f64, q: f64) -> Self {
-        let d = bounds(low, high)
-            .and_then(|()| quantum(q))
-            .map(|()| Domain::QLogUniform { low, high, q });
-        self.add(name, d)
+        self.add_checked(name, Domain::QLogUniform { low, high, q })
     }
 
     /// `normal`: a float drawn from `N(mu, sigma²)`.
     pub fn normal(self, name: &str, mu: f64, sigma: f64) -> Self {
-        let d = normal_args(mu, sigma).map(|()| Domain::Normal { mu, sigma });
-        self.add(name, d)
+        self.add_checked(name, Domain::Normal { mu, sigma })
     }
 
     /// `qnormal`: `round(normal(mu, sigma) / q) * q`.
     pub fn qnormal(self, name: &str, mu: f64, sigma: f64, q: f64) -> Self {
-        let d = normal_args(mu, sigma)
-            .and_then(|()| quantum(q))
-            .map(|()| Domain::QNormal { mu, sigma, q });
-        self.add(name, d)
+        self.add_checked(name, Domain::QNormal { mu, sigma, q })
     }
 
     /// `lognormal`: `exp(normal(mu, sigma))`.
     pub fn lognormal(self, name: &str, mu: f64, sigma: f64) -> Self {
-        let d = normal_args(mu, sigma).map(|()| Domain::LogNormal { mu, sigma });
-        self.add(name, d)
+        self.add_checked(name, Domain::LogNormal { mu, sigma })
     }
 
     /// `qlognormal`: `round(exp(normal(mu, sigma)) / q) * q`.
     pub fn qlognormal(self, name: &str, mu: f64, sigma: f64, q: f64) -> Self {
-        let d = normal_args(mu, sigma)
-            .and_then(|()| quantum(q))
-            .map(|()| Domain::QLogNormal { mu, sigma, q });
-        self.add(name, d)
+        self.add_checked(name, Domain::QLogNormal { mu, sigma, q })
     }
 
     /// Replaces the whole search space (for nested, conditional spaces built by hand).
@@ -629,6 +619,23 @@ fn finite(xs: &[f64]) -> Result<(), String> {
     match xs.iter().find(|x| !x.is_finite()) {
         Some(x) => Err(format!("arguments must be finite, got {x}")),
         None => Ok(()),
+    }
+}
+
+/// The argument checks of the continuous expressions, in one table: the plain form's
+/// arguments first (bounds, or mean and deviation), then a q-expression's step. `choice` and
+/// `randint` check their own arguments where they are built.
+fn continuous_args(domain: &Domain) -> Result<(), String> {
+    match *domain {
+        Domain::Uniform { low, high } | Domain::LogUniform { low, high } => bounds(low, high),
+        Domain::QUniform { low, high, q } | Domain::QLogUniform { low, high, q } => {
+            bounds(low, high).and_then(|()| quantum(q))
+        }
+        Domain::Normal { mu, sigma } | Domain::LogNormal { mu, sigma } => normal_args(mu, sigma),
+        Domain::QNormal { mu, sigma, q } | Domain::QLogNormal { mu, sigma, q } => {
+            normal_args(mu, sigma).and_then(|()| quantum(q))
+        }
+        Domain::Choice { .. } | Domain::RandInt { .. } => Ok(()),
     }
 }
 

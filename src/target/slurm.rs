@@ -266,15 +266,10 @@ impl SlurmTarget {
     pub fn sbatch_options(&self) -> Vec<String> {
         let c = &self.inner.cfg;
         let mut v = vec!["--parsable".to_string(), "--requeue".to_string()];
-        if let Some(p) = &c.partition {
-            v.push(format!("--partition={p}"));
-        }
-        if let Some(a) = &c.account {
-            v.push(format!("--account={a}"));
-        }
-        if let Some(q) = &c.qos {
-            v.push(format!("--qos={q}"));
-        }
+        v.extend(
+            c.placement()
+                .map(|(option, value)| format!("--{option}={value}")),
+        );
         if let Some(s) = self.inner.shape.max_run_seconds {
             let minutes = ((s + TIME_SLACK_SECONDS) / 60.0).ceil().max(1.0) as u64;
             v.push(format!("--time={minutes}"));

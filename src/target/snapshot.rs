@@ -660,6 +660,15 @@ mod tests {
         Ignore::parse(Path::new("/src"), text)
     }
 
+    /// Writes each `(path, text)` under `root`, making the directories it needs.
+    fn write_files(root: &Path, files: &[(&str, &str)]) {
+        for (path, text) in files {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+    }
+
     #[test]
     fn ignore_rules() {
         let ig = ignore("# c\n*.log\n!keep.log\nbuild/\n/top.txt\ndata/**\n**/cache\nf?o\n");
@@ -725,12 +734,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("src");
         std::fs::create_dir_all(src.join("ws1/sweeps/sw_1/runs")).unwrap();
-        std::fs::write(src.join("ws1/sweep.db"), "").unwrap();
+        write_files(&src, &[("ws1/sweep.db", ""), ("train.py", "print(1)")]);
         std::fs::create_dir_all(src.join("data")).unwrap();
         for i in 0..6 {
             std::fs::write(src.join(format!("data/{i}.bin")), vec![0u8; 1000]).unwrap();
         }
-        std::fs::write(src.join("train.py"), "print(1)").unwrap();
         let cancel = Cancel::new(false);
         let p = plan(&src, &src.join("ws2"), Limits::default(), &cancel).unwrap();
         assert_eq!(p.excluded, [("ws1".to_string(), Exclusion::OtherWorkspace)]);
@@ -757,12 +765,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("src");
         std::fs::create_dir_all(src.join("ws/sweeps")).unwrap();
-        std::fs::create_dir_all(src.join("pkg")).unwrap();
-        std::fs::write(src.join(".amlignore"), "*.bin\n").unwrap();
-        std::fs::write(src.join(".gitignore"), "*.py\n").unwrap();
-        std::fs::write(src.join("train.py"), "print(1)").unwrap();
-        std::fs::write(src.join("pkg/w.bin"), "x").unwrap();
-        std::fs::write(src.join("pkg/m.py"), "x").unwrap();
+        write_files(
+            &src,
+            &[
+                (".amlignore", "*.bin\n"),
+                (".gitignore", "*.py\n"),
+                ("train.py", "print(1)"),
+                ("pkg/w.bin", "x"),
+                ("pkg/m.py", "x"),
+            ],
+        );
         let dest = d.path().join("snap");
         let stats = create(&src, &dest, &src.join("ws")).unwrap();
         assert!(dest.join("train.py").exists());
@@ -776,8 +788,7 @@ mod tests {
     fn copies_nested_files_and_links_and_reads_a_remade_snapshot_again() {
         let d = tempfile::tempdir().unwrap();
         let snap = d.path().join("snap");
-        std::fs::create_dir_all(snap.join("a/b")).unwrap();
-        std::fs::write(snap.join("a/b/f.txt"), "one").unwrap();
+        write_files(&snap, &[("a/b/f.txt", "one")]);
         std::os::unix::fs::symlink("a/b/f.txt", snap.join("link")).unwrap();
         for run in ["w1", "w2"] {
             copy_tree(&snap, &d.path().join(run)).unwrap();
@@ -791,8 +802,7 @@ mod tests {
         // Made again at the same path with other contents (say, by another sweep).
         std::fs::remove_dir_all(&snap).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::create_dir_all(&snap).unwrap();
-        std::fs::write(snap.join("g.txt"), "two").unwrap();
+        write_files(&snap, &[("g.txt", "two")]);
         let w3 = d.path().join("w3");
         copy_tree(&snap, &w3).unwrap();
         assert_eq!(std::fs::read_to_string(w3.join("g.txt")).unwrap(), "two");

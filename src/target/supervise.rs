@@ -615,21 +615,42 @@ extern "C" fn program_main(arg: *mut c_void) -> c_int {
 mod tests {
     use super::itoa;
 
+    /// Starts `argv` (its program at `path`) with environment `env` under a supervisor,
+    /// working in `dir` with its `status` and `log` files there and no input.
+    fn start_in(
+        dir: &std::path::Path,
+        path: &str,
+        argv: &[&str],
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> super::Started {
+        use std::fs::File;
+        let argv: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
+        super::start(super::Spec {
+            path: std::path::Path::new(path),
+            argv: &argv,
+            env,
+            workdir: dir,
+            status: File::create(dir.join("status")).unwrap().into(),
+            stdin: File::open("/dev/null").unwrap().into(),
+            log: File::create(dir.join("log")).unwrap().into(),
+        })
+        .unwrap()
+    }
+
+    /// Whether `done` holds within 5 s, asked every 10 ms.
+    fn within_5s(mut done: impl FnMut() -> bool) -> bool {
+        (0..500).any(|_| {
+            done() || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        })
+    }
+
     #[test]
     fn a_supervisor_dropped_unwaited_ends_its_run_and_is_reaped() {
-        use std::fs::File;
         let dir = tempfile::tempdir().unwrap();
-        let argv: Vec<std::ffi::OsString> = vec!["sleep".into(), "60".into()];
-        let started = super::start(super::Spec {
-            path: std::path::Path::new("/bin/sleep"),
-            argv: &argv,
-            env: &[],
-            workdir: dir.path(),
-            status: File::create(dir.path().join("status")).unwrap().into(),
-            stdin: File::open("/dev/null").unwrap().into(),
-            log: File::create(dir.path().join("log")).unwrap().into(),
-        })
-        .unwrap();
+        let started = start_in(dir.path(), "/bin/sleep", &["sleep", "60"], &[]);
         let pid = started.pid;
         let group_alive = || unsafe { libc::killpg(pid, 0) } == 0;
         assert!(group_alive());
@@ -640,28 +661,19 @@ mod tests {
             "the supervisor is still there"
         );
         // The program got the SIGKILL; its parent gone, init reaps it.
-        let gone = (0..500).any(|_| {
-            !group_alive() || {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                false
-            }
-        });
+        let gone = within_5s(|| !group_alive());
         assert!(gone, "the run's group is still there");
     }
 
     /// Waits up to 5 s for `pid` to be gone (a zombie counts as gone).
     fn ends(pid: i32) -> bool {
-        (0..500).any(|_| {
+        within_5s(|| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
-            let gone = stat.map_or(true, |s| {
+            stat.map_or(true, |s| {
                 s.rsplit(')')
                     .next()
                     .is_some_and(|r| r.trim_start().starts_with('Z'))
-            });
-            gone || {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                false
-            }
+            })
         })
     }
 
@@ -670,7 +682,6 @@ mod tests {
     /// program's own status is recorded.
     #[test]
     fn processes_that_left_the_run_s_group_end_with_it() {
-        use std::fs::File;
         let dir = tempfile::tempdir().unwrap();
         let script = r#"
 python3 -c 'import os, time; os.setpgid(0, 0); open("group.pid", "w").write(str(os.getpid())); time.sleep(600)' &
@@ -679,17 +690,8 @@ setsid sh -c 'echo $$ > session.pid; exec sleep 600' &
 for f in group.pid session.pid daemon.pid; do while [ ! -s $f ]; do sleep 0.01; done; done
 exit 3
 "#;
-        let argv: Vec<std::ffi::OsString> = vec!["sh".into(), "-c".into(), script.into()];
-        let started = super::start(super::Spec {
-            path: std::path::Path::new("/bin/sh"),
-            argv: &argv,
-            env: &[("PATH".into(), std::env::var_os("PATH").unwrap())],
-            workdir: dir.path(),
-            status: File::create(dir.path().join("status")).unwrap().into(),
-            stdin: File::open("/dev/null").unwrap().into(),
-            log: File::create(dir.path().join("log")).unwrap().into(),
-        })
-        .unwrap();
+        let path = [("PATH".into(), std::env::var_os("PATH").unwrap())];
+        let started = start_in(dir.path(), "/bin/sh", &["sh", "-c", script], &path);
         let supervisor = started.pid;
         started.wait().unwrap();
         let status = std::fs::read_to_string(dir.path().join("status")).unwrap();

@@ -5,31 +5,18 @@ use super::table::Sig6;
 use super::*;
 use crate::report::data::ParamInfo;
 use crate::report::svg::{Frame, Scale};
+use crate::report::testing::finished_sweep;
 use crate::store::{MetricRecord, RunRecord, SweepRecord, SweepState};
 
 fn sweep(name: &str) -> SweepRecord {
     SweepRecord {
         id: "sw_1".into(),
         name: name.into(),
-        experiment: None,
-        created: 1_700_000_000.0,
-        ended: Some(1_700_000_100.0),
-        state: SweepState::Completed,
         reason: Some("budget <done>".into()),
         primary_metric: "acc".into(),
-        goal: "maximize".into(),
-        seed: Some(1),
-        sampling: Some("random".into()),
-        policy: Some("bandit".into()),
         max_total_runs: Some(6),
-        max_concurrent_runs: Some(2),
-        max_duration_minutes: Some(10.0),
-        max_run_duration_seconds: None,
-        source_dir: Some("/src".into()),
-        git_commit: None,
-        git_dirty: None,
-        target: Some("local".into()),
         active_seconds: 0.0,
+        ..finished_sweep()
     }
 }
 
