@@ -404,4 +404,44 @@ mod tests {
         };
         assert_eq!(cmd.argv(&params), ["prog", "--x=32", "0.01"]);
     }
+
+    /// A script's parameters follow its arguments, each name given its dashes and each
+    /// value formatted as the script reads it.
+    #[test]
+    fn script_argv_prefixes_dashes_and_formats_values() {
+        let run = RunSpec {
+            interpreter: Some("python3".into()),
+            script: Some("train.py".into()),
+            arguments: vec!["--epochs".into(), "3".into()],
+            ..Default::default()
+        };
+        let params = Params(vec![
+            ("--lr".into(), Value::Float(0.001)),
+            ("batch".into(), Value::Int(64)),
+            ("opt".into(), Value::Str("adam".into())),
+        ]);
+        assert_eq!(
+            run.argv(&params),
+            [
+                "python3", "train.py", "--epochs", "3", "--lr", "0.001", "--batch", "64", "--opt",
+                "adam"
+            ]
+        );
+        let cmd = RunSpec {
+            is_command: true,
+            arguments: vec![
+                "python".into(),
+                "t.py".into(),
+                "--b=${{search_space.batch}}".into(),
+                "${{ search_space.opt }}".into(),
+                "${{search_space.nope}}".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            cmd.argv(&params),
+            // A name with no value (an inactive nested parameter) becomes the empty string.
+            ["python", "t.py", "--b=64", "adam", ""]
+        );
+    }
 }

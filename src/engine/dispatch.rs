@@ -3,7 +3,6 @@
 //! [`super::phase`]; what a resumed sweep rebuilds before this loop starts is
 //! [`super::replay`].
 
-use super::argv::build_argv;
 use super::phase::{outcome, Exit, Phase, Slot, Stop, StopAsked};
 use super::resume::{Recovered, SavedSweep};
 use super::skip::Skip;
@@ -571,7 +570,7 @@ impl Dispatcher {
             return Ok(false);
         }
         let child = self.options.child_runs[next].clone();
-        let mut argv = build_argv(&self.spec.run, &child.params());
+        let mut argv = self.spec.run.argv(&child.params());
         argv.push("--resume-from".into());
         argv.push(child.outputs.display().to_string());
         self.event(
@@ -708,7 +707,7 @@ impl Dispatcher {
         let argv = match retry_of {
             // A retry runs exactly what the run it retries ran.
             Some(o) => self.slots[o].argv.clone(),
-            None => build_argv(&self.spec.run, &params),
+            None => self.spec.run.argv(&params),
         };
         self.create_run_with(params, retry_of, argv).await
     }

@@ -528,18 +528,16 @@ mod waiting_reasons {
             sampler_wait: true,
             ..load()
         };
-        assert_eq!(
-            text(&wait).as_deref(),
-            Some("sampler needs results (2 running)")
-        );
         let busy = Load {
             proposing: true,
             ..load()
         };
-        assert_eq!(
-            text(&busy).as_deref(),
-            Some("sampler choosing the next candidates (2 running)")
-        );
+        for (state, want) in [
+            (wait, "sampler needs results (2 running)"),
+            (busy, "sampler choosing the next candidates (2 running)"),
+        ] {
+            assert_eq!(text(&state).as_deref(), Some(want));
+        }
         // With every slot taken the limit is the reason, whatever the sampler says.
         let full = Load {
             live: 4,
@@ -619,8 +617,6 @@ mod waiting_reasons {
     struct Seen {
         /// The reason the dispatcher reported.
         waiting: Waiting,
-        /// What the history held for `sweep status` right after.
-        recorded: Option<String>,
         /// What it holds once the sweep ended.
         after: Option<String>,
         outcome: Outcome,
@@ -628,12 +624,13 @@ mod waiting_reasons {
 
     /// Runs a sweep of `spec`, changed by `setup`, on a target whose runs hang, until the
     /// dispatcher reports a reason `want` accepts (with the runs hanging, the reason stays),
-    /// reads what the history recorded, then interrupts the sweep: the target and what was
-    /// seen.
+    /// checks that the history recorded it for `sweep status` as `recorded`, then interrupts
+    /// the sweep: the target and what was seen.
     async fn until(
         spec: SweepSpec,
         setup: impl FnOnce(&mut Sweep),
         want: impl Fn(&Waiting) -> bool,
+        recorded: &str,
     ) -> (Arc<FakeTarget>, Seen) {
         let h = harness();
         let (target, mut sweep) = h.hanging(spec);
@@ -659,13 +656,17 @@ mod waiting_reasons {
         // The reason was queued before it was reported: a flush makes it readable.
         h.store.flush().await.unwrap();
         let r = h.store.reader().unwrap();
-        let recorded = r.waiting(&r.resolve(&id).unwrap()).unwrap();
+        let held = r.waiting(&r.resolve(&id).unwrap()).unwrap();
+        assert_eq!(
+            held.as_deref(),
+            Some(recorded),
+            "the reason the history holds"
+        );
         ctl.send(Control::Interrupt).unwrap();
         let outcome = task.await.unwrap().unwrap();
         let after = r.waiting(&r.resolve(&id).unwrap()).unwrap();
         let seen = Seen {
             waiting,
-            recorded,
             after,
             outcome,
         };
@@ -678,12 +679,9 @@ mod waiting_reasons {
             spec(10, 4),
             |sweep| sweep.options.target_capacity = Some(2),
             |w| matches!(w, Waiting::TargetFull { starting: 0, .. }),
+            "target full (fake: 2 of 2 slots)",
         )
         .await;
-        assert_eq!(
-            seen.recorded.as_deref(),
-            Some("target full (fake: 2 of 2 slots)")
-        );
         assert_eq!(seen.waiting.to_string(), "target full (fake: 2 of 2 slots)");
         // Only the target's two slots were ever used, although four were allowed.
         assert_eq!((target.launched(), target.max_live()), (2, 2));
@@ -769,12 +767,9 @@ mod waiting_reasons {
             // A target with room to spare does not change the reason.
             |sweep| sweep.options.target_capacity = Some(8),
             |w| matches!(w, Waiting::MaxConcurrentRuns { starting: 0, .. }),
+            "max_concurrent_runs (3 of 3 running)",
         )
         .await;
-        assert_eq!(
-            seen.recorded.as_deref(),
-            Some("max_concurrent_runs (3 of 3 running)")
-        );
         assert_eq!(target.max_live(), 3);
         assert_eq!(seen.after, None);
     }
@@ -785,12 +780,9 @@ mod waiting_reasons {
             spec(10, 4),
             |sweep| sweep.sampler = Box::new(OneAtATime { next: 0 }),
             |w| matches!(w, Waiting::NeedsResults { .. }),
+            "sampler needs results (1 running)",
         )
         .await;
-        assert_eq!(
-            seen.recorded.as_deref(),
-            Some("sampler needs results (1 running)")
-        );
         assert_eq!(target.launched(), 1);
         assert_eq!(seen.after, None);
     }

@@ -316,14 +316,32 @@ impl ReportData {
                 params.push(p);
             }
         }
-        Ok(ReportData {
+        Ok(ReportData::assemble(
+            sweep,
+            runs,
+            (curves, best_over_time),
+            params,
+            taken,
+        ))
+    }
+
+    /// The data of `sweep` and its `runs` with what the reduction of their values gave
+    /// (the curves and the best over time), the parameters and the snapshot's time.
+    fn assemble(
+        sweep: SweepRecord,
+        runs: Vec<RunRecord>,
+        (curves, best_over_time): (Vec<Curve>, Vec<(f64, f64)>),
+        params: Vec<ParamInfo>,
+        taken: f64,
+    ) -> ReportData {
+        ReportData {
             sweep,
             runs,
             curves,
             best_over_time,
             params,
             taken,
-        })
+        }
     }
 
     /// The report's data from values already in memory (values of other metrics than the
@@ -363,15 +381,8 @@ impl ReportData {
             });
             let Ok(()) = fed;
         }
-        let (curves, best_over_time) = (red.curves, red.best.steps());
-        ReportData {
-            sweep,
-            runs,
-            curves,
-            best_over_time,
-            params,
-            taken,
-        }
+        let reduced = (red.curves, red.best.steps());
+        ReportData::assemble(sweep, runs, reduced, params, taken)
     }
 }
 

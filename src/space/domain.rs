@@ -125,28 +125,17 @@ impl Domain {
         }
     }
 
-    /// Whether the domain is sampled on a log scale (plots use log axes for these).
+    /// Whether the domain is sampled on a log scale (plots use log axes for these): the
+    /// expressions whose HyperDrive name says `log` (`loguniform`, `qlognormal`, ...).
     pub fn is_log(&self) -> bool {
-        matches!(
-            self,
-            Domain::LogUniform { .. }
-                | Domain::QLogUniform { .. }
-                | Domain::LogNormal { .. }
-                | Domain::QLogNormal { .. }
-        )
+        self.expression().contains("log")
     }
 
-    /// Whether the values are a finite or countable set (choice, randint, q-expressions).
+    /// Whether the values are a finite or countable set: `choice`, `randint`, and the
+    /// quantized expressions, whose HyperDrive name starts with `q` (`quniform`, ...).
     pub fn is_discrete(&self) -> bool {
-        matches!(
-            self,
-            Domain::Choice { .. }
-                | Domain::RandInt { .. }
-                | Domain::QUniform { .. }
-                | Domain::QLogUniform { .. }
-                | Domain::QNormal { .. }
-                | Domain::QLogNormal { .. }
-        )
+        matches!(self, Domain::Choice { .. } | Domain::RandInt { .. })
+            || self.expression().starts_with('q')
     }
 
     /// Whether the values are numbers ordered on a line (everything but `choice`).
@@ -575,6 +564,32 @@ pub fn inverse_normal_cdf(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_expression_says_whether_it_is_on_a_log_scale_and_discrete() {
+        let (low, high, q, mu, sigma) = (1.0, 2.0, 0.5, 0.0, 1.0);
+        let cases = [
+            (Domain::Choice { options: vec![] }, false, true),
+            (Domain::RandInt { upper: 3 }, false, true),
+            (Domain::Uniform { low, high }, false, false),
+            (Domain::QUniform { low, high, q }, false, true),
+            (Domain::LogUniform { low, high }, true, false),
+            (Domain::QLogUniform { low, high, q }, true, true),
+            (Domain::Normal { mu, sigma }, false, false),
+            (Domain::QNormal { mu, sigma, q }, false, true),
+            (Domain::LogNormal { mu, sigma }, true, false),
+            (Domain::QLogNormal { mu, sigma, q }, true, true),
+        ];
+        assert_eq!(cases.len(), Domain::EXPRESSIONS.len());
+        for (d, log, discrete) in cases {
+            assert_eq!(
+                (d.is_log(), d.is_discrete()),
+                (log, discrete),
+                "{}",
+                d.expression()
+            );
+        }
+    }
 
     #[test]
     fn values_at_the_ends_of_the_unit_interval_are_contained() {

@@ -162,14 +162,34 @@ fn unknown_sweep_is_a_clear_error() {
     assert!(r.resolve("latest").is_err());
 }
 
-/// A database written by schema version 1 (the first release's), with a sweep, a run and
-/// metrics in it, exactly as that version's `sweep` wrote them.
-fn write_v1_database(path: &std::path::Path) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
-    conn.execute_batch(
-        r#"PRAGMA user_version = 1;
-        INSERT INTO sweeps (id, name, created, state, primary_metric, goal, seed, sampling, policy,
+/// A workspace whose history is at schema `version`, made by that version's migrations and
+/// holding `rows` (SQL inserts written as that version's `sweep` wrote them), and a reader,
+/// the first to open it (which upgrades it).
+fn old_history(version: usize, rows: &str) -> (tempfile::TempDir, Reader) {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    for m in &schema::MIGRATIONS[..version] {
+        conn.execute_batch(m).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn.execute_batch(rows).unwrap();
+    drop(conn);
+    let r = Reader::open(dir.path()).unwrap();
+    (dir, r)
+}
+
+/// The schema version of the database at `path`.
+fn user_version(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The rows of a history written by schema version 1 (the first release's): a sweep, a run
+/// and metrics, exactly as that version's `sweep` wrote them.
+const V1_ROWS: &str = r#"INSERT INTO sweeps (id, name, created, state, primary_metric, goal, seed, sampling, policy,
             max_total_runs, max_concurrent_runs, max_duration_minutes, source_dir, target, invocation)
           VALUES ('sw_old', 'old', 1700000000, 'completed', 'acc', 'maximize', 7, 'random', 'none',
             2, 1, 10, '/src', 'local', '["sweep","run"]');
@@ -179,27 +199,18 @@ fn write_v1_database(path: &std::path::Path) {
             1700000002, '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');
         INSERT INTO metrics (run, name, interval, value, time)
           VALUES (1, 'acc', 1, 0.25, 1700000001), (1, 'acc', 2, 0.75, 1700000002),
-                 (1, 'acc', 3, 0.75, 1700000003), (1, 'acc', 4, NULL, 1700000004);"#,
-    )
-    .unwrap();
-}
+                 (1, 'acc', 3, 0.75, 1700000003), (1, 'acc', 4, NULL, 1700000004);"#;
 
 #[test]
 fn a_version_1_database_opens_upgrades_and_keeps_its_history() {
-    let dir = tempfile::tempdir().unwrap();
-    write_v1_database(&dir.path().join(DB_FILE));
     // A reader is the first to open the old database: it upgrades it and reads it.
-    let r = Reader::open(dir.path()).unwrap();
+    let (dir, r) = old_history(1, V1_ROWS);
     let old = r.resolve("old").unwrap();
     assert_eq!(old.active_seconds, 0.0);
     drop(r);
 
     let store = Store::open(dir.path()).unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    let v: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(user_version(&dir.path().join(DB_FILE)), SCHEMA_VERSION);
     // The new columns are there and writable next to the old rows.
     store
         .commit_blocking(Write::SweepActive {
@@ -237,42 +248,27 @@ fn a_version_1_database_opens_upgrades_and_keeps_its_history() {
     }
 }
 
-/// A database written by schema version 2, with a sweep that was running when its `sweep`
-/// process went away.
-fn write_v2_database(path: &std::path::Path) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
-    conn.execute_batch(schema::MIGRATIONS[1]).unwrap();
-    conn.execute_batch(
-        r#"PRAGMA user_version = 2;
-        INSERT INTO sweeps (id, name, created, state, primary_metric, goal, seed, sampling, policy,
+/// The rows of a history written by schema version 2: a sweep that was running when its
+/// `sweep` process went away.
+const V2_ROWS: &str = r#"INSERT INTO sweeps (id, name, created, state, primary_metric, goal, seed, sampling, policy,
             max_total_runs, max_concurrent_runs, max_duration_minutes, source_dir, target, invocation,
             spec, active_seconds)
           VALUES ('sw_v2', 'v2', 1700000000, 'running', 'acc', 'maximize', 7, 'random', 'none',
             4, 2, 10, '/src', 'local', '["sweep","run"]', '{}', 30);
         INSERT INTO runs (id, sweep_id, seq, state, queued, started, argv, workdir, run_dir, params)
           VALUES ('sw_v2_0', 'sw_v2', 0, 'running', 1700000000, 1700000001,
-            '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');"#,
-    )
-    .unwrap();
-}
+            '["python3","train.py"]', '/w', '/r', '[["--lr",0.5]]');"#;
 
 #[test]
 fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
-    let dir = tempfile::tempdir().unwrap();
-    write_v2_database(&dir.path().join(DB_FILE));
     // A reader (`sweep status` beside an older database) upgrades it first.
-    let r = Reader::open(dir.path()).unwrap();
+    let (dir, r) = old_history(2, V2_ROWS);
     let sw = r.resolve("v2").unwrap();
     assert_eq!((sw.state.as_str(), sw.active_seconds), ("running", 30.0));
     assert_eq!(r.waiting(&sw).unwrap(), None);
     assert_eq!(r.runs(&sw).unwrap()[0].state, RunState::Running);
     drop(r);
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    let v: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(user_version(&dir.path().join(DB_FILE)), SCHEMA_VERSION);
 
     let store = Store::open(dir.path()).unwrap();
     let waiting = |w: Option<&str>| Write::SweepWaiting {
@@ -306,7 +302,8 @@ fn a_version_2_database_upgrades_and_records_why_a_running_sweep_waits() {
     let ended = r.resolve("sw_v2").unwrap();
     assert_eq!(ended.state, SweepState::Completed);
     assert_eq!(r.waiting(&ended).unwrap(), None);
-    let raw: Option<String> = conn
+    let raw: Option<String> = rusqlite::Connection::open(dir.path().join(DB_FILE))
+        .unwrap()
         .query_row("SELECT waiting FROM sweeps WHERE id = 'sw_v2'", [], |r| {
             r.get(0)
         })
@@ -450,11 +447,7 @@ fn concurrent_opens_of_a_new_history_all_succeed() {
         for o in opens {
             o.join().unwrap().unwrap();
         }
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
     }
 }
 
@@ -616,6 +609,14 @@ fn two_writers_on_one_history_lose_no_rows() {
     }
 }
 
+/// How many values of the primary metric the history in `workspace` holds for sweep `s1`'s
+/// first run.
+fn first_run_intervals(workspace: &std::path::Path) -> i64 {
+    let r = Reader::open(workspace).unwrap();
+    let s = r.resolve("s1").unwrap();
+    r.runs(&s).unwrap()[0].intervals
+}
+
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -637,13 +638,22 @@ fn store_with_a_run(dir: &std::path::Path, patience: std::time::Duration) -> Sto
     store
 }
 
-#[test]
-fn a_lock_held_past_the_writers_patience_stops_the_history_loudly() {
+/// [`store_with_a_run`] in a new workspace, and a connection of another "process" holding
+/// the history's write lock.
+fn store_behind_a_lock(
+    patience: std::time::Duration,
+) -> (tempfile::TempDir, Store, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_with_a_run(dir.path(), std::time::Duration::from_millis(800));
-    // Another process holds the write lock and never lets go.
+    let store = store_with_a_run(dir.path(), patience);
     let blocker = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    (dir, store, blocker)
+}
+
+#[test]
+fn a_lock_held_past_the_writers_patience_stops_the_history_loudly() {
+    // Another process holds the write lock and never lets go.
+    let (dir, store, blocker) = store_behind_a_lock(std::time::Duration::from_millis(800));
     let rows = (1..=3).map(|i| metric("s1_0", i, 0.5)).collect();
     let err = store
         .commit_blocking(Write::Metrics(rows))
@@ -661,17 +671,12 @@ fn a_lock_held_past_the_writers_patience_stops_the_history_loudly() {
     let later = store.commit_blocking(Write::Metrics(vec![metric("s1_0", 4, 0.9)]));
     assert_eq!(later.unwrap_err().to_string(), err);
     drop(store);
-    let r = Reader::open(dir.path()).unwrap();
-    let s = r.resolve("s1").unwrap();
-    assert_eq!(r.runs(&s).unwrap()[0].intervals, 0);
+    assert_eq!(first_run_intervals(dir.path()), 0);
 }
 
 #[test]
 fn a_lock_held_briefly_is_waited_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_a_run(dir.path(), std::time::Duration::from_secs(20));
-    let blocker = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (dir, store, blocker) = store_behind_a_lock(std::time::Duration::from_secs(20));
     let release = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(300));
         blocker.execute_batch("COMMIT").unwrap();
@@ -680,9 +685,7 @@ fn a_lock_held_briefly_is_waited_for() {
         .commit_blocking(Write::Metrics(vec![metric("s1_0", 1, 0.5)]))
         .expect("written once the lock is free");
     release.join().unwrap();
-    let r = Reader::open(dir.path()).unwrap();
-    let s = r.resolve("s1").unwrap();
-    assert_eq!(r.runs(&s).unwrap()[0].intervals, 1);
+    assert_eq!(first_run_intervals(dir.path()), 1);
 }
 
 #[test]

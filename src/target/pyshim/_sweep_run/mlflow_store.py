@@ -344,17 +344,10 @@ class SweepStore(AbstractStore):
 
     # -- logged models (MLflow 3): kept in the outputs directory -------------------------
 
-    def create_logged_model(
-        self,
-        experiment_id=None,
-        name=None,
-        source_run_id=None,
-        tags=None,
-        params=None,
-        model_type=None,
-        *args,
-        **kwargs
-    ):
+    # The fields of a new model taken as MLflow's client gives them (by keyword).
+    _MODEL_FIELDS = ("source_run_id", "tags", "params", "model_type")
+
+    def create_logged_model(self, experiment_id=None, name=None, *args, **kwargs):
         if LoggedModel is None:
             raise NotImplementedError("logged models need MLflow 3")
         model_id = "m-" + uuid.uuid4().hex
@@ -366,10 +359,7 @@ class SweepStore(AbstractStore):
             artifact_location=_uri(os.path.join(self._outputs, "models", model_id)),
             creation_timestamp=now,
             last_updated_timestamp=now,
-            model_type=model_type,
-            source_run_id=source_run_id,
-            tags=tags,
-            params=params,
+            **{k: kwargs.get(k) for k in self._MODEL_FIELDS}
         )
         self._models[model_id] = model
         return model
