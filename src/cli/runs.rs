@@ -422,7 +422,17 @@ pub fn run(args: &RunsArgs) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sweep::report::testing::finished_sweep;
+
+    /// The sweep of [`runs`]: the table shows its primary metric.
+    fn finished_sweep() -> SweepRecord {
+        SweepRecord {
+            id: "sw_6b15cc4b_7919".into(),
+            primary_metric: "accuracy".into(),
+            goal: "maximize".into(),
+            state: sweep::store::SweepState::Completed,
+            ..SweepRecord::default()
+        }
+    }
 
     fn record(seq: i64, state: &str, best: Option<f64>) -> RunRecord {
         RunRecord {

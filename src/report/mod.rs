@@ -7,8 +7,6 @@ pub mod html;
 pub mod importance;
 pub mod reduce;
 pub mod svg;
-#[doc(hidden)]
-pub mod testing;
 
 pub use data::{record_space, ReportData};
 

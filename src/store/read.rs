@@ -11,8 +11,9 @@ use super::{EndReason, RunState, StoreError, SweepState, DB_FILE};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 
-/// A recorded sweep.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A recorded sweep. The default is an empty record of a running sweep, to be filled in
+/// (`SweepRecord { id, primary_metric, ..Default::default() }`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SweepRecord {
     /// The sweep id.
     pub id: String,

@@ -60,10 +60,11 @@ impl RunState {
     ];
 }
 
-/// The state of a sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The state of a sweep (a new one is running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SweepState {
     /// Launching and watching runs.
+    #[default]
     Running,
     /// Finished its budget or its search space.
     Completed,
