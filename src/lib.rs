@@ -14,7 +14,8 @@
 //! the policies plug into the engine's early-stopping hook (`scripts/module-graph.py`
 //! checks that no two modules depend on each other).
 //!
-//! - [`space`]: parameter domains, values and the unit-cube map; [`spec`]: the validated
+//! - [`human`]: numbers and times as people read them; [`space`]: parameter domains,
+//!   values and the unit-cube map; [`spec`]: the validated
 //!   sweep specification every config format compiles into; [`metrics`]: the metric
 //!   protocol runs print.
 //! - [`config`]: reading HyperDrive, v2, runconfig, targets and dependency files into a
@@ -30,6 +31,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod human;
 pub mod managed_env;
 pub mod metrics;
 pub mod mlflow;

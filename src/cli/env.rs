@@ -203,7 +203,7 @@ fn list(root: &std::path::Path, json: bool) -> CliResult {
         println!("no cached environments in {}", root.display());
         return Ok(());
     }
-    let time = |v: &serde_json::Value| v.as_u64().map_or("-".into(), cache::format_time);
+    let time = |v: &serde_json::Value| v.as_u64().map_or("-".into(), sweep::human::format_time);
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -214,7 +214,7 @@ fn list(root: &std::path::Path, json: bool) -> CliResult {
             [
                 r["hash"].as_str().unwrap_or("").to_string(),
                 python,
-                cache::format_size(r["size_bytes"].as_u64().unwrap_or(0)),
+                sweep::human::format_size(r["size_bytes"].as_u64().unwrap_or(0)),
                 time(&r["created"]),
                 time(&r["last_used"]),
                 if r["in_use"].as_bool() == Some(true) {
@@ -290,13 +290,13 @@ fn prune(root: &std::path::Path, older_than: Option<f64>, all: bool) -> CliResul
             "removed {}{} ({})",
             e.hash,
             if complete { "" } else { " (incomplete)" },
-            cache::format_size(size)
+            sweep::human::format_size(size)
         );
     }
     println!(
         "{removed} environment{} removed, {} freed{}",
         if removed == 1 { "" } else { "s" },
-        cache::format_size(freed),
+        sweep::human::format_size(freed),
         if busy > 0 {
             format!("; {busy} in use by a running sweep or build, kept")
         } else {

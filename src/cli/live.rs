@@ -20,7 +20,7 @@ use std::io::Write as _;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use sweep::engine::Progress;
-use sweep::report::format_duration;
+use sweep::human::format_duration;
 use sweep::space::{Params, Value};
 use sweep::store::RunState;
 

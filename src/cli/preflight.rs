@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 // Sizes read as `sweep env list` shows cache sizes: `512 B`, `1.1 MiB`.
-use sweep::managed_env::cache::format_size as human_bytes;
+use sweep::human::format_size as human_bytes;
 use sweep::spec::SweepSpec;
 use sweep::target::snapshot::Ignore;
 

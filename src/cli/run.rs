@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use sweep::engine::{self, argv::reproduce_command, Control, EngineOptions, Outcome};
-use sweep::report::format_duration;
+use sweep::human::format_duration;
 use sweep::store::{Store, SweepState};
 
 /// `sweep run HDCONFIG [-c RUNCONFIG] ... [-- SCRIPT [ARGS...]]`.

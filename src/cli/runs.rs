@@ -7,7 +7,7 @@
 use super::term::{self, cut, outln, pad, shown, sig, width};
 use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::{Args, ValueEnum};
-use sweep::report::format_duration;
+use sweep::human::format_duration;
 use sweep::store::{Reader, RunRecord, RunState, SweepRecord, SweepState};
 
 /// The orders `sweep runs` lists runs in.

@@ -10,7 +10,8 @@ use super::{CliError, CliResult, Common, Format, FormatArg};
 use clap::Args;
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
-use sweep::report::{elapsed_seconds, format_duration, retries_note};
+use sweep::human::format_duration;
+use sweep::report::{elapsed_seconds, retries_note};
 use sweep::store::{
     now, BestOutcome, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
 };

@@ -162,7 +162,7 @@ pub fn prepare_planned(
                     "environment {}: using the cached {} environment (python {python}, built {} UTC) for {}",
                     plan.hash,
                     meta.get("tool").and_then(|v| v.as_str()).unwrap_or("?"),
-                    cache::format_time(created),
+                    crate::human::format_time(created),
                     req.deps.shown,
                 ));
             }
@@ -222,7 +222,7 @@ pub fn prepare_planned(
                 progress(&format!(
                     "environment {}: built in {secs:.1} s ({}); log {}",
                     plan.hash,
-                    cache::format_size(cache::size_of(&entry.dir)),
+                    crate::human::format_size(cache::size_of(&entry.dir)),
                     entry.log().display()
                 ));
                 built = true;

@@ -7,8 +7,8 @@ use super::plot::{
     better, beyond, clipped_mark, empty_figure, f1, figure, minimize, range_scale, robust_range,
     scored, C_DONE, C_POLICY,
 };
+use crate::human::format_duration;
 use crate::report::data::ReportData;
-use crate::report::format_duration;
 use crate::report::svg::{esc, fmt_num, Frame, Scale};
 use std::fmt::Write as _;
 

@@ -22,8 +22,8 @@ mod tests;
 pub use importance::importance_of;
 
 use super::data::{policy_stopped, ReportData};
-use super::format_duration;
 use super::svg::{esc, fmt_num};
+use crate::human::format_duration;
 use crate::store::{RunState, SweepState};
 use jiff::Timestamp;
 use std::fmt::Write as _;
