@@ -8,7 +8,7 @@
 //! test says so and passes, except when `CI` is set: then it fails.
 
 use crate::services::{self, free_port, MlflowServer};
-use crate::support::{output, Project};
+use crate::support::{output, Project, Ran};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -308,27 +308,36 @@ fn a_tracking_uri_that_is_not_http_is_bad_input() {
     assert!(out.stderr().contains("REST API"));
 }
 
+/// Runs `script` (its own MLflow calls, nothing of sweep's) with the real `mlflow` client's
+/// Python on the local target, once for each `--lr` of `lrs` (a YAML list), logged with
+/// `--mlflow` to a real tracking server into experiment `exp`: the project, the server and
+/// the finished `sweep run`; `None` after saying which is missing (a failure under CI).
+fn run_logged(script: &str, lrs: &str, exp: &str) -> Option<(Project, MlflowServer, Ran)> {
+    let python = crate::azure::mlflow_python()?;
+    let server = services::mlflow()?;
+    let runs = lrs.split(',').count();
+    let p = Project::new()
+        .script(script)
+        .hdconfig(
+            &HD.replace("[0.1, 0.2, 0.5, 0.3]", lrs)
+                .replace("max_total_runs: 4", &format!("max_total_runs: {runs}")),
+        )
+        .runconfig(&format!(
+            "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
+            python.display()
+        ));
+    let out = p.run(&["-e", exp, "--mlflow", &server.uri]).success();
+    Some((p, server, out))
+}
+
 #[test]
 fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run() {
-    let Some(py) = crate::azure::mlflow_python() else {
-        return;
-    };
-    let Some(server) = services::mlflow() else {
-        return;
-    };
     // The script knows nothing of sweep: it logs through MLflow's fluent API.
     // Its parameter `lr` is also a sweep parameter (`--lr`, `lr` in MLflow).
     let script = "import sys, mlflow\nlr = float(sys.argv[sys.argv.index('--lr') + 1])\nmlflow.log_params({'batch': 32, 'lr': lr})\nmlflow.set_tag('team', 'vision')\nfor e in range(1, 4):\n    mlflow.log_metric('acc', lr * e, step=e)\n";
-    let hd = HD.replace("[0.1, 0.2, 0.5, 0.3]", "[0.1, 0.2]");
-    let p = Project::new()
-        .script(script)
-        .hdconfig(&hd)
-        .runconfig(&format!(
-            "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
-            py.display()
-        ));
-    p.run(&["-e", "unchanged", "--mlflow", &server.uri])
-        .success();
+    let Some((p, server, _)) = run_logged(script, "[0.1, 0.2]", "unchanged") else {
+        return;
+    };
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
     let exp = experiment_id(&server, "unchanged");
@@ -369,26 +378,12 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
 
 #[test]
 fn a_parameter_the_script_changes_after_it_reached_the_server_is_said_and_kept_in_the_history() {
-    let Some(py) = crate::azure::mlflow_python() else {
-        return;
-    };
-    let Some(server) = services::mlflow() else {
-        return;
-    };
     // `batch` reaches the server (the follower polls about once a second) before the
     // script changes it, which MLflow refuses; the tag logged with the change still goes.
     let script = "import time, mlflow\nmlflow.log_param('batch', 32)\nmlflow.log_metric('acc', 0.5)\ntime.sleep(4)\nmlflow.log_param('batch', 64)\nmlflow.set_tag('stage', 'after')\nmlflow.log_metric('acc', 0.6)\n";
-    let hd = HD
-        .replace("[0.1, 0.2, 0.5, 0.3]", "[0.1]")
-        .replace("max_total_runs: 4", "max_total_runs: 1");
-    let p = Project::new()
-        .script(script)
-        .hdconfig(&hd)
-        .runconfig(&format!(
-            "script: t.py\ntarget: local\nenvironment:\n  python:\n    interpreterPath: {}\n",
-            py.display()
-        ));
-    let out = p.run(&["-e", "changed", "--mlflow", &server.uri]).success();
+    let Some((p, server, out)) = run_logged(script, "[0.1]", "changed") else {
+        return;
+    };
     out.says_all(&["MLflow refused parameters the script of run", "batch ("]);
     let exp = experiment_id(&server, "changed");
     let child = search(&server, &exp, "")
