@@ -4,10 +4,15 @@
 //! with a Python list, `row` with a dict of columns, `table` with a dict of column lists).
 //! [`Echo`] pairs those two lines into reports; a name may hold spaces or end in `:` itself.
 //! Other kinds (images, confusion matrices, predictions) are not numbers and are skipped.
+//! Tags and properties are echoed on one line each (`Attempted to add tag NAME with value
+//! VALUE`, `Attempted to set tags {...}`, `Attempted to add properties {...}`): they become
+//! the run's tags ([`Logged::Tag`]), as sweep's own `Run` records them.
 
-use super::Found;
+use super::{Found, Logged};
 use std::borrow::Cow;
 
+/// The start of every offline echo.
+const ATTEMPTED: &str = "Attempted to ";
 /// The start of every offline metric echo.
 const HEADER: &str = "Attempted to log ";
 
@@ -30,6 +35,8 @@ enum Kind {
 pub struct Echo {
     /// The header just read, waiting for its value line.
     pending: Option<(Kind, String)>,
+    /// Tags read from echo lines, until taken.
+    tags: Vec<Logged>,
 }
 
 impl Echo {
@@ -49,16 +56,31 @@ impl Echo {
             return true;
         }
         // Cheap refusal first: most lines do not start with the header.
-        if !line.starts_with(HEADER.as_bytes()) {
+        if !line.starts_with(ATTEMPTED.as_bytes()) {
             return false;
         }
-        match std::str::from_utf8(line).ok().and_then(header) {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        if let Some(tags) = tags(text) {
+            self.tags.extend(
+                tags.into_iter()
+                    .map(|(key, value)| Logged::Tag { key, value }),
+            );
+            return true;
+        }
+        match header(text) {
             Some(h) => {
                 self.pending = Some(h);
                 true
             }
             None => false,
         }
+    }
+
+    /// The tags read since the last call, in order.
+    pub fn take_tags(&mut self) -> Vec<Logged> {
+        std::mem::take(&mut self.tags)
     }
 
     /// Whether the line before was an echo header (its value line is next).
@@ -80,6 +102,33 @@ fn header(line: &str) -> Option<(Kind, String)> {
     };
     let name = rest.strip_suffix(':')?;
     (!name.is_empty()).then(|| (kind, name.to_string()))
+}
+
+/// The tags of a tag or properties echo line: `Attempted to add tag NAME with value VALUE`,
+/// `Attempted to set tags {'k': 'v', ...}`, `Attempted to add properties {...}` (a dict's
+/// string values without their quotes, others as written); `None` for any other line.
+fn tags(line: &str) -> Option<Vec<(String, String)>> {
+    let rest = line.trim_end_matches(['\r', ' ']).strip_prefix(ATTEMPTED)?;
+    if let Some(one) = rest.strip_prefix("add tag ") {
+        let (key, value) = one.split_once(" with value ")?;
+        return (!key.is_empty()).then(|| vec![(key.to_string(), value.to_string())]);
+    }
+    let dict = rest
+        .strip_prefix("set tags ")
+        .or_else(|| rest.strip_prefix("add properties "))?;
+    let entries = dict_entries(dict)?;
+    Some(
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let unquoted = ['\'', '"']
+                    .into_iter()
+                    .find_map(|q| v.strip_prefix(q).and_then(|x| x.strip_suffix(q)))
+                    .map(str::to_string);
+                (k, unquoted.unwrap_or(v))
+            })
+            .collect(),
+    )
 }
 
 /// A number as Python's `str` writes it (also numpy's scalars, `True`/`False` excluded).
@@ -236,6 +285,33 @@ mod tests {
                 ("t.a", 2.0),
             ])
         );
+    }
+
+    #[test]
+    fn tag_and_property_echoes_are_the_runs_tags() {
+        let mut e = Echo::default();
+        for l in [
+            "Attempted to add tag model with value svc",
+            "Attempted to set tags {'team': 'vision', 'n': 3}",
+            "Attempted to add properties {\"owner\": \"it's me\"}",
+            "Attempted to add tag  with value nothing",
+        ] {
+            e.line(l.as_bytes(), |f| panic!("{f:?}"));
+        }
+        let tag = |k: &str, v: &str| Logged::Tag {
+            key: k.into(),
+            value: v.into(),
+        };
+        assert_eq!(
+            e.take_tags(),
+            [
+                tag("model", "svc"),
+                tag("team", "vision"),
+                tag("n", "3"),
+                tag("owner", "it's me")
+            ]
+        );
+        assert!(e.take_tags().is_empty());
     }
 
     #[test]

@@ -65,6 +65,12 @@ impl OutputGrammar {
         }
     }
 
+    /// The tags the lines read since the last call recorded (azureml-core's echo of
+    /// `run.tag`, `set_tags`, `add_properties`), in order.
+    pub fn take_logged(&mut self) -> Vec<super::Logged> {
+        self.echo.take_tags()
+    }
+
     /// Reads one line, calling `f` for each of its reports in the order written.
     pub fn line(&mut self, line: &[u8], mut f: impl FnMut(Found<'_>)) -> Verdict {
         if self.echo.line(line, &mut f) {

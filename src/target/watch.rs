@@ -163,6 +163,7 @@ impl Lines {
         if let Verdict::Malformed(why) = verdict {
             self.malformed(why, "output");
         }
+        self.logged.extend(self.grammar.take_logged());
     }
 
     fn file_line(&mut self, l: SplitLine<'_>) {

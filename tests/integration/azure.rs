@@ -129,7 +129,8 @@ fn iris_accuracy(run: &Value) -> Vec<f64> {
 
 /// Checks a finished v1 sweep: every completed run recorded the three accuracies its
 /// script logged (a run the Bandit policy stopped, a prefix of them), the penalty, both
-/// fold accuracies, and not the kernel name (text); the best run is rbf with penalty 1.
+/// fold accuracies, its tag, and not the kernel name (text); the best run is rbf with
+/// penalty 1.
 #[track_caller]
 fn check_iris(p: &Project) {
     let runs = exported(p);
@@ -145,6 +146,8 @@ fn check_iris(p: &Project) {
             assert_eq!(fold.len(), 2, "{r}");
             assert!((fold[0] - want[2]).abs() < 1e-9, "{r}");
             assert_eq!(series(r, "Penalty"), vec![param(r, "--penalty")], "{r}");
+            // `run.tag("model", "svc")`: a tag of the run, whichever `Run` recorded it.
+            assert_eq!(r["logged"]["tags"]["model"], "svc", "{r}");
         }
         assert!(!got.is_empty() && got.len() <= 3, "{r}");
         for (g, w) in got.iter().zip(&want) {
