@@ -556,8 +556,8 @@ fn push_metrics(
     Ok(())
 }
 
-/// Whether a tag key of a script's is MLflow's or sweep's own, which the child run's tags
-/// say: such a tag is not sent.
+/// Whether a tag key (as sent, after [`key`]) of a script's is MLflow's or sweep's own, which
+/// the child run's tags say: such a tag is not sent.
 fn reserved_tag(k: &str) -> bool {
     k.starts_with("mlflow.") || k.starts_with("sweep.")
 }
@@ -599,17 +599,7 @@ fn push_logged(client: &Client, runs: &[RunRecord], st: &mut Sync) -> Result<(),
             .get(run.as_str())
             .map(|r| r.params.iter().map(|(n, _)| key(n)).collect())
             .unwrap_or_default();
-        let (mut params, mut tags) = (Vec::new(), Vec::new());
-        for l in &items {
-            let k = key(&l.key);
-            match l.kind.as_str() {
-                "param" if !sweep_keys.contains(&k) => {
-                    params.push((k, cut(&l.value, MAX_PARAM_LEN)))
-                }
-                "tag" if !reserved_tag(&l.key) => tags.push((k, cut(&l.value, MAX_TAG_LEN))),
-                _ => {}
-            }
-        }
+        let (params, tags) = to_send(&items, &sweep_keys);
         if let Err(e) = send_logged(client, &id, &run, &params, &tags) {
             // This run's and every later run's wait for the next try.
             st.logged.extend(items);
@@ -618,6 +608,25 @@ fn push_logged(client: &Client, runs: &[RunRecord], st: &mut Sync) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// MLflow keys and values, in order.
+type KeyValues = Vec<(String, String)>;
+
+/// What of one run's script-logged `items` goes to its child run, as (parameters, tags),
+/// keys as MLflow takes them: not a parameter named as one of the run's sweep parameters
+/// (`sweep_keys`, already there and unchangeable), nor a tag of MLflow's or sweep's own.
+fn to_send(items: &[LoggedRecord], sweep_keys: &[String]) -> (KeyValues, KeyValues) {
+    let (mut params, mut tags) = (Vec::new(), Vec::new());
+    for l in items {
+        let k = key(&l.key);
+        match l.kind.as_str() {
+            "param" if !sweep_keys.contains(&k) => params.push((k, cut(&l.value, MAX_PARAM_LEN))),
+            "tag" if !reserved_tag(&k) => tags.push((k, cut(&l.value, MAX_TAG_LEN))),
+            _ => {}
+        }
+    }
+    (params, tags)
 }
 
 /// Sends one run's script-logged parameters and tags; when the server refuses the request
@@ -654,6 +663,28 @@ fn send_logged(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scripts_parameters_and_tags_never_replace_the_child_runs_own() {
+        let item = |kind: &str, k: &str, v: &str| LoggedRecord {
+            run_id: "r".into(),
+            kind: kind.into(),
+            key: k.into(),
+            value: v.into(),
+        };
+        let items = [
+            item("param", "lr", "0.1"),
+            item("param", "batch", "32"),
+            item("tag", "mlflow.runName", "mine"),
+            item("tag", "-sweep.state", "fake"),
+            item("tag", "team", "vision"),
+        ];
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            to_send(&items, &["lr".to_string()]),
+            (vec![pair("batch", "32")], vec![pair("team", "vision")])
+        );
+    }
 
     #[test]
     fn statuses_map_to_mlflow() {
