@@ -121,8 +121,8 @@ pub fn run(args: &BestArgs) -> CliResult {
                     }
                     if !logged.is_empty() {
                         outln("logged by the script:");
-                        for l in &logged {
-                            outln(&format!("  {} {} = {}", l.kind, l.key, shown(&l.value)));
+                        for (kind, key, value) in logged.iter().filter_map(|l| l.item.attribute()) {
+                            outln(&format!("  {kind} {key} = {}", shown(value)));
                         }
                     }
                     outln(&format!("reproduce: {}", shown(&reproduce)));

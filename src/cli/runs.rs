@@ -104,8 +104,9 @@ pub(crate) fn logged_json(logged: &[sweep::store::LoggedRecord]) -> serde_json::
         serde_json::Value::Object(
             logged
                 .iter()
-                .filter(|l| l.kind == kind)
-                .map(|l| (l.key.clone(), serde_json::Value::String(l.value.clone())))
+                .filter_map(|l| l.item.attribute())
+                .filter(|(k, _, _)| *k == kind)
+                .map(|(_, key, value)| (key.to_string(), serde_json::Value::String(value.into())))
                 .collect(),
         )
     };

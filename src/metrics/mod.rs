@@ -138,6 +138,28 @@ pub enum Logged {
     },
 }
 
+impl Logged {
+    /// A parameter's or tag's kind (`param`, `tag`), key and value; `None` for a value
+    /// logged to another run.
+    pub fn attribute(&self) -> Option<(&'static str, &str, &str)> {
+        match self {
+            Logged::Param { key, value } => Some(("param", key, value)),
+            Logged::Tag { key, value } => Some(("tag", key, value)),
+            Logged::OtherRun { .. } => None,
+        }
+    }
+
+    /// The parameter (`kind` `param`) or tag (`tag`) `key` = `value`; `None` for another
+    /// kind.
+    pub fn attribute_of(kind: &str, key: String, value: String) -> Option<Logged> {
+        match kind {
+            "param" => Some(Logged::Param { key, value }),
+            "tag" => Some(Logged::Tag { key, value }),
+            _ => None,
+        }
+    }
+}
+
 /// Most metric names per run whose values logged to another run are passed on (each once):
 /// enough to name a near miss, while a script logging everything to its own runs costs
 /// nothing more.

@@ -9,6 +9,7 @@
 
 use super::client::{key, Client, Metric};
 use super::MlflowError;
+use crate::metrics::Logged;
 use crate::store::{
     LoggedRecord, MetricRecord, Reader, RunRecord, RunState, StoreError, SweepRecord, SweepState,
 };
@@ -619,10 +620,13 @@ type KeyValues = Vec<(String, String)>;
 fn to_send(items: &[LoggedRecord], sweep_keys: &[String]) -> (KeyValues, KeyValues) {
     let (mut params, mut tags) = (Vec::new(), Vec::new());
     for l in items {
-        let k = key(&l.key);
-        match l.kind.as_str() {
-            "param" if !sweep_keys.contains(&k) => params.push((k, cut(&l.value, MAX_PARAM_LEN))),
-            "tag" if !reserved_tag(&k) => tags.push((k, cut(&l.value, MAX_TAG_LEN))),
+        match &l.item {
+            Logged::Param { key: k, value } if !sweep_keys.contains(&key(k)) => {
+                params.push((key(k), cut(value, MAX_PARAM_LEN)))
+            }
+            Logged::Tag { key: k, value } if !reserved_tag(&key(k)) => {
+                tags.push((key(k), cut(value, MAX_TAG_LEN)))
+            }
             _ => {}
         }
     }
@@ -668,9 +672,7 @@ mod tests {
     fn a_scripts_parameters_and_tags_never_replace_the_child_runs_own() {
         let item = |kind: &str, k: &str, v: &str| LoggedRecord {
             run_id: "r".into(),
-            kind: kind.into(),
-            key: k.into(),
-            value: v.into(),
+            item: Logged::attribute_of(kind, k.into(), v.into()).unwrap(),
         };
         let items = [
             item("param", "lr", "0.1"),

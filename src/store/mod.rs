@@ -965,12 +965,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write, keys: &mut RunKeys) -> rusql
                  SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
                    (SELECT 1 FROM logged WHERE run = ?1 AND kind = ?2 AND key = ?3 AND value = ?4)",
             )?;
-            for item in items {
-                let (kind, key, value) = match item {
-                    crate::metrics::Logged::Param { key, value } => ("param", key, value),
-                    crate::metrics::Logged::Tag { key, value } => ("tag", key, value),
-                    crate::metrics::Logged::OtherRun { .. } => continue,
-                };
+            for (kind, key, value) in items.iter().filter_map(|i| i.attribute()) {
                 st.execute(params![run, kind, key, value])?;
             }
         }

@@ -8,6 +8,7 @@
 
 use super::schema::open_ro;
 use super::{EndReason, RunState, StoreError, SweepState, DB_FILE};
+use crate::metrics::Logged;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 
@@ -116,25 +117,27 @@ impl RunRecord {
 
 /// A parameter or tag a run's script logged itself (`mlflow.log_param`, `mlflow.set_tag`,
 /// `run.tag`), with its latest value.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRecord {
     /// The run id.
     pub run_id: String,
-    /// `param` or `tag`.
-    pub kind: String,
-    /// Its name.
-    pub key: String,
-    /// Its latest value.
-    pub value: String,
+    /// The parameter or tag: a [`Logged::Param`] or [`Logged::Tag`].
+    pub item: Logged,
 }
 
 /// A [`LoggedRecord`] from the columns run id, kind, key, value, from column `at` on.
 fn logged_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<LoggedRecord> {
+    let kind: String = r.get(at + 1)?;
+    let item = Logged::attribute_of(&kind, r.get(at + 2)?, r.get(at + 3)?).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at + 1,
+            rusqlite::types::Type::Text,
+            format!("logged: no kind {kind:?}").into(),
+        )
+    })?;
     Ok(LoggedRecord {
         run_id: r.get(at)?,
-        kind: r.get(at + 1)?,
-        key: r.get(at + 2)?,
-        value: r.get(at + 3)?,
+        item,
     })
 }
 

@@ -384,7 +384,10 @@ fn what_a_script_logged_keeps_each_keys_latest_value_and_says_what_changed() {
     let first = r.logged_after(&s, 0).unwrap();
     let seen: Vec<(&str, &str, &str, &str)> = first
         .iter()
-        .map(|(_, l)| (&*l.run_id, &*l.kind, &*l.key, &*l.value))
+        .map(|(_, l)| {
+            let (kind, key, value) = l.item.attribute().unwrap();
+            (&*l.run_id, kind, key, value)
+        })
         .collect();
     assert_eq!(
         seen,
@@ -409,26 +412,24 @@ fn what_a_script_logged_keeps_each_keys_latest_value_and_says_what_changed() {
             items: vec![param("bs", "32")],
         })
         .unwrap();
-    let after: Vec<(String, String)> = r
+    let after: Vec<Logged> = r
         .logged_after(&s, mark)
         .unwrap()
         .into_iter()
-        .map(|(_, l)| (l.key, l.value))
+        .map(|(_, l)| l.item)
         .collect();
-    assert_eq!(after, [("lr".to_string(), "0.2".to_string())]);
-    let run0: Vec<(String, String, String)> = r
+    assert_eq!(after, [param("lr", "0.2")]);
+    let run0: Vec<Logged> = r
         .logged("s1_0")
         .unwrap()
         .into_iter()
-        .map(|l| (l.kind, l.key, l.value))
+        .map(|l| l.item)
         .collect();
-    assert_eq!(
-        run0,
-        [
-            ("param".into(), "lr".into(), "0.2".into()),
-            ("tag".into(), "lr".into(), "a tag, not the param".into())
-        ]
-    );
+    let tag = Logged::Tag {
+        key: "lr".into(),
+        value: "a tag, not the param".into(),
+    };
+    assert_eq!(run0, [param("lr", "0.2"), tag]);
 }
 
 /// Processes that open a new history at the same moment (a sweep starting, a reader polling
