@@ -104,6 +104,14 @@ fn pairs(run: &Value, what: &str) -> std::collections::HashMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The MLflow run among `runs` that is sweep run `id`'s child run.
+#[track_caller]
+fn child_of<'a>(runs: &'a [Value], id: &str) -> &'a Value {
+    runs.iter()
+        .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
+        .unwrap_or_else(|| panic!("no child run for {id}"))
+}
+
 fn tags(run: &Value) -> std::collections::HashMap<String, String> {
     pairs(run, "tags")
 }
@@ -210,10 +218,7 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
     assert_eq!(children.len(), runs.len());
     for r in &runs {
         let id = r["id"].as_str().unwrap();
-        let child = children
-            .iter()
-            .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
-            .unwrap_or_else(|| panic!("no child run for {id}"));
+        let child = child_of(&children, id);
         let t = tags(child);
         assert_eq!(t["sweep.sweep_id"], sweep_id);
         assert_eq!(t["sweep.state"], r["state"].as_str().unwrap());
@@ -346,10 +351,7 @@ fn an_unchanged_mlflow_script_logs_into_sweeps_child_run_one_run_per_sweep_run()
     assert_eq!(all.len(), 1 + runs.len(), "{all:?}");
     for r in &runs {
         let id = r["id"].as_str().unwrap();
-        let child = all
-            .iter()
-            .find(|c| tags(c).get("sweep.run_id").map(String::as_str) == Some(id))
-            .unwrap_or_else(|| panic!("no child run for {id}"));
+        let child = child_of(&all, id);
         let lr = r["params"]["--lr"].as_f64().unwrap();
         // The script's parameters and tags are on the child run too.
         let child_params = params(child);
