@@ -217,7 +217,7 @@ fn azures_hello_sweep_job_validates_and_runs_with_mlflow_logging() {
     );
     let p = p.env("PATH", &path);
     let v = p.sweep(&["validate", "hello-sweep.yml"]).success();
-    assert!(v.stdout().contains("--A 0.5"), "{}", v.text());
+    v.stdout_has("--A 0.5");
     p.sweep(&["run", "hello-sweep.yml"]).success();
     let runs = exported(&p);
     assert_eq!(runs.len(), 4, "{runs:?}");

@@ -194,11 +194,7 @@ fn built_once_reused_by_later_sweeps_and_rebuilt_when_the_list_changes() {
     p.sweep(&["env", "prune"]).success();
     assert_eq!(env_list(&p).len(), 2);
     let out = p.sweep(&["env", "prune", "--all"]).success();
-    assert!(
-        out.stdout().contains("2 environments removed"),
-        "{}",
-        out.text()
-    );
+    out.stdout_has("2 environments removed");
     assert!(env_list(&p).is_empty());
     assert!(!entry.exists());
 }
@@ -265,7 +261,7 @@ fn a_dependency_that_does_not_exist_stops_the_sweep_before_any_run() {
     // The failed entry is pruned by default (a later attempt would discard it: see the
     // killed-build test).
     let out = p.sweep(&["env", "prune"]);
-    assert!(out.stdout().contains("(incomplete)"), "{}", out.text());
+    out.stdout_has("(incomplete)");
     assert!(env_list(&p).is_empty());
 }
 
@@ -361,12 +357,7 @@ fn a_managed_environment_on_a_remote_target_is_refused_before_anything_starts() 
     let p = requirements(cache.path(), "tomli\n")
         .targets("boxes:\n  type: ssh\n  hosts:\n    - {address: 127.0.0.1, slots: 1}\n");
     let out = p.run(&["--target", "boxes"]).code(2);
-    assert!(
-        out.stderr()
-            .contains("are built for the `local` target only, not yet on `boxes`"),
-        "{}",
-        out.text()
-    );
+    out.stderr_has("are built for the `local` target only, not yet on `boxes`");
     assert!(!p.workspace().join("sweeps").exists());
     assert!(env_list(&p).is_empty(), "nothing was built");
 }
@@ -533,11 +524,7 @@ fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_chan
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["in_use"], true, "{list:?}");
     let prune = p.sweep(&["env", "prune", "--all"]);
-    assert!(
-        prune.stdout().contains("0 environments removed"),
-        "{}",
-        prune.text()
-    );
+    prune.stdout_has("0 environments removed");
     let out = Ran::from(resume.wait_with_output().unwrap()).success();
     let err = out.stderr();
     assert!(
@@ -556,14 +543,10 @@ fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_chan
             .any(|(pid, alive)| *alive && second.contains(pid))
     });
     let prune = p.sweep(&["env", "prune", "--all"]);
-    assert!(
-        prune.stdout().contains("1 environment removed"),
-        "{}",
-        prune.text()
-    );
+    prune.stdout_has("1 environment removed");
     // A completed sweep has nothing to resume, and builds nothing.
     let out = p.sweep(&["resume", "first"]).success();
-    assert!(out.stdout().contains("already completed"), "{}", out.text());
+    out.stdout_has("already completed");
     assert!(env_list(&p).is_empty(), "{}", out.text());
     let out = p.sweep(&["resume", "second"]).success();
     assert_eq!(
@@ -585,26 +568,17 @@ fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_chan
             .env("SWEEP_ENV_CACHE", elsewhere.path()),
     )
     .code(2);
-    assert!(
-        out.stderr().contains(&format!(
-            "= hint: resume with SWEEP_ENV_CACHE={}",
-            cache.path().display()
-        )),
-        "{}",
-        out.text()
-    );
+    out.stderr_has(&format!(
+        "= hint: resume with SWEEP_ENV_CACHE={}",
+        cache.path().display()
+    ));
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     // A runconfig that no longer asks for the environment.
     let runconfig = p.read("t.runconfig");
     let unmanaged = &runconfig[..runconfig.find("  python:").unwrap()];
     p.write("t.runconfig", unmanaged);
     let out = p.sweep(&["resume", "third"]).code(2);
-    assert!(
-        out.stderr()
-            .contains("but its runconfig no longer asks for one"),
-        "{}",
-        out.text()
-    );
+    out.stderr_has("but its runconfig no longer asks for one");
     p.write("t.runconfig", &runconfig);
     p.write("requirements.txt", "tomli\niniconfig\n");
     let out = p.sweep(&["resume", "third"]).code(2);
@@ -624,6 +598,6 @@ fn a_killed_sweep_resumes_in_its_environment_rebuilt_if_pruned_and_not_in_a_chan
     );
     assert_eq!(only_hash(&p), hash, "nothing was built");
     let out = p.sweep(&["cancel", "third"]).success();
-    assert!(out.stdout().contains("canceled"), "{}", out.text());
+    out.stdout_has("canceled");
     assert_eq!(only_hash(&p), hash, "nothing was built");
 }

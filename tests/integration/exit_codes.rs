@@ -64,7 +64,7 @@ const LONG: &str =
 fn exit_0_a_sweep_that_completes() {
     let p = project(REPORTS, "1, 3");
     let out = p.run(&[]).success();
-    assert!(out.stdout().contains("best run "), "{}", out.text());
+    out.stdout_has("best run ");
     p.sweep(&["best", "latest", "--json"]).success();
 }
 
@@ -105,7 +105,7 @@ fn exit_2_an_invalid_config_with_a_located_diagnostic() {
     ] {
         let out = p.sweep(args);
         assert_exit(&out, 2, "needs min < max");
-        assert!(out.stderr().contains(" --> hd.yml:6:14"), "{}", out.text());
+        out.stderr_has(" --> hd.yml:6:14");
     }
     assert!(!p.path().join("ws/sweep.db").exists(), "nothing recorded");
 }
@@ -244,7 +244,7 @@ fn a_target_warning_reaches_stderr_by_default_and_sweep_log_error_silences_it() 
     let quiet_out = Ran(quiet_child.wait_with_output().unwrap());
     // The target's warning, as the log subscriber prints it.
     let warning = "warning: host far-host lost: ";
-    assert!(loud_out.stderr().contains(warning), "{}", loud_out.text());
+    loud_out.stderr_has(warning);
     assert!(
         !quiet_out.stderr().contains(warning),
         "{}",

@@ -87,12 +87,7 @@ fn validate_says_what_it_checked() {
     let out = p
         .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
         .success();
-    assert!(
-        out.stdout()
-            .contains("checked:    the interpreter (`interpreterPath`) `python3` runs: Python 3."),
-        "{}",
-        out.text()
-    );
+    out.stdout_has("checked:    the interpreter (`interpreterPath`) `python3` runs: Python 3.");
 }
 
 #[test]
@@ -108,12 +103,8 @@ fn validate_flags_a_pinned_python_that_is_not_here() {
     let out = p
         .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
         .code(2);
-    assert!(
-        out.stderr().contains("Python 3.4 is pinned"),
-        "{}",
-        out.text()
-    );
-    assert!(out.stderr().contains("env.yml:2:"), "{}", out.text());
+    out.stderr_has("Python 3.4 is pinned");
+    out.stderr_has("env.yml:2:");
 }
 
 #[test]
@@ -183,27 +174,12 @@ fn validate_and_run_warn_about_an_excluded_data_directory_the_arguments_name() {
         "{}",
         out.text()
     );
-    assert!(
-        out.stdout()
-            .contains("snapshot:   excluded by .gitignore: data/ (1 file, 8 B)"),
-        "{}",
-        out.text()
-    );
+    out.stdout_has("snapshot:   excluded by .gitignore: data/ (1 file, 8 B)");
     // The run hits it, says so up front and repeats the exclusions at the end.
     let run = p.run(&[]).success();
-    assert!(
-        run.stderr()
-            .contains("warning: the argument `data/train.csv`"),
-        "{}",
-        run.text()
-    );
-    assert!(
-        run.stdout()
-            .contains("snapshot excluded by .gitignore: data/ (1 file, 8 B)"),
-        "{}",
-        run.text()
-    );
-    assert!(run.stdout().contains("FileNotFoundError"), "{}", run.text());
+    run.stderr_has("warning: the argument `data/train.csv`");
+    run.stdout_has("snapshot excluded by .gitignore: data/ (1 file, 8 B)");
+    run.stdout_has("FileNotFoundError");
 }
 
 #[test]
@@ -283,18 +259,14 @@ fn every_reader_speaks_the_same_formats() {
 fn completions_and_the_manual_page() {
     let sweep = |args: &[&str]| output(sweep_command().args(args));
     let bash = sweep(&["completions", "bash"]).success();
-    assert!(
-        bash.stdout().contains("complete -F _sweep"),
-        "{}",
-        bash.text()
-    );
+    bash.stdout_has("complete -F _sweep");
     let man = sweep(&["man"]).success();
     assert!(
         man.stdout().starts_with(".ie \\n(.g .ds Aq"),
         "{}",
         man.text()
     );
-    assert!(man.stdout().contains("sweep\\-runs"), "{}", man.text());
+    man.stdout_has("sweep\\-runs");
 }
 
 #[test]
@@ -329,24 +301,14 @@ fn a_script_that_never_reports_the_metric_stops_the_sweep_after_five_runs() {
             "max_total_runs: 20\nmax_concurrent_runs: 2\n",
         ));
     let out = p.run(&[]).code(1);
-    assert!(
-        out.stdout().contains(
-            "the first 5 runs completed without reporting the primary metric \"acc\" (they reported only loss)"
-        ),
-        "{}",
-        out.text()
-    );
+    out.stdout_has("the first 5 runs completed without reporting the primary metric \"acc\" (they reported only loss)");
     let runs = p.runs();
     assert!(runs.len() < 20, "{} runs", runs.len());
     let completed = runs.iter().filter(|r| r["state"] == "completed").count();
     assert_eq!(completed, 5, "{runs:#?}");
     // The window is configurable, and 0 never stops for it.
     let all = p.run(&["--stop-without-metric", "0"]).success();
-    assert!(
-        all.stdout().contains("max_total_runs (20) reached"),
-        "{}",
-        all.text()
-    );
+    all.stdout_has("max_total_runs (20) reached");
 }
 
 #[test]
@@ -376,12 +338,7 @@ fn the_no_result_window_goes_on_counting_across_a_resume() {
     // The window of 5 counts the runs already completed: the resumed sweep stops once 5
     // have completed in all, not after 5 more.
     let out = p.sweep(&["resume", "latest"]).code(1);
-    assert!(
-        out.stdout()
-            .contains("the first 5 runs completed without reporting the primary metric"),
-        "{}",
-        out.text()
-    );
+    out.stdout_has("the first 5 runs completed without reporting the primary metric");
     let runs = p.runs();
     let completed = runs.iter().filter(|r| r["state"] == "completed").count();
     assert_eq!(completed, 5, "{runs:#?}");

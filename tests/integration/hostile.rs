@@ -66,13 +66,7 @@ fn limits_past_any_duration_and_grids_of_any_size_run() {
     let validated = p
         .sweep(&["validate", "hd.yml", "-c", "t.runconfig"])
         .success();
-    assert!(
-        validated
-            .stdout()
-            .contains("grid size:  too large to count (2^64 points or more)"),
-        "{}",
-        validated.text()
-    );
+    validated.stdout_has("grid size:  too large to count (2^64 points or more)");
     let mut child = p.spawn_run(&[]);
     // While the runs sleep, the sweep has made every proposal it will make.
     wait_for(60, "both runs to start", || p.pids("pid").len() == 2);
@@ -162,11 +156,7 @@ fn an_ignore_file_that_is_a_fifo_fails_at_once() {
     let p = Project::grid(SCRIPT, "--x", "1", "");
     nix::unistd::mkfifo(&p.path().join(".amlignore"), nix::sys::stat::Mode::S_IRWXU).unwrap();
     let out = finish(p.spawn_run(&[]), "a sweep whose .amlignore is a FIFO").code(1);
-    assert!(
-        out.stderr().contains(".amlignore` is a FIFO"),
-        "{}",
-        out.text()
-    );
+    out.stderr_has(".amlignore` is a FIFO");
 }
 
 /// A project whose sweep was SIGKILLed with its one run (sleeping 60 s) alive, and whose
@@ -189,7 +179,7 @@ fn cancel_needs_no_snapshot() {
     let (p, sweep_dir, pid) = killed_without_a_snapshot();
     let cancel = finish(p.spawn(&["cancel", "latest"]), "sweep cancel");
     assert!(cancel.succeeded(), "{}", cancel.text());
-    assert!(cancel.stdout().contains("canceled"), "{}", cancel.text());
+    cancel.stdout_has("canceled");
     wait_for(10, "the run to be stopped", || !pid_alive(pid));
     assert_eq!(p.runs()[0]["state"], "canceled");
     assert!(!sweep_dir.join("snapshot").exists());
@@ -204,7 +194,7 @@ fn a_resumed_sweep_whose_snapshot_fails_ends_failed() {
     )
     .unwrap();
     let out = finish(p.spawn(&["resume", "latest"]), "sweep resume").code(1);
-    assert!(out.stderr().contains("is a FIFO"), "{}", out.text());
+    out.stderr_has("is a FIFO");
     let status = p.sweep(&["status", &sweep_of(&p)]).success().stdout();
     assert!(status.contains("failed"), "{status}");
 }

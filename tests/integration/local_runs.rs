@@ -160,17 +160,8 @@ fn sweep_duration_limit_stops_live_runs_and_ends_canceled() {
         "max_concurrent_runs: 2\nmax_duration_minutes: 0.02\n",
     );
     let out = p.run(&[]).success();
-    assert!(
-        out.stdout()
-            .contains("stopping: max_duration_minutes (0.02) reached"),
-        "{}",
-        out.text()
-    );
-    assert!(
-        out.stdout().contains(" canceled: see `stopping:` above"),
-        "{}",
-        out.text()
-    );
+    out.stdout_has("stopping: max_duration_minutes (0.02) reached");
+    out.stdout_has(" canceled: see `stopping:` above");
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
     for r in runs {
@@ -210,7 +201,7 @@ fn interrupted_sweep_leaves_nothing_behind(sig: Signal) {
         .collect();
     signal(&child, sig);
     let out = Ran::from(child.wait_with_output().unwrap()).code(130);
-    assert!(out.stderr().contains("sweep resume"), "{}", out.text());
+    out.stderr_has("sweep resume");
     assert_all_end(&pids, "outlived the sweep");
     let runs = p.runs();
     assert_eq!(runs.len(), 2, "no run launched after the interrupt");
@@ -220,7 +211,7 @@ fn interrupted_sweep_leaves_nothing_behind(sig: Signal) {
         assert!(r["ended"].is_number());
     }
     let status = p.sweep(&["status", "latest"]);
-    assert!(status.stdout().contains(": canceled"), "{}", status.text());
+    status.stdout_has(": canceled");
 }
 
 #[test]
@@ -316,11 +307,7 @@ fn a_broken_script_fails_fast_and_explains_itself() {
         "{}",
         out.text()
     );
-    assert!(
-        out.stdout().contains(" failed: see `stopping:` above"),
-        "{}",
-        out.text()
-    );
+    out.stdout_has(" failed: see `stopping:` above");
     assert_eq!(p.runs().len(), 3);
     let t = p.sweep(&["runs", "latest"]).stdout();
     assert!(
@@ -328,11 +315,7 @@ fn a_broken_script_fails_fast_and_explains_itself() {
         "{t}"
     );
     let best = p.sweep(&["best", "latest"]).code(1);
-    assert!(
-        best.stderr().contains("all 3 runs failed"),
-        "{}",
-        best.text()
-    );
+    best.stderr_has("all 3 runs failed");
 }
 
 #[test]
@@ -350,7 +333,7 @@ fn readme_example_sweep_finds_a_best_run() {
         .current_dir(repo()),
     )
     .success();
-    assert!(out.stdout().contains("reproduce: cd "), "{}", out.text());
+    out.stdout_has("reproduce: cd ");
     let v = p.sweep(&["best", "latest", "--json"]).success().json();
     assert_eq!(v["metric"], "accuracy");
     let acc = v["value"].as_f64().unwrap();
@@ -400,11 +383,7 @@ while True:
     }
     signal(&child, Signal::SIGINT);
     let out = Ran::from(child.wait_with_output().unwrap()).code(130);
-    assert!(
-        out.stderr().contains("killing live runs now"),
-        "{}",
-        out.text()
-    );
+    out.stderr_has("killing live runs now");
     assert_all_end(&pids, "survived the second interrupt");
     for r in p.runs() {
         assert_eq!(
@@ -467,19 +446,9 @@ for i in range(6):
     );
     // The wide table gives the policy's numbers in full; the default one in short.
     let table = p.sweep(&["runs", "latest", "--wide"]);
-    assert!(
-        table
-            .stdout()
-            .contains("policy:bandit at interval 2 (0.500000 vs threshold 0.700000)"),
-        "{}",
-        table.text()
-    );
+    table.stdout_has("policy:bandit at interval 2 (0.500000 vs threshold 0.700000)");
     let short = p.sweep(&["runs", "latest"]);
-    assert!(
-        short.stdout().contains("policy:bandit at 2:"),
-        "{}",
-        short.text()
-    );
+    short.stdout_has("policy:bandit at 2:");
 }
 
 /// Starts two processes that leave the run's process group, both ignoring SIGTERM: one in a

@@ -266,11 +266,7 @@ fn a_sweep_is_logged_to_a_real_mlflow_server_as_it_runs() {
         ])
     };
     let again = log_again("sweeps <test>").code(2);
-    assert!(
-        again.stderr().contains("already logged"),
-        "{}",
-        again.text()
-    );
+    again.stderr_has("already logged");
     log_again("copy").success();
     let copy = experiment_id(&server, "copy");
     let copied = search(

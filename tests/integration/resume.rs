@@ -104,7 +104,7 @@ fn a_killed_sweep_resumes_exactly() {
     q.run(&["--seed", "11"]).code(0);
     assert_eq!(params(&runs), params(&q.runs()));
     let status = p.sweep(&["status", "latest"]);
-    assert!(status.stdout().contains("completed"), "{}", status.text());
+    status.stdout_has("completed");
 }
 
 #[test]
@@ -124,11 +124,7 @@ fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
     let downtime = 2.0;
     std::thread::sleep(Duration::from_secs_f64(downtime));
     let resumed = p.sweep(&["resume", "latest"]).code(0);
-    assert!(
-        resumed.stdout().contains("max_total_runs (4) reached"),
-        "{}",
-        resumed.text()
-    );
+    resumed.stdout_has("max_total_runs (4) reached");
     let runs = p.runs();
     // Every candidate of the budget completed; the interrupted attempts stay recorded.
     let completed: Vec<&serde_json::Value> =
@@ -152,20 +148,14 @@ fn ctrl_c_then_resume_ends_with_the_full_budget_of_runs_completed() {
             retries[0]["id"].as_str().unwrap(),
             i["id"].as_str().unwrap()
         );
-        assert!(resumed.stdout().contains(&said), "{}", resumed.text());
+        resumed.stdout_has(&said);
     }
     // The summary counts candidates against the budget, the retries apart.
     let retried = match interrupted.len() {
         1 => ", plus 1 retry".to_string(),
         n => format!(", plus {n} retries"),
     };
-    assert!(
-        resumed
-            .stdout()
-            .contains(&format!("; runs 4 of 4{retried}: 4 completed")),
-        "{}",
-        resumed.text()
-    );
+    resumed.stdout_has(&format!("; runs 4 of 4{retried}: 4 completed"));
     let status = p.json(&["status", "latest", "--format", "json"]);
     let elapsed = status["elapsed"].as_f64().unwrap();
     let wall = status["ended"].as_f64().unwrap() - status["created"].as_f64().unwrap();
@@ -253,11 +243,7 @@ fn cancel_stops_a_running_sweep_from_another_process() {
     let pids = wait_running(&p, 2);
     // A second controller is refused while the first runs.
     let second = p.sweep(&["resume", "latest"]).code(2);
-    assert!(
-        second.stderr().contains("already being run"),
-        "{}",
-        second.text()
-    );
+    second.stderr_has("already being run");
     // Readers work beside the running sweep.
     for args in [
         &["status", "latest"][..],
@@ -268,7 +254,7 @@ fn cancel_stops_a_running_sweep_from_another_process() {
         assert_eq!(o.exit_code(), Some(0), "{args:?}: {}", o.text());
     }
     let out = p.sweep(&["cancel", "latest"]).code(0);
-    assert!(out.stdout().contains("canceled"), "{}", out.text());
+    out.stdout_has("canceled");
     Ran::from(child.wait_with_output().unwrap()).code(130);
     assert_all_end(&pids, "survived the cancel");
     let runs = p.runs();
@@ -321,7 +307,7 @@ fn cancel_of_a_sweep_whose_process_died_stops_its_runs() {
         assert_eq!(r["state"], "canceled", "{r}");
     }
     let status = p.sweep(&["status", "latest"]);
-    assert!(status.stdout().contains("canceled"), "{}", status.text());
+    status.stdout_has("canceled");
 }
 
 #[test]
@@ -339,11 +325,11 @@ fn a_detached_sweep_runs_in_the_background_and_is_canceled() {
     assert!(stdout.contains(&format!("sweep cancel {id}")), "{stdout}");
     let pids = wait_running(&p, 1);
     let status = p.sweep(&["status", &id]);
-    assert!(status.stdout().contains("running"), "{}", status.text());
+    status.stdout_has("running");
     p.sweep(&["cancel", &id]).code(0);
     assert_all_end(&pids, "survived the cancel");
     let st = p.sweep(&["status", &id]);
-    assert!(st.stdout().contains(": canceled"), "{}", st.text());
+    st.stdout_has(": canceled");
     let log = p.workspace().join("sweeps").join(&id).join("sweep.log");
     let log = std::fs::read_to_string(log).unwrap();
     assert!(
@@ -390,12 +376,8 @@ fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
             "strong",
         ])
         .code(0);
-    assert!(
-        warm.stderr().contains(
-            "warm start from strong: 1 earlier runs feed the policy, 0 of them the sampler"
-        ),
-        "{}",
-        warm.text()
+    warm.stderr_has(
+        "warm start from strong: 1 earlier runs feed the policy, 0 of them the sampler",
     );
     let runs = p.runs();
     assert_eq!(runs.len(), 2);
@@ -418,11 +400,7 @@ fn a_warm_start_feeds_earlier_runs_to_the_policy_and_checks_the_goal() {
             "strong",
         ])
         .code(2);
-    assert!(
-        bad.stderr().contains("same primary metric and goal"),
-        "{}",
-        bad.text()
-    );
+    bad.stderr_has("same primary metric and goal");
 }
 
 /// Prints a flood of `acc` reports (`x * i` for i = 1..=FLOOD), after recording its start.

@@ -274,11 +274,7 @@ fn targets_check_explains_a_broken_target() {
     let p = p.targets(&targets);
     let check = |name: &str| p.sweep(&["targets", "check", name]);
     let good = check("good").success();
-    assert!(
-        good.stdout().contains("capacity: 6 run(s) at once"),
-        "{}",
-        good.text()
-    );
+    good.stdout_has("capacity: 6 run(s) at once");
     let t = check("wrong-port").code(2).text();
     assert!(
         t.contains("Connection refused")

@@ -167,12 +167,7 @@ fn status_says_the_ssh_target_is_full_below_max_concurrent_runs() {
     let st = wait_exit(&mut sweep, DEADLINE_SECS, "the sweep");
     let out = Ran::from(sweep.wait_with_output().unwrap());
     assert!(st.success(), "{}", out.text());
-    assert!(
-        out.stderr()
-            .contains("target remote takes 2 run(s) at once"),
-        "{}",
-        out.text()
-    );
+    out.stderr_has("target remote takes 2 run(s) at once");
     let runs = p.runs();
     assert_eq!(runs.len(), 4);
     assert!(runs.iter().all(|r| r["state"] == "completed"), "{runs:#?}");

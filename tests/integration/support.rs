@@ -166,12 +166,31 @@ impl Ran {
         )
     }
 
+    /// Asserts that `text` (one or both of its streams) holds `want`, showing everything it
+    /// printed when not.
+    #[track_caller]
+    fn holds(&self, text: &str, want: &str) {
+        assert!(text.contains(want), "no {want:?} in {}", self.text());
+    }
+
+    /// Asserts that standard output holds `want`.
+    #[track_caller]
+    pub fn stdout_has(&self, want: &str) {
+        self.holds(&self.stdout(), want);
+    }
+
+    /// Asserts that standard error holds `want`.
+    #[track_caller]
+    pub fn stderr_has(&self, want: &str) {
+        self.holds(&self.stderr(), want);
+    }
+
     /// Asserts that standard output or standard error holds each of `wants`.
     #[track_caller]
     pub fn says_all(&self, wants: &[&str]) {
         let all = format!("{}{}", self.stdout(), self.stderr());
         for want in wants {
-            assert!(all.contains(want), "no {want:?} in {}", self.text());
+            self.holds(&all, want);
         }
     }
 
