@@ -386,11 +386,7 @@ fn run_log_without_azureml_core_reaches_ssh_and_slurm_runs() {
         assert_eq!(p.json(&["best", "latest", "--json"])["value"], 6.0);
     };
     if let Some(env) = services::sshd() {
-        check(
-            Project::new()
-                .runconfig(&remote(""))
-                .targets(&ssh_target("remote", &env, 2, "")),
-        );
+        check(Project::new().on_ssh(&env, 2, ""));
     }
     if let Some(env) = services::slurm() {
         let _turn = services::cluster_turn();

@@ -5,8 +5,7 @@
 
 use crate::services;
 use crate::support::{
-    awkward, awkward_seen, line_after, output, remote, ssh_target, wait_dead, wait_for, Project,
-    Ran,
+    awkward, awkward_seen, line_after, output, ssh_target, wait_dead, wait_for, Project, Ran,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,9 +74,7 @@ for _ in range(600):
     time.sleep(0.05)
 print('@sweep {"metric":"acc","value":0.75,"step":2}', flush=True)
 "#;
-    let p = Project::grid(script, "--x", "1", "max_concurrent_runs: 1\n")
-        .runconfig(&remote(""))
-        .targets(&ssh_target("remote", &env, 1, ""));
+    let p = Project::grid(script, "--x", "1", "max_concurrent_runs: 1\n").on_ssh(&env, 1, "");
     let child = p.spawn_run(&["--quiet"]);
     let mut run_dir = PathBuf::new();
     wait_for(30, "the run's first output in the local mirror", || {
@@ -124,9 +121,11 @@ print("GRANDCHILD %d" % gc.pid, flush=True)
 print("PGID %d SELF %d" % (os.getpgid(0), os.getpid()), flush=True)
 time.sleep(60)
 "#;
-    let p = Project::grid(script, "--x", "1, 2", "max_concurrent_runs: 2\n")
-        .runconfig(&remote("maxRunDurationSeconds: 3\n"))
-        .targets(&ssh_target("remote", &env, 1, ""));
+    let p = Project::grid(script, "--x", "1, 2", "max_concurrent_runs: 2\n").on_ssh(
+        &env,
+        1,
+        "maxRunDurationSeconds: 3\n",
+    );
     let out = p.run(&[]);
     let runs = p.runs();
     assert_eq!(runs.len(), 2, "{}", out.text());
@@ -168,9 +167,7 @@ print('@sweep {"metric":"acc","value":1}', flush=True)
 #[test]
 fn ssh_a_process_that_left_the_run_s_group_ends_with_the_run() {
     let Some(env) = services::sshd() else { return };
-    let p = Project::grid(LEAVES_ITS_GROUP, "--x", "1", "")
-        .runconfig(&remote(""))
-        .targets(&ssh_target("remote", &env, 1, ""));
+    let p = Project::grid(LEAVES_ITS_GROUP, "--x", "1", "").on_ssh(&env, 1, "");
     let out = p.run(&[]);
     let runs = p.runs();
     assert_eq!(runs.len(), 1, "{}", out.text());
@@ -213,8 +210,7 @@ for i in range(int(sys.argv[-1])):
 "#;
     // Run 0 and 1 start at once (one per host) and last ~6 s; the later ones are short.
     let p = Project::grid(script, "--n", "12, 13, 2, 3", "max_concurrent_runs: 2\n")
-        .runconfig(&remote(""))
-        .targets(&ssh_target("remote", &env, 1, ""));
+        .on_ssh(&env, 1, "");
     let child = p.spawn_run(&["--quiet"]);
     // Both first runs alive, one per host.
     wait_for(30, "two runs printing on two hosts", || {
@@ -302,9 +298,7 @@ fn targets_check_explains_a_broken_target() {
 #[test]
 fn ssh_runs_report_through_the_library_formats() {
     let Some(env) = services::sshd() else { return };
-    let p = crate::metric_formats::formats_project()
-        .runconfig(&remote(""))
-        .targets(&ssh_target("remote", &env, 2, ""));
+    let p = crate::metric_formats::formats_project().on_ssh(&env, 2, "");
     let out = p.run(&[]).success().text();
     crate::metric_formats::assert_formats_read(&p, &out);
 }
@@ -318,8 +312,7 @@ fn ssh_runs_report_tensorboard_scalars() {
         .hdconfig(
             "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1]\nprimary_metric_name: val/acc\nprimary_metric_goal: Maximize\n",
         )
-        .runconfig(&remote(""))
-        .targets(&ssh_target("remote", &env, 1, ""));
+        .on_ssh(&env, 1, "");
     p.run(&[]).success();
     crate::metric_formats::assert_tensorboard_points(&p);
 }

@@ -5,7 +5,7 @@
 //! deadline that only a broken build reaches.
 
 use crate::services;
-use crate::support::{remote, ssh_target, wait_exit, Project, Ran};
+use crate::support::{wait_exit, Project, Ran};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -152,8 +152,7 @@ fn status_says_the_ssh_target_is_full_below_max_concurrent_runs() {
     let Some(env) = services::sshd() else { return };
     // Two hosts with one slot each, four runs allowed at once by the config.
     let p = Project::grid(WAIT_FOR_GO, "--x", "1, 2, 3, 4", "max_concurrent_runs: 4\n")
-        .runconfig(&remote(""))
-        .targets(&ssh_target("remote", &env, 1, ""));
+        .on_ssh(&env, 1, "");
     let mut sweep = p.spawn_run(&[]);
     let want = "waiting: target full (remote: 2 of 2 slots)";
     let shown = status_with_both_running(&p, want, &mut sweep);

@@ -254,6 +254,13 @@ impl Project {
         self.file("targets.yml", contents)
     }
 
+    /// Runs on the SSH hosts of `env` (the target `remote`, `slots` runs per host), with the
+    /// [`remote`] runconfig followed by `runconfig_extra`.
+    pub fn on_ssh(self, env: &Env, slots: u32, runconfig_extra: &str) -> Project {
+        self.runconfig(&remote(runconfig_extra))
+            .targets(&ssh_target("remote", env, slots, ""))
+    }
+
     /// Sets a variable for every command of the project.
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Project {
         self.env.push((key.into(), value.into()));
