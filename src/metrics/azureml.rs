@@ -140,12 +140,7 @@ fn number(s: &str) -> Option<f64> {
         .or_else(|| s.strip_prefix("np.int64("))
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or(s);
-    match s {
-        "nan" => Some(f64::NAN),
-        "inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        _ => s.parse::<f64>().ok().filter(|_| !s.is_empty()),
-    }
+    super::number::parse_number_text(s)
 }
 
 /// The numbers of a printed Python list or numpy array (`[1, 2.5]`, `[1.  2.5]`); `None`
