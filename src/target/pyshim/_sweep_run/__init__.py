@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 
-__all__ = ["write", "number", "in_sweep", "run_id"]
+__all__ = ["write", "number", "metric_record", "in_sweep", "run_id"]
 
 _lock = threading.Lock()
 _fd = None
@@ -78,6 +78,18 @@ def step_of(step):
     if s != step or s < 0:
         return None
     return s
+
+
+def metric_record(name, value, step=None, other_run=None):
+    """The metrics-file line of ``name`` = ``value`` (a float), with ``step`` when it is one:
+    a report of this run, or with ``other_run`` a value logged to that run instead."""
+    rec = {} if other_run is None else {"other_run": other_run}
+    rec["metric"] = name
+    rec["value"] = value
+    s = step_of(step)
+    if s is not None:
+        rec["step"] = s
+    return rec
 
 
 # One encoder for every line (json.dumps with options builds a new one per call). It writes

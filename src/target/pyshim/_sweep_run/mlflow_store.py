@@ -310,13 +310,8 @@ class SweepStore(AbstractStore):
                 # logging them again with its model id: the same values, not new reports.
                 continue
             series.add(m)
-            rec = {"metric": m.key, "value": float(m.value)}
-            step = _sweep_run.step_of(m.step)
-            if step is not None:
-                rec["step"] = step
-            if not own:
-                rec = dict({"other_run": run_id}, **rec)
-            records.append(rec)
+            other = None if own else run_id
+            records.append(_sweep_run.metric_record(m.key, float(m.value), m.step, other))
         for p in params or []:
             st.params[p.key] = p.value
             if own:

@@ -149,13 +149,7 @@ class Run:
         v = _sweep_run.number(value)
         if v is None:
             return None
-        rec = {"metric": str(name), "value": v}
-        s = _sweep_run.step_of(step)
-        if s is not None:
-            rec["step"] = s
-        if not self._own:
-            rec = dict({"other_run": self._id}, **rec)
-        return rec
+        return _sweep_run.metric_record(str(name), v, step, None if self._own else self._id)
 
     def _write(self, records):
         _sweep_run.write([r for r in records if r is not None])
